@@ -1,0 +1,89 @@
+# nnlua -- make | make test | make asan | make install PREFIX=... | make clean
+# Switches:  GPU=0|1 (default: 1 when nvcc is found)   DEBUG=1   BUILD=dir
+#            SPECS="spec/tensor_spec.lua ..." (what `make test` runs)
+
+CC      ?= cc
+# Objects go to $(BUILD); the program is ./nnlua (or $(BUILD)/nnlua for a
+# second build, such as the sanitizer one, that must not clobber the first).
+BUILD   ?= build
+BIN     ?= nnlua
+
+# --- libraries, found through pkg-config with standard paths as fallback ----
+PKGS     = lua5.4 openblas libedit
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || \
+                echo -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/editline)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lopenblas -ledit)
+
+# --- CUDA: build the backend whenever nvcc exists, even without a GPU -------
+NVCC    ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+GPU     ?= $(if $(NVCC),1,0)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# sm_80 (A100) and sm_90 (H100/H200) machine code, plus compute_90 PTX that
+# the driver can JIT for newer GPUs.
+CUDA_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+            -gencode arch=compute_90,code=compute_90
+
+# --- flags --------------------------------------------------------------------
+WARN    = -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+OPT     = $(if $(DEBUG),-O0 -g,-O2 -g)
+# SAN is set by `make asan` (AddressSanitizer + UndefinedBehaviorSanitizer)
+SAN     ?=
+# _GNU_SOURCE: sigaction, readlink, setenv.  -MMD -MP: each object depends on
+# exactly the headers it includes.
+CFLAGS  += $(WARN) $(OPT) $(SAN) -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS) -Itensor -Inn -Ivm
+LDLIBS  += $(PKG_LIBS) -lm -ldl
+LDFLAGS += $(SAN) -Wl,-E
+NVFLAGS  = -O2 -g -std=c++17 $(CUDA_ARCH) -Itensor -Xcompiler -Wall,-Wextra$(if $(SAN),$(comma)-fsanitize=address$(comma)-fsanitize=undefined)
+comma := ,
+
+SRC_C   = $(wildcard vm/*.c) $(wildcard tensor/*.c) $(wildcard nn/*.c)
+ifeq ($(GPU),1)
+  SRC_C  := $(filter-out tensor/cuda_none.c,$(SRC_C))
+  SRC_CU  = tensor/cuda.cu
+  CFLAGS += -DNN_HAVE_CUDA
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+else
+  SRC_CU  =
+endif
+OBJ     = $(SRC_C:%.c=$(BUILD)/%.o) $(SRC_CU:%.cu=$(BUILD)/%.cu.o)
+
+.PHONY: all test asan install clean
+all: $(BIN)
+
+$(BIN): $(OBJ)
+	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(OBJ:.o=.d)
+
+# The specs run inside the real host: nnlua runs busted's runner.
+SPECS ?= spec
+test: $(BIN)
+	./$(BIN) spec/run.lua $(SPECS)
+
+# The same specs under AddressSanitizer + UndefinedBehaviorSanitizer, built
+# into build-asan/ so the normal build stays as it is.
+#   protect_shadow_gap=0: the CUDA runtime maps memory where ASan's shadow gap is.
+#   detect_leaks=0: OpenBLAS's and dlopen's one-time allocations are not ours;
+#   the GC spec checks our own leaks through RSS.
+asan:
+	$(MAKE) BUILD=build-asan BIN=build-asan/nnlua SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+	ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  NNLUA=build-asan/nnlua build-asan/nnlua spec/run.lua $(SPECS)
+
+# Relocatable: nnlua looks for its Lua library in <bindir>/../share/nnlua/lua.
+PREFIX ?= /usr/local
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/nnlua/lua/nn
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nnlua
+	install -m 644 lua/nn/*.lua $(DESTDIR)$(PREFIX)/share/nnlua/lua/nn/
+
+clean:
+	rm -rf build build-asan $(BIN)

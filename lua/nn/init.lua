@@ -1,0 +1,30 @@
+--- nn: the nnlua library.
+-- The C core (`nn.core`, built into the nnlua host) holds the tensors and
+-- their math; this file gathers it into the table users script against, and
+-- adds what is better written in Lua: printing, and (in later lessons)
+-- layers, models, optimizers and data.
+local core = require "nn.core"
+
+local nn = { _VERSION = "nnlua 0.1" }
+
+-- The tensor functions also as plain functions: nn.add(a, b), nn.matmul(a, b).
+for name, value in pairs(core) do nn[name] = value end
+
+--- nn.tensor{{1, 2}, {3, 4}}: a tensor from a nested table of numbers.
+-- nn.tensor.zeros(3, 4), ones, full, rand, randn, arange: constructors.
+-- Errors: raises when the table is ragged or holds something else than numbers.
+nn.tensor = core.tensor
+
+--- nn.repr(value) -> string: how the prompt shows a value.
+nn.repr = require "nn.repr"
+
+-- tostring(t) and print(t) show the same text as the prompt.
+core.Tensor.__tostring = function (t) return nn.repr(t) end
+
+-- Lua names a function in an error message by the first loaded module that
+-- holds it; with nn.core gone from package.loaded that module is nn, and the
+-- message reads "bad argument #2 to 'nn.matmul'".  (require "nn.core" again
+-- returns the same table: the C side keeps it in the registry.)
+package.loaded["nn.core"] = nil
+
+return nn

@@ -1,0 +1,52 @@
+/*
+** backend.h -- what each device implements (internal to tensor/).
+**
+** tensor.c checks shapes and devices, then calls cpu_* (cpu.c) or cuda_*
+** (cuda.cu; cuda_none.c when nnlua is built without nvcc).  These functions
+** take raw pointers and sizes that are already known to be valid; they
+** report only failures of the device itself (NN_ENOMEM, NN_ECUDA) through
+** nn_seterr.
+**
+** Layouts.  A broadcast binary op has b of length bn dividing n: element i of
+** out uses b[i % bn] (bn == n: same shape; bn == N: a bias row).  A reduction
+** along a dim sees the input as (outer, n, inner) and writes (outer, inner).
+*/
+#ifndef NN_BACKEND_H
+#define NN_BACKEND_H
+
+#include "tensor.h"
+
+/* CPU (cpu.c) */
+int cpu_fill (float *x, float value, size_t n);
+int cpu_arange (float *x, double start, double step, size_t n);
+int cpu_uniform (float *x, size_t n, uint64_t seed, uint64_t block0, float lo, float hi);
+int cpu_normal (float *x, size_t n, uint64_t seed, uint64_t block0, float mean, float std);
+int cpu_binary (float *out, const float *a, const float *b, size_t n, size_t bn, nn_binop op);
+int cpu_binary_scalar (float *out, const float *a, float s, size_t n, nn_binop op);
+int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q);
+int cpu_reduce_all (double *result, const float *a, size_t n, nn_redop op);
+int cpu_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op);
+int cpu_var_all (double *result, const float *a, size_t n);
+int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
+                int trans_a, int trans_b, int lda, int ldb, float alpha, float beta);
+
+/* CUDA (cuda.cu, or cuda_none.c without nvcc) */
+int cuda_available (char *reason, size_t len);
+int cuda_malloc (float **p, size_t n);          /* n floats */
+void cuda_free (float *p);
+/* n floats between host and device in either direction, or device to device */
+int cuda_memcpy (float *dst, nn_device dst_dev, const float *src, nn_device src_dev, size_t n);
+int cuda_fill (float *x, float value, size_t n);
+int cuda_arange (float *x, double start, double step, size_t n);
+int cuda_uniform (float *x, size_t n, uint64_t seed, uint64_t block0, float lo, float hi);
+int cuda_normal (float *x, size_t n, uint64_t seed, uint64_t block0, float mean, float std);
+int cuda_binary (float *out, const float *a, const float *b, size_t n, size_t bn, nn_binop op);
+int cuda_binary_scalar (float *out, const float *a, float s, size_t n, nn_binop op);
+int cuda_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q);
+int cuda_reduce_all (double *result, const float *a, size_t n, nn_redop op);
+int cuda_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op);
+int cuda_var_all (double *result, const float *a, size_t n);
+int cuda_matmul (float *out, const float *a, const float *b, int M, int N, int K,
+                 int trans_a, int trans_b, int lda, int ldb, float alpha, float beta);
+
+#endif

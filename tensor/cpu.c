@@ -1,0 +1,159 @@
+/*
+** cpu.c -- the CPU backend: plain loops over contiguous floats, and
+** OpenBLAS's cblas_sgemm for matrix products.
+**
+** Shapes and devices were checked in tensor.c; here every pointer is valid
+** for n floats.  Each element-wise loop calls the formula from
+** elementwise.h, the same one the CUDA kernels call.  One loop per op (a
+** switch outside the loop, not inside) so that the compiler can vectorise
+** each loop on its own.
+*/
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <cblas.h>
+
+#include "backend.h"
+#include "elementwise.h"
+#include "philox.h"
+
+int cpu_fill (float *x, float value, size_t n) {
+  for (size_t i = 0; i < n; i++) x[i] = value;
+  return NN_OK;
+}
+
+int cpu_arange (float *x, double start, double step, size_t n) {
+  /* computed from i, not by repeated addition, so that no error accumulates */
+  for (size_t i = 0; i < n; i++) x[i] = (float)(start + (double)i * step);
+  return NN_OK;
+}
+
+/* Element i takes lane i % 4 of Philox block block0 + i / 4 (philox.h). */
+int cpu_uniform (float *x, size_t n, uint64_t seed, uint64_t block0, float lo, float hi) {
+  uint32_t r[4];
+  for (size_t i = 0; i < n; i++) {
+    if (i % 4 == 0) philox_block(r, seed, block0 + i / 4);
+    x[i] = lo + (hi - lo) * philox_u01(r[i % 4]);
+  }
+  return NN_OK;
+}
+
+int cpu_normal (float *x, size_t n, uint64_t seed, uint64_t block0, float mean, float std) {
+  uint32_t r[4];
+  for (size_t i = 0; i < n; i++) {
+    if (i % 4 == 0) philox_block(r, seed, block0 + i / 4);
+    x[i] = mean + std * philox_normal(r, (int)(i % 4));
+  }
+  return NN_OK;
+}
+
+/* --- element-wise ------------------------------------------------------------- */
+
+/* out[i] = a[i] (op) b[i % bn].  bn == n is the plain case; bn < n repeats b
+** over the rows of a (the bias add), so we walk a row at a time and the
+** inner loop stays a straight, vectorisable loop over one row. */
+#define BINARY_LOOP(f)                                                   \
+  for (size_t r = 0; r < n; r += bn)                                     \
+    for (size_t j = 0; j < bn; j++) out[r + j] = f(a[r + j], b[j]);
+#define BINARY_LOOP_R(f)                                                 \
+  for (size_t r = 0; r < n; r += bn)                                     \
+    for (size_t j = 0; j < bn; j++) out[r + j] = f(b[j], a[r + j]);
+
+int cpu_binary (float *out, const float *a, const float *b, size_t n, size_t bn, nn_binop op) {
+  switch (op) {
+    case NN_ADD:  BINARY_LOOP(nn_add); break;
+    case NN_SUB:  BINARY_LOOP(nn_sub); break;
+    case NN_MUL:  BINARY_LOOP(nn_mul); break;
+    case NN_DIV:  BINARY_LOOP(nn_div); break;
+    case NN_RSUB: BINARY_LOOP_R(nn_sub); break;
+    case NN_RDIV: BINARY_LOOP_R(nn_div); break;
+    default: return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
+  }
+  return NN_OK;
+}
+
+int cpu_binary_scalar (float *out, const float *a, float s, size_t n, nn_binop op) {
+  switch (op) {
+    case NN_ADD:  for (size_t i = 0; i < n; i++) out[i] = nn_add(a[i], s); break;
+    case NN_SUB:  for (size_t i = 0; i < n; i++) out[i] = nn_sub(a[i], s); break;
+    case NN_MUL:  for (size_t i = 0; i < n; i++) out[i] = nn_mul(a[i], s); break;
+    case NN_DIV:  for (size_t i = 0; i < n; i++) out[i] = nn_div(a[i], s); break;
+    case NN_RSUB: for (size_t i = 0; i < n; i++) out[i] = nn_sub(s, a[i]); break;
+    case NN_RDIV: for (size_t i = 0; i < n; i++) out[i] = nn_div(s, a[i]); break;
+    default: return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
+  }
+  return NN_OK;
+}
+
+int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q) {
+  switch (op) {
+    case NN_NEG:     for (size_t i = 0; i < n; i++) out[i] = nn_neg(a[i]); break;
+    case NN_EXP:     for (size_t i = 0; i < n; i++) out[i] = nn_exp(a[i]); break;
+    case NN_LOG:     for (size_t i = 0; i < n; i++) out[i] = nn_log(a[i]); break;
+    case NN_SQRT:    for (size_t i = 0; i < n; i++) out[i] = nn_sqrt(a[i]); break;
+    case NN_ABS:     for (size_t i = 0; i < n; i++) out[i] = nn_abs(a[i]); break;
+    case NN_RELU:    for (size_t i = 0; i < n; i++) out[i] = nn_relu(a[i]); break;
+    case NN_SIGMOID: for (size_t i = 0; i < n; i++) out[i] = nn_sigmoid(a[i]); break;
+    case NN_TANH:    for (size_t i = 0; i < n; i++) out[i] = nn_tanh(a[i]); break;
+    case NN_POW:     for (size_t i = 0; i < n; i++) out[i] = nn_pow(a[i], p); break;
+    case NN_CLAMP:   for (size_t i = 0; i < n; i++) out[i] = nn_clamp(a[i], p, q); break;
+    default: return nn_seterr(NN_EARG, "unknown unary op %d", (int)op);
+  }
+  return NN_OK;
+}
+
+/* --- reductions ------------------------------------------------------------------ */
+
+/* One reduction over n values a[0], a[stride], ...: sums in double, so that
+** the mean of a million floats keeps ~7 significant digits.  Arg ops give
+** the 0-based index of the first extreme; nan compares false and is skipped
+** unless every value is nan. */
+static double reduce_strided (const float *a, size_t n, size_t stride, nn_redop op) {
+  if (op == NN_SUM || op == NN_MEAN) {
+    double s = 0.0;
+    for (size_t k = 0; k < n; k++) s += a[k * stride];
+    return op == NN_MEAN ? s / (double)n : s;
+  }
+  int want_max = op == NN_MAX || op == NN_ARGMAX;
+  size_t best = 0;
+  float v = a[0];
+  for (size_t k = 1; k < n; k++) {
+    float x = a[k * stride];
+    if (want_max ? (x > v || v != v) : (x < v || v != v)) { v = x; best = k; }
+  }
+  return (op == NN_ARGMAX || op == NN_ARGMIN) ? (double)best : (double)v;
+}
+
+int cpu_reduce_all (double *result, const float *a, size_t n, nn_redop op) {
+  *result = reduce_strided(a, n, 1, op);
+  return NN_OK;
+}
+
+/* a seen as (outer, n, inner); out is (outer, inner). */
+int cpu_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op) {
+  for (size_t o = 0; o < outer; o++)
+    for (size_t i = 0; i < inner; i++)
+      out[o * inner + i] = (float)reduce_strided(a + o * n * inner + i, n, inner, op);
+  return NN_OK;
+}
+
+/* Two passes (mean first, then squared deviations) in double: the one-pass
+** E[x^2] - E[x]^2 loses every digit when the mean is large against the spread. */
+int cpu_var_all (double *result, const float *a, size_t n) {
+  double mean = reduce_strided(a, n, 1, NN_MEAN), ss = 0.0;
+  for (size_t i = 0; i < n; i++) ss += ((double)a[i] - mean) * ((double)a[i] - mean);
+  *result = ss / (double)n;
+  return NN_OK;
+}
+
+/* --- matrix multiply ------------------------------------------------------------- */
+
+/* out (M,N) = alpha * op(a) (M,K) @ op(b) (K,N) + beta * out, row-major.
+** lda and ldb are the stored row lengths of a and b; out's is N. */
+int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
+                int trans_a, int trans_b, int lda, int ldb, float alpha, float beta) {
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, M, N, K,
+              alpha, a, lda, b, ldb, beta, out, N);
+  return NN_OK;
+}

@@ -1,0 +1,85 @@
+/*
+** elementwise.h -- every per-element formula, written once for both backends.
+**
+** Compiled as plain C for cpu.c and as CUDA C++ for cuda.cu: NN_HD marks the
+** functions `__host__ __device__` under nvcc and is empty otherwise, so a CUDA
+** kernel runs exactly the formula that the CPU specs check.
+*/
+#ifndef NN_ELEMENTWISE_H
+#define NN_ELEMENTWISE_H
+
+#include <math.h>
+#include "tensor.h"
+
+#ifdef __CUDACC__
+#define NN_HD __host__ __device__ __forceinline__
+#else
+#define NN_HD static inline
+#endif
+
+/* --- binary: out = a (op) b ---------------------------------------------- */
+NN_HD float nn_add (float a, float b) { return a + b; }
+NN_HD float nn_sub (float a, float b) { return a - b; }
+NN_HD float nn_mul (float a, float b) { return a * b; }
+NN_HD float nn_div (float a, float b) { return a / b; }   /* IEEE: x/0 = +-inf, 0/0 = nan */
+
+/* --- unary: out = f(x) ------------------------------------------------------ */
+NN_HD float nn_neg (float x) { return -x; }
+NN_HD float nn_exp (float x) { return expf(x); }
+NN_HD float nn_log (float x) { return logf(x); }          /* log(0) = -inf, log(<0) = nan */
+NN_HD float nn_sqrt (float x) { return sqrtf(x); }
+NN_HD float nn_abs (float x) { return fabsf(x); }
+
+/* ReLU(x) = max(x, 0).  Written as a comparison so that relu(nan) = nan
+** propagates as in PyTorch (fmaxf would return 0). */
+NN_HD float nn_relu (float x) { return x > 0.0f ? x : (x == x ? 0.0f : x); }
+
+/* sigmoid(x) = 1 / (1 + e^{-x}).  For x < 0, e^{-x} overflows to inf for
+** x < -88; the same value written as e^{x} / (1 + e^{x}) does not, so each
+** branch only ever exponentiates a non-positive number. */
+NN_HD float nn_sigmoid (float x) {
+  if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+  float e = expf(x);
+  return e / (1.0f + e);
+}
+
+NN_HD float nn_tanh (float x) { return tanhf(x); }
+NN_HD float nn_pow (float x, float p) { return powf(x, p); }
+
+/* clamp(x, lo, hi) = min(max(x, lo), hi); nan stays nan. */
+NN_HD float nn_clamp (float x, float lo, float hi) {
+  return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* One switch for a kernel that takes the op as an argument (the GPU: the
+** branch is uniform across a warp, so it costs nothing there).  The CPU
+** loops call the functions above directly, one loop per op. */
+NN_HD float nn_binary_eval (int op, float a, float b) {
+  switch (op) {
+    case NN_ADD:  return nn_add(a, b);
+    case NN_SUB:  return nn_sub(a, b);
+    case NN_MUL:  return nn_mul(a, b);
+    case NN_DIV:  return nn_div(a, b);
+    case NN_RSUB: return nn_sub(b, a);
+    case NN_RDIV: return nn_div(b, a);
+    default:      return 0.0f;
+  }
+}
+
+NN_HD float nn_unary_eval (int op, float x, float p, float q) {
+  switch (op) {
+    case NN_NEG:     return nn_neg(x);
+    case NN_EXP:     return nn_exp(x);
+    case NN_LOG:     return nn_log(x);
+    case NN_SQRT:    return nn_sqrt(x);
+    case NN_ABS:     return nn_abs(x);
+    case NN_RELU:    return nn_relu(x);
+    case NN_SIGMOID: return nn_sigmoid(x);
+    case NN_TANH:    return nn_tanh(x);
+    case NN_POW:     return nn_pow(x, p);
+    case NN_CLAMP:   return nn_clamp(x, p, q);
+    default:         return 0.0f;
+  }
+}
+
+#endif

@@ -1,0 +1,438 @@
+/*
+** tensor.c -- storage, life cycle, views, and the checks in front of every op.
+**
+** Each public op checks shapes and devices here, once, then calls the
+** device's loop (cpu.c) or kernel (cuda.cu) through backend.h with raw
+** pointers and sizes.  So the backends hold only arithmetic, and the error
+** messages are written in one place.
+*/
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor.h"
+#include "backend.h"
+
+/* --- errors ----------------------------------------------------------------- */
+
+static _Thread_local char errbuf[512];
+
+const char *nn_errmsg (void) { return errbuf; }
+
+int nn_seterr (int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
+nn_shapestr shape_str (const nn_tensor *t) {
+  nn_shapestr r;
+  size_t n = 0;
+  r.s[n++] = '[';
+  for (int i = 0; i < t->ndim && n < sizeof r.s - 24; i++)
+    n += (size_t)snprintf(r.s + n, sizeof r.s - n, i ? "x%lld" : "%lld",
+                          (long long)t->shape[i]);
+  r.s[n++] = ']';
+  r.s[n] = '\0';
+  return r;
+}
+
+const char *device_name (nn_device d) { return d == NN_CUDA ? "cuda" : "cpu"; }
+
+static const char *const binop_names[NN_BINOP_COUNT] = {
+  "add", "sub", "mul", "div", "sub", "div"
+};
+static const char *const unop_names[NN_UNOP_COUNT] = {
+  "neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "pow", "clamp"
+};
+static const char *const redop_names[NN_REDOP_COUNT] = {
+  "sum", "mean", "max", "min", "argmax", "argmin"
+};
+const char *binop_name (nn_binop op) { return binop_names[op]; }
+const char *unop_name (nn_unop op) { return unop_names[op]; }
+const char *redop_name (nn_redop op) { return redop_names[op]; }
+
+/* --- storage -------------------------------------------------------------------- */
+
+static int storage_new (nn_storage **out, nn_device device, size_t numel) {
+  *out = NULL;
+  nn_storage *s = malloc(sizeof *s);
+  if (s == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
+  s->numel = numel;
+  s->refcount = 1;
+  s->device = device;
+  s->data = NULL;
+  size_t n = numel ? numel : 1;       /* a zero-size tensor still gets a valid pointer */
+  int rc = NN_OK;
+  if (device == NN_CPU) {
+    /* 64-byte alignment: whole cache lines, and the widest SIMD loads */
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    s->data = aligned_alloc(64, bytes);
+    if (s->data == NULL)
+      rc = nn_seterr(NN_ENOMEM, "out of host memory: %zu bytes asked for", bytes);
+  }
+  else {
+    char why[256];
+    if (!cuda_available(why, sizeof why))
+      rc = nn_seterr(NN_EDEVICE, "CUDA is not available: %s", why);
+    else
+      rc = cuda_malloc(&s->data, n);
+  }
+  if (rc != NN_OK) { free(s); return rc; }
+  *out = s;
+  return NN_OK;
+}
+
+static void storage_release (nn_storage *s) {
+  if (s == NULL || --s->refcount > 0) return;
+  if (s->device == NN_CPU) free(s->data);
+  else cuda_free(s->data);
+  free(s);
+}
+
+/* --- life cycle ----------------------------------------------------------------- */
+
+/* Fill in ndim, shape and numel after checking them.  Errors: NN_EARG. */
+static int set_shape (nn_tensor *t, int ndim, const int64_t *shape) {
+  if (ndim < 0 || ndim > NN_MAXDIM)
+    return nn_seterr(NN_EARG, "a tensor has 0 to %d dims, got %d", NN_MAXDIM, ndim);
+  int64_t numel = 1;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0)
+      return nn_seterr(NN_EARG, "size %d must be >= 0, got %lld", i + 1, (long long)shape[i]);
+    if (shape[i] > 0 && numel > (INT64_C(1) << 40) / shape[i])   /* 4 TiB */
+      return nn_seterr(NN_EARG, "tensor too large");
+    numel *= shape[i];
+  }
+  t->ndim = ndim;
+  for (int i = 0; i < NN_MAXDIM; i++) t->shape[i] = i < ndim ? shape[i] : 0;
+  t->numel = numel;
+  return NN_OK;
+}
+
+int tensor_new (nn_tensor **out, nn_device device, int ndim, const int64_t *shape) {
+  *out = NULL;
+  nn_tensor *t = calloc(1, sizeof *t);
+  if (t == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
+  int rc = set_shape(t, ndim, shape);
+  if (rc == NN_OK) rc = storage_new(&t->storage, device, (size_t)t->numel);
+  if (rc != NN_OK) { free(t); return rc; }
+  t->refcount = 1;
+  *out = t;
+  return NN_OK;
+}
+
+int tensor_new_like (nn_tensor **out, const nn_tensor *like) {
+  return tensor_new(out, like->storage->device, like->ndim, like->shape);
+}
+
+nn_tensor *tensor_retain (nn_tensor *t) {
+  t->refcount++;
+  return t;
+}
+
+void tensor_release (nn_tensor *t) {
+  if (t == NULL || --t->refcount > 0) return;
+  storage_release(t->storage);
+  free(t);
+}
+
+int tensor_resize (nn_tensor *t, int ndim, const int64_t *shape) {
+  nn_tensor probe;
+  int rc = set_shape(&probe, ndim, shape);
+  if (rc != NN_OK) return rc;
+  nn_storage *s = t->storage;
+  /* reuse the block only when this tensor is its sole user from offset 0:
+     a view of it elsewhere must not see its contents change shape */
+  if (!(s->refcount == 1 && t->offset == 0 && (size_t)probe.numel <= s->numel)) {
+    nn_storage *fresh;
+    rc = storage_new(&fresh, s->device, (size_t)probe.numel);
+    if (rc != NN_OK) return rc;
+    storage_release(s);
+    t->storage = fresh;
+    t->offset = 0;
+  }
+  return set_shape(t, ndim, shape);
+}
+
+/* --- views and copies ----------------------------------------------------------- */
+
+static int new_view (nn_tensor **out, nn_tensor *t, size_t offset, int ndim, const int64_t *shape) {
+  *out = NULL;
+  nn_tensor *v = calloc(1, sizeof *v);
+  if (v == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
+  int rc = set_shape(v, ndim, shape);
+  if (rc != NN_OK) { free(v); return rc; }
+  v->storage = t->storage;
+  v->storage->refcount++;
+  v->offset = offset;
+  v->refcount = 1;
+  *out = v;
+  return NN_OK;
+}
+
+int tensor_view (nn_tensor **out, nn_tensor *t, int ndim, const int64_t *shape) {
+  *out = NULL;
+  if (ndim > NN_MAXDIM)
+    return nn_seterr(NN_EARG, "a tensor has 0 to %d dims, got %d", NN_MAXDIM, ndim);
+  int64_t s[NN_MAXDIM], known = 1;
+  int infer = -1;
+  for (int i = 0; i < ndim; i++) {
+    s[i] = shape[i];
+    if (s[i] == -1) {
+      if (infer >= 0) return nn_seterr(NN_ESHAPE, "only one size may be -1");
+      infer = i;
+    }
+    else if (s[i] < 0) return nn_seterr(NN_ESHAPE, "size %d must be >= 0 or -1, got %lld",
+                                        i + 1, (long long)s[i]);
+    else known *= s[i];
+  }
+  if (infer >= 0) {
+    if (known == 0 || t->numel % known != 0)
+      return nn_seterr(NN_ESHAPE, "cannot infer size -1: %lld elements of %s do not divide by %lld",
+                       (long long)t->numel, shape_str(t).s, (long long)known);
+    s[infer] = t->numel / known;
+    known *= s[infer];
+  }
+  if (known != t->numel) {
+    nn_tensor want = { .ndim = ndim };
+    for (int i = 0; i < ndim; i++) want.shape[i] = s[i];
+    return nn_seterr(NN_ESHAPE, "%s has %lld elements, %s needs %lld", shape_str(t).s,
+                     (long long)t->numel, shape_str(&want).s, (long long)known);
+  }
+  return new_view(out, t, t->offset, ndim, s);
+}
+
+int tensor_narrow (nn_tensor **out, nn_tensor *t, int64_t start, int64_t length) {
+  *out = NULL;
+  if (t->ndim < 1) return nn_seterr(NN_EARG, "cannot narrow a 0-dim tensor");
+  if (start < 0 || length < 0 || start + length > t->shape[0])
+    return nn_seterr(NN_EARG, "rows %lld..%lld are outside %s (dim 1 has %lld rows)",
+                     (long long)start + 1, (long long)(start + length), shape_str(t).s,
+                     (long long)t->shape[0]);
+  int64_t shape[NN_MAXDIM];
+  memcpy(shape, t->shape, sizeof shape);
+  shape[0] = length;
+  size_t row = t->shape[0] ? (size_t)(t->numel / t->shape[0]) : 0;
+  return new_view(out, t, t->offset + (size_t)start * row, t->ndim, shape);
+}
+
+int tensor_copy (nn_tensor *dst, const nn_tensor *src) {
+  if (dst->numel != src->numel)
+    return nn_seterr(NN_ESHAPE, "sizes differ: %s has %lld elements, %s has %lld",
+                     shape_str(dst).s, (long long)dst->numel, shape_str(src).s,
+                     (long long)src->numel);
+  nn_device dd = dst->storage->device, sd = src->storage->device;
+  if (dd == NN_CPU && sd == NN_CPU) {
+    memmove(tensor_data(dst), tensor_data(src), (size_t)src->numel * sizeof(float));
+    return NN_OK;
+  }
+  return cuda_memcpy(tensor_data(dst), dd, tensor_data(src), sd, (size_t)src->numel);
+}
+
+int tensor_to (nn_tensor **out, const nn_tensor *t, nn_device device) {
+  int rc = tensor_new(out, device, t->ndim, t->shape);
+  if (rc != NN_OK) return rc;
+  rc = tensor_copy(*out, t);
+  if (rc != NN_OK) { tensor_release(*out); *out = NULL; }
+  return rc;
+}
+
+static int check_index (const nn_tensor *t, int64_t i) {
+  if (i < 0 || i >= t->numel)
+    return nn_seterr(NN_EARG, "index %lld is outside %s", (long long)i + 1, shape_str(t).s);
+  return NN_OK;
+}
+
+int tensor_get (float *value, const nn_tensor *t, int64_t i) {
+  int rc = check_index(t, i);
+  if (rc != NN_OK) return rc;
+  if (t->storage->device == NN_CPU) { *value = tensor_data(t)[i]; return NN_OK; }
+  return cuda_memcpy(value, NN_CPU, tensor_data(t) + i, NN_CUDA, 1);
+}
+
+int tensor_set (nn_tensor *t, int64_t i, float value) {
+  int rc = check_index(t, i);
+  if (rc != NN_OK) return rc;
+  if (t->storage->device == NN_CPU) { tensor_data(t)[i] = value; return NN_OK; }
+  return cuda_memcpy(tensor_data(t) + i, NN_CUDA, &value, NN_CPU, 1);
+}
+
+/* --- filling and random numbers -------------------------------------------------- */
+
+#define ON_CPU(t) ((t)->storage->device == NN_CPU)
+
+int tensor_fill (nn_tensor *t, float value) {
+  size_t n = (size_t)t->numel;
+  return ON_CPU(t) ? cpu_fill(tensor_data(t), value, n) : cuda_fill(tensor_data(t), value, n);
+}
+
+int tensor_arange (nn_tensor *t, double start, double step) {
+  size_t n = (size_t)t->numel;
+  return ON_CPU(t) ? cpu_arange(tensor_data(t), start, step, n)
+                   : cuda_arange(tensor_data(t), start, step, n);
+}
+
+/* The generator's whole state: the key (seed) and the next unused block.
+** The default seed is fixed, as PyTorch's is, so a script that never seeds
+** still gives the same numbers run after run. */
+static uint64_t rng_seed = 67280421310721u, rng_offset = 0;
+
+void nn_manual_seed (uint64_t seed) { rng_seed = seed; rng_offset = 0; }
+void nn_rng_get_state (uint64_t *seed, uint64_t *offset) { *seed = rng_seed; *offset = rng_offset; }
+void nn_rng_set_state (uint64_t seed, uint64_t offset) { rng_seed = seed; rng_offset = offset; }
+
+uint64_t nn_rng_reserve (uint64_t blocks) {
+  uint64_t first = rng_offset;
+  rng_offset += blocks;
+  return first;
+}
+
+int tensor_uniform (nn_tensor *t, float lo, float hi) {
+  size_t n = (size_t)t->numel;
+  uint64_t block0 = nn_rng_reserve((n + 3) / 4);
+  return ON_CPU(t) ? cpu_uniform(tensor_data(t), n, rng_seed, block0, lo, hi)
+                   : cuda_uniform(tensor_data(t), n, rng_seed, block0, lo, hi);
+}
+
+int tensor_normal (nn_tensor *t, float mean, float std) {
+  size_t n = (size_t)t->numel;
+  uint64_t block0 = nn_rng_reserve((n + 3) / 4);
+  return ON_CPU(t) ? cpu_normal(tensor_data(t), n, rng_seed, block0, mean, std)
+                   : cuda_normal(tensor_data(t), n, rng_seed, block0, mean, std);
+}
+
+/* --- element-wise ---------------------------------------------------------------- */
+
+static int same_device (const char *what, const nn_tensor *a, const nn_tensor *b) {
+  if (a->storage->device != b->storage->device)
+    return nn_seterr(NN_EDEVICE, "%s: tensors are on different devices: %s is on %s, %s is on %s",
+                     what, shape_str(a).s, device_name(a->storage->device), shape_str(b).s,
+                     device_name(b->storage->device));
+  return NN_OK;
+}
+
+/* out must hold a's shape (same numel) */
+static int check_out (const nn_tensor *out, const nn_tensor *a) {
+  if (out->numel != a->numel)
+    return nn_seterr(NN_ESHAPE, "output %s does not match input %s", shape_str(out).s,
+                     shape_str(a).s);
+  return same_device("output", out, a);
+}
+
+/* b broadcasts against a when it has a's numel or is one row of a's last dim */
+static int broadcast_len (size_t *bn, const nn_tensor *a, const nn_tensor *b) {
+  int64_t last = a->ndim ? a->shape[a->ndim - 1] : 1;
+  int b_is_row = b->ndim == 1 || (b->ndim == 2 && b->shape[0] == 1);
+  if (b->numel == a->numel && (a->ndim == b->ndim || b->numel <= 1)) {
+    int same = 1;
+    for (int i = 0; i < a->ndim && a->ndim == b->ndim; i++) same &= a->shape[i] == b->shape[i];
+    if (same) { *bn = (size_t)a->numel; return NN_OK; }
+  }
+  if (b_is_row && b->numel == last && a->ndim >= 1) { *bn = (size_t)last; return NN_OK; }
+  return nn_seterr(NN_ESHAPE, "shapes do not match: %s and %s (b must have a's shape, "
+                   "or be a row of its last dim)", shape_str(a).s, shape_str(b).s);
+}
+
+int tensor_binary (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_binop op) {
+  size_t bn = 0;
+  int rc;
+  if ((rc = same_device(binop_name(op), a, b)) != NN_OK) return rc;
+  if ((rc = broadcast_len(&bn, a, b)) != NN_OK) return rc;
+  if ((rc = check_out(out, a)) != NN_OK) return rc;
+  size_t n = (size_t)a->numel;
+  if (n == 0) return NN_OK;
+  return ON_CPU(a) ? cpu_binary(tensor_data(out), tensor_data(a), tensor_data(b), n, bn, op)
+                   : cuda_binary(tensor_data(out), tensor_data(a), tensor_data(b), n, bn, op);
+}
+
+int tensor_binary_scalar (nn_tensor *out, const nn_tensor *a, float s, nn_binop op) {
+  int rc = check_out(out, a);
+  if (rc != NN_OK) return rc;
+  size_t n = (size_t)a->numel;
+  if (n == 0) return NN_OK;
+  return ON_CPU(a) ? cpu_binary_scalar(tensor_data(out), tensor_data(a), s, n, op)
+                   : cuda_binary_scalar(tensor_data(out), tensor_data(a), s, n, op);
+}
+
+int tensor_unary (nn_tensor *out, const nn_tensor *a, nn_unop op, float p, float q) {
+  int rc = check_out(out, a);
+  if (rc != NN_OK) return rc;
+  size_t n = (size_t)a->numel;
+  if (n == 0) return NN_OK;
+  return ON_CPU(a) ? cpu_unary(tensor_data(out), tensor_data(a), n, op, p, q)
+                   : cuda_unary(tensor_data(out), tensor_data(a), n, op, p, q);
+}
+
+/* --- reductions -------------------------------------------------------------------- */
+
+int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op) {
+  size_t n = (size_t)a->numel;
+  if (n == 0 && op != NN_SUM)
+    return nn_seterr(NN_EARG, "%s of an empty tensor %s", redop_name(op), shape_str(a).s);
+  return ON_CPU(a) ? cpu_reduce_all(result, tensor_data(a), n, op)
+                   : cuda_reduce_all(result, tensor_data(a), n, op);
+}
+
+int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op) {
+  if (d < 0 || d >= a->ndim)
+    return nn_seterr(NN_EARG, "dim %d is out of range for %s (it has %d dims)", d + 1,
+                     shape_str(a).s, a->ndim);
+  size_t outer = 1, inner = 1, n = (size_t)a->shape[d];
+  for (int i = 0; i < d; i++) outer *= (size_t)a->shape[i];
+  for (int i = d + 1; i < a->ndim; i++) inner *= (size_t)a->shape[i];
+  if (n == 0 && op != NN_SUM)
+    return nn_seterr(NN_EARG, "%s over an empty dim %d of %s", redop_name(op), d + 1,
+                     shape_str(a).s);
+  int rc;
+  if ((int64_t)(outer * inner) != out->numel)
+    return nn_seterr(NN_ESHAPE, "output %s does not hold %s reduced over dim %d",
+                     shape_str(out).s, shape_str(a).s, d + 1);
+  if ((rc = same_device("output", out, a)) != NN_OK) return rc;
+  if (outer * inner == 0) return NN_OK;
+  return ON_CPU(a) ? cpu_reduce_dim(tensor_data(out), tensor_data(a), outer, n, inner, op)
+                   : cuda_reduce_dim(tensor_data(out), tensor_data(a), outer, n, inner, op);
+}
+
+int tensor_var_all (double *result, const nn_tensor *a) {
+  if (a->numel == 0) return nn_seterr(NN_EARG, "variance of an empty tensor %s", shape_str(a).s);
+  return ON_CPU(a) ? cpu_var_all(result, tensor_data(a), (size_t)a->numel)
+                   : cuda_var_all(result, tensor_data(a), (size_t)a->numel);
+}
+
+/* --- matrix multiply ---------------------------------------------------------------- */
+
+int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
+                   int trans_a, int trans_b, float alpha, float beta) {
+  int rc;
+  if (a->ndim != 2 || b->ndim != 2)
+    return nn_seterr(NN_ESHAPE, "matmul needs 2-D tensors, got %s @ %s", shape_str(a).s,
+                     shape_str(b).s);
+  if ((rc = same_device("matmul", a, b)) != NN_OK) return rc;
+  /* op(a): (M,K), op(b): (K2,N) */
+  int64_t M = trans_a ? a->shape[1] : a->shape[0], K = trans_a ? a->shape[0] : a->shape[1];
+  int64_t K2 = trans_b ? b->shape[1] : b->shape[0], N = trans_b ? b->shape[0] : b->shape[1];
+  if (K != K2)
+    return nn_seterr(NN_ESHAPE, "inner dimensions differ: %s%s @ %s%s", shape_str(a).s,
+                     trans_a ? "^T" : "", shape_str(b).s, trans_b ? "^T" : "");
+  if (out->ndim != 2 || out->shape[0] != M || out->shape[1] != N)
+    return nn_seterr(NN_ESHAPE, "output is %s, the product is [%lldx%lld]", shape_str(out).s,
+                     (long long)M, (long long)N);
+  if ((rc = same_device("matmul output", out, a)) != NN_OK) return rc;
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+    return nn_seterr(NN_EARG, "matmul: a size exceeds the BLAS's 32-bit int");
+  if (M == 0 || N == 0) return NN_OK;
+  if (K == 0)   /* an empty sum: out = beta * out (the BLAS rejects lda = 0) */
+    return beta == 0.0f ? tensor_fill(out, 0.0f) : tensor_binary_scalar(out, out, beta, NN_MUL);
+  /* row-major leading dimensions are the stored row lengths */
+  int lda = (int)a->shape[1], ldb = (int)b->shape[1];
+  return ON_CPU(a) ? cpu_matmul(tensor_data(out), tensor_data(a), tensor_data(b), (int)M, (int)N,
+                                (int)K, trans_a, trans_b, lda, ldb, alpha, beta)
+                   : cuda_matmul(tensor_data(out), tensor_data(a), tensor_data(b), (int)M, (int)N,
+                                 (int)K, trans_a, trans_b, lda, ldb, alpha, beta);
+}
+
+int nn_cuda_available (char *reason, size_t len) { return cuda_available(reason, len); }

@@ -1,0 +1,188 @@
+/*
+** tensor.h -- the nnlua tensor library: float32, row-major, contiguous.
+**
+** A plain C library: it knows nothing of Lua.  Every function that can fail
+** on user input returns NN_OK or an error code and leaves the reason in
+** nn_errmsg(); nothing here calls abort() or exit() on user input.
+**
+** Ownership, in one paragraph.  An nn_storage is a block of floats on one
+** device, reference counted.  An nn_tensor is a shape over a storage at an
+** offset (so views share the block), and is itself reference counted, so
+** that a layer and a Lua variable can hold the very same tensor: when the
+** layer resizes its buffer, the Lua variable sees the new shape.  Create with
+** tensor_new*() (refcount 1), share with tensor_retain(), drop with
+** tensor_release(); the last release frees.
+**
+** Conventions: outputs first, then inputs, then sizes (as llm.c and THNN).
+** Outputs are preallocated by the caller and may alias an input where a
+** function says so.  Dimensions and indices are 0-based here; the Lua
+** bindings present them 1-based, as Torch7 did.
+*/
+#ifndef NN_TENSOR_H
+#define NN_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define NN_MAXDIM 5
+
+typedef enum nn_device { NN_CPU = 0, NN_CUDA = 1 } nn_device;
+
+/* error codes; the message is in nn_errmsg() */
+enum {
+  NN_OK = 0,
+  NN_ESHAPE,    /* shapes do not fit together */
+  NN_EDEVICE,   /* wrong device, or the device is not available */
+  NN_EARG,      /* a bad value: negative size, dim out of range, ... */
+  NN_ENOMEM,    /* host or device allocation failed */
+  NN_ECUDA      /* the CUDA runtime or cuBLAS reported an error */
+};
+
+typedef struct nn_storage {
+  float *data;        /* host pointer (NN_CPU) or device pointer (NN_CUDA) */
+  size_t numel;       /* capacity in floats */
+  int refcount;
+  nn_device device;
+} nn_storage;
+
+typedef struct nn_tensor {
+  nn_storage *storage;
+  size_t offset;               /* in floats, from storage->data */
+  int ndim;                    /* 0 .. NN_MAXDIM; 0 is a scalar of one element */
+  int64_t shape[NN_MAXDIM];
+  int64_t numel;               /* product of shape (1 when ndim == 0) */
+  int refcount;
+} nn_tensor;
+
+/* --- errors ------------------------------------------------------------- */
+
+/* The message of the last error on this thread.  Valid until the next error. */
+const char *nn_errmsg (void);
+/* Record an error (printf-style) and return its code, so a caller can write
+** `return nn_seterr(NN_ESHAPE, "...", ...)`. */
+int nn_seterr (int code, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 2, 3)))
+#endif
+  ;
+
+/* "[64x784]": a shape as text, in a struct so that no malloc is needed. */
+typedef struct nn_shapestr { char s[96]; } nn_shapestr;
+nn_shapestr shape_str (const nn_tensor *t);
+const char *device_name (nn_device d);   /* "cpu" or "cuda" */
+
+/* --- life cycle ---------------------------------------------------------- */
+
+/* A new tensor of the given shape on a device, contents uninitialised.
+** *out is NULL on error.  Errors: NN_EARG (ndim > 5, negative size),
+** NN_ENOMEM, NN_EDEVICE (CUDA requested but not available). */
+int tensor_new (nn_tensor **out, nn_device device, int ndim, const int64_t *shape);
+/* A new tensor with the shape and device of `like`. */
+int tensor_new_like (nn_tensor **out, const nn_tensor *like);
+nn_tensor *tensor_retain (nn_tensor *t);
+void tensor_release (nn_tensor *t);           /* NULL is fine */
+
+/* Give t a new shape in place.  Keeps the storage when it is large enough
+** and not shared with another tensor; otherwise allocates a new one
+** (contents then undefined).  This is how layers reuse their buffers. */
+int tensor_resize (nn_tensor *t, int ndim, const int64_t *shape);
+
+/* First float of t: storage->data + offset.  On CUDA a device pointer. */
+static inline float *tensor_data (const nn_tensor *t) {
+  return t->storage->data + t->offset;
+}
+
+/* --- views (share storage) and copies ------------------------------------ */
+
+/* A view of t with another shape and the same numel.  One entry of shape may
+** be -1: it is inferred.  Errors: NN_ESHAPE. */
+int tensor_view (nn_tensor **out, nn_tensor *t, int ndim, const int64_t *shape);
+/* Rows [start, start + length) of t along dim 0, as a view.  Errors: NN_EARG. */
+int tensor_narrow (nn_tensor **out, nn_tensor *t, int64_t start, int64_t length);
+/* dst = src, element by element; same numel, any devices (this is how data
+** moves between host and GPU).  Errors: NN_ESHAPE, NN_ECUDA. */
+int tensor_copy (nn_tensor *dst, const nn_tensor *src);
+/* A new tensor on `device` holding a copy of t. */
+int tensor_to (nn_tensor **out, const nn_tensor *t, nn_device device);
+/* Element i (flat, 0-based) as a float, and the reverse; for debugging and
+** printing.  On CUDA each call is a device copy. */
+int tensor_get (float *value, const nn_tensor *t, int64_t i);
+int tensor_set (nn_tensor *t, int64_t i, float value);
+
+/* --- filling ------------------------------------------------------------- */
+
+int tensor_fill (nn_tensor *t, float value);
+/* t[i] = start + i * step */
+int tensor_arange (nn_tensor *t, double start, double step);
+
+/* --- random numbers ------------------------------------------------------
+** One framework-wide generator: Philox4x32-10 (Salmon, Moraes, Dror & Shaw,
+** "Parallel random numbers: as easy as 1, 2, 3", SC'11).  The key is the
+** seed; the counter is a block index that advances by ceil(numel / 4) per
+** call, and element i of a call takes lane i % 4 of block (offset + i / 4),
+** so any device can produce the same numbers in parallel. */
+void nn_manual_seed (uint64_t seed);
+void nn_rng_get_state (uint64_t *seed, uint64_t *offset);
+void nn_rng_set_state (uint64_t seed, uint64_t offset);
+/* Reserve `blocks` Philox blocks and return the first block index. */
+uint64_t nn_rng_reserve (uint64_t blocks);
+/* Uniform in [lo, hi); normal with mean and std (Box-Muller). */
+int tensor_uniform (nn_tensor *t, float lo, float hi);
+int tensor_normal (nn_tensor *t, float mean, float std);
+
+/* --- element-wise math ----------------------------------------------------
+** The per-element formulas live in elementwise.h, shared by both backends. */
+typedef enum nn_binop {
+  NN_ADD, NN_SUB, NN_MUL, NN_DIV,
+  NN_RSUB, NN_RDIV,     /* b - a, b / a: for `2 - t` and `2 / t` */
+  NN_BINOP_COUNT
+} nn_binop;
+
+typedef enum nn_unop {
+  NN_NEG, NN_EXP, NN_LOG, NN_SQRT, NN_ABS,
+  NN_RELU, NN_SIGMOID, NN_TANH,
+  NN_POW,               /* x ^ p */
+  NN_CLAMP,             /* min(max(x, p), q) */
+  NN_UNOP_COUNT
+} nn_unop;
+
+const char *binop_name (nn_binop op);   /* "add", ... as the Lua methods */
+const char *unop_name (nn_unop op);
+
+/* out = a (op) b.  b has a's shape, or is a row of a's last dim (shape (N)
+** or (1,N) against a's (..., N)) broadcast over the leading dims: the bias
+** add.  out has a's shape and may be a or b.  Errors: NN_ESHAPE, NN_EDEVICE. */
+int tensor_binary (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_binop op);
+/* out = a (op) s.  out may be a. */
+int tensor_binary_scalar (nn_tensor *out, const nn_tensor *a, float s, nn_binop op);
+/* out = f(a; p, q).  out may be a. */
+int tensor_unary (nn_tensor *out, const nn_tensor *a, nn_unop op, float p, float q);
+
+/* --- reductions ---------------------------------------------------------- */
+typedef enum nn_redop { NN_SUM, NN_MEAN, NN_MAX, NN_MIN, NN_ARGMAX, NN_ARGMIN, NN_REDOP_COUNT } nn_redop;
+const char *redop_name (nn_redop op);
+
+/* Over all elements.  Sums accumulate in double.  For ARGMAX/ARGMIN the
+** result is the 0-based flat index of the first extreme.  Errors: NN_EARG
+** (MAX/MIN/ARG* of an empty tensor). */
+int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op);
+/* Along dim d: out has a's shape without d (its numel is a's / shape[d]).
+** For ARGMAX/ARGMIN out holds 0-based indices as floats. */
+int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op);
+/* Population variance over all elements (divides by n), in double. */
+int tensor_var_all (double *result, const nn_tensor *a);
+
+/* --- matrix multiply -----------------------------------------------------
+** out = alpha * op(a) @ op(b) + beta * out, op(x) = x or x^T (a flag, never a
+** copy).  a, b, out 2-D on one device.  op(a): (M,K), op(b): (K,N),
+** out: (M,N).  cblas_sgemm on the CPU, cublasSgemm on the GPU.
+** Errors: NN_ESHAPE ("inner dimensions differ: [MxK] @ [KxN]"), NN_EDEVICE. */
+int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
+                   int trans_a, int trans_b, float alpha, float beta);
+
+/* --- CUDA ------------------------------------------------------------------ */
+
+/* 1 when a CUDA device can be used; else 0 and why in `reason`. */
+int nn_cuda_available (char *reason, size_t len);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+** bindings.h -- what the Lua binding files of vm/ share.
+**
+** vm/ is thin glue: one metatable per userdata type, argument checks and
+** conversions.  It turns the tensor library's error codes into Lua errors
+** that name the argument, as `bad argument #2 to 'matmul' (inner dimensions
+** differ: [3x4] @ [5x5])`.
+*/
+#ifndef NN_BINDINGS_H
+#define NN_BINDINGS_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include "tensor.h"
+
+#define TENSOR_MT "nn.Tensor"   /* registry key, and the __name in type errors */
+
+/* The userdata that Lua holds: one reference to a tensor; NULL after __gc
+** (or while a constructor has not filled it yet), and an empty box is fine. */
+typedef struct TensorBox { nn_tensor *t; } TensorBox;
+
+/* The tensor at stack index arg; raises "bad argument #arg (nn.Tensor
+** expected, got X)" otherwise. */
+nn_tensor *checktensor (lua_State *L, int arg);
+/* The tensor at arg, or NULL if the value there is not a tensor. */
+nn_tensor *totensor (lua_State *L, int arg);
+/* Push a new empty box; fill box->t afterwards.  If filling fails, raising
+** is safe: the GC collects the empty box. */
+TensorBox *newbox (lua_State *L);
+/* Push t, taking over one reference the caller holds. */
+void pushtensor (lua_State *L, nn_tensor *t);
+/* Raise the library's last error: for NN_ESHAPE, NN_EARG and NN_EDEVICE as a
+** bad argument #arg (when arg > 0), else as a plain error.  Never returns. */
+int nn_raise (lua_State *L, int arg, int rc);
+
+/* The C core of `require 'nn'`: tensors, random numbers, CUDA queries. */
+int luaopen_nn_core (lua_State *L);
+/* Registers the tensor metatable and adds the tensor functions to the table
+** on top of the stack (nn.core); called by luaopen_nn_core. */
+void nn_open_tensor (lua_State *L);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+** l_nn.c -- the module nn.core: random numbers, CUDA queries, and the
+** tensor functions (registered by l_tensor.c).  lua/nn/init.lua builds the
+** user's `nn` table on top of it.
+*/
+#include <stdint.h>
+#include "bindings.h"
+#include "philox.h"
+
+/* nn.manual_seed(n): seed the one framework-wide Philox generator and reset
+** its counter, so what follows is the same run after run, on any device. */
+static int l_manual_seed (lua_State *L) {
+  lua_Integer seed = luaL_checkinteger(L, 1);
+  nn_manual_seed((uint64_t)seed);
+  return 0;
+}
+
+/* nn.get_rng_state() -> seed, offset (the next unused Philox block). */
+static int l_get_rng_state (lua_State *L) {
+  uint64_t seed, offset;
+  nn_rng_get_state(&seed, &offset);
+  lua_pushinteger(L, (lua_Integer)seed);
+  lua_pushinteger(L, (lua_Integer)offset);
+  return 2;
+}
+
+static int l_set_rng_state (lua_State *L) {
+  lua_Integer seed = luaL_checkinteger(L, 1);
+  lua_Integer offset = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, offset >= 0, 2, "offset must be >= 0");
+  nn_rng_set_state((uint64_t)seed, (uint64_t)offset);
+  return 0;
+}
+
+static uint32_t checku32 (lua_State *L, int arg) {
+  lua_Integer v = luaL_checkinteger(L, arg);
+  luaL_argcheck(L, v >= 0 && v <= 0xFFFFFFFF, arg, "must be a 32-bit unsigned integer");
+  return (uint32_t)v;
+}
+
+/* nn.philox(c0, c1, c2, c3, k0, k1) -> r0, r1, r2, r3: one raw block of
+** Philox4x32-10, so a spec can check the published known answers. */
+static int l_philox (lua_State *L) {
+  uint32_t ctr[4], key[2], out[4];
+  for (int i = 0; i < 4; i++) ctr[i] = checku32(L, i + 1);
+  for (int i = 0; i < 2; i++) key[i] = checku32(L, i + 5);
+  philox4x32_10(out, ctr, key);
+  for (int i = 0; i < 4; i++) lua_pushinteger(L, (lua_Integer)out[i]);
+  return 4;
+}
+
+/* nn.cuda.is_available() -> true, or false and the reason. */
+static int l_cuda_is_available (lua_State *L) {
+  char reason[256];
+  int ok = nn_cuda_available(reason, sizeof reason);
+  lua_pushboolean(L, ok);
+  if (ok) return 1;
+  lua_pushstring(L, reason);
+  return 2;
+}
+
+static const luaL_Reg core_funcs[] = {
+  {"manual_seed", l_manual_seed},
+  {"get_rng_state", l_get_rng_state},
+  {"set_rng_state", l_set_rng_state},
+  {"philox", l_philox},
+  {NULL, NULL}
+};
+
+static const luaL_Reg cuda_funcs[] = {
+  {"is_available", l_cuda_is_available},
+  {NULL, NULL}
+};
+
+/* Opened once per state: a second require (after lua/nn/init.lua has taken
+** nn.core out of package.loaded, so that errors name `nn.matmul` and not
+** `nn.core.matmul`) gets the same table and the same metatable. */
+int luaopen_nn_core (lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "nn.core") == LUA_TTABLE) return 1;
+  lua_pop(L, 1);
+  luaL_newlib(L, core_funcs);
+  nn_open_tensor(L);
+  luaL_newlib(L, cuda_funcs);     /* after the tensor methods: t:cuda() is not nn.cuda */
+  lua_setfield(L, -2, "cuda");
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, "nn.core");
+  return 1;
+}

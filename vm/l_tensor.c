@@ -1,0 +1,713 @@
+/*
+** l_tensor.c -- the nn.Tensor userdata: constructors, shape, math, printing.
+**
+** Glue only: every function checks its arguments, calls the tensor library,
+** and turns a failure into a Lua error that names the argument.  The
+** numbers are computed in tensor/.  Indices and dims are 1-based here, as in
+** Torch7 and in Lua itself; a negative dim counts from the end (-1: last).
+** Out-of-place ops return a new tensor; the `_` form (add_, exp_) writes into
+** self and returns self, as PyTorch does.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "bindings.h"
+
+/* --- boxes, checks and errors ------------------------------------------------ */
+
+nn_tensor *totensor (lua_State *L, int arg) {
+  TensorBox *box = (TensorBox *)luaL_testudata(L, arg, TENSOR_MT);
+  return box ? box->t : NULL;
+}
+
+nn_tensor *checktensor (lua_State *L, int arg) {
+  TensorBox *box = (TensorBox *)luaL_checkudata(L, arg, TENSOR_MT);
+  luaL_argcheck(L, box->t != NULL, arg, "tensor already freed");
+  return box->t;
+}
+
+TensorBox *newbox (lua_State *L) {
+  TensorBox *box = (TensorBox *)lua_newuserdatauv(L, sizeof(TensorBox), 0);
+  box->t = NULL;
+  luaL_setmetatable(L, TENSOR_MT);
+  return box;
+}
+
+void pushtensor (lua_State *L, nn_tensor *t) {
+  newbox(L)->t = t;
+}
+
+int nn_raise (lua_State *L, int arg, int rc) {
+  if (arg > 0 && (rc == NN_ESHAPE || rc == NN_EARG || rc == NN_EDEVICE))
+    return luaL_argerror(L, arg, nn_errmsg());
+  return luaL_error(L, "%s", nn_errmsg());
+}
+
+/* A new tensor pushed on the stack; raises on failure. */
+static nn_tensor *push_new (lua_State *L, nn_device dev, int ndim, const int64_t *shape) {
+  TensorBox *box = newbox(L);
+  int rc = tensor_new(&box->t, dev, ndim, shape);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  return box->t;
+}
+
+static nn_tensor *push_like (lua_State *L, const nn_tensor *like) {
+  return push_new(L, like->storage->device, like->ndim, like->shape);
+}
+
+/* A shape from the arguments first..last: either integers, or one table of
+** integers at `first`.  Raises naming the bad argument. */
+static int read_shape (lua_State *L, int first, int last, int64_t *shape, int allow_infer) {
+  int ndim = 0;
+  const lua_Integer lo = allow_infer ? -1 : 0;
+  if (lua_istable(L, first)) {
+    ndim = (int)luaL_len(L, first);
+    luaL_argcheck(L, ndim <= NN_MAXDIM, first, "a tensor has at most 5 dims");
+    for (int i = 0; i < ndim; i++) {
+      lua_geti(L, first, i + 1);
+      int isint;
+      lua_Integer v = lua_tointegerx(L, -1, &isint);
+      if (!isint || v < lo)
+        luaL_argerror(L, first, lua_pushfstring(L, "size %d must be an integer >= %d, got %s",
+                                                i + 1, (int)lo, luaL_tolstring(L, -1, NULL)));
+      shape[i] = v;
+      lua_pop(L, 1);
+    }
+    return ndim;
+  }
+  luaL_argcheck(L, last - first + 1 <= NN_MAXDIM, first, "a tensor has at most 5 dims");
+  for (int a = first; a <= last; a++) {
+    lua_Integer v = luaL_checkinteger(L, a);
+    luaL_argcheck(L, v >= lo, a, allow_infer ? "size must be >= 0 or -1" : "size must be >= 0");
+    shape[ndim++] = v;
+  }
+  return ndim;
+}
+
+/* A dim argument: 1..ndim or -ndim..-1, returned 0-based. */
+static int check_dim (lua_State *L, int arg, const nn_tensor *t) {
+  lua_Integer d = luaL_checkinteger(L, arg);
+  if (d < 0) d += t->ndim + 1;
+  if (d < 1 || d > t->ndim)
+    luaL_argerror(L, arg, lua_pushfstring(L, "dim %d is out of range for %s (it has %d dims)",
+                                          (int)luaL_checkinteger(L, arg), shape_str(t).s, t->ndim));
+  return (int)d - 1;
+}
+
+/* --- constructors -------------------------------------------------------------- */
+
+/* nn.tensor.zeros(3, 4) or zeros{3, 4}; ones, rand, randn likewise. */
+static int new_filled (lua_State *L, int kind) {
+  int64_t shape[NN_MAXDIM];
+  int ndim = read_shape(L, 1, lua_gettop(L), shape, 0);
+  nn_tensor *t = push_new(L, NN_CPU, ndim, shape);
+  int rc = kind == 0 ? tensor_fill(t, 0.0f)
+         : kind == 1 ? tensor_fill(t, 1.0f)
+         : kind == 2 ? tensor_uniform(t, 0.0f, 1.0f)
+         : tensor_normal(t, 0.0f, 1.0f);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  return 1;
+}
+static int t_zeros (lua_State *L) { return new_filled(L, 0); }
+static int t_ones (lua_State *L) { return new_filled(L, 1); }
+static int t_rand (lua_State *L) { return new_filled(L, 2); }
+static int t_randn (lua_State *L) { return new_filled(L, 3); }
+
+/* nn.tensor.full(3, 4, value) or full({3, 4}, value) */
+static int t_full (lua_State *L) {
+  int n = lua_gettop(L);
+  float value = (float)luaL_checknumber(L, n);
+  int64_t shape[NN_MAXDIM];
+  int ndim = n > 1 ? read_shape(L, 1, n - 1, shape, 0) : 0;
+  nn_tensor *t = push_new(L, NN_CPU, ndim, shape);
+  tensor_fill(t, value);
+  return 1;
+}
+
+/* nn.tensor.arange([start,] stop [, step]): start, start+step, ... < stop,
+** half-open as in PyTorch and numpy. */
+static int t_arange (lua_State *L) {
+  double start = 0.0, stop, step = 1.0;
+  if (lua_gettop(L) == 1) stop = luaL_checknumber(L, 1);
+  else {
+    start = luaL_checknumber(L, 1);
+    stop = luaL_checknumber(L, 2);
+    step = luaL_optnumber(L, 3, 1.0);
+  }
+  luaL_argcheck(L, step != 0.0 && step == step, 3, "step must be non-zero");
+  double count = ceil((stop - start) / step);
+  int64_t n = count > 0 ? (int64_t)count : 0;
+  nn_tensor *t = push_new(L, NN_CPU, 1, &n);
+  tensor_arange(t, start, step);
+  return 1;
+}
+
+/* The shape of a nested table: follow first elements down to a number. */
+static int nested_shape (lua_State *L, int idx, int64_t *shape) {
+  int ndim = 0;
+  lua_pushvalue(L, idx);
+  while (lua_type(L, -1) == LUA_TTABLE) {
+    if (ndim == NN_MAXDIM) luaL_argerror(L, 1, "nested deeper than 5 dims");
+    shape[ndim++] = (int64_t)luaL_len(L, -1);
+    lua_geti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+  lua_pop(L, 1);
+  return ndim;
+}
+
+/* "[2][1]": where in the nested table we are, for error messages. */
+static const char *where (lua_State *L, const int64_t *pos, int depth) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 0; i < depth; i++) {
+    lua_pushfstring(L, "[%d]", (int)pos[i]);
+    luaL_addvalue(&b);
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+/* Copy the table at the top of the stack, at depth d, into dst. */
+static void flatten (lua_State *L, float **dst, const int64_t *shape, int ndim, int d, int64_t *pos) {
+  int64_t n = (int64_t)luaL_len(L, -1);
+  if (n != shape[d])
+    luaL_argerror(L, 1, lua_pushfstring(L, "ragged nested table: t%s has %d elements, expected %d",
+                                        where(L, pos, d), (int)n, (int)shape[d]));
+  for (int64_t i = 1; i <= n; i++) {
+    pos[d] = i;
+    int type = lua_geti(L, -1, i);
+    if (d + 1 < ndim) {
+      if (type != LUA_TTABLE)
+        luaL_argerror(L, 1, lua_pushfstring(L, "t%s is a %s, expected a table",
+                                            where(L, pos, d + 1), luaL_typename(L, -1)));
+      flatten(L, dst, shape, ndim, d + 1, pos);
+    }
+    else {
+      if (type != LUA_TNUMBER)
+        luaL_argerror(L, 1, lua_pushfstring(L, "t%s is a %s, expected a number",
+                                            where(L, pos, d + 1), luaL_typename(L, -1)));
+      *(*dst)++ = (float)lua_tonumber(L, -1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* nn.tensor{{1, 2}, {3, 4}}: a tensor from a nested table (Torch7's name). */
+static int t_from_table (lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int64_t shape[NN_MAXDIM];
+  int ndim = nested_shape(L, 1, shape);
+  /* build into a plain host buffer owned by a new CPU tensor */
+  nn_tensor *t = push_new(L, NN_CPU, ndim, shape);
+  float *p = tensor_data(t);
+  int64_t pos[NN_MAXDIM];
+  lua_pushvalue(L, 1);
+  if (ndim > 0) flatten(L, &p, shape, ndim, 0, pos);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* nn.tensor{...}: the __call of the nn.tensor table (arg 1 is that table). */
+static int t_call (lua_State *L) {
+  lua_remove(L, 1);
+  return t_from_table(L);
+}
+
+static void push_nested (lua_State *L, const float *x, const int64_t *shape, int ndim) {
+  lua_createtable(L, (int)shape[0], 0);
+  int64_t row = 1;
+  for (int i = 1; i < ndim; i++) row *= shape[i];
+  for (int64_t i = 0; i < shape[0]; i++) {
+    if (ndim == 1) lua_pushnumber(L, x[i]);
+    else push_nested(L, x + i * row, shape + 1, ndim - 1);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+/* t:totable() -> nested tables (a number for a 0-dim tensor). */
+static int t_totable (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *host = t;
+  if (t->storage->device != NN_CPU) {
+    int rc = tensor_to(&host, t, NN_CPU);
+    if (rc != NN_OK) nn_raise(L, 0, rc);
+    pushtensor(L, host);   /* so the GC frees it even if a push below raises */
+  }
+  if (host->ndim == 0) lua_pushnumber(L, tensor_data(host)[0]);
+  else push_nested(L, tensor_data(host), host->shape, host->ndim);
+  return 1;
+}
+
+/* --- shape --------------------------------------------------------------------- */
+
+static void push_shape (lua_State *L, const nn_tensor *t) {
+  lua_createtable(L, t->ndim, 0);
+  for (int i = 0; i < t->ndim; i++) {
+    lua_pushinteger(L, t->shape[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+/* t:size() -> {3, 4};  t:size(d) -> the size of dim d */
+static int t_size (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  if (lua_isnoneornil(L, 2)) push_shape(L, t);
+  else lua_pushinteger(L, t->shape[check_dim(L, 2, t)]);
+  return 1;
+}
+
+static int t_dim (lua_State *L) { lua_pushinteger(L, checktensor(L, 1)->ndim); return 1; }
+static int t_numel (lua_State *L) { lua_pushinteger(L, checktensor(L, 1)->numel); return 1; }
+
+/* #t: the size of the first dim, as len() in PyTorch (1 for a 0-dim tensor). */
+static int t_len (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  lua_pushinteger(L, t->ndim ? t->shape[0] : 1);
+  return 1;
+}
+
+/* t:view(2, 6) or t:view{2, 6}: the same storage with another shape. */
+static int t_view (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  int64_t shape[NN_MAXDIM];
+  int ndim = read_shape(L, 2, lua_gettop(L), shape, 1);
+  TensorBox *box = newbox(L);
+  int rc = tensor_view(&box->t, t, ndim, shape);
+  if (rc != NN_OK) nn_raise(L, 2, rc);
+  return 1;
+}
+
+/* t:narrow(1, start, length): rows start .. start+length-1 as a view. */
+static int t_narrow (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  lua_Integer dim = luaL_checkinteger(L, 2);
+  lua_Integer start = luaL_checkinteger(L, 3);
+  lua_Integer length = luaL_checkinteger(L, 4);
+  luaL_argcheck(L, dim == 1, 2, "only dim 1 can be narrowed to a contiguous view");
+  TensorBox *box = newbox(L);
+  int rc = tensor_narrow(&box->t, t, start - 1, length);
+  if (rc != NN_OK) nn_raise(L, 3, rc);
+  return 1;
+}
+
+/* t:slice(i, j): rows i..j inclusive, negatives from the end (string.sub). */
+static int t_slice (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  luaL_argcheck(L, t->ndim >= 1, 1, "cannot slice a 0-dim tensor");
+  int64_t rows = t->shape[0];
+  lua_Integer i = luaL_checkinteger(L, 2);
+  lua_Integer j = luaL_optinteger(L, 3, rows);
+  if (i < 0) i += rows + 1;
+  if (j < 0) j += rows + 1;
+  if (i < 1 || j > rows || j < i - 1)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "rows %d..%d are outside %s",
+                                                (int)i, (int)j, shape_str(t).s));
+  TensorBox *box = newbox(L);
+  int rc = tensor_narrow(&box->t, t, i - 1, j - i + 1);
+  if (rc != NN_OK) nn_raise(L, 2, rc);
+  return 1;
+}
+
+static int t_clone (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  TensorBox *box = newbox(L);
+  int rc = tensor_to(&box->t, t, t->storage->device);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  return 1;
+}
+
+/* dst:copy(src) -> dst; same number of elements, any shapes and devices. */
+static int t_copy (lua_State *L) {
+  nn_tensor *dst = checktensor(L, 1);
+  nn_tensor *src = checktensor(L, 2);
+  int rc = tensor_copy(dst, src);
+  if (rc != NN_OK) nn_raise(L, 2, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* t:to('cuda' | 'cpu'): t itself when it is there already, else a copy. */
+static int to_device (lua_State *L, nn_device dev) {
+  nn_tensor *t = checktensor(L, 1);
+  if (t->storage->device == dev) { lua_settop(L, 1); return 1; }
+  TensorBox *box = newbox(L);
+  int rc = tensor_to(&box->t, t, dev);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  return 1;
+}
+
+static nn_device check_device (lua_State *L, int arg) {
+  static const char *const names[] = { "cpu", "cuda", NULL };
+  return luaL_checkoption(L, arg, NULL, names) == 1 ? NN_CUDA : NN_CPU;
+}
+
+static int t_to (lua_State *L) { checktensor(L, 1); return to_device(L, check_device(L, 2)); }
+static int t_cuda (lua_State *L) { return to_device(L, NN_CUDA); }
+static int t_cpu (lua_State *L) { return to_device(L, NN_CPU); }
+
+/* Flat 0-based index from the 1-based indices at args first.. (one per dim). */
+static int64_t flat_index (lua_State *L, const nn_tensor *t, int first, int count) {
+  if (count != t->ndim)
+    luaL_error(L, "%s expects %d indices, got %d", shape_str(t).s, t->ndim, count);
+  int64_t flat = 0;
+  for (int d = 0; d < t->ndim; d++) {
+    lua_Integer i = luaL_checkinteger(L, first + d);
+    if (i < 1 || i > t->shape[d])
+      luaL_argerror(L, first + d, lua_pushfstring(L, "index %d is outside 1..%d (dim %d of %s)",
+                                                  (int)i, (int)t->shape[d], d + 1, shape_str(t).s));
+    flat = flat * t->shape[d] + (i - 1);
+  }
+  return flat;
+}
+
+/* t:get(i, j, ...) -> the element; for debugging, not for loops. */
+static int t_get (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  float v;
+  int rc = tensor_get(&v, t, flat_index(L, t, 2, lua_gettop(L) - 1));
+  if (rc != NN_OK) nn_raise(L, 2, rc);
+  lua_pushnumber(L, v);
+  return 1;
+}
+
+/* t:set(i, j, ..., value) -> t */
+static int t_set (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  int top = lua_gettop(L);
+  float v = (float)luaL_checknumber(L, top);
+  int rc = tensor_set(t, flat_index(L, t, 2, top - 2), v);
+  if (rc != NN_OK) nn_raise(L, 2, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* t:item() -> the value of a one-element tensor */
+static int t_item (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  luaL_argcheck(L, t->numel == 1, 1, lua_pushfstring(L, "item() needs one element, %s has %d",
+                                                     shape_str(t).s, (int)t->numel));
+  float v;
+  int rc = tensor_get(&v, t, 0);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  lua_pushnumber(L, v);
+  return 1;
+}
+
+static int t_fill_ (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  int rc = tensor_fill(t, (float)luaL_checknumber(L, 2));
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_zero_ (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  int rc = tensor_fill(t, 0.0f);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* --- element-wise math ------------------------------------------------------- */
+
+/* a (op) x with x a tensor or a number; into a new tensor or into a. */
+static int binary (lua_State *L, nn_binop op, int inplace) {
+  nn_tensor *a = checktensor(L, 1);
+  nn_tensor *b = totensor(L, 2);
+  float s = 0.0f;
+  if (b == NULL) {
+    if (!lua_isnumber(L, 2))
+      return luaL_typeerror(L, 2, "nn.Tensor or number");
+    s = (float)lua_tonumber(L, 2);
+  }
+  nn_tensor *out = inplace ? a : push_like(L, a);
+  int rc = b ? tensor_binary(out, a, b, op) : tensor_binary_scalar(out, a, s, op);
+  if (rc != NN_OK) nn_raise(L, 2, rc);
+  if (inplace) lua_settop(L, 1);
+  return 1;
+}
+
+static int t_add (lua_State *L) { return binary(L, NN_ADD, 0); }
+static int t_sub (lua_State *L) { return binary(L, NN_SUB, 0); }
+static int t_mul (lua_State *L) { return binary(L, NN_MUL, 0); }
+static int t_div (lua_State *L) { return binary(L, NN_DIV, 0); }
+static int t_add_ (lua_State *L) { return binary(L, NN_ADD, 1); }
+static int t_sub_ (lua_State *L) { return binary(L, NN_SUB, 1); }
+static int t_mul_ (lua_State *L) { return binary(L, NN_MUL, 1); }
+static int t_div_ (lua_State *L) { return binary(L, NN_DIV, 1); }
+
+/* The metamethods: a number may stand on either side (2 - t, 2 / t). */
+static int arith (lua_State *L, nn_binop op, nn_binop rop) {
+  if (totensor(L, 1) == NULL && lua_isnumber(L, 1) && totensor(L, 2) != NULL) {
+    nn_tensor *b = checktensor(L, 2);
+    nn_tensor *out = push_like(L, b);
+    int rc = tensor_binary_scalar(out, b, (float)lua_tonumber(L, 1), rop);
+    if (rc != NN_OK) nn_raise(L, 0, rc);
+    return 1;
+  }
+  return binary(L, op, 0);
+}
+
+static int m_add (lua_State *L) { return arith(L, NN_ADD, NN_ADD); }
+static int m_sub (lua_State *L) { return arith(L, NN_SUB, NN_RSUB); }
+static int m_mul (lua_State *L) { return arith(L, NN_MUL, NN_MUL); }
+static int m_div (lua_State *L) { return arith(L, NN_DIV, NN_RDIV); }
+
+/* f(a; p, q) into a new tensor or into a; p and q from args 2 and 3 when the
+** op takes them (pow: p; clamp: lo, hi). */
+static int unary (lua_State *L, nn_unop op, int inplace) {
+  nn_tensor *a = checktensor(L, 1);
+  float p = 0.0f, q = 0.0f;
+  if (op == NN_POW) p = (float)luaL_checknumber(L, 2);
+  if (op == NN_CLAMP) {
+    p = (float)luaL_optnumber(L, 2, -HUGE_VAL);
+    q = (float)luaL_optnumber(L, 3, HUGE_VAL);
+    luaL_argcheck(L, p <= q, 2, "clamp needs lo <= hi");
+  }
+  nn_tensor *out = inplace ? a : push_like(L, a);
+  int rc = tensor_unary(out, a, op, p, q);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  if (inplace) lua_settop(L, 1);
+  return 1;
+}
+
+static int t_neg (lua_State *L) { return unary(L, NN_NEG, 0); }
+static int t_exp (lua_State *L) { return unary(L, NN_EXP, 0); }
+static int t_log (lua_State *L) { return unary(L, NN_LOG, 0); }
+static int t_sqrt (lua_State *L) { return unary(L, NN_SQRT, 0); }
+static int t_abs (lua_State *L) { return unary(L, NN_ABS, 0); }
+static int t_relu (lua_State *L) { return unary(L, NN_RELU, 0); }
+static int t_sigmoid (lua_State *L) { return unary(L, NN_SIGMOID, 0); }
+static int t_tanh (lua_State *L) { return unary(L, NN_TANH, 0); }
+static int t_pow (lua_State *L) { return unary(L, NN_POW, 0); }
+static int t_clamp (lua_State *L) { return unary(L, NN_CLAMP, 0); }
+static int t_neg_ (lua_State *L) { return unary(L, NN_NEG, 1); }
+static int t_exp_ (lua_State *L) { return unary(L, NN_EXP, 1); }
+static int t_log_ (lua_State *L) { return unary(L, NN_LOG, 1); }
+static int t_sqrt_ (lua_State *L) { return unary(L, NN_SQRT, 1); }
+static int t_abs_ (lua_State *L) { return unary(L, NN_ABS, 1); }
+static int t_relu_ (lua_State *L) { return unary(L, NN_RELU, 1); }
+static int t_sigmoid_ (lua_State *L) { return unary(L, NN_SIGMOID, 1); }
+static int t_tanh_ (lua_State *L) { return unary(L, NN_TANH, 1); }
+static int t_pow_ (lua_State *L) { return unary(L, NN_POW, 1); }
+static int t_clamp_ (lua_State *L) { return unary(L, NN_CLAMP, 1); }
+
+/* -t: the __unm metamethod (Lua passes t twice; the copy is ignored). */
+static int m_unm (lua_State *L) { lua_settop(L, 1); return unary(L, NN_NEG, 0); }
+
+/* --- reductions ---------------------------------------------------------------- */
+
+/* A new tensor with t's shape less dim d (kept as size 1 with keepdim). */
+static nn_tensor *push_reduced (lua_State *L, const nn_tensor *t, int d, int keepdim) {
+  int64_t shape[NN_MAXDIM];
+  int n = 0;
+  for (int i = 0; i < t->ndim; i++) {
+    if (i != d) shape[n++] = t->shape[i];
+    else if (keepdim) shape[n++] = 1;
+  }
+  return push_new(L, t->storage->device, n, shape);
+}
+
+static nn_tensor *reduce_dim (lua_State *L, nn_tensor *t, int d, int keepdim, nn_redop op) {
+  nn_tensor *out = push_reduced(L, t, d, keepdim);
+  int rc = tensor_reduce_dim(out, t, d, op);
+  if (rc != NN_OK) nn_raise(L, 2, rc);
+  return out;
+}
+
+/* t:sum() -> number;  t:sum(d [, keepdim]) -> tensor.  Likewise mean. */
+static int reduce (lua_State *L, nn_redop op) {
+  nn_tensor *t = checktensor(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    double r;
+    int rc = tensor_reduce_all(&r, t, op);
+    if (rc != NN_OK) nn_raise(L, 1, rc);
+    lua_pushnumber(L, r);
+    return 1;
+  }
+  int d = check_dim(L, 2, t);
+  reduce_dim(L, t, d, lua_toboolean(L, 3), op);
+  return 1;
+}
+
+/* t:max() -> number;  t:max(d [, keepdim]) -> values, indices (1-based). */
+static int reduce_with_index (lua_State *L, nn_redop op, nn_redop argop) {
+  nn_tensor *t = checktensor(L, 1);
+  if (lua_isnoneornil(L, 2)) return reduce(L, op);
+  int d = check_dim(L, 2, t);
+  int keepdim = lua_toboolean(L, 3);
+  reduce_dim(L, t, d, keepdim, op);
+  nn_tensor *idx = reduce_dim(L, t, d, keepdim, argop);
+  tensor_binary_scalar(idx, idx, 1.0f, NN_ADD);        /* 0-based -> 1-based */
+  return 2;
+}
+
+/* t:argmax() -> 1-based flat index;  t:argmax(d) -> tensor of 1-based indices. */
+static int arg_reduce (lua_State *L, nn_redop argop) {
+  nn_tensor *t = checktensor(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    double r;
+    int rc = tensor_reduce_all(&r, t, argop);
+    if (rc != NN_OK) nn_raise(L, 1, rc);
+    lua_pushinteger(L, (lua_Integer)r + 1);
+    return 1;
+  }
+  int d = check_dim(L, 2, t);
+  nn_tensor *idx = reduce_dim(L, t, d, lua_toboolean(L, 3), argop);
+  tensor_binary_scalar(idx, idx, 1.0f, NN_ADD);
+  return 1;
+}
+
+static int t_sum (lua_State *L) { return reduce(L, NN_SUM); }
+static int t_mean (lua_State *L) { return reduce(L, NN_MEAN); }
+static int t_max (lua_State *L) { return reduce_with_index(L, NN_MAX, NN_ARGMAX); }
+static int t_min (lua_State *L) { return reduce_with_index(L, NN_MIN, NN_ARGMIN); }
+static int t_argmax (lua_State *L) { return arg_reduce(L, NN_ARGMAX); }
+static int t_argmin (lua_State *L) { return arg_reduce(L, NN_ARGMIN); }
+
+/* t:var(), t:std(): unbiased (divides by n - 1) as PyTorch's defaults; nan
+** for a single element. */
+static double unbiased_var (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  double v;
+  int rc = tensor_var_all(&v, t);
+  if (rc != NN_OK) nn_raise(L, 1, rc);
+  return t->numel > 1 ? v * (double)t->numel / (double)(t->numel - 1) : NAN;
+}
+static int t_var (lua_State *L) { lua_pushnumber(L, unbiased_var(L)); return 1; }
+static int t_std (lua_State *L) { lua_pushnumber(L, sqrt(unbiased_var(L))); return 1; }
+
+/* --- matrix multiply -------------------------------------------------------------- */
+
+/* a:matmul(b [, trans_a [, trans_b]]) -> op(a) @ op(b), a new (M, N) tensor. */
+static int t_matmul (lua_State *L) {
+  nn_tensor *a = checktensor(L, 1);
+  nn_tensor *b = checktensor(L, 2);
+  int ta = lua_toboolean(L, 3), tb = lua_toboolean(L, 4);
+  luaL_argcheck(L, a->ndim == 2, 1, lua_pushfstring(L, "matmul needs a 2-D tensor, got %s",
+                                                    shape_str(a).s));
+  int64_t shape[2] = { ta ? a->shape[1] : a->shape[0], tb ? b->shape[0] : b->shape[1] };
+  if (b->ndim != 2) shape[1] = 0;     /* tensor_matmul reports it, naming arg 2 */
+  nn_tensor *out = push_new(L, a->storage->device, 2, shape);
+  int rc = tensor_matmul(out, a, b, ta, tb, 1.0f, 0.0f);
+  if (rc != NN_OK) nn_raise(L, 2, rc);
+  return 1;
+}
+
+/* out:mm(a, b [, trans_a [, trans_b]]) -> out = op(a) @ op(b), no allocation. */
+static int t_mm (lua_State *L) {
+  nn_tensor *out = checktensor(L, 1);
+  nn_tensor *a = checktensor(L, 2);
+  nn_tensor *b = checktensor(L, 3);
+  int rc = tensor_matmul(out, a, b, lua_toboolean(L, 4), lua_toboolean(L, 5), 1.0f, 0.0f);
+  if (rc != NN_OK) {
+    /* blame out when only its shape is wrong, else b */
+    return nn_raise(L, strncmp(nn_errmsg(), "output", 6) == 0 ? 1 : 3, rc);
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* --- metatable ----------------------------------------------------------------------- */
+
+static int t_gc (lua_State *L) {
+  TensorBox *box = (TensorBox *)luaL_checkudata(L, 1, TENSOR_MT);
+  tensor_release(box->t);
+  box->t = NULL;
+  return 0;
+}
+
+/* A short default; lua/nn/repr.lua replaces it with the full printout. */
+static int t_tostring (lua_State *L) {
+  TensorBox *box = (TensorBox *)luaL_checkudata(L, 1, TENSOR_MT);
+  if (box->t == NULL) lua_pushliteral(L, "nn.Tensor (freed)");
+  else lua_pushfstring(L, "nn.Tensor%s %s", shape_str(box->t).s,
+                       device_name(box->t->storage->device));
+  return 1;
+}
+
+/* t.method, and the read-only fields t.shape, t.ndim, t.device, t.dtype. */
+static int t_index (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  const char *key = lua_tostring(L, 2);
+  if (key == NULL) return 1;   /* nil */
+  if (strcmp(key, "shape") == 0) push_shape(L, t);
+  else if (strcmp(key, "ndim") == 0) lua_pushinteger(L, t->ndim);
+  else if (strcmp(key, "device") == 0) lua_pushstring(L, device_name(t->storage->device));
+  else if (strcmp(key, "dtype") == 0) lua_pushliteral(L, "float32");
+  else lua_pushnil(L);
+  return 1;
+}
+
+static const luaL_Reg metameth[] = {
+  {"__gc", t_gc},
+  {"__close", t_gc},
+  {"__tostring", t_tostring},
+  {"__len", t_len},
+  {"__add", m_add},
+  {"__sub", m_sub},
+  {"__mul", m_mul},
+  {"__div", m_div},
+  {"__unm", m_unm},
+  {"__index", NULL},     /* set below, with the method table as upvalue */
+  {NULL, NULL}
+};
+
+/* Methods; the same C functions are also nn.add(a, b), nn.exp(t), ... */
+static const luaL_Reg meth[] = {
+  {"totable", t_totable}, {"size", t_size}, {"dim", t_dim}, {"numel", t_numel},
+  {"view", t_view}, {"reshape", t_view}, {"narrow", t_narrow}, {"slice", t_slice},
+  {"clone", t_clone}, {"copy", t_copy}, {"copy_", t_copy},
+  {"get", t_get}, {"set", t_set}, {"item", t_item}, {"fill_", t_fill_}, {"zero_", t_zero_},
+  {"add", t_add}, {"sub", t_sub}, {"mul", t_mul}, {"div", t_div},
+  {"add_", t_add_}, {"sub_", t_sub_}, {"mul_", t_mul_}, {"div_", t_div_},
+  {"neg", t_neg}, {"exp", t_exp}, {"log", t_log}, {"sqrt", t_sqrt}, {"abs", t_abs},
+  {"relu", t_relu}, {"sigmoid", t_sigmoid}, {"tanh", t_tanh}, {"pow", t_pow}, {"clamp", t_clamp},
+  {"neg_", t_neg_}, {"exp_", t_exp_}, {"log_", t_log_}, {"sqrt_", t_sqrt_}, {"abs_", t_abs_},
+  {"relu_", t_relu_}, {"sigmoid_", t_sigmoid_}, {"tanh_", t_tanh_}, {"pow_", t_pow_},
+  {"clamp_", t_clamp_},
+  {"sum", t_sum}, {"mean", t_mean}, {"max", t_max}, {"min", t_min},
+  {"argmax", t_argmax}, {"argmin", t_argmin}, {"var", t_var}, {"std", t_std},
+  {"matmul", t_matmul}, {"mm", t_mm},
+  {NULL, NULL}
+};
+
+/* Only as methods: nn.cuda is a namespace, not t:cuda(). */
+static const luaL_Reg device_meth[] = {
+  {"to", t_to}, {"cuda", t_cuda}, {"cpu", t_cpu},
+  {NULL, NULL}
+};
+
+static const luaL_Reg constructors[] = {
+  {"zeros", t_zeros}, {"ones", t_ones}, {"full", t_full}, {"rand", t_rand},
+  {"randn", t_randn}, {"arange", t_arange}, {"from_table", t_from_table},
+  {NULL, NULL}
+};
+
+void nn_open_tensor (lua_State *L) {
+  /* the metatable, as liolib.c's createmeta() */
+  luaL_newmetatable(L, TENSOR_MT);
+  luaL_setfuncs(L, metameth, 0);
+  luaL_newlibtable(L, meth);
+  luaL_setfuncs(L, meth, 0);
+  luaL_setfuncs(L, device_meth, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -3, "methods");   /* so Lua code can add methods */
+  lua_pushcclosure(L, t_index, 1);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  /* nn.core.tensor = constructors; and the methods as plain functions */
+  luaL_newlib(L, constructors);
+  lua_createtable(L, 0, 1);            /* nn.tensor{...} calls from_table */
+  lua_pushcfunction(L, t_call);
+  lua_setfield(L, -2, "__call");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, -2, "tensor");
+  luaL_setfuncs(L, meth, 0);
+  luaL_getmetatable(L, TENSOR_MT);    /* nn.core.Tensor: the metatable itself */
+  lua_setfield(L, -2, "Tensor");
+}
