@@ -47,7 +47,7 @@ else
 endif
 OBJ     = $(SRC_C:%.c=$(BUILD)/%.o) $(SRC_CU:%.cu=$(BUILD)/%.cu.o)
 
-.PHONY: all test asan install clean
+.PHONY: all test asan bench demo install clean
 all: $(BIN)
 
 $(BIN): $(OBJ)
@@ -63,6 +63,11 @@ $(BUILD)/%.cu.o: %.cu
 
 -include $(OBJ:.o=.d)
 
+# The main job (README's first command).  For now lesson 1; it becomes the
+# Fashion-MNIST training run when the Model API lands.
+demo: $(BIN)
+	./$(BIN) tutorials/01_tensors.lua
+
 # The specs run inside the real host: nnlua runs busted's runner.
 SPECS ?= spec
 test: $(BIN)
@@ -77,6 +82,13 @@ asan:
 	$(MAKE) BUILD=build-asan BIN=build-asan/nnlua SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 	ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  NNLUA=build-asan/nnlua build-asan/nnlua spec/run.lua $(SPECS)
+
+# Benchmarks against references measured in the same run (scripts/bench).
+$(BUILD)/gemm_ref: scripts/gemm_ref.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)
+bench: $(BIN) $(BUILD)/gemm_ref
+	GEMM_REF=$(BUILD)/gemm_ref NNLUA=./$(BIN) scripts/bench
 
 # Relocatable: nnlua looks for its Lua library in <bindir>/../share/nnlua/lua.
 PREFIX ?= /usr/local

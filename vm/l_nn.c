@@ -4,6 +4,7 @@
 ** user's `nn` table on top of it.
 */
 #include <stdint.h>
+#include <time.h>
 #include "bindings.h"
 #include "philox.h"
 
@@ -59,7 +60,17 @@ static int l_cuda_is_available (lua_State *L) {
   return 2;
 }
 
+/* nn.clock() -> seconds of a monotonic wall clock (os.clock is CPU time,
+** which counts every BLAS thread: useless for timing). */
+static int l_clock (lua_State *L) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+  {"clock", l_clock},
   {"manual_seed", l_manual_seed},
   {"get_rng_state", l_get_rng_state},
   {"set_rng_state", l_set_rng_state},
