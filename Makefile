@@ -41,7 +41,10 @@ ifeq ($(GPU),1)
   SRC_C  := $(filter-out tensor/cuda_none.c,$(SRC_C))
   SRC_CU  = tensor/cuda.cu
   CFLAGS += -DNN_HAVE_CUDA
-  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+  # cudart linked statically (it opens the driver itself, on first use);
+  # cuBLAS is opened with dlopen on the first GPU matmul (see cuda.cu), and
+  # the rpath is where dlopen finds it.
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -lrt -lpthread -lstdc++
 else
   SRC_CU  =
 endif

@@ -34,6 +34,9 @@ int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
 int cuda_available (char *reason, size_t len);
 int cuda_malloc (float **p, size_t n);          /* n floats */
 void cuda_free (float *p);
+size_t cuda_memory_allocated (void);   /* bytes in live blocks, at their rounded size */
+size_t cuda_memory_reserved (void);    /* bytes taken from cudaMalloc: live + cached */
+void cuda_empty_cache (void);          /* cudaFree every cached block */
 /* n floats between host and device in either direction, or device to device */
 int cuda_memcpy (float *dst, nn_device dst_dev, const float *src, nn_device src_dev, size_t n);
 int cuda_fill (float *x, float value, size_t n);

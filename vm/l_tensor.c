@@ -43,11 +43,22 @@ int nn_raise (lua_State *L, int arg, int rc) {
   return luaL_error(L, "%s", nn_errmsg());
 }
 
+/* Tell the collector about the bytes a new tensor holds.  Lua sees only the
+** 8-byte box, so a loop that drops large tensors would otherwise pile up
+** megabytes of garbage per collection (the old Torch7 trap): each new
+** storage of n bytes advances the incremental collector as if n bytes of
+** Lua objects had been allocated. */
+static void gc_account (lua_State *L, const nn_tensor *t) {
+  size_t kb = (size_t)t->numel * sizeof(float) >> 10;
+  if (kb > 0) lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
+}
+
 /* A new tensor pushed on the stack; raises on failure. */
 static nn_tensor *push_new (lua_State *L, nn_device dev, int ndim, const int64_t *shape) {
   TensorBox *box = newbox(L);
   int rc = tensor_new(&box->t, dev, ndim, shape);
   if (rc != NN_OK) nn_raise(L, 0, rc);
+  gc_account(L, box->t);
   return box->t;
 }
 
@@ -314,6 +325,7 @@ static int t_clone (lua_State *L) {
   TensorBox *box = newbox(L);
   int rc = tensor_to(&box->t, t, t->storage->device);
   if (rc != NN_OK) nn_raise(L, 0, rc);
+  gc_account(L, box->t);
   return 1;
 }
 
@@ -334,6 +346,7 @@ static int to_device (lua_State *L, nn_device dev) {
   TensorBox *box = newbox(L);
   int rc = tensor_to(&box->t, t, dev);
   if (rc != NN_OK) nn_raise(L, 0, rc);
+  gc_account(L, box->t);
   return 1;
 }
 
