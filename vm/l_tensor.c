@@ -302,20 +302,24 @@ static int t_narrow (lua_State *L) {
   return 1;
 }
 
-/* t:slice(i, j): rows i..j inclusive, negatives from the end (string.sub). */
+/* t:slice(i [, j]): rows i..j inclusive as a view, read as string.sub reads
+** its bounds: negatives count from the end, and the range is clipped to the
+** rows there are, so x:slice(k, k + batch_size - 1) gives the short last
+** batch, and an empty range gives 0 rows. */
 static int t_slice (lua_State *L) {
   nn_tensor *t = checktensor(L, 1);
   luaL_argcheck(L, t->ndim >= 1, 1, "cannot slice a 0-dim tensor");
   int64_t rows = t->shape[0];
   lua_Integer i = luaL_checkinteger(L, 2);
-  lua_Integer j = luaL_optinteger(L, 3, rows);
-  if (i < 0) i += rows + 1;
+  lua_Integer j = luaL_optinteger(L, 3, -1);
+  if (i < 0) i = i < -rows ? 1 : i + rows + 1;
+  else if (i == 0) i = 1;
   if (j < 0) j += rows + 1;
-  if (i < 1 || j > rows || j < i - 1)
-    return luaL_argerror(L, 2, lua_pushfstring(L, "rows %d..%d are outside %s",
-                                                (int)i, (int)j, shape_str(t).s));
+  else if (j > rows) j = rows;
+  int64_t length = j >= i ? j - i + 1 : 0;
+  if (length == 0) i = 1;
   TensorBox *box = newbox(L);
-  int rc = tensor_narrow(&box->t, t, i - 1, j - i + 1);
+  int rc = tensor_narrow(&box->t, t, i - 1, length);
   if (rc != NN_OK) nn_raise(L, 2, rc);
   return 1;
 }
@@ -362,7 +366,8 @@ static int t_cpu (lua_State *L) { return to_device(L, NN_CPU); }
 /* Flat 0-based index from the 1-based indices at args first.. (one per dim). */
 static int64_t flat_index (lua_State *L, const nn_tensor *t, int first, int count) {
   if (count != t->ndim)
-    luaL_error(L, "%s expects %d indices, got %d", shape_str(t).s, t->ndim, count);
+    luaL_argerror(L, first, lua_pushfstring(L, "%s needs %d indices (one per dim), got %d",
+                                            shape_str(t).s, t->ndim, count));
   int64_t flat = 0;
   for (int d = 0; d < t->ndim; d++) {
     lua_Integer i = luaL_checkinteger(L, first + d);

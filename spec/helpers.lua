@@ -1,0 +1,120 @@
+--- spec/helpers.lua -- small helpers shared by the tensor specs.
+--   local H = require "spec.helpers"     (spec/run.lua puts the root on package.path)
+local H = {}
+
+-- Raise a test *failure* (busted reports an `error` as an error, and only
+-- its own fail() as a failure).  level as for error(): 2 = our caller's caller.
+local function fail (msg, level)
+  local ok, busted = pcall(require, "busted")
+  if ok and type(busted) == "table" and busted.fail then
+    busted.fail(msg, level + 1)
+  end
+  error(msg, level + 1)
+end
+
+-- float32 has a 24-bit significand: one unit in the last place (ulp) of a
+-- value near 1 is 2^-23 ~ 1.2e-7.
+H.FLT_EPS = 2 ^ -23
+
+-- Tolerances, and why:
+--  * EXACT (0): integers below 2^24 and dyadic fractions such as 0.25 are
+--    exact in float32, and so are their sums, products and quotients while the
+--    results stay such numbers; float32 arithmetic then has no rounding.
+--  * ROUND: a decimal such as 0.1 is not a float32; stored, it is off by up to
+--    half an ulp (6e-8 relative).  One float32 op on such inputs adds another
+--    half ulp.  4 ulp (4.8e-7 relative) covers that with room.
+--  * LIBM: expf, logf, tanhf, powf ... of glibc are within 1-2 ulp of the true
+--    value, which we computed in double; 8 ulp (1e-6 relative) covers the
+--    function error plus the rounding of its input.
+H.EXACT = 0
+H.ROUND = 4 * H.FLT_EPS
+H.LIBM = 8 * H.FLT_EPS
+
+--- |got - want| <= rel * max(1, |want|)  (relative for big values, absolute near 0).
+function H.close (got, want, rel)
+  if got ~= got or want ~= want then return got ~= got and want ~= want end   -- nan
+  if got == want then return true end                  -- also +-inf
+  return math.abs(got - want) <= (rel or 0) * math.max(1, math.abs(want))
+end
+
+local function flatten (v, out)
+  if type(v) == "table" then
+    for i = 1, #v do flatten(v[i], out) end
+  else
+    out[#out + 1] = v
+  end
+  return out
+end
+H.flatten = flatten
+
+local function shape_of (v, out)
+  out = out or {}
+  if type(v) == "table" then
+    out[#out + 1] = #v
+    shape_of(v[1], out)
+  end
+  return out
+end
+
+local function shape_text (s)
+  return "[" .. table.concat(s, "x") .. "]"
+end
+H.shape_text = shape_text
+
+--- Assert tensor t has the shape and values of the nested table `want`
+--  (element-wise within rel, see H.close).  Reads t through t.shape and
+--  t:get(...), not t:totable(), so totable's own spec can use this.
+function H.assert_tensor (t, want, rel, what)
+  what = what and (what .. ": ") or ""
+  if type(t) ~= "userdata" then fail(what .. "expected a tensor, got " .. type(t), 2) end
+  local wshape = shape_of(want)
+  local gshape = t.shape
+  if shape_text(gshape) ~= shape_text(wshape) then
+    fail(("%sshape %s, expected %s"):format(what, shape_text(gshape), shape_text(wshape)), 2)
+  end
+  local flat = flatten(want, {})
+  -- walk every multi-index in row-major order
+  local idx = {}
+  for d = 1, #wshape do idx[d] = 1 end
+  for k = 1, #flat do
+    local got = t:get(table.unpack(idx))
+    if not H.close(got, flat[k], rel) then
+      fail(("%selement [%s] is %.9g, expected %.9g (rel tol %g)")
+           :format(what, table.concat(idx, ","), got, flat[k], rel or 0), 2)
+    end
+    for d = #wshape, 1, -1 do            -- next index, last dim fastest
+      idx[d] = idx[d] + 1
+      if idx[d] <= wshape[d] then break end
+      idx[d] = 1
+    end
+  end
+end
+
+--- Assert a number is close to the expected one.
+function H.assert_close (got, want, rel, what)
+  if not H.close(got, want, rel) then
+    fail(("%s%.9g, expected %.9g (rel tol %g)")
+         :format(what and (what .. ": ") or "", got, want, rel or 0), 2)
+  end
+end
+
+--- The message of the error that fn raises (fails if it raises none).
+function H.error_of (fn, ...)
+  local ok, err = pcall(fn, ...)
+  if ok then fail("expected an error, but the call succeeded", 3) end
+  return tostring(err)
+end
+
+--- Assert fn raises an error whose message contains each of the plain
+--  strings in `parts` (no Lua patterns: "[3x4]" means just that).
+function H.assert_error_has (fn, parts)
+  local msg = H.error_of(fn)
+  for _, p in ipairs(parts) do
+    if not msg:find(p, 1, true) then
+      fail(("error message %q does not contain %q"):format(msg, p), 2)
+    end
+  end
+  return msg
+end
+
+return H
