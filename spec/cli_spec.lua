@@ -3,32 +3,11 @@
 -- the library found from any directory, '#!' scripts.
 -- Each case runs the real binary in a child process: $NNLUA, else ./nnlua.
 
-local function shell_quote (s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local H = require "spec.helpers"
+local shell_quote, read_file, write_file = H.shell_quote, H.read_file, H.write_file
+local NNLUA = H.NNLUA
 
-local function abspath (p)
-  if p:sub(1, 1) == "/" then return p end
-  local h = io.popen("pwd")
-  local cwd = h:read("l")
-  h:close()
-  return cwd .. "/" .. p
-end
 
-local NNLUA = abspath(os.getenv("NNLUA") or "./nnlua")
-
-local function read_file (path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write_file (path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
 
 --- Runs `nnlua <args>` (args already shell-quoted) and returns
 -- { out = stdout, err = stderr, code = exit status }.

@@ -117,4 +117,38 @@ function H.assert_error_has (fn, parts)
   return msg
 end
 
+-- --- child processes: the specs that run nnlua itself (cli, repl) ---------
+
+--- s quoted for /bin/sh.
+function H.shell_quote (s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+--- p made absolute against the current directory.
+function H.abspath (p)
+  if p:sub(1, 1) == "/" then return p end
+  local h = io.popen("pwd")
+  local cwd = h:read("l")
+  h:close()
+  return cwd .. "/" .. p
+end
+
+--- The binary under test: $NNLUA (make asan sets it), else ./nnlua.
+H.NNLUA = H.abspath(os.getenv("NNLUA") or "./nnlua")
+
+--- The whole file, or nil when it cannot be opened.
+function H.read_file (path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function H.write_file (path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
 return H

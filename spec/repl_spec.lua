@@ -8,34 +8,12 @@
 -- it into SIGINT) and read the screen from the file script writes.  Every
 -- wait polls that file against a deadline; nothing sleeps for long.
 
-local function shell_quote (s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
-local function abspath (p)
-  if p:sub(1, 1) == "/" then return p end
-  local h = io.popen("pwd")
-  local cwd = h:read("l")
-  h:close()
-  return cwd .. "/" .. p
-end
-
-local NNLUA = abspath(os.getenv("NNLUA") or "./nnlua")
+local H = require "spec.helpers"
+local shell_quote, read_file, write_file = H.shell_quote, H.read_file, H.write_file
+local NNLUA = H.NNLUA
 local DEADLINE = 5   -- seconds any one expected output may take
 
-local function read_file (path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
 
-local function write_file (path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
 
 local ok_system, system = pcall(require, "system")   -- lua-system, a busted dependency
 local function now ()
