@@ -3,7 +3,7 @@
 **
 ** A plain C library: it knows nothing of Lua.  Every function that can fail
 ** on user input returns NN_OK or an error code and leaves the reason in
-** nn_errmsg(); nothing here calls abort() or exit() on user input.
+** nn_errmsg(); nothing here ends the process on user input.
 **
 ** Ownership, in one paragraph.  An nn_storage is a block of floats on one
 ** device, reference counted.  An nn_tensor is a shape over a storage at an
