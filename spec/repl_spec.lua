@@ -54,11 +54,13 @@ local function session (env)
   -- timeout: a hung nnlua fails the case instead of hanging the run.
   -- TERM: libedit needs a known terminal to edit.
   -- The inner sh writes its pid, which exec hands to timeout, for abort().
+  -- exec: script runs its command through $SHELL -c; a shell that stayed
+  -- to wait for nnlua would get the Ctrl-C too, and dash dies of it.
   -- cat: once script has exited, keystrokes still sent go somewhere; a
   -- write to a pipe nobody reads would kill this process with SIGPIPE.
-  local inner = ("echo $$ > %s; exec timeout 10 script -qfec %s /dev/null > %s 2>&1"):format(
+  local inner = ("echo $$ > %s; SHELL=/bin/sh exec timeout 10 script -qfec %s /dev/null > %s 2>&1"):format(
     shell_quote(s.pid_file),
-    shell_quote("env " .. (env or "NNLUA_HISTORY=") .. " TERM=xterm " .. NNLUA),
+    shell_quote("exec env " .. (env or "NNLUA_HISTORY=") .. " TERM=xterm " .. NNLUA),
     shell_quote(s.screen_file))
   local cmd = "sh -c " .. shell_quote(inner) .. "; rc=$?; cat > /dev/null; exit $rc"
   s.pipe = assert(io.popen(cmd, "w"))
