@@ -17,7 +17,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lo
 # --- CUDA: build the backend whenever nvcc exists, even without a GPU -------
 NVCC    ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
 GPU     ?= $(if $(NVCC),1,0)
-CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# The toolkit root: where libcudart_static.a is, next to nvcc or in
+# /usr/local/cuda (nvcc on PATH may be a wrapper script in /usr/local/bin).
+CUDA_HOME ?= $(firstword $(foreach d,$(patsubst %/bin/nvcc,%,$(NVCC)) /usr/local/cuda,\
+               $(if $(wildcard $(d)/lib64/libcudart_static.a),$(d))) /usr/local/cuda)
 # sm_80 (A100) and sm_90 (H100/H200) machine code, plus compute_90 PTX that
 # the driver can JIT for newer GPUs.
 CUDA_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
