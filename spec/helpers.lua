@@ -117,6 +117,26 @@ function H.assert_error_has (fn, parts)
   return msg
 end
 
+-- --- layers and losses ---------------------------------------------------
+
+--- randn(...) pushed at least `margin` away from 0 (sign kept): inputs for
+--  a gradient check of a layer with a kink at 0 (ReLU, LeakyReLU, L1), so
+--  that no x +- h of the finite difference crosses it.  margin: 0.1 (ten
+--  times gradcheck's h = 1e-2).
+function H.randn_away (margin, ...)
+  local nn = require "nn"
+  local t = nn.tensor.randn(...)
+  return t + (t / t:abs()) * (margin or 0.1)
+end
+
+--- Assert nn.gradcheck(...) passes; on failure the message is its report.
+function H.assert_gradcheck (...)
+  local nn = require "nn"
+  local ok, report = nn.gradcheck(...)
+  if not ok then fail(tostring(report), 2) end
+  return report
+end
+
 -- --- child processes: the specs that run nnlua itself (cli, repl) ---------
 
 --- s quoted for /bin/sh.

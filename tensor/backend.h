@@ -24,6 +24,8 @@ int cpu_normal (float *x, size_t n, uint64_t seed, uint64_t block0, float mean, 
 int cpu_binary (float *out, const float *a, const float *b, size_t n, size_t bn, nn_binop op);
 int cpu_binary_scalar (float *out, const float *a, float s, size_t n, nn_binop op);
 int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q);
+int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
+                        nn_unop op, float p);
 int cpu_reduce_all (double *result, const float *a, size_t n, nn_redop op);
 int cpu_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op);
 int cpu_var_all (double *result, const float *a, size_t n);
@@ -46,6 +48,8 @@ int cuda_normal (float *x, size_t n, uint64_t seed, uint64_t block0, float mean,
 int cuda_binary (float *out, const float *a, const float *b, size_t n, size_t bn, nn_binop op);
 int cuda_binary_scalar (float *out, const float *a, float s, size_t n, nn_binop op);
 int cuda_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q);
+int cuda_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
+                         nn_unop op, float p);
 int cuda_reduce_all (double *result, const float *a, size_t n, nn_redop op);
 int cuda_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op);
 int cuda_var_all (double *result, const float *a, size_t n);

@@ -97,7 +97,24 @@ int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float 
     case NN_TANH:    for (size_t i = 0; i < n; i++) out[i] = nn_tanh(a[i]); break;
     case NN_POW:     for (size_t i = 0; i < n; i++) out[i] = nn_pow(a[i], p); break;
     case NN_CLAMP:   for (size_t i = 0; i < n; i++) out[i] = nn_clamp(a[i], p, q); break;
+    case NN_LEAKY_RELU: for (size_t i = 0; i < n; i++) out[i] = nn_leaky_relu(a[i], p); break;
+    case NN_STEP:    for (size_t i = 0; i < n; i++) out[i] = nn_step(a[i], p, q); break;
     default: return nn_seterr(NN_EARG, "unknown unary op %d", (int)op);
+  }
+  return NN_OK;
+}
+
+int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
+                        nn_unop op, float p) {
+  const float *g = grad_out;
+  switch (op) {
+    case NN_RELU:    for (size_t i = 0; i < n; i++) grad_in[i] = nn_relu_backward(g[i], s[i]); break;
+    case NN_LEAKY_RELU:
+      for (size_t i = 0; i < n; i++) grad_in[i] = nn_leaky_relu_backward(g[i], s[i], p);
+      break;
+    case NN_SIGMOID: for (size_t i = 0; i < n; i++) grad_in[i] = nn_sigmoid_backward(g[i], s[i]); break;
+    case NN_TANH:    for (size_t i = 0; i < n; i++) grad_in[i] = nn_tanh_backward(g[i], s[i]); break;
+    default: return nn_seterr(NN_EARG, "unary op %d has no backward", (int)op);
   }
   return NN_OK;
 }

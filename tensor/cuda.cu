@@ -576,6 +576,14 @@ static __global__ void unary_kernel (float *out, const float *a, size_t n, int o
     out[i] = nn_unary_eval(op, a[i], p, q);
 }
 
+/* grad_in[i] = grad_out[i] * f'(s[i]) */
+static __global__ void unary_backward_kernel (float *grad_in, const float *grad_out,
+                                              const float *s, size_t n, int op, float p) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+       i += (size_t)gridDim.x * blockDim.x)
+    grad_in[i] = nn_unary_backward_eval(op, grad_out[i], s[i], p);
+}
+
 extern "C" int cuda_binary (float *out, const float *a, const float *b, size_t n, size_t bn,
                             nn_binop op) {
   int rc = cuda_ready();
@@ -602,6 +610,18 @@ extern "C" int cuda_unary (float *out, const float *a, size_t n, nn_unop op, flo
   if (rc != NN_OK || n == 0) return rc;
   if ((unsigned)op >= NN_UNOP_COUNT) return nn_seterr(NN_EARG, "unknown unary op %d", (int)op);
   unary_kernel<<<grid_for(n), THREADS, 0, cu.stream>>>(out, a, n, (int)op, p, q);
+  CUDA_TRY(cudaGetLastError());
+  return NN_OK;
+}
+
+extern "C" int cuda_unary_backward (float *grad_in, const float *grad_out, const float *s,
+                                    size_t n, nn_unop op, float p) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  if (op != NN_RELU && op != NN_LEAKY_RELU && op != NN_SIGMOID && op != NN_TANH)
+    return nn_seterr(NN_EARG, "unary op %d has no backward", (int)op);
+  unary_backward_kernel<<<grid_for(n), THREADS, 0, cu.stream>>>(grad_in, grad_out, s, n,
+                                                                (int)op, p);
   CUDA_TRY(cudaGetLastError());
   return NN_OK;
 }

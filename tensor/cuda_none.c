@@ -79,6 +79,12 @@ int cuda_unary (float *out, const float *a, size_t n, nn_unop op, float p, float
   return no_cuda();
 }
 
+int cuda_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
+                         nn_unop op, float p) {
+  (void)grad_in; (void)grad_out; (void)s; (void)n; (void)op; (void)p;
+  return no_cuda();
+}
+
 int cuda_reduce_all (double *result, const float *a, size_t n, nn_redop op) {
   (void)result; (void)a; (void)n; (void)op;
   return no_cuda();

@@ -51,6 +51,32 @@ NN_HD float nn_clamp (float x, float lo, float hi) {
   return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* LeakyReLU(x) = x for x > 0, slope * x otherwise (Maas et al., 2013). */
+NN_HD float nn_leaky_relu (float x, float slope) { return x > 0.0f ? x : slope * x; }
+
+/* step(x; t, v) = v if x >= t, else 0.  Dropout draws u ~ U[0,1) and keeps
+** an element when u >= p, scaled by v = 1 / (1 - p). */
+NN_HD float nn_step (float x, float t, float v) { return x >= t ? v : 0.0f; }
+
+/* --- backward of an activation: grad_in = g * f'(.) ----------------------
+** Each derivative is written from what is cheapest to keep: the input x
+** where f' needs it, the output y where f' is a function of y. */
+
+/* ReLU'(x) = 1 for x > 0, 0 for x < 0.  At the kink x == 0 we take 0, as
+** PyTorch does (any value in [0, 1] is a valid subgradient). */
+NN_HD float nn_relu_backward (float g, float x) { return x > 0.0f ? g : 0.0f; }
+
+/* LeakyReLU'(x) = 1 for x > 0, slope otherwise (slope at the kink, as PyTorch). */
+NN_HD float nn_leaky_relu_backward (float g, float x, float slope) {
+  return x > 0.0f ? g : g * slope;
+}
+
+/* sigmoid'(x) = s(x) (1 - s(x)) = y (1 - y). */
+NN_HD float nn_sigmoid_backward (float g, float y) { return g * y * (1.0f - y); }
+
+/* tanh'(x) = 1 - tanh(x)^2 = 1 - y^2. */
+NN_HD float nn_tanh_backward (float g, float y) { return g * (1.0f - y * y); }
+
 /* One switch for a kernel that takes the op as an argument (the GPU: the
 ** branch is uniform across a warp, so it costs nothing there).  The CPU
 ** loops call the functions above directly, one loop per op. */
@@ -78,7 +104,20 @@ NN_HD float nn_unary_eval (int op, float x, float p, float q) {
     case NN_TANH:    return nn_tanh(x);
     case NN_POW:     return nn_pow(x, p);
     case NN_CLAMP:   return nn_clamp(x, p, q);
+    case NN_LEAKY_RELU: return nn_leaky_relu(x, p);
+    case NN_STEP:    return nn_step(x, p, q);
     default:         return 0.0f;
+  }
+}
+
+/* g: the gradient of the output; s: x or y, as tensor_unary_backward says */
+NN_HD float nn_unary_backward_eval (int op, float g, float s, float p) {
+  switch (op) {
+    case NN_RELU:       return nn_relu_backward(g, s);
+    case NN_LEAKY_RELU: return nn_leaky_relu_backward(g, s, p);
+    case NN_SIGMOID:    return nn_sigmoid_backward(g, s);
+    case NN_TANH:       return nn_tanh_backward(g, s);
+    default:            return 0.0f;
   }
 }
 

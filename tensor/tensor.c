@@ -46,7 +46,8 @@ static const char *const binop_names[NN_BINOP_COUNT] = {
   "add", "sub", "mul", "div", "sub", "div"
 };
 static const char *const unop_names[NN_UNOP_COUNT] = {
-  "neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "pow", "clamp"
+  "neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "pow", "clamp",
+  "leaky_relu", "step"
 };
 static const char *const redop_names[NN_REDOP_COUNT] = {
   "sum", "mean", "max", "min", "argmax", "argmin"
@@ -204,6 +205,22 @@ int tensor_view (nn_tensor **out, nn_tensor *t, int ndim, const int64_t *shape) 
                      (long long)t->numel, shape_str(&want).s, (long long)known);
   }
   return new_view(out, t, t->offset, ndim, s);
+}
+
+int tensor_alias (nn_tensor *t, const nn_tensor *src, int ndim, const int64_t *shape) {
+  nn_tensor probe;
+  int rc = set_shape(&probe, ndim, shape);
+  if (rc != NN_OK) return rc;
+  if (probe.numel != src->numel)
+    return nn_seterr(NN_ESHAPE, "%s has %lld elements, %s needs %lld", shape_str(src).s,
+                     (long long)src->numel, shape_str(&probe).s, (long long)probe.numel);
+  if (t->storage != src->storage) {
+    src->storage->refcount++;       /* take the new block before dropping the old */
+    storage_release(t->storage);
+    t->storage = src->storage;
+  }
+  t->offset = src->offset;
+  return set_shape(t, ndim, shape);
 }
 
 int tensor_narrow (nn_tensor **out, nn_tensor *t, int64_t start, int64_t length) {
@@ -368,6 +385,20 @@ int tensor_unary (nn_tensor *out, const nn_tensor *a, nn_unop op, float p, float
 }
 
 /* --- reductions -------------------------------------------------------------------- */
+
+int tensor_unary_backward (nn_tensor *grad_in, const nn_tensor *grad_out,
+                           const nn_tensor *saved, nn_unop op, float p) {
+  int rc;
+  if (op != NN_RELU && op != NN_LEAKY_RELU && op != NN_SIGMOID && op != NN_TANH)
+    return nn_seterr(NN_EARG, "%s has no backward here", unop_name(op));
+  if ((rc = check_out(grad_in, grad_out)) != NN_OK) return rc;
+  if ((rc = check_out(saved, grad_out)) != NN_OK) return rc;
+  size_t n = (size_t)grad_out->numel;
+  if (n == 0) return NN_OK;
+  return ON_CPU(grad_out)
+      ? cpu_unary_backward(tensor_data(grad_in), tensor_data(grad_out), tensor_data(saved), n, op, p)
+      : cuda_unary_backward(tensor_data(grad_in), tensor_data(grad_out), tensor_data(saved), n, op, p);
+}
 
 int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op) {
   size_t n = (size_t)a->numel;

@@ -97,6 +97,11 @@ static inline float *tensor_data (const nn_tensor *t) {
 /* A view of t with another shape and the same numel.  One entry of shape may
 ** be -1: it is inferred.  Errors: NN_ESHAPE. */
 int tensor_view (nn_tensor **out, nn_tensor *t, int ndim, const int64_t *shape);
+/* Make t, in place, a view of src with another shape of the same numel:
+** t drops its own storage and shares src's (so a tensor that Lua holds, a
+** layer's output, can follow its input without a new struct).
+** Errors: NN_ESHAPE (numel differs), NN_EARG (ndim > 5). */
+int tensor_alias (nn_tensor *t, const nn_tensor *src, int ndim, const int64_t *shape);
 /* Rows [start, start + length) of t along dim 0, as a view.  Errors: NN_EARG. */
 int tensor_narrow (nn_tensor **out, nn_tensor *t, int64_t start, int64_t length);
 /* dst = src, element by element; same numel, any devices (this is how data
@@ -143,6 +148,8 @@ typedef enum nn_unop {
   NN_RELU, NN_SIGMOID, NN_TANH,
   NN_POW,               /* x ^ p */
   NN_CLAMP,             /* min(max(x, p), q) */
+  NN_LEAKY_RELU,        /* x > 0 ? x : p * x */
+  NN_STEP,              /* x >= p ? q : 0: a step of height q at p (Dropout's mask) */
   NN_UNOP_COUNT
 } nn_unop;
 
@@ -157,6 +164,13 @@ int tensor_binary (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_bi
 int tensor_binary_scalar (nn_tensor *out, const nn_tensor *a, float s, nn_binop op);
 /* out = f(a; p, q).  out may be a. */
 int tensor_unary (nn_tensor *out, const nn_tensor *a, nn_unop op, float p, float q);
+/* The backward of an activation: grad_in = grad_out * f'(.), element-wise.
+** `saved` is what f' is cheapest from: the input x for NN_RELU and
+** NN_LEAKY_RELU (p = slope), the output y = f(x) for NN_SIGMOID and NN_TANH.
+** All three have one shape; grad_in may alias grad_out.  Errors: NN_ESHAPE,
+** NN_EDEVICE, NN_EARG (an op with no backward here). */
+int tensor_unary_backward (nn_tensor *grad_in, const nn_tensor *grad_out,
+                           const nn_tensor *saved, nn_unop op, float p);
 
 /* --- reductions ---------------------------------------------------------- */
 typedef enum nn_redop { NN_SUM, NN_MEAN, NN_MAX, NN_MIN, NN_ARGMAX, NN_ARGMIN, NN_REDOP_COUNT } nn_redop;

@@ -33,10 +33,23 @@ void pushtensor (lua_State *L, nn_tensor *t);
 ** bad argument #arg (when arg > 0), else as a plain error.  Never returns. */
 int nn_raise (lua_State *L, int arg, int rc);
 
+/* Options come as a table, `nn.Linear(3, 2, {bias = false})`.  A key that
+** is not in `keys` (NULL-ended) raises, naming `who` and the known keys, so
+** a typo does not pass unseen; nil at arg is no options.  nn_opt_number and
+** nn_opt_boolean read opts[key], or dflt when opts or the key is absent, and
+** raise when the value has another type. */
+void nn_check_keys (lua_State *L, int arg, const char *who, const char *const keys[]);
+double nn_opt_number (lua_State *L, int arg, const char *key, double dflt);
+int nn_opt_boolean (lua_State *L, int arg, const char *key, int dflt);
+
 /* The C core of `require 'nn'`: tensors, random numbers, CUDA queries. */
 int luaopen_nn_core (lua_State *L);
 /* Registers the tensor metatable and adds the tensor functions to the table
 ** on top of the stack (nn.core); called by luaopen_nn_core. */
 void nn_open_tensor (lua_State *L);
+/* Register the layer (nn.Module) and loss (nn.Criterion) metatables and add
+** their constructors, nn.Linear ... nn.MSELoss ..., to the table on top. */
+void nn_open_module (lua_State *L);
+void nn_open_criterion (lua_State *L);
 
 #endif

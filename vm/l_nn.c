@@ -91,6 +91,8 @@ int luaopen_nn_core (lua_State *L) {
   lua_pop(L, 1);
   luaL_newlib(L, core_funcs);
   nn_open_tensor(L);
+  nn_open_module(L);
+  nn_open_criterion(L);
   luaL_newlib(L, cuda_funcs);     /* after the tensor methods: t:cuda() is not nn.cuda */
   lua_setfield(L, -2, "cuda");
   lua_pushvalue(L, -1);

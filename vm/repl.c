@@ -404,6 +404,30 @@ static int incomplete (lua_State *L, int status) {
 }
 
 
+/* "l = nn.Linear(3, 2); l.weight": statements, then an expression to
+** show, which Lua would reject (an expression is not a statement).  Tries
+** "<statements>; return <expression>" at each ';' from the last; on
+** success pushes the function and returns LUA_OK, else pushes nothing. */
+static int lastreturn (lua_State *L, const char *chunk, size_t len) {
+  int tries = 0;
+  for (size_t i = len; i > 0 && tries < 16; i--) {
+    if (chunk[i - 1] != ';') continue;
+    tries++;
+    lua_pushlstring(L, chunk, i);
+    lua_pushliteral(L, " return ");
+    lua_pushlstring(L, chunk + i, len - i);
+    lua_concat(L, 3);
+    size_t n;
+    const char *text = lua_tolstring(L, -1, &n);
+    int status = luaL_loadbuffer(L, text, n, "=stdin");
+    lua_remove(L, -2);  /* the text */
+    if (status == LUA_OK) return LUA_OK;
+    lua_pop(L, 1);      /* its error */
+  }
+  return LUA_ERRSYNTAX;
+}
+
+
 /* reads continuation lines until the chunk at index 1 loads (or fails
 ** for another reason); leaves the function or the error on top */
 static int multiline (lua_State *L) {
@@ -412,6 +436,11 @@ static int multiline (lua_State *L) {
     const char *chunk = lua_tolstring(L, 1, &len);
     int status = luaL_loadbuffer(L, chunk, len, "=stdin");
     int r;
+    /* before the '>>' prompt: "a; b.c" also ends in "<eof>" */
+    if (status == LUA_ERRSYNTAX && lastreturn(L, chunk, len) == LUA_OK) {
+      lua_remove(L, -2);  /* the syntax error */
+      return LUA_OK;
+    }
     if (!incomplete(L, status))
       return status;
     r = pushline(L, 0);

@@ -18,6 +18,10 @@ nn.tensor = core.tensor
 --- nn.repr(value) -> string: how the prompt shows a value.
 nn.repr = require "nn.repr"
 
+--- nn.gradcheck(layer_or_loss, input [, target] [, opts]) -> ok, report:
+-- analytic gradients against central finite differences (lua/nn/gradcheck.lua).
+nn.gradcheck = require "nn.gradcheck"
+
 -- tostring(t) and print(t) show the same text as the prompt.
 core.Tensor.__tostring = function (t) return nn.repr(t) end
 

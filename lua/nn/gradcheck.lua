@@ -1,0 +1,165 @@
+--- nn.gradcheck: is a layer's backward the derivative of its forward?
+--
+-- The check every hand-written backward needs.  For a layer, take the
+-- scalar L = sum(y * r), y = layer:forward(x), r a fixed random tensor of
+-- y's shape (a random r tests every output's gradient at once, where a
+-- plain sum could hide an error that cancels).  Then dL/dy = r, so
+-- layer:backward(r) gives the analytic dL/dx and dL/dW.  For each entry v
+-- of x and of every parameter, the central difference
+--
+--      dL/dv ~ (L(v + h) - L(v - h)) / (2h)
+--
+-- has error O(h^2) from the Taylor series (Burden & Faires, Numerical
+-- Analysis, sec. 4.1), plus float32 rounding of about eps * |L| / h, eps =
+-- 6e-8.  h = 1e-2 balances the two for the O(1) values a test uses; the
+-- difference then agrees with the true gradient to about 1e-3, so we accept
+-- |analytic - numeric| <= atol + rtol * |numeric| with atol = 1e-3, rtol =
+-- 1e-2, and a wrong formula (a missing factor, a missing batch sum, a sign)
+-- is off by far more.  A kink (ReLU at 0, L1 at x = t) within h of an
+-- entry breaks the difference: keep test inputs away from kinks.
+--
+-- For a loss, L = crit:forward(x, target) itself and the analytic gradient
+-- is crit:backward(x, target); only x is checked (targets are data).
+--
+-- Works on any object with forward/backward (and parameters, zero_grad,
+-- buffers when it has them), so a learner can check a layer written in Lua.
+-- It leaves things as it found them: parameters, their accumulated
+-- gradients and buffers (BatchNorm's running statistics) are restored, and
+-- every forward starts from the same random state, so Dropout draws one
+-- mask for all of them.
+
+local core = require "nn.core"
+
+local DEFAULTS = { h = 1e-2, atol = 1e-3, rtol = 1e-2 }
+
+-- "[2][3]" for flat index i (1-based) of a tensor of `shape`
+local function index_text (shape, i)
+  local parts, rest = {}, i - 1
+  for d = #shape, 1, -1 do
+    parts[d] = ("[%d]"):format(rest % shape[d] + 1)
+    rest = rest // shape[d]
+  end
+  return table.concat(parts)
+end
+
+local function is_tensor (v)
+  return getmetatable(v) == core.Tensor
+end
+
+local Report = {}
+Report.__index = Report
+
+function Report.__tostring (r)
+  return ("gradcheck %s: %d entries; worst abs err %.3g at %s, worst rel err %.3g at %s%s")
+    :format(r.ok and "ok" or "FAILED", r.checked, r.max_abs, r.where_abs or "-",
+            r.max_rel, r.where_rel or "-",
+            r.ok and "" or ("; first failure at %s: analytic %.6g, numeric %.6g")
+              :format(r.failed_at, r.failed_analytic, r.failed_numeric))
+end
+Report.__repr = Report.__tostring
+
+--- nn.gradcheck(module_or_criterion, input [, target] [, opts]) -> ok, report
+-- Compares every analytic gradient (input and parameters) with central
+-- finite differences.  input: a tensor of the shape the layer takes;
+-- target: for a loss, a tensor of what it takes.  opts: {h = 1e-2,
+-- atol = 1e-3, rtol = 1e-2} (see above).  report: {ok, checked, max_abs,
+-- where_abs, max_rel, where_rel, failed_at, failed_analytic,
+-- failed_numeric}, printable.  rel err = |a - n| / max(|a|, |n|, atol).
+-- Errors: raises if input (or target) is not a tensor, or if the object
+-- has no forward/backward.
+local function gradcheck (m, input, target, opts)
+  if not is_tensor(target) then target, opts = nil, target end
+  opts = opts or {}
+  local h = opts.h or DEFAULTS.h
+  local atol = opts.atol or DEFAULTS.atol
+  local rtol = opts.rtol or DEFAULTS.rtol
+  if not is_tensor(input) then
+    error(("gradcheck: input must be an nn.Tensor, got %s"):format(type(input)), 2)
+  end
+  local okf, fwd = pcall(function () return m.forward end)
+  local okb, bwd = pcall(function () return m.backward end)
+  if not (okf and okb and fwd and bwd) then
+    error("gradcheck: expected a layer or a loss (with forward and backward), got "
+          .. tostring(m), 2)
+  end
+
+  -- parameters, their gradients, names; and a copy of all we disturb
+  local params, grads, names = {}, {}, {}
+  if m.parameters then params, grads, names = m:parameters() end
+  params, grads, names = params or {}, grads or {}, names or {}
+  local saved_grads, saved_buffers = {}, {}
+  for i, g in ipairs(grads) do saved_grads[i] = g:clone() end
+  local buffers = m.buffers and m:buffers() or {}
+  for name, b in pairs(buffers) do saved_buffers[name] = b:clone() end
+  local seed, offset = core.get_rng_state()
+
+  -- the scalar L, from one random state every time
+  local r
+  local function loss ()
+    core.set_rng_state(seed, offset)
+    if target then return m:forward(input, target) end
+    return (m:forward(input) * r):sum()
+  end
+  if not target then
+    local y = m:forward(input)
+    r = core.tensor.randn(y:size())   -- drawn after the forward's own draws
+  end
+  local _, after = core.get_rng_state()
+
+  -- analytic gradients
+  for _, g in ipairs(grads) do g:zero_() end
+  loss()
+  local analytic = { (target and m:backward(input, target) or m:backward(r)):clone() }
+  for i, g in ipairs(grads) do analytic[i + 1] = g:clone() end
+
+  -- numeric gradients, entry by entry (a debugging tool: this loop over
+  -- elements is the point, and each step runs a whole forward anyway)
+  local report = setmetatable({ ok = true, checked = 0, max_abs = 0, max_rel = 0 }, Report)
+  local checked = { input }
+  local labels = { "input" }
+  for i, p in ipairs(params) do
+    checked[i + 1] = p
+    labels[i + 1] = names[i] or ("parameter " .. i)
+  end
+  for k, t in ipairs(checked) do
+    local flat, a = t:view(-1), analytic[k]:view(-1)
+    local shape = t:size()
+    for i = 1, flat:numel() do
+      local v = flat:get(i)
+      flat:set(i, v + h)
+      local up, vu = loss(), flat:get(i)
+      flat:set(i, v - h)
+      local down, vd = loss(), flat:get(i)
+      flat:set(i, v)
+      -- divide by the step float32 really took, not by 2h
+      local numeric = (up - down) / (vu - vd)
+      local an = a:get(i)
+      local err = math.abs(an - numeric)
+      local rel = err / math.max(math.abs(an), math.abs(numeric), atol)
+      local where = labels[k] .. index_text(shape, i)
+      report.checked = report.checked + 1
+      if err > report.max_abs or report.where_abs == nil then
+        report.max_abs, report.where_abs = err, where
+      end
+      if rel > report.max_rel or report.where_rel == nil then
+        report.max_rel, report.where_rel = rel, where
+      end
+      if report.ok and not (err <= atol + rtol * math.abs(numeric)) then
+        report.ok = false
+        report.failed_at, report.failed_analytic, report.failed_numeric = where, an, numeric
+      end
+    end
+  end
+
+  -- leave the layer as it was found (one last forward refreshes its output)
+  loss()
+  for i, g in ipairs(grads) do g:copy(saved_grads[i]) end
+  for name, b in pairs(saved_buffers) do
+    -- a buffer a forward remakes (Dropout's mask) may have changed shape
+    if buffers[name]:numel() == b:numel() then buffers[name]:copy(b) end
+  end
+  core.set_rng_state(seed, after)
+  return report.ok, report
+end
+
+return gradcheck

@@ -1,0 +1,187 @@
+/*
+** module.c -- what every layer and every loss shares: life cycle, the
+** checks in front of each pass, and the names shown by the Lua side.
+**
+** The layer files hold only their math; the order of a pass (keep the
+** input, check grad_out against the output, then the layer's own code)
+** is written once here.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+
+/* --- layers ------------------------------------------------------------------- */
+
+static int new_empty (nn_tensor **out) {
+  int64_t zero = 0;
+  return tensor_new(out, NN_CPU, 1, &zero);
+}
+
+int module_alloc (nn_module **out, const nn_module_type *type) {
+  nn_module *m = calloc(1, sizeof *m);
+  *out = NULL;
+  if (m == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
+  m->type = type;
+  m->training = 1;
+  int rc = new_empty(&m->output);
+  if (rc == NN_OK) rc = new_empty(&m->grad_input);
+  if (rc != NN_OK) { module_free(m); return rc; }
+  *out = m;
+  return NN_OK;
+}
+
+void module_free (nn_module *m) {
+  if (m == NULL) return;
+  tensor_release(m->input);
+  tensor_release(m->output);
+  tensor_release(m->grad_input);
+  tensor_release(m->weight);
+  tensor_release(m->bias);
+  tensor_release(m->grad_weight);
+  tensor_release(m->grad_bias);
+  for (int i = 0; i < NN_MAXSTATE; i++) tensor_release(m->state[i]);
+  free(m);
+}
+
+int module_new_param (nn_tensor **out, int ndim, const int64_t *shape, float value) {
+  int rc = tensor_new(out, NN_CPU, ndim, shape);
+  if (rc == NN_OK) rc = tensor_fill(*out, value);
+  return rc;
+}
+
+int resize_as (nn_tensor *t, const nn_tensor *like) {
+  return tensor_resize(t, like->ndim, like->shape);
+}
+
+int module_need_cpu (const nn_module *m, const nn_tensor *x) {
+  if (x->storage->device != NN_CPU)
+    return nn_seterr(NN_EDEVICE, "%s: input is on %s; this layer runs on the cpu only "
+                     "until the GPU backend gives it a kernel", m->type->name,
+                     device_name(x->storage->device));
+  return NN_OK;
+}
+
+/* parameters and input on one device */
+static int check_device (const nn_module *m, const nn_tensor *x) {
+  const nn_tensor *p = m->weight ? m->weight : m->bias;
+  if (p != NULL && p->storage->device != x->storage->device)
+    return nn_seterr(NN_EDEVICE, "%s: input is on %s, the layer's parameters are on %s",
+                     m->type->name, device_name(x->storage->device),
+                     device_name(p->storage->device));
+  return NN_OK;
+}
+
+int module_forward (nn_module *m, nn_tensor *x) {
+  int rc = check_device(m, x);
+  if (rc != NN_OK) return rc;
+  /* keep x for backward; retain before release, x may be the kept one */
+  tensor_retain(x);
+  tensor_release(m->input);
+  m->input = x;
+  return m->type->forward(m, x);
+}
+
+int module_backward (nn_module *m, const nn_tensor *grad_out) {
+  if (m->input == NULL)
+    return nn_seterr(NN_EARG, "%s: backward before forward: there is no input to "
+                     "differentiate at", m->type->name);
+  const nn_tensor *y = m->output;
+  int same = grad_out->ndim == y->ndim;
+  for (int i = 0; same && i < y->ndim; i++) same = grad_out->shape[i] == y->shape[i];
+  if (!same)
+    return nn_seterr(NN_ESHAPE, "%s: grad_output must have the output's shape %s, got %s",
+                     m->type->name, shape_str(y).s, shape_str(grad_out).s);
+  if (grad_out->storage->device != m->input->storage->device)
+    return nn_seterr(NN_EDEVICE, "%s: grad_output is on %s, the input was on %s",
+                     m->type->name, device_name(grad_out->storage->device),
+                     device_name(m->input->storage->device));
+  return m->type->backward(m, grad_out);
+}
+
+int module_zero_grad (nn_module *m) {
+  int rc = NN_OK;
+  if (m->grad_weight != NULL) rc = tensor_fill(m->grad_weight, 0.0f);
+  if (rc == NN_OK && m->grad_bias != NULL) rc = tensor_fill(m->grad_bias, 0.0f);
+  return rc;
+}
+
+void module_set_training (nn_module *m, int training) {
+  m->training = training != 0;
+}
+
+void module_describe (const nn_module *m, char *buf, size_t len) {
+  const nn_module_type *t = m->type;
+  size_t n = (size_t)snprintf(buf, len, "%s", t->name);
+  if (t->describe != NULL) {                     /* "Linear(3 -> 2)" */
+    n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "(");
+    if (n < len) t->describe(m, buf + n, len - n);
+    n = strlen(buf);
+    if (n < len) snprintf(buf + n, len - n, ")");
+    return;
+  }
+  for (int i = 0; i < NN_MAXHYPER && t->hyper_names[i] != NULL && n < len; i++)
+    n += (size_t)snprintf(buf + n, len - n, "%s%s=%g", i == 0 ? "(" : ", ",
+                          t->hyper_names[i], (double)m->hyper[i]);
+  if (t->hyper_names[0] != NULL && n < len) snprintf(buf + n, len - n, ")");
+}
+
+/* --- losses ------------------------------------------------------------------ */
+
+int criterion_alloc (nn_criterion **out, const nn_criterion_type *type, nn_redop reduction) {
+  *out = NULL;
+  if (reduction != NN_MEAN && reduction != NN_SUM)
+    return nn_seterr(NN_EARG, "%s: reduction must be mean or sum", type->name);
+  nn_criterion *c = calloc(1, sizeof *c);
+  if (c == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
+  c->type = type;
+  c->reduction = reduction;
+  int rc = new_empty(&c->grad_input);
+  if (rc == NN_OK) rc = new_empty(&c->work);
+  if (rc != NN_OK) { criterion_free(c); return rc; }
+  *out = c;
+  return NN_OK;
+}
+
+void criterion_free (nn_criterion *c) {
+  if (c == NULL) return;
+  tensor_release(c->grad_input);
+  tensor_release(c->work);
+  free(c);
+}
+
+static int same_device (const nn_criterion *c, const nn_tensor *x, const nn_tensor *target) {
+  if (x->storage->device != target->storage->device)
+    return nn_seterr(NN_EDEVICE, "%s: input is on %s, target on %s", c->type->name,
+                     device_name(x->storage->device), device_name(target->storage->device));
+  return NN_OK;
+}
+
+int criterion_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target,
+                       double *loss) {
+  int rc = same_device(c, x, target);
+  if (rc == NN_OK) rc = c->type->forward(c, x, target, &c->loss);
+  if (rc == NN_OK) *loss = c->loss;
+  return rc;
+}
+
+int criterion_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target) {
+  int rc = same_device(c, x, target);
+  if (rc == NN_OK) rc = resize_as(c->grad_input, x);
+  if (rc == NN_OK) rc = c->type->backward(c, x, target);
+  return rc;
+}
+
+int criterion_same_shape (const nn_criterion *c, const nn_tensor *x, const nn_tensor *target) {
+  int same = x->ndim == target->ndim;
+  for (int i = 0; same && i < x->ndim; i++) same = x->shape[i] == target->shape[i];
+  if (!same)
+    return nn_seterr(NN_ESHAPE, "%s: input %s and target %s must have one shape",
+                     c->type->name, shape_str(x).s, shape_str(target).s);
+  if (x->storage->device != NN_CPU)
+    return nn_seterr(NN_EDEVICE, "%s: input is on %s; this loss runs on the cpu only "
+                     "until the GPU backend gives it a kernel", c->type->name,
+                     device_name(x->storage->device));
+  return NN_OK;
+}

@@ -1,0 +1,199 @@
+/*
+** nn.h -- layers and losses: a forward and a backward pass, by hand.
+**
+** A plain C library on top of tensor.h (no lua.h): a C program could build
+** and train a network with it.  Each layer lives in its own file (linear.c,
+** activation.c, softmax.c, dropout.c, batchnorm.c, reshape.c) and each loss
+** family in loss_*.c, and above every forward/backward pair sits the
+** derivation of its gradient: shapes, forward formula, Jacobian or
+** chain-rule step, final formula, and where it comes from.
+**
+** A layer (nn_module) owns its buffers.  Every pass writes into them and
+** they are reused while the shape stays the same, so a steady training loop
+** allocates nothing:
+**   output       y = f(x), written by forward
+**   grad_input   dL/dx, written (overwritten) by backward
+**   grad_weight, grad_bias   dL/dW, dL/db, ACCUMULATED (+=) by backward
+**                until module_zero_grad(), as in PyTorch and Torch7, so that
+**                gradients of several batches can be summed
+** The tensor structs themselves never change for the life of the layer (a
+** resize swaps the storage under them), so the Lua side can hold
+** `layer.output` once and see every later pass through it.
+**
+** Conventions: tensors are (batch, features) row-major; a layer's input is
+** kept (retained) by forward, because backward needs it; grad_out must have
+** the output's shape.  Errors come back as NN_* codes with nn_errmsg(), and
+** the message names the layer: "Linear(3 -> 2): expected input [B x 3], got
+** [4x5]".
+*/
+#ifndef NN_NN_H
+#define NN_NN_H
+
+#include "tensor.h"
+
+#define NN_MAXSTATE 4    /* extra tensors a layer keeps (running_mean, mask, ...) */
+#define NN_MAXHYPER 3    /* numbers that configure it (p, eps, momentum, ...) */
+
+typedef struct nn_module nn_module;
+
+/* What makes a Linear a Linear: its passes, and the names under which the
+** Lua side shows its extra tensors and numbers. */
+typedef struct nn_module_type {
+  const char *name;                                          /* "Linear" */
+  /* y = f(x) into m->output.  x is already retained in m->input. */
+  int (*forward) (nn_module *m, const nn_tensor *x);
+  /* grad_in = (dy/dx)^T grad_out into m->grad_input; parameter gradients
+  ** += their share.  grad_out has the output's shape (checked before). */
+  int (*backward) (nn_module *m, const nn_tensor *grad_out);
+  /* m->state[i] is shown as state_names[i]; hyper[i] as hyper_names[i] */
+  const char *state_names[NN_MAXSTATE];
+  const char *hyper_names[NN_MAXHYPER];
+  /* Optional: the sizes shown in the description, "3 -> 2" for Linear(3 -> 2);
+  ** NULL shows the name and the hyper numbers, "Dropout(p=0.5)". */
+  void (*describe) (const nn_module *m, char *buf, size_t len);
+} nn_module_type;
+
+struct nn_module {
+  const nn_module_type *type;
+  int training;                   /* 1: training mode (Dropout, BatchNorm) */
+  nn_tensor *input;               /* x of the last forward, retained; NULL before */
+  nn_tensor *output;              /* y */
+  nn_tensor *grad_input;          /* dL/dx */
+  nn_tensor *weight, *bias;       /* NULL where the layer has none */
+  nn_tensor *grad_weight, *grad_bias;
+  nn_tensor *state[NN_MAXSTATE];  /* per layer: see its type's state_names */
+  float hyper[NN_MAXHYPER];       /* per layer: see its type's hyper_names */
+};
+
+/* --- every layer ------------------------------------------------------------ */
+
+/* y = m(x): keeps x for backward, then runs the layer's forward.  The result
+** is m->output.  Errors: NN_ESHAPE (naming the layer and both shapes),
+** NN_EDEVICE, NN_ENOMEM. */
+int module_forward (nn_module *m, nn_tensor *x);
+/* dL/dx from dL/dy, into m->grad_input; parameter gradients accumulate.
+** Errors: NN_EARG (no forward yet), NN_ESHAPE (grad_out is not the
+** output's shape), NN_EDEVICE. */
+int module_backward (nn_module *m, const nn_tensor *grad_out);
+/* grad_weight = grad_bias = 0 */
+int module_zero_grad (nn_module *m);
+/* 1: training mode; 0: evaluation mode */
+void module_set_training (nn_module *m, int training);
+/* "Linear(3 -> 2)", "Dropout(p=0.5)": what __tostring shows. */
+void module_describe (const nn_module *m, char *buf, size_t len);
+void module_free (nn_module *m);                 /* NULL is fine */
+
+/* For the layer files: a zeroed module of `type` with empty output and
+** grad_input tensors on the CPU, in training mode. */
+int module_alloc (nn_module **out, const nn_module_type *type);
+/* A new tensor of `ndim` sizes, filled with 0: a parameter or its gradient. */
+int module_new_param (nn_tensor **out, int ndim, const int64_t *shape, float value);
+/* Give t the shape of `like` (reusing its storage when it fits). */
+int resize_as (nn_tensor *t, const nn_tensor *like);
+/* NN_EDEVICE unless x is on the CPU: for the layers whose CUDA kernels come
+** with the GPU backend. */
+int module_need_cpu (const nn_module *m, const nn_tensor *x);
+
+/* --- the layers -----------------------------------------------------------------
+** Each constructor returns NN_OK and the layer in *out, or an error code
+** (NN_EARG for a bad size or value, NN_ENOMEM) with *out NULL. */
+
+/* How Linear's weight starts.  fan_in = in_features, fan_out = out_features.
+**   GLOROT_UNIFORM  U(-a, a), a = sqrt(6 / (fan_in + fan_out))   Glorot & Bengio (2010)
+**   GLOROT_NORMAL   N(0, s^2), s = sqrt(2 / (fan_in + fan_out))  idem
+**   HE_UNIFORM      U(-a, a), a = sqrt(6 / fan_in)              He et al. (2015)
+**   HE_NORMAL       N(0, s^2), s = sqrt(2 / fan_in)             idem
+** The bias starts at 0.  Keras's Dense uses GLOROT_UNIFORM; He suits ReLU. */
+typedef enum nn_init {
+  NN_INIT_GLOROT_UNIFORM, NN_INIT_GLOROT_NORMAL, NN_INIT_HE_UNIFORM, NN_INIT_HE_NORMAL
+} nn_init;
+
+/* y = x W^T + b.  x: (B, in), W: (out, in), b: (out), y: (B, out). */
+int linear_new (nn_module **out, int64_t in_features, int64_t out_features, int with_bias,
+                nn_init init);
+/* Fill a Linear-shaped weight w (out, in) by the given scheme (seeded by
+** nn_manual_seed).  Errors: NN_EARG. */
+int init_weight (nn_tensor *w, nn_init init);
+
+/* Element-wise activations, any shape. */
+int relu_new (nn_module **out);
+int leaky_relu_new (nn_module **out, float negative_slope);
+int sigmoid_new (nn_module **out);
+int tanh_new (nn_module **out);
+
+/* Along the last dim of x (..., C): each row becomes probabilities
+** (Softmax) or their logarithms (LogSoftmax). */
+int softmax_new (nn_module **out);
+int log_softmax_new (nn_module **out);
+
+/* Zeroes each element with probability p in training, scales the rest by
+** 1/(1-p); identity in evaluation.  0 <= p <= 1. */
+int dropout_new (nn_module **out, float p);
+
+/* Normalises each feature over the batch.  x: (B, C). */
+int batchnorm1d_new (nn_module **out, int64_t num_features, float eps, float momentum,
+                     int affine);
+
+/* (B, d1, d2, ...) -> (B, d1*d2*...), a view. */
+int flatten_new (nn_module **out);
+/* y = x */
+int identity_new (nn_module **out);
+
+
+/* --- losses (criteria) -------------------------------------------------------- */
+
+typedef struct nn_criterion nn_criterion;
+
+typedef struct nn_criterion_type {
+  const char *name;                                          /* "MSELoss" */
+  /* The loss of input x against target, reduced by c->reduction. */
+  int (*forward) (nn_criterion *c, const nn_tensor *x, const nn_tensor *target,
+                  double *loss);
+  /* dL/dx into c->grad_input (x's shape). */
+  int (*backward) (nn_criterion *c, const nn_tensor *x, const nn_tensor *target);
+} nn_criterion_type;
+
+struct nn_criterion {
+  const nn_criterion_type *type;
+  nn_redop reduction;       /* NN_MEAN (the default) or NN_SUM */
+  nn_tensor *grad_input;    /* dL/dx, x's shape */
+  nn_tensor *work;          /* scratch a loss may keep between its passes */
+  double loss;              /* the last forward's value */
+  float hyper[2];           /* per loss (CategoricalCrossentropy: eps) */
+};
+
+/* loss = c(x, target) into *loss and c->loss.  Errors: NN_ESHAPE (naming
+** the loss and both shapes), NN_EARG (a class index out of range),
+** NN_EDEVICE. */
+int criterion_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target,
+                       double *loss);
+/* dL/dx into c->grad_input. */
+int criterion_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target);
+void criterion_free (nn_criterion *c);            /* NULL is fine */
+/* For the loss files: a criterion of `type` with an empty grad_input. */
+int criterion_alloc (nn_criterion **out, const nn_criterion_type *type, nn_redop reduction);
+/* NN_ESHAPE unless x and target have one shape, NN_EDEVICE unless both are
+** on the CPU; the message names c's loss. */
+int criterion_same_shape (const nn_criterion *c, const nn_tensor *x, const nn_tensor *target);
+
+/* Targets.  Regression and binary losses take a target of x's shape.  The
+** classification losses take x: (B, C) and a target that is either
+** (B) class indices, 1-based (1..C, as Torch7 and as argmax in nnlua), held
+** as floats, or (B, C) probabilities (one-hot rows, or soft labels). */
+
+/* mean (x - t)^2 */
+int mse_loss_new (nn_criterion **out, nn_redop reduction);
+/* mean |x - t|  (mean absolute error) */
+int l1_loss_new (nn_criterion **out, nn_redop reduction);
+/* log-softmax of logits x, then negative log-likelihood: stable, fused */
+int cross_entropy_loss_new (nn_criterion **out, nn_redop reduction);
+/* x holds log-probabilities: loss = -mean x[b, t_b] */
+int nll_loss_new (nn_criterion **out, nn_redop reduction);
+/* x holds probabilities in [0, 1]: -mean (t log x + (1-t) log(1-x)) */
+int bce_loss_new (nn_criterion **out, nn_redop reduction);
+/* x holds logits: BCE of sigmoid(x), computed stably */
+int bce_with_logits_loss_new (nn_criterion **out, nn_redop reduction);
+/* Keras: x holds probabilities (a Softmax output), clipped to [eps, 1-eps]. */
+int categorical_crossentropy_new (nn_criterion **out, nn_redop reduction, float eps);
+
+#endif
