@@ -111,6 +111,23 @@ describe("memory of dropped tensors", function()
       :format(peak, base, LIMIT_MB))
   end)
 
+  it("20,000 dropped layers with their buffers (0.8 GB in all) leave RSS flat", function()
+    -- a Linear(64, 64) holds 33 KB of parameters and gradients, plus its
+    -- output and grad_input after a pass: C memory behind a small box
+    local peak, base = in_child [[
+      local x, g = nn.tensor.full(8, 64, 0.5), nn.tensor.full(8, 64, 1)
+      measure(20000, function ()
+        local l = nn.Linear(64, 64)
+        l:forward(x)
+        l:backward(g)
+        return l
+      end)
+    ]]
+    assert.is_true(peak < LIMIT_MB,
+      ("RSS grew by %.1f MB (from %.1f MB) over 20,000 layers; limit %d MB")
+      :format(peak, base, LIMIT_MB))
+  end)
+
   it("a view keeps its storage alive after the base is dropped", function()
     local v
     do

@@ -29,6 +29,10 @@ nn_tensor *totensor (lua_State *L, int arg);
 TensorBox *newbox (lua_State *L);
 /* Push t, taking over one reference the caller holds. */
 void pushtensor (lua_State *L, nn_tensor *t);
+/* Tell the collector that C memory of `bytes` now hangs on a Lua value, so
+** that it paces itself by the floats and not only by the small boxes (see
+** l_tensor.c).  Layers call it for their parameters and buffers. */
+void nn_gc_account (lua_State *L, size_t bytes);
 /* Raise the library's last error: for NN_ESHAPE, NN_EARG and NN_EDEVICE as a
 ** bad argument #arg (when arg > 0), else as a plain error.  Never returns. */
 int nn_raise (lua_State *L, int arg, int rc);

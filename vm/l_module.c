@@ -57,10 +57,23 @@ static ModuleBox *newmodule (lua_State *L) {
   return box;
 }
 
-/* Constructors: fill the box pushed by newmodule, or raise. */
+static size_t bytes_of (const nn_tensor *t) {
+  return t ? (size_t)t->numel * sizeof(float) : 0;
+}
+
+/* Constructors: fill the box pushed by newmodule, or raise.  The collector
+** is told of the parameters' bytes (see nn_gc_account). */
 static int finish_new (lua_State *L, int rc) {
   if (rc != NN_OK) return nn_raise(L, 0, rc);
+  nn_module *m = ((ModuleBox *)lua_touserdata(L, -1))->m;
+  nn_gc_account(L, bytes_of(m->weight) + bytes_of(m->grad_weight) + bytes_of(m->bias)
+                   + bytes_of(m->grad_bias));
   return 1;
+}
+
+/* After a pass: a buffer that got new memory is new C memory to account for. */
+static void account_if_moved (lua_State *L, const nn_tensor *t, const nn_storage *before) {
+  if (t->storage != before) nn_gc_account(L, bytes_of(t));
 }
 
 
@@ -213,8 +226,10 @@ static int l_batchnorm1d (lua_State *L) {
 static int m_forward (lua_State *L) {
   nn_module *m = checkmodule(L, 1);
   nn_tensor *x = checktensor(L, 2);
+  const nn_storage *before = m->output->storage;
   int rc = module_forward(m, x);
   if (rc != NN_OK) return nn_raise(L, 2, rc);
+  account_if_moved(L, m->output, before);
   lua_settop(L, 1);
   push_field(L, m->output, "output");
   return 1;
@@ -225,8 +240,10 @@ static int m_forward (lua_State *L) {
 static int m_backward (lua_State *L) {
   nn_module *m = checkmodule(L, 1);
   nn_tensor *g = checktensor(L, 2);
+  const nn_storage *before = m->grad_input->storage;
   int rc = module_backward(m, g);
   if (rc != NN_OK) return nn_raise(L, 2, rc);
+  account_if_moved(L, m->grad_input, before);
   lua_settop(L, 1);
   push_field(L, m->grad_input, "grad_input");
   return 1;

@@ -10,6 +10,7 @@
 */
 #include <math.h>
 #include <string.h>
+#include <stdint.h>
 
 #include "bindings.h"
 
@@ -48,9 +49,13 @@ int nn_raise (lua_State *L, int arg, int rc) {
 ** megabytes of garbage per collection (the old Torch7 trap): each new
 ** storage of n bytes advances the incremental collector as if n bytes of
 ** Lua objects had been allocated. */
-static void gc_account (lua_State *L, const nn_tensor *t) {
-  size_t kb = (size_t)t->numel * sizeof(float) >> 10;
+void nn_gc_account (lua_State *L, size_t bytes) {
+  size_t kb = bytes >> 10;
   if (kb > 0) lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
+}
+
+static void gc_account (lua_State *L, const nn_tensor *t) {
+  nn_gc_account(L, (size_t)t->numel * sizeof(float));
 }
 
 /* A new tensor pushed on the stack; raises on failure. */
@@ -400,6 +405,15 @@ static int t_set (lua_State *L) {
   return 1;
 }
 
+/* t:data_ptr() -> the address of the first element, as an integer (PyTorch's
+** name): two tensors with one data_ptr share memory, and a layer's buffer
+** that keeps its data_ptr across steps was not reallocated. */
+static int t_data_ptr (lua_State *L) {
+  nn_tensor *t = checktensor(L, 1);
+  lua_pushinteger(L, (lua_Integer)(intptr_t)tensor_data(t));
+  return 1;
+}
+
 /* t:item() -> the value of a one-element tensor */
 static int t_item (lua_State *L) {
   nn_tensor *t = checktensor(L, 1);
@@ -680,7 +694,7 @@ static const luaL_Reg meth[] = {
   {"totable", t_totable}, {"size", t_size}, {"dim", t_dim}, {"numel", t_numel},
   {"view", t_view}, {"reshape", t_view}, {"narrow", t_narrow}, {"slice", t_slice},
   {"clone", t_clone}, {"copy", t_copy}, {"copy_", t_copy},
-  {"get", t_get}, {"set", t_set}, {"item", t_item}, {"fill_", t_fill_}, {"zero_", t_zero_},
+  {"get", t_get}, {"set", t_set}, {"item", t_item}, {"data_ptr", t_data_ptr}, {"fill_", t_fill_}, {"zero_", t_zero_},
   {"add", t_add}, {"sub", t_sub}, {"mul", t_mul}, {"div", t_div},
   {"add_", t_add_}, {"sub_", t_sub_}, {"mul_", t_mul_}, {"div_", t_div_},
   {"neg", t_neg}, {"exp", t_exp}, {"log", t_log}, {"sqrt", t_sqrt}, {"abs", t_abs},

@@ -1,0 +1,96 @@
+--- spec/loss_regression_spec.lua -- nn.MSELoss and nn.L1Loss.
+local nn = require "nn"
+local H = require "spec.helpers"
+
+local X = {{1, 2, 3}, {-1, 0.5, 2}}
+local T = {{0.5, 2, 5}, {1, -0.5, 2.5}}
+
+-- Values from PyTorch 1.13 (F.mse_loss, F.l1_loss and autograd) on the same
+-- numbers, which are dyadic (exact in float32); the losses are summed in
+-- double, so only the final division rounds: H.ROUND.
+describe("nn.MSELoss", function()
+  it("forward is the mean of squared differences over all elements, or their sum", function()
+    H.assert_close(nn.MSELoss():forward(nn.tensor(X), nn.tensor(T)), 1.5833333730697632, H.ROUND)
+    H.assert_close(nn.MSELoss{reduction = "sum"}:forward(nn.tensor(X), nn.tensor(T)), 9.5, H.EXACT)
+  end)
+
+  it("backward is 2 (x - t) / n", function()
+    local c = nn.MSELoss()
+    c:forward(nn.tensor(X), nn.tensor(T))
+    H.assert_tensor(c:backward(), {{0.1666666716337204, 0, -0.6666666865348816},
+                                   {-0.6666666865348816, 0.3333333432674408, -0.1666666716337204}},
+                    H.ROUND)
+  end)
+
+  for _, shape in ipairs{ {1, 1}, {4, 3}, {2, 3, 2} } do
+    for _, reduction in ipairs{ "mean", "sum" } do
+      it(("passes gradcheck at [%s], reduction %s"):format(table.concat(shape, "x"), reduction), function()
+        nn.manual_seed(#shape + shape[1])
+        H.assert_gradcheck(nn.MSELoss{reduction = reduction}, nn.tensor.randn(table.unpack(shape)),
+                           nn.tensor.randn(table.unpack(shape)))
+      end)
+    end
+  end
+end)
+
+describe("nn.L1Loss", function()
+  it("forward is the mean absolute error, or its sum", function()
+    H.assert_close(nn.L1Loss():forward(nn.tensor(X), nn.tensor(T)), 1.0, H.EXACT)
+    H.assert_close(nn.L1Loss{reduction = "sum"}:forward(nn.tensor(X), nn.tensor(T)), 6.0, H.EXACT)
+  end)
+
+  it("backward is sign(x - t) / n, and 0 where x == t", function()
+    local c = nn.L1Loss()
+    c:forward(nn.tensor(X), nn.tensor(T))
+    local s = 1 / 6
+    H.assert_tensor(c:backward(), {{s, 0, -s}, {-s, s, -s}}, H.ROUND)
+  end)
+
+  it("passes gradcheck away from the kink at x = t", function()
+    nn.manual_seed(21)
+    local t = nn.tensor.randn(3, 4)
+    H.assert_gradcheck(nn.L1Loss(), t + H.randn_away(0.1, 3, 4), t)
+    H.assert_gradcheck(nn.L1Loss{reduction = "sum"}, t + H.randn_away(0.1, 3, 4), t)
+  end)
+end)
+
+describe("regression losses", function()
+  it("gradcheck fails on an MSE gradient that misses the factor 2", function()
+    local mse = nn.MSELoss()
+    local broken = {
+      forward = function (_, x, t) return mse:forward(x, t) end,
+      backward = function (_, x, t) return mse:backward(x, t) * 0.5 end,
+    }
+    nn.manual_seed(22)
+    assert.is_false((nn.gradcheck(broken, nn.tensor.randn(2, 3), nn.tensor.randn(2, 3))))
+  end)
+
+  it("name the loss and both shapes when input and target differ", function()
+    for _, c in ipairs{ nn.MSELoss(), nn.L1Loss() } do
+      H.assert_error_has(function () c:forward(nn.tensor.randn(2, 3), nn.tensor.randn(3, 2)) end,
+                         {"bad argument #1 to 'forward'", c.name, "[2x3]", "[3x2]"})
+    end
+  end)
+
+  it("backward() without arguments needs a forward first", function()
+    H.assert_error_has(function () nn.MSELoss():backward() end,
+                       {"MSELoss: backward() before forward()"})
+  end)
+
+  it("keeps one live grad_input, reused across calls", function()
+    local c = nn.MSELoss()
+    c:forward(nn.tensor.randn(2, 3), nn.tensor.randn(2, 3))
+    local g = c:backward()
+    assert.are.equal(g, c.grad_input)
+    c:forward(nn.tensor.randn(2, 3), nn.tensor.randn(2, 3))
+    assert.are.equal(g, c:backward())
+    assert.are.equal(c.loss, c.output)
+  end)
+
+  it("rejects an unknown reduction or option", function()
+    H.assert_error_has(function () nn.MSELoss{reduction = "none"} end,
+                       {"reduction must be 'mean' or 'sum'"})
+    H.assert_error_has(function () nn.L1Loss{reduce = "sum"} end, {"L1Loss has no option 'reduce'"})
+    assert.are.equal("nn.MSELoss(reduction=sum)", tostring(nn.MSELoss{reduction = "sum"}))
+  end)
+end)
