@@ -161,6 +161,13 @@ describe("nnlua prompt, through a pipe (-i)", function()
     assert.truthy(r.out:find("\n> > 18\n", 1, true), r.out)
   end)
 
+  it("shows the last expression after statements on one line: 'x = 1; x + 2'", function()
+    local r = run_piped("repl_y = 40; repl_y + 2\nprint('a;b'); 7\n")
+    assert.are.equal(0, r.code, r.err)
+    assert.truthy(r.out:find("> 42\n", 1, true), r.out)
+    assert.truthy(r.out:find("a;b\n7\n", 1, true), r.out)
+  end)
+
   it("continues an incomplete statement on the next line with '>> '", function()
     local r = run_piped("for i = 1, 3 do\nprint(i * 111)\nend\n")
     assert.are.equal(0, r.code, r.err)
