@@ -65,42 +65,20 @@ static int finish_new (lua_State *L, int rc) {
   return 1;
 }
 
-static int l_mse (lua_State *L) {
+/* a loss whose only option is the reduction */
+static int simple_loss (lua_State *L, const char *who,
+                        int (*create) (nn_criterion **out, nn_redop reduction)) {
   nn_redop r;
-  CriterionBox *box = new_criterion(L, "MSELoss", NULL, &r);
-  return finish_new(L, mse_loss_new(&box->c, r));
+  CriterionBox *box = new_criterion(L, who, NULL, &r);
+  return finish_new(L, create(&box->c, r));
 }
 
-static int l_l1 (lua_State *L) {
-  nn_redop r;
-  CriterionBox *box = new_criterion(L, "L1Loss", NULL, &r);
-  return finish_new(L, l1_loss_new(&box->c, r));
-}
-
-static int l_cross_entropy (lua_State *L) {
-  nn_redop r;
-  CriterionBox *box = new_criterion(L, "CrossEntropyLoss", NULL, &r);
-  return finish_new(L, cross_entropy_loss_new(&box->c, r));
-}
-
-static int l_nll (lua_State *L) {
-  nn_redop r;
-  CriterionBox *box = new_criterion(L, "NLLLoss", NULL, &r);
-  return finish_new(L, nll_loss_new(&box->c, r));
-}
-
-static int l_bce (lua_State *L) {
-  nn_redop r;
-  CriterionBox *box = new_criterion(L, "BCELoss", NULL, &r);
-  return finish_new(L, bce_loss_new(&box->c, r));
-}
-
-static int l_bce_logits (lua_State *L) {
-  nn_redop r;
-  CriterionBox *box = new_criterion(L, "BCEWithLogitsLoss", NULL, &r);
-  return finish_new(L, bce_with_logits_loss_new(&box->c, r));
-}
-
+static int l_mse (lua_State *L) { return simple_loss(L, "MSELoss", mse_loss_new); }
+static int l_l1 (lua_State *L) { return simple_loss(L, "L1Loss", l1_loss_new); }
+static int l_cross_entropy (lua_State *L) { return simple_loss(L, "CrossEntropyLoss", cross_entropy_loss_new); }
+static int l_nll (lua_State *L) { return simple_loss(L, "NLLLoss", nll_loss_new); }
+static int l_bce (lua_State *L) { return simple_loss(L, "BCELoss", bce_loss_new); }
+static int l_bce_logits (lua_State *L) { return simple_loss(L, "BCEWithLogitsLoss", bce_with_logits_loss_new); }
 
 /* nn.CategoricalCrossentropy([{eps = 1e-7, reduction = 'mean'}]): Keras's,
 ** on probabilities, clipped to [eps, 1 - eps]. */
