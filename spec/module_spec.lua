@@ -123,3 +123,17 @@ describe("at the prompt", function()
     assert.truthy(out:find("nn.Tensor[2x3] cpu float32", 1, true), out)
   end)
 end)
+
+describe("a layer's buffers while something views them", function()
+  it("stay in place under a Flatten that views them, and under a user's view", function()
+    local l, f = nn.Linear(4, 6), nn.Flatten()
+    local x = nn.tensor.randn(3, 4)
+    f:forward(l:forward(x))
+    local seen = l.output:view(-1)           -- a user's view of the live output
+    local p = l.output:data_ptr()
+    for _ = 1, 3 do f:forward(l:forward(x)) end
+    assert.are.equal(p, l.output:data_ptr())
+    assert.are.equal(p, f.output:data_ptr())
+    assert.are.equal(p, seen:data_ptr())     -- the view still follows the layer
+  end)
+end)

@@ -146,9 +146,10 @@ int tensor_resize (nn_tensor *t, int ndim, const int64_t *shape) {
   int rc = set_shape(&probe, ndim, shape);
   if (rc != NN_OK) return rc;
   nn_storage *s = t->storage;
-  /* reuse the block only when this tensor is its sole user from offset 0:
-     a view of it elsewhere must not see its contents change shape */
-  if (!(s->refcount == 1 && t->offset == 0 && (size_t)probe.numel <= s->numel)) {
+  /* reuse the block whenever it is large enough, as Torch7's resize: views
+     of it (a Flatten after this layer, a user's t:view(-1)) keep seeing the
+     buffer, and a steady loop allocates nothing even while they exist */
+  if (!(t->offset == 0 && (size_t)probe.numel <= s->numel)) {
     nn_storage *fresh;
     rc = storage_new(&fresh, s->device, (size_t)probe.numel);
     if (rc != NN_OK) return rc;

@@ -83,8 +83,9 @@ nn_tensor *tensor_retain (nn_tensor *t);
 void tensor_release (nn_tensor *t);           /* NULL is fine */
 
 /* Give t a new shape in place.  Keeps the storage when it is large enough
-** and not shared with another tensor; otherwise allocates a new one
-** (contents then undefined).  This is how layers reuse their buffers. */
+** (views of t then see what is written next, as in Torch7); otherwise
+** allocates a new one (contents then undefined) and views keep the old.
+** This is how layers reuse their buffers. */
 int tensor_resize (nn_tensor *t, int ndim, const int64_t *shape);
 
 /* First float of t: storage->data + offset.  On CUDA a device pointer. */
