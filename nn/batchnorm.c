@@ -60,7 +60,7 @@ enum { FWD_NONE, FWD_BATCH, FWD_RUNNING };
 **             direct path      via \mu      via \sigma^2
 **   The two subtractions remove from g its mean and its component along
 **   \hat{x}: a shift or a stretch of the batch's x does not change \hat{x},
-**   so it cannot change L.  (The three terms need B >= 2; see below.)
+**   so it cannot change L.
 **
 ** Parameters (either mode; \gamma and \beta are shared by the batch, so sum):
 **   dL/d\gamma = \sum_b g_b \hat{x}_b          dL/d\beta = \sum_b g_b
