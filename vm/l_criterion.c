@@ -93,6 +93,15 @@ static int l_categorical_crossentropy (lua_State *L) {
 
 /* --- methods ---------------------------------------------------------------------- */
 
+/* A shape or device error is blamed on the input, argument #1 of
+** c:forward(input, target); a bad value on the tensor its message names:
+** "target[3] = 0 is not a class index ..." on #2, "input[2] = 1.5 is not
+** a probability ..." on #1. */
+static int raise_loss_error (lua_State *L, int rc) {
+  int target = rc == NN_EARG && strstr(nn_errmsg(), ": target[") != NULL;
+  return nn_raise(L, target ? 3 : 2, rc);
+}
+
 /* crit:forward(input, target) -> loss (a number).  Keeps both for backward(). */
 static int c_forward (lua_State *L) {
   nn_criterion *c = checkcriterion(L, 1);
@@ -100,7 +109,7 @@ static int c_forward (lua_State *L) {
   nn_tensor *target = checktensor(L, 3);
   double loss;
   int rc = criterion_forward(c, x, target, &loss);
-  if (rc != NN_OK) return nn_raise(L, rc == NN_EARG ? 3 : 2, rc);
+  if (rc != NN_OK) return raise_loss_error(L, rc);
   lua_pushvalue(L, 2);
   lua_setiuservalue(L, 1, UV_INPUT);
   lua_pushvalue(L, 3);
@@ -124,7 +133,7 @@ static int c_backward (lua_State *L) {
   nn_tensor *x = checktensor(L, 2);
   nn_tensor *target = checktensor(L, 3);
   int rc = criterion_backward(c, x, target);
-  if (rc != NN_OK) return nn_raise(L, rc == NN_EARG ? 3 : 2, rc);
+  if (rc != NN_OK) return raise_loss_error(L, rc);
   lua_settop(L, 1);
   push_grad_input(L, c);
   return 1;

@@ -1,0 +1,160 @@
+-- Binary losses (nn/loss_binary.c): BCELoss on probabilities and
+-- BCEWithLogitsLoss on logits, target of the input's shape.
+--
+-- Expected numbers: PyTorch 1.13 (torch.nn.functional.binary_cross_entropy
+-- and binary_cross_entropy_with_logits) run in float64 on the float32 values
+-- of the inputs below, gradients from its autograd.
+--
+-- Tolerances: the C code accumulates in double from the float32 inputs, as
+-- the references did, so a loss differs only by libm (log, log1p, exp) and
+-- the order of additions; a gradient is one float32 rounding of a double.
+-- H.LIBM (1e-6 relative) is loose for both.
+local nn = require "nn"
+local H = require "spec.helpers"
+
+local TOL = H.LIBM
+
+-- loss and grad of crit(opts) at x, t, against want = {loss =, grad =}
+local function check (ctor, opts, x, t, want, what)
+  local crit = ctor(opts)
+  H.assert_close(crit:forward(x, t), want.loss, TOL, what .. " loss")
+  H.assert_tensor(crit:backward(), want.grad, TOL, what .. " grad")
+end
+
+-- probabilities in (0.1, 0.9): x +- h of the gradient check stays inside
+-- (0, 1), and away from where log x and log(1 - x) curve hardest
+local function probs (...) return nn.tensor.rand(...) * 0.8 + 0.1 end
+
+-- 0/1 labels, about half of each
+local function labels (...) return nn.tensor.rand(...):sub(0.5):relu():mul(1e9):clamp(0, 1) end
+
+describe("nn.BCELoss", function()
+  before_each(function() nn.manual_seed(5) end)
+
+  local X = { { 0.2, 0.7, 0.9 }, { 0.45, 0.05, 0.6 } }
+  local T = { { 0, 1, 1 }, { 1, 0, 0.3 } }          -- 0.3: a soft label
+
+  it("matches PyTorch, mean over all elements and sum", function()
+    check(nn.BCELoss, nil, nn.tensor(X), nn.tensor(T), {
+      loss = 0.38827188340799434,
+      grad = { { 0.20833333410943547, -0.2380952421499759, -0.18518519009091738 },
+               { -0.37037038018183477, 0.17543859662881958, 0.2083333457509684 } },
+    }, "mean")
+    check(nn.BCELoss, { reduction = "sum" }, nn.tensor(X), nn.tensor(T), {
+      loss = 2.329631300447966,
+      grad = { { 1.2500000046566129, -1.4285714528998554, -1.1111111405455043 },
+               { -2.2222222810910086, 1.0526315797729175, 1.2500000745058104 } },
+    }, "sum")
+  end)
+
+  it("stays finite at probabilities exactly 0 and 1 (log clamped at -100, as PyTorch)", function()
+    -- wrong with certainty: 100 per element; right with certainty: 0.
+    -- gradient (x - t) / max(x (1 - x), 1e-12) / n: huge but finite
+    local x, t = nn.tensor{ 0, 1, 0, 1 }, nn.tensor{ 1, 0, 0, 1 }
+    check(nn.BCELoss, nil, x, t,
+          { loss = 50, grad = { -250000000998.9507, 250000000998.9507, 0, 0 } }, "mean")
+    check(nn.BCELoss, { reduction = "sum" }, x, t,
+          { loss = 200, grad = { -1000000003995.8029, 1000000003995.8029, 0, 0 } }, "sum")
+  end)
+
+  it("backward matches central differences at several shapes", function()
+    local bce = nn.BCELoss()
+    H.assert_gradcheck(bce, probs(1), nn.tensor{ 1 })                 -- one element
+    H.assert_gradcheck(bce, probs(1, 4), labels(1, 4))                -- batch of 1
+    H.assert_gradcheck(bce, probs(4, 3), labels(4, 3))
+    H.assert_gradcheck(bce, probs(3, 5), nn.tensor.rand(3, 5))        -- soft labels
+    H.assert_gradcheck(bce, probs(2, 3, 2), labels(2, 3, 2))          -- any shape
+    H.assert_gradcheck(nn.BCELoss{ reduction = "sum" }, probs(3, 4), labels(3, 4))
+  end)
+
+  it("gradcheck rejects a backward that forgets the 1/n of the mean", function()
+    local bce = nn.BCELoss()
+    local wrong = {
+      forward = function (_, x, t) return bce:forward(x, t) end,
+      backward = function (_, x, t) return bce:backward(x, t) * x:numel() end,
+    }
+    local ok, report = nn.gradcheck(wrong, probs(3, 4), labels(3, 4))
+    assert.is_false(ok, tostring(report))
+  end)
+
+  it("rejects an input outside [0, 1], naming the loss and the entry", function()
+    local bce = nn.BCELoss()
+    H.assert_error_has(function() bce:forward(nn.tensor{ 0.5, 1.5 }, nn.tensor{ 1, 1 }) end,
+      { "BCELoss: input[2] = 1.5 is not a probability in [0, 1]" })
+    H.assert_error_has(function()
+      bce:forward(nn.tensor{ { 0.5, 0.5 }, { -0.25, 0.5 } }, nn.tensor.ones(2, 2))
+    end, { "BCELoss: input[2][1] = -0.25 is not a probability in [0, 1]" })
+    local nan = nn.tensor{ 0 }:div(0)
+    H.assert_error_has(function() bce:forward(nan, nn.tensor{ 1 }) end,
+      { "BCELoss: input[1] = ", "is not a probability" })
+    H.assert_error_has(function() bce:backward(nn.tensor{ 2 }, nn.tensor{ 1 }) end,
+      { "BCELoss: input[1] = 2 is not a probability" })
+  end)
+
+  it("names the loss and both shapes when input and target differ", function()
+    H.assert_error_has(function() nn.BCELoss():forward(probs(2, 3), probs(3, 2)) end,
+      { "bad argument #1 to 'forward'", "BCELoss", "[2x3]", "[3x2]" })
+  end)
+end)
+
+describe("nn.BCEWithLogitsLoss", function()
+  before_each(function() nn.manual_seed(9) end)
+
+  local X = { { -2.0, 0.5, 3.0 }, { 1.25, -0.75, 0.0 } }
+  local T = { { 0, 1, 1 }, { 0, 1, 0.5 } }
+
+  it("matches PyTorch, mean over all elements and sum", function()
+    check(nn.BCEWithLogitsLoss, nil, nn.tensor(X), nn.tensor(T), {
+      loss = 0.66358993580284,
+      grad = { { 0.019867153670352924, -0.0629234447996909, -0.007904312196261106 },
+               { 0.1295499768624485, -0.1131964498625655, 0 } },
+    }, "mean")
+    check(nn.BCEWithLogitsLoss, { reduction = "sum" }, nn.tensor(X), nn.tensor(T), {
+      loss = 3.9815396148170397,
+      grad = { { 0.11920292202211755, -0.3775406687981454, -0.047425873177566635 },
+               { 0.7772998611746911, -0.679178699175393, 0 } },
+    }, "sum")
+  end)
+
+  it("stays finite for logits of +-1e4 (the stable form)", function()
+    -- right with certainty: 0; wrong: |x| = 1e4 per element
+    local x, t = nn.tensor{ 1e4, -1e4, 1e4, -1e4 }, nn.tensor{ 1, 0, 0, 1 }
+    check(nn.BCEWithLogitsLoss, nil, x, t,
+          { loss = 5000, grad = { 0, 0, 0.25, -0.25 } }, "mean")
+    check(nn.BCEWithLogitsLoss, { reduction = "sum" }, x, t,
+          { loss = 20000, grad = { 0, 0, 1, -1 } }, "sum")
+  end)
+
+  it("equals BCELoss of the sigmoid", function()
+    local x, t = nn.tensor.randn(3, 4), nn.tensor.rand(3, 4)
+    local l_logits = nn.BCEWithLogitsLoss():forward(x, t)
+    -- the sigmoid is rounded to float32 before BCELoss takes its logs:
+    -- a relative error of a few float32 ulp in the loss
+    H.assert_close(nn.BCELoss():forward(x:sigmoid(), t), l_logits, 1e-5, "loss")
+  end)
+
+  it("backward matches central differences at several shapes", function()
+    local bce = nn.BCEWithLogitsLoss()
+    H.assert_gradcheck(bce, nn.tensor.randn(1) * 3, nn.tensor{ 0 })
+    H.assert_gradcheck(bce, nn.tensor.randn(1, 5) * 3, labels(1, 5))
+    H.assert_gradcheck(bce, nn.tensor.randn(4, 3) * 3, labels(4, 3))
+    H.assert_gradcheck(bce, nn.tensor.randn(2, 2, 3) * 3, nn.tensor.rand(2, 2, 3))
+    H.assert_gradcheck(nn.BCEWithLogitsLoss{ reduction = "sum" }, nn.tensor.randn(3, 4) * 3,
+                       labels(3, 4))
+  end)
+
+  it("gradcheck rejects a backward that is twice the gradient", function()
+    local bce = nn.BCEWithLogitsLoss()
+    local wrong = {
+      forward = function (_, x, t) return bce:forward(x, t) end,
+      backward = function (_, x, t) return bce:backward(x, t) * 2 end,
+    }
+    assert.is_false((nn.gradcheck(wrong, nn.tensor.randn(3, 4) * 3, labels(3, 4))))
+  end)
+
+  it("names the loss and both shapes when input and target differ", function()
+    H.assert_error_has(function()
+      nn.BCEWithLogitsLoss():forward(nn.tensor.randn(4), nn.tensor.randn(4, 1))
+    end, { "bad argument #1 to 'forward'", "BCEWithLogitsLoss", "[4]", "[4x1]" })
+  end)
+end)

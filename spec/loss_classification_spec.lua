@@ -1,0 +1,342 @@
+-- Classification losses (nn/loss_classification.c): CrossEntropyLoss, NLLLoss,
+-- CategoricalCrossentropy, with (B) 1-based class indices or (B, C)
+-- probability targets.
+--
+-- Expected numbers: PyTorch 1.13 (torch.nn.functional.cross_entropy and
+-- nll_loss) run in float64 on the float32 values of the inputs below; for
+-- CategoricalCrossentropy, the Keras formula (renormalise, clip to
+-- [eps, 1 - eps], -sum t log q, mean over the batch) written out in float64
+-- torch, with its gradient from torch's autograd (clamp passes the gradient
+-- at the bounds, as tf.clip_by_value).  NLLLoss with probability targets,
+-- which PyTorch lacks, is -sum(t * x) / B by hand.
+--
+-- Tolerances: the C code accumulates in double from the float32 inputs, as
+-- the references did, so a loss differs only by libm (exp, log) and the
+-- order of additions: H.LIBM (1e-6 relative) is loose for it.  A gradient
+-- is one float32 rounding of a double (plus, for CrossEntropyLoss, the
+-- exponentials kept in float32 in between): H.LIBM again.
+local nn = require "nn"
+local H = require "spec.helpers"
+
+local TOL = H.LIBM
+
+-- loss and grad of crit(opts) at x, t, against want = {loss =, grad =}
+local function check (ctor, opts, x, t, want, what)
+  local crit = ctor(opts)
+  H.assert_close(crit:forward(x, t), want.loss, TOL, what .. " loss")
+  H.assert_tensor(crit:backward(), want.grad, TOL, what .. " grad")
+end
+
+-- (B, C) one-hot rows of the 1-based indices in the table idx
+local function one_hot (idx, C)
+  local rows = {}
+  for b, k in ipairs(idx) do
+    rows[b] = {}
+    for c = 1, C do rows[b][c] = (c == k) and 1 or 0 end
+  end
+  return nn.tensor(rows)
+end
+
+-- (B) indices 1..C, spread over the classes
+local function indices (B, C)
+  local t = {}
+  for b = 1, B do t[b] = (3 * b + 1) % C + 1 end
+  return nn.tensor(t)
+end
+
+-- (B, C) soft labels: positive rows that sum to 1
+local function soft_labels (B, C)
+  local t = nn.tensor.rand(B, C) + 0.1
+  local rows = t:totable()
+  for b = 1, B do
+    local s = 0
+    for c = 1, C do s = s + rows[b][c] end
+    for c = 1, C do rows[b][c] = rows[b][c] / s end
+  end
+  return nn.tensor(rows)
+end
+
+-- a loss whose backward is twice the true gradient: gradcheck must reject it
+local function doubled (crit)
+  return {
+    forward = function (_, x, t) return crit:forward(x, t) end,
+    backward = function (_, x, t) return crit:backward(x, t) * 2 end,
+  }
+end
+
+local X = { { 0.5, -1.25, 2.0, 0.75 }, { -0.5, 0.25, 1.5, -2.0 }, { 3.0, 1.0, -1.0, 0.0 } }
+local IDX = { 3, 1, 4 }
+-- the last row sums to 1.5: its gradient carries the factor sum_c t_c
+local SOFT = { { 0.1, 0.2, 0.6, 0.1 }, { 0.7, 0.1, 0.1, 0.1 }, { 0.5, 0.5, 0.25, 0.25 } }
+
+describe("nn.CrossEntropyLoss", function()
+  before_each(function() nn.manual_seed(7) end)
+
+  it("matches PyTorch with class-index targets, mean and sum", function()
+    check(nn.CrossEntropyLoss, nil, nn.tensor(X), nn.tensor(IDX), {
+      loss = 1.9984594095363934,
+      grad = { { 0.048034280433328275, 0.008347106331704011, -0.11805862371373244, 0.061677236948700156 },
+               { -0.3022654289491453, 0.06577075409744693, 0.22956248837097842, 0.006932186480719967 },
+               { 0.2769842201813171, 0.03748573789031085, 0.005073142954718644, -0.3195431010263466 } },
+    }, "mean")
+    check(nn.CrossEntropyLoss, { reduction = "sum" }, nn.tensor(X), nn.tensor(IDX), {
+      loss = 5.99537822860918,
+      grad = { { 0.14410284129998482, 0.025041318995112034, -0.3541758711411973, 0.18503171084610048 },
+               { -0.9067962868474361, 0.19731226229234078, 0.6886874651129353, 0.0207965594421599 },
+               { 0.8309526605439513, 0.11245721367093256, 0.015219428864155931, -0.9586293030790398 } },
+    }, "sum")
+  end)
+
+  it("matches PyTorch with soft-label targets (divided by B, not B*C), mean and sum", function()
+    check(nn.CrossEntropyLoss, nil, nn.tensor(X), nn.tensor(SOFT), {
+      loss = 2.2126564873941463,
+      grad = { { 0.014700948034822681, -0.05831956107961024, 0.015274708088001245, 0.028343904956786358 },
+               { -0.2022654252069763, 0.03243741977737792, 0.19622915283056594, -0.02640114740096755 },
+               { 0.24880966360530896, -0.11043805983120038, -0.07572361890125537, -0.06264798487285325 } },
+    }, "mean")
+    check(nn.CrossEntropyLoss, { reduction = "sum" }, nn.tensor(X), nn.tensor(SOFT), {
+      loss = 6.637969462182439,
+      grad = { { 0.04410284410446804, -0.17495868323883074, 0.045824124264003674, 0.08503171487035906 },
+               { -0.6067962756209289, 0.09731225933213375, 0.5886874584916978, -0.07920344220290267 },
+               { 0.746428990815927, -0.33131417949360115, -0.2271708567037661, -0.18794395461855978 } },
+    }, "sum")
+  end)
+
+  it("gives one-hot targets the loss and gradient of the index targets", function()
+    local ce = nn.CrossEntropyLoss()
+    local x = nn.tensor.randn(5, 7)
+    local idx = { 2, 7, 1, 4, 4 }
+    local l_idx = ce:forward(x, nn.tensor(idx))
+    local g_idx = ce:backward():clone()
+    local l_hot = ce:forward(x, one_hot(idx, 7))
+    -- the same sums in another order: a few ulp of the double loss; the
+    -- gradient is computed by the same float operations
+    H.assert_close(l_hot, l_idx, 1e-12, "loss")
+    H.assert_tensor(ce:backward(), g_idx:totable(), H.ROUND, "grad")
+  end)
+
+  it("stays finite for logits of +-1e4 (the row max is subtracted)", function()
+    local x = nn.tensor{ { 1e4, -1e4, 0 }, { -1e4, 1e4, 0 } }
+    -- row 1 is right with certainty (loss 0), row 2 wrong by 2e4
+    check(nn.CrossEntropyLoss, nil, x, nn.tensor{ 1, 1 },
+          { loss = 1e4, grad = { { 0, 0, 0 }, { -0.5, 0.5, 0 } } }, "mean")
+    check(nn.CrossEntropyLoss, { reduction = "sum" }, x, one_hot({ 1, 1 }, 3),
+          { loss = 2e4, grad = { { 0, 0, 0 }, { -1, 1, 0 } } }, "sum, one-hot")
+  end)
+
+  it("backward matches central differences at several shapes", function()
+    local ce, ce_sum = nn.CrossEntropyLoss(), nn.CrossEntropyLoss{ reduction = "sum" }
+    H.assert_gradcheck(ce, nn.tensor.randn(1, 5), nn.tensor{ 2 })          -- batch of 1
+    H.assert_gradcheck(ce, nn.tensor.randn(1, 1), nn.tensor{ 1 })          -- one class
+    H.assert_gradcheck(ce, nn.tensor.randn(4, 3), indices(4, 3))
+    H.assert_gradcheck(ce, nn.tensor.randn(6, 10), indices(6, 10))
+    H.assert_gradcheck(ce_sum, nn.tensor.randn(3, 6), indices(3, 6))
+    H.assert_gradcheck(ce, nn.tensor.randn(3, 4), soft_labels(3, 4))
+    H.assert_gradcheck(ce, nn.tensor.randn(1, 4), soft_labels(1, 4))
+    -- unnormalised soft labels: the T_b = sum_c t_bc factor
+    H.assert_gradcheck(ce_sum, nn.tensor.randn(3, 4), nn.tensor(SOFT))
+  end)
+
+  it("gradcheck rejects a backward that is twice the gradient", function()
+    local ok, report = nn.gradcheck(doubled(nn.CrossEntropyLoss()), nn.tensor.randn(4, 3),
+                                    indices(4, 3))
+    assert.is_false(ok, tostring(report))
+  end)
+
+  it("writes every backward into its one grad_input tensor", function()
+    local ce = nn.CrossEntropyLoss()
+    ce:forward(nn.tensor(X), nn.tensor(IDX))
+    local g = ce:backward()
+    ce:forward(nn.tensor{ { 1, 2 } }, nn.tensor{ 2 })
+    assert.is_true(rawequal(g, ce:backward()))
+    assert.are.same({ 1, 2 }, g.shape)
+  end)
+
+  it("names the loss and both shapes for a target of the wrong shape", function()
+    local ce = nn.CrossEntropyLoss()
+    local x = nn.tensor.randn(4, 3)
+    H.assert_error_has(function() ce:forward(x, nn.tensor.zeros(3)) end,
+      { "bad argument #1 to 'forward'", "CrossEntropyLoss", "[4x3]", "[3]" })
+    H.assert_error_has(function() ce:forward(x, nn.tensor.zeros(4, 2)) end,
+      { "CrossEntropyLoss", "[4x3]", "[4x2]" })
+    H.assert_error_has(function() ce:backward(x, nn.tensor.zeros(4, 3, 1)) end,
+      { "CrossEntropyLoss", "[4x3]", "[4x3x1]" })
+  end)
+
+  it("wants a 2-D input (B, C)", function()
+    local ce = nn.CrossEntropyLoss()
+    H.assert_error_has(function() ce:forward(nn.tensor{ 1, 2, 3 }, nn.tensor{ 1 }) end,
+      { "bad argument #1 to 'forward'", "CrossEntropyLoss", "(B, C)", "[3]", "[1]" })
+    H.assert_error_has(function() ce:forward(nn.tensor.zeros(2, 3, 4), nn.tensor{ 1, 1 }) end,
+      { "CrossEntropyLoss", "[2x3x4]", "[2]" })
+  end)
+
+  it("rejects class index 0, C + 1 and 1.5, saying indices are 1-based", function()
+    local ce = nn.CrossEntropyLoss()
+    local x = nn.tensor.randn(3, 10)
+    H.assert_error_has(function() ce:forward(x, nn.tensor{ 1, 2, 0 }) end,
+      { "bad argument #2 to 'forward'",
+        "CrossEntropyLoss: target[3] = 0 is not a class index in 1..10 (class indices are 1-based)" })
+    H.assert_error_has(function() ce:forward(x, nn.tensor{ 11, 2, 3 }) end,
+      { "CrossEntropyLoss: target[1] = 11 is not a class index in 1..10" })
+    H.assert_error_has(function() ce:forward(x, nn.tensor{ 1, 1.5, 3 }) end,
+      { "CrossEntropyLoss: target[2] = 1.5 is not a class index in 1..10" })
+    H.assert_error_has(function() ce:forward(x, nn.tensor{ 1, -2, 3 }) end,
+      { "target[2] = -2 is not a class index" })
+    -- backward checks its target too
+    H.assert_error_has(function() ce:backward(x, nn.tensor{ 1, 2, 0 }) end,
+      { "bad argument #2 to 'backward'", "target[3] = 0" })
+  end)
+end)
+
+describe("nn.NLLLoss", function()
+  before_each(function() nn.manual_seed(11) end)
+
+  local XN = { { -1.2, -0.3, -2.5 }, { -0.05, -3.0, -4.5 } }
+
+  it("matches PyTorch with class-index targets, mean and sum", function()
+    check(nn.NLLLoss, nil, nn.tensor(XN), nn.tensor{ 2, 1 },
+          { loss = 0.1750000063329935, grad = { { 0, -0.5, 0 }, { -0.5, 0, 0 } } }, "mean")
+    check(nn.NLLLoss, { reduction = "sum" }, nn.tensor(XN), nn.tensor{ 2, 1 },
+          { loss = 0.350000012665987, grad = { { 0, -1, 0 }, { -1, 0, 0 } } }, "sum")
+  end)
+
+  it("takes probability targets: -sum(t * x) / B", function()
+    local t = nn.tensor{ { 0.2, 0.8, 0 }, { 0.5, 0.25, 0.25 } }
+    check(nn.NLLLoss, nil, nn.tensor(XN), t, {
+      loss = 1.1900000132992865,
+      grad = { { -0.10000000149011612, -0.4000000059604645, 0 }, { -0.25, -0.125, -0.125 } },
+    }, "mean")
+    check(nn.NLLLoss, { reduction = "sum" }, nn.tensor(XN), t, {
+      loss = 2.380000026598573,
+      grad = { { -0.20000000298023224, -0.800000011920929, 0 }, { -0.5, -0.25, -0.25 } },
+    }, "sum")
+  end)
+
+  it("backward matches central differences at several shapes", function()
+    local nll = nn.NLLLoss()
+    H.assert_gradcheck(nll, nn.tensor.randn(1, 4), nn.tensor{ 4 })
+    H.assert_gradcheck(nll, nn.tensor.randn(5, 3), indices(5, 3))
+    H.assert_gradcheck(nn.NLLLoss{ reduction = "sum" }, nn.tensor.randn(3, 4), indices(3, 4))
+    H.assert_gradcheck(nll, nn.tensor.randn(2, 5), soft_labels(2, 5))
+  end)
+
+  it("gradcheck rejects a backward that is twice the gradient", function()
+    assert.is_false((nn.gradcheck(doubled(nn.NLLLoss()), nn.tensor.randn(3, 4), indices(3, 4))))
+  end)
+
+  it("rejects bad class indices and shapes, naming NLLLoss", function()
+    local nll = nn.NLLLoss()
+    H.assert_error_has(function() nll:forward(nn.tensor(XN), nn.tensor{ 0, 1 }) end,
+      { "NLLLoss: target[1] = 0 is not a class index in 1..3 (class indices are 1-based)" })
+    H.assert_error_has(function() nll:forward(nn.tensor(XN), nn.tensor{ 1, 4 }) end,
+      { "NLLLoss: target[2] = 4 is not a class index in 1..3" })
+    H.assert_error_has(function() nll:forward(nn.tensor(XN), nn.tensor{ 1, 2.5 }) end,
+      { "NLLLoss: target[2] = 2.5 is not a class index" })
+    H.assert_error_has(function() nll:forward(nn.tensor(XN), nn.tensor{ 1, 2, 3 }) end,
+      { "NLLLoss", "[2x3]", "[3]" })
+  end)
+end)
+
+describe("nn.CategoricalCrossentropy", function()
+  before_each(function() nn.manual_seed(13) end)
+
+  -- the last row sums to 4: Keras renormalises it to (0.25, 0.5, 0.25)
+  local XC = { { 0.2, 0.5, 0.3 }, { 0.05, 0.15, 0.8 }, { 0.6, 0.3, 0.1 }, { 1, 2, 1 } }
+  local TC = { { 0.1, 0.8, 0.1 }, { 0, 0.3, 0.7 }, { 1, 0, 0 }, { 0.2, 0.2, 0.6 } }
+
+  it("matches the Keras formula with class-index targets, mean and sum", function()
+    check(nn.CategoricalCrossentropy, nil, nn.tensor(XC), nn.tensor{ 2, 3, 1, 2 }, {
+      loss = 0.5300658880857538,
+      grad = { { 0.24999999627470976, -0.25000000372529024, 0.24999999627470976 },
+               { 0.2499999953433872, 0.2499999953433872, -0.06250000000000003 },
+               { -0.1666666594230469, 0.24999999068677461, 0.24999999068677461 },
+               { 0.0625, -0.0625, 0.0625 } },
+    }, "mean")
+    check(nn.CategoricalCrossentropy, { reduction = "sum" }, nn.tensor(XC),
+          nn.tensor{ 2, 3, 1, 2 }, {
+      loss = 2.1202635523430153,
+      grad = { { 0.999999985098839, -1.000000014901161, 0.999999985098839 },
+               { 0.9999999813735488, 0.9999999813735488, -0.2500000000000001 },
+               { -0.6666666376921876, 0.9999999627470985, 0.9999999627470985 },
+               { 0.25, -0.25, 0.25 } },
+    }, "sum")
+  end)
+
+  it("matches the Keras formula with soft-label targets, mean and sum", function()
+    check(nn.CategoricalCrossentropy, nil, nn.tensor(XC), nn.tensor(TC), {
+      loss = 0.8299214802929552,
+      grad = { { 0.125, -0.15000000596046448, 0.16666666873627228 },
+               { 0.2499999953433872, -0.25000000465661276, 0.03125000232830638 },
+               { -0.1666666594230469, 0.24999999068677461, 0.24999999068677461 },
+               { 0.01250000111758709, 0.03750000149011612, -0.08750000409781933 } },
+    }, "mean")
+    check(nn.CategoricalCrossentropy, { reduction = "sum" }, nn.tensor(XC), nn.tensor(TC), {
+      loss = 3.319685921171821,
+      grad = { { 0.5, -0.6000000238418579, 0.6666666749450891 },
+               { 0.9999999813735488, -1.000000018626451, 0.12500000931322552 },
+               { -0.6666666376921876, 0.9999999627470985, 0.9999999627470985 },
+               { 0.05000000447034836, 0.15000000596046448, -0.3500000163912773 } },
+    }, "sum")
+  end)
+
+  it("clips to [eps, 1 - eps]: a finite loss, and no gradient through a clipped entry", function()
+    -- row 1: p = 0 for the target, clipped to eps: loss -log(eps) = 16.118...
+    -- row 2: p = 1 for the target, clipped to 1 - eps: loss ~1e-7
+    local x = nn.tensor{ { 0, 1, 0 }, { 0, 1, 0 } }
+    check(nn.CategoricalCrossentropy, nil, x, nn.tensor{ 1, 2 },
+          { loss = 8.059047869636114, grad = { { 0, 0, 0 }, { 0, 0, 0 } } }, "mean")
+    check(nn.CategoricalCrossentropy, { reduction = "sum" }, x, one_hot({ 1, 2 }, 3),
+          { loss = 16.118095739272228, grad = { { 0, 0, 0 }, { 0, 0, 0 } } }, "sum")
+  end)
+
+  it("takes eps as an option", function()
+    -- p = 0.05 is clipped up to eps = 0.1 (float32 0.1: one rounding)
+    local cce = nn.CategoricalCrossentropy{ eps = 0.1 }
+    H.assert_close(cce:forward(nn.tensor{ { 0.05, 0.95 } }, nn.tensor{ 1 }), -math.log(0.1),
+                   H.LIBM, "loss")
+    H.assert_tensor(cce:backward(), { { 0, 0 } }, H.EXACT, "grad")
+    H.assert_error_has(function() nn.CategoricalCrossentropy{ eps = 0.5 } end,
+      { "CategoricalCrossentropy", "eps" })
+  end)
+
+  it("gives one-hot targets the loss and gradient of the index targets", function()
+    local cce = nn.CategoricalCrossentropy()
+    local x = nn.tensor.rand(4, 5) + 0.05
+    local idx = { 5, 1, 3, 3 }
+    local l_idx = cce:forward(x, nn.tensor(idx))
+    local g_idx = cce:backward():clone()
+    H.assert_close(cce:forward(x, one_hot(idx, 5)), l_idx, 1e-12, "loss")
+    H.assert_tensor(cce:backward(), g_idx:totable(), H.ROUND, "grad")
+  end)
+
+  it("backward matches central differences at several shapes", function()
+    -- x in [0.5, 1.5): rows far from the clip bounds, and not summing to 1,
+    -- so the renormalisation's share of the gradient is checked as well
+    local function probs (B, C) return nn.tensor.rand(B, C) + 0.5 end
+    local cce = nn.CategoricalCrossentropy()
+    H.assert_gradcheck(cce, probs(1, 3), nn.tensor{ 2 })
+    H.assert_gradcheck(cce, probs(5, 4), indices(5, 4))
+    H.assert_gradcheck(nn.CategoricalCrossentropy{ reduction = "sum" }, probs(3, 6), indices(3, 6))
+    H.assert_gradcheck(cce, probs(4, 3), soft_labels(4, 3))
+    H.assert_gradcheck(cce, probs(1, 5), soft_labels(1, 5))
+  end)
+
+  it("gradcheck rejects a backward that is twice the gradient", function()
+    local x = nn.tensor.rand(4, 3) + 0.5
+    assert.is_false((nn.gradcheck(doubled(nn.CategoricalCrossentropy()), x, indices(4, 3))))
+  end)
+
+  it("rejects bad class indices and shapes, naming CategoricalCrossentropy", function()
+    local cce = nn.CategoricalCrossentropy()
+    local x = nn.tensor(XC)
+    H.assert_error_has(function() cce:forward(x, nn.tensor{ 1, 0, 1, 1 }) end,
+      { "CategoricalCrossentropy: target[2] = 0 is not a class index in 1..3 (class indices are 1-based)" })
+    H.assert_error_has(function() cce:forward(x, nn.tensor{ 1, 1, 1, 4 }) end,
+      { "target[4] = 4 is not a class index in 1..3" })
+    H.assert_error_has(function() cce:forward(x, nn.tensor{ 1, 1, 1.5, 1 }) end,
+      { "target[3] = 1.5 is not a class index" })
+    H.assert_error_has(function() cce:forward(x, nn.tensor.zeros(3, 3)) end,
+      { "CategoricalCrossentropy", "[4x3]", "[3x3]" })
+  end)
+end)
