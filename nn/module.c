@@ -80,7 +80,12 @@ int module_forward (nn_module *m, nn_tensor *x) {
   tensor_retain(x);
   tensor_release(m->input);
   m->input = x;
-  return m->type->forward(m, x);
+  rc = m->type->forward(m, x);
+  if (rc != NN_OK) {          /* no backward through a pass that failed */
+    tensor_release(m->input);
+    m->input = NULL;
+  }
+  return rc;
 }
 
 int module_backward (nn_module *m, const nn_tensor *grad_out) {

@@ -12,6 +12,9 @@ local function each_layer ()
     { nn.Sigmoid(), function (b) return nn.tensor.randn(b, 4) end },
     { nn.Tanh(), function (b) return nn.tensor.randn(b, 4) end },
     { nn.Dropout(0.5), function (b) return nn.tensor.randn(b, 4) end },
+    { nn.BatchNorm1d(4), function (b) return nn.tensor.randn(b, 4) end },
+    { nn.Softmax(), function (b) return nn.tensor.randn(b, 4) end },
+    { nn.LogSoftmax(), function (b) return nn.tensor.randn(b, 4) end },
     { nn.Flatten(), function (b) return nn.tensor.randn(b, 2, 2) end },
     { nn.Identity(), function (b) return nn.tensor.randn(b, 4) end },
   }
@@ -61,6 +64,14 @@ describe("every layer", function()
       H.assert_error_has(function () m:backward(nn.tensor.ones(2, 3)) end,
                          {m.name, "backward before forward"})
     end
+  end)
+
+  it("refuses backward after a forward that failed", function()
+    local m = nn.Linear(4, 3)
+    m:forward(nn.tensor.randn(2, 4))
+    pcall(m.forward, m, nn.tensor.randn(2, 5))
+    H.assert_error_has(function () m:backward(nn.tensor.ones(2, 3)) end,
+                       {"Linear: backward before forward"})
   end)
 
   it("refuses a grad_output that is not the output's shape, naming both", function()

@@ -66,8 +66,10 @@ static size_t bytes_of (const nn_tensor *t) {
 static int finish_new (lua_State *L, int rc) {
   if (rc != NN_OK) return nn_raise(L, 0, rc);
   nn_module *m = ((ModuleBox *)lua_touserdata(L, -1))->m;
-  nn_gc_account(L, bytes_of(m->weight) + bytes_of(m->grad_weight) + bytes_of(m->bias)
-                   + bytes_of(m->grad_bias));
+  size_t bytes = bytes_of(m->weight) + bytes_of(m->grad_weight) + bytes_of(m->bias)
+                 + bytes_of(m->grad_bias);
+  for (int i = 0; i < NN_MAXSTATE; i++) bytes += bytes_of(m->state[i]);
+  nn_gc_account(L, bytes);
   return 1;
 }
 
