@@ -15,11 +15,6 @@
 
 #include "nn.h"
 
-/* 1/n for the mean, 1 for the sum */
-static double reduce_scale (const nn_criterion *c, int64_t n) {
-  return c->reduction == NN_MEAN && n > 0 ? 1.0 / (double)n : 1.0;
-}
-
 /* "[2][3]": the 1-based index of flat entry k of t, as the Lua side counts */
 static void index_text (char *buf, size_t len, const nn_tensor *t, int64_t k) {
   int64_t idx[NN_MAXDIM];
@@ -91,7 +86,7 @@ static int bce_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
     double log_x = fmax(log(xk), BCE_LOG_MIN), log_1mx = fmax(log1p(-xk), BCE_LOG_MIN);
     sum -= tk * log_x + (1.0 - tk) * log_1mx;
   }
-  *loss = sum * reduce_scale(c, x->numel);
+  *loss = sum * criterion_scale(c, x->numel);
   return NN_OK;
 }
 
@@ -101,7 +96,7 @@ static int bce_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t
   if (rc != NN_OK) return rc;
   const float *xp = tensor_data(x), *tp = tensor_data(t);
   float *dx = tensor_data(c->grad_input);
-  double s = reduce_scale(c, x->numel);
+  double s = criterion_scale(c, x->numel);
   for (int64_t k = 0; k < x->numel; k++) {
     double xk = xp[k], tk = tp[k];
     dx[k] = (float)(s * (xk - tk) / fmax(xk * (1.0 - xk), BCE_EPS));
@@ -146,7 +141,7 @@ static int bce_logits_forward (nn_criterion *c, const nn_tensor *x, const nn_ten
     double xk = xp[k], tk = tp[k];
     sum += fmax(xk, 0.0) - xk * tk + log1p(exp(-fabs(xk)));
   }
-  *loss = sum * reduce_scale(c, x->numel);
+  *loss = sum * criterion_scale(c, x->numel);
   return NN_OK;
 }
 
@@ -162,7 +157,7 @@ static int bce_logits_backward (nn_criterion *c, const nn_tensor *x, const nn_te
   if (rc != NN_OK) return rc;
   const float *xp = tensor_data(x), *tp = tensor_data(t);
   float *dx = tensor_data(c->grad_input);
-  double s = reduce_scale(c, x->numel);
+  double s = criterion_scale(c, x->numel);
   for (int64_t k = 0; k < x->numel; k++)
     dx[k] = (float)(s * (stable_sigmoid(xp[k]) - (double)tp[k]));
   return NN_OK;

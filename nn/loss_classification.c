@@ -28,11 +28,6 @@
 
 #include "nn.h"
 
-/* 1/n for the mean, 1 for the sum */
-static double reduce_scale (const nn_criterion *c, int64_t n) {
-  return c->reduction == NN_MEAN && n > 0 ? 1.0 / (double)n : 1.0;
-}
-
 /* The checks all three losses share.  x must be (B, C) with C >= 1 and on
 ** the CPU; the target (B) class indices, each a whole number in 1..C, or
 ** (B, C) probabilities.  *is_index says which.  Errors: NN_ESHAPE (naming
@@ -135,7 +130,7 @@ static int ce_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, 
       for (int64_t j = 0; j < C; j++) sum += (double)tr[j] * (lse - (double)xr[j]);
     }
   }
-  *loss = sum * reduce_scale(c, B);
+  *loss = sum * criterion_scale(c, B);
   return NN_OK;
 }
 
@@ -146,7 +141,7 @@ static int ce_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t)
   int64_t B = x->shape[0], C = x->shape[1];
   const float *xp = tensor_data(x), *tp = tensor_data(t);
   float *dx = tensor_data(c->grad_input);
-  double s = reduce_scale(c, B);
+  double s = criterion_scale(c, B);
   for (int64_t b = 0; b < B; b++) {
     const float *xr = xp + b * C;
     float *dr = dx + b * C;
@@ -204,7 +199,7 @@ static int nll_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
   } else {
     for (int64_t k = 0; k < B * C; k++) sum -= (double)tp[k] * (double)xp[k];
   }
-  *loss = sum * reduce_scale(c, B);
+  *loss = sum * criterion_scale(c, B);
   return NN_OK;
 }
 
@@ -215,7 +210,7 @@ static int nll_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t
   int64_t B = x->shape[0], C = x->shape[1];
   const float *tp = tensor_data(t);
   float *dx = tensor_data(c->grad_input);
-  float s = (float)reduce_scale(c, B);
+  float s = (float)criterion_scale(c, B);
   if (is_index) {                        /* -s at the target, 0 elsewhere */
     for (int64_t k = 0; k < B * C; k++) dx[k] = 0.0f;
     for (int64_t b = 0; b < B; b++) dx[b * C + class_of(tp, b)] = -s;
@@ -284,7 +279,7 @@ static int cce_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
       sum -= tc * log(q);
     }
   }
-  *loss = sum * reduce_scale(c, B);
+  *loss = sum * criterion_scale(c, B);
   return NN_OK;
 }
 
@@ -296,7 +291,7 @@ static int cce_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t
   const float *xp = tensor_data(x), *tp = tensor_data(t);
   float *dx = tensor_data(c->grad_input);
   double lo = (double)c->hyper[0], hi = 1.0 - lo;
-  double s = reduce_scale(c, B);
+  double s = criterion_scale(c, B);
   for (int64_t b = 0; b < B; b++) {
     const float *xr = xp + b * C;
     float *dr = dx + b * C;

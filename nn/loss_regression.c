@@ -11,11 +11,6 @@
 
 #include "nn.h"
 
-/* 1/n for the mean, 1 for the sum */
-static double reduce_scale (const nn_criterion *c, int64_t n) {
-  return c->reduction == NN_MEAN && n > 0 ? 1.0 / (double)n : 1.0;
-}
-
 /*
 ** MSELoss (mean squared error):   L = (1/n) \sum_k (x_k - t_k)^2
 **
@@ -34,7 +29,7 @@ static int mse_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
     double d = (double)xp[k] - (double)tp[k];
     sum += d * d;
   }
-  *loss = sum * reduce_scale(c, x->numel);
+  *loss = sum * criterion_scale(c, x->numel);
   return NN_OK;
 }
 
@@ -43,7 +38,7 @@ static int mse_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t
   if (rc != NN_OK) return rc;
   const float *xp = tensor_data(x), *tp = tensor_data(t);
   float *dx = tensor_data(c->grad_input);
-  float s = (float)(2.0 * reduce_scale(c, x->numel));
+  float s = (float)(2.0 * criterion_scale(c, x->numel));
   for (int64_t k = 0; k < x->numel; k++) dx[k] = s * (xp[k] - tp[k]);
   return NN_OK;
 }
@@ -64,7 +59,7 @@ static int l1_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, 
   const float *xp = tensor_data(x), *tp = tensor_data(t);
   double sum = 0.0;
   for (int64_t k = 0; k < x->numel; k++) sum += fabs((double)xp[k] - (double)tp[k]);
-  *loss = sum * reduce_scale(c, x->numel);
+  *loss = sum * criterion_scale(c, x->numel);
   return NN_OK;
 }
 
@@ -73,7 +68,7 @@ static int l1_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t)
   if (rc != NN_OK) return rc;
   const float *xp = tensor_data(x), *tp = tensor_data(t);
   float *dx = tensor_data(c->grad_input);
-  float s = (float)reduce_scale(c, x->numel);
+  float s = (float)criterion_scale(c, x->numel);
   for (int64_t k = 0; k < x->numel; k++) {
     float u = xp[k] - tp[k];
     dx[k] = u > 0.0f ? s : (u < 0.0f ? -s : 0.0f);

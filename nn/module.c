@@ -178,6 +178,10 @@ int criterion_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *ta
   return rc;
 }
 
+double criterion_scale (const nn_criterion *c, int64_t n) {
+  return c->reduction == NN_MEAN && n > 0 ? 1.0 / (double)n : 1.0;
+}
+
 int criterion_same_shape (const nn_criterion *c, const nn_tensor *x, const nn_tensor *target) {
   int same = x->ndim == target->ndim;
   for (int i = 0; same && i < x->ndim; i++) same = x->shape[i] == target->shape[i];

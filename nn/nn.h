@@ -172,6 +172,9 @@ int criterion_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *ta
 void criterion_free (nn_criterion *c);            /* NULL is fine */
 /* For the loss files: a criterion of `type` with an empty grad_input. */
 int criterion_alloc (nn_criterion **out, const nn_criterion_type *type, nn_redop reduction);
+/* The factor of the reduction over n terms: 1/n for the mean, 1 for the
+** sum (and 1 for an empty mean, whose loss is then 0). */
+double criterion_scale (const nn_criterion *c, int64_t n);
 /* NN_ESHAPE unless x and target have one shape, NN_EDEVICE unless both are
 ** on the CPU; the message names c's loss. */
 int criterion_same_shape (const nn_criterion *c, const nn_tensor *x, const nn_tensor *target);

@@ -144,46 +144,41 @@ static void log_softmax_backward_row (float *dx, const float *g, const float *y,
   for (int64_t j = 0; j < n; j++) dx[j] = (float)(g[j] - expf(y[j]) * sum);
 }
 
-static int softmax_forward (nn_module *m, const nn_tensor *x) {
-  int64_t rows, n;
+/* y = row(x), row by row */
+static int forward_rows (nn_module *m, const nn_tensor *x,
+                         void (*row) (float *y, const float *x, int64_t n)) {
+  int64_t rows = 0, n = 0;
   int rc = forward_begin(m, x, &rows, &n);
   if (rc != NN_OK || n == 0) return rc;   /* an empty row has nothing to normalise */
   const float *xp = tensor_data(x);
   float *yp = tensor_data(m->output);
-  for (int64_t r = 0; r < rows; r++) softmax_row(yp + r * n, xp + r * n, n);
+  for (int64_t r = 0; r < rows; r++) row(yp + r * n, xp + r * n, n);
   return NN_OK;
 }
 
+/* dx = row(g, y), row by row, from the saved output y */
+static int backward_rows (nn_module *m, const nn_tensor *g,
+                          void (*row) (float *dx, const float *g, const float *y, int64_t n)) {
+  int64_t rows = 0, n = 0;
+  int rc = backward_begin(m, g, &rows, &n);
+  if (rc != NN_OK || n == 0) return rc;
+  const float *gp = tensor_data(g), *yp = tensor_data(m->output);
+  float *dxp = tensor_data(m->grad_input);
+  for (int64_t r = 0; r < rows; r++) row(dxp + r * n, gp + r * n, yp + r * n, n);
+  return NN_OK;
+}
+
+static int softmax_forward (nn_module *m, const nn_tensor *x) {
+  return forward_rows(m, x, softmax_row);
+}
 static int softmax_backward (nn_module *m, const nn_tensor *g) {
-  int64_t rows, n;
-  int rc = backward_begin(m, g, &rows, &n);
-  if (rc != NN_OK || n == 0) return rc;
-  const float *gp = tensor_data(g), *yp = tensor_data(m->output);
-  float *dxp = tensor_data(m->grad_input);
-  for (int64_t r = 0; r < rows; r++)
-    softmax_backward_row(dxp + r * n, gp + r * n, yp + r * n, n);
-  return NN_OK;
+  return backward_rows(m, g, softmax_backward_row);
 }
-
 static int log_softmax_forward (nn_module *m, const nn_tensor *x) {
-  int64_t rows, n;
-  int rc = forward_begin(m, x, &rows, &n);
-  if (rc != NN_OK || n == 0) return rc;
-  const float *xp = tensor_data(x);
-  float *yp = tensor_data(m->output);
-  for (int64_t r = 0; r < rows; r++) log_softmax_row(yp + r * n, xp + r * n, n);
-  return NN_OK;
+  return forward_rows(m, x, log_softmax_row);
 }
-
 static int log_softmax_backward (nn_module *m, const nn_tensor *g) {
-  int64_t rows, n;
-  int rc = backward_begin(m, g, &rows, &n);
-  if (rc != NN_OK || n == 0) return rc;
-  const float *gp = tensor_data(g), *yp = tensor_data(m->output);
-  float *dxp = tensor_data(m->grad_input);
-  for (int64_t r = 0; r < rows; r++)
-    log_softmax_backward_row(dxp + r * n, gp + r * n, yp + r * n, n);
-  return NN_OK;
+  return backward_rows(m, g, log_softmax_backward_row);
 }
 
 static const nn_module_type softmax_type = {
