@@ -129,6 +129,13 @@ function H.randn_away (margin, ...)
   return t + (t / t:abs()) * (margin or 0.1)
 end
 
+--- Assert crit:forward(x, t) is want.loss and crit:backward() is want.grad
+--  (a nested table), both within rel; `what` names the case.
+function H.assert_loss (crit, x, t, want, rel, what)
+  H.assert_close(crit:forward(x, t), want.loss, rel, what .. " loss")
+  H.assert_tensor(crit:backward(), want.grad, rel, what .. " grad")
+end
+
 --- Assert nn.gradcheck(...) passes; on failure the message is its report.
 function H.assert_gradcheck (...)
   local nn = require "nn"
