@@ -1,4 +1,5 @@
-# nnlua -- make | make test | make asan | make install PREFIX=... | make clean
+# nnlua -- make | make test | make asan | make demo | make fuzz | make bench
+#          make install PREFIX=... | make clean
 # Switches:  GPU=0|1 (default: 1 when nvcc is found)   DEBUG=1   BUILD=dir
 #            SPECS="spec/tensor_spec.lua ..." (what `make test` runs)
 
@@ -9,10 +10,10 @@ BUILD   ?= build
 BIN     ?= nnlua
 
 # --- libraries, found through pkg-config with standard paths as fallback ----
-PKGS     = lua5.4 openblas libedit
+PKGS     = lua5.4 openblas libedit zlib jansson libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || \
-                echo -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/editline)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lopenblas -ledit)
+                echo -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/editline -I/usr/include/libpng16)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lopenblas -ledit -lz -ljansson -lpng16)
 
 # --- CUDA: build the backend whenever nvcc exists, even without a GPU -------
 NVCC    ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
@@ -33,13 +34,13 @@ OPT     = $(if $(DEBUG),-O0 -g,-O2 -g)
 SAN     ?=
 # _GNU_SOURCE: sigaction, readlink, setenv.  -MMD -MP: each object depends on
 # exactly the headers it includes.
-CFLAGS  += $(WARN) $(OPT) $(SAN) -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS) -Itensor -Inn -Ivm
+CFLAGS  += $(WARN) $(OPT) $(SAN) -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS) -Itensor -Inn -Iio -Ivm
 LDLIBS  += $(PKG_LIBS) -lm -ldl
 LDFLAGS += $(SAN) -Wl,-E
 NVFLAGS  = -O2 -g -std=c++17 $(CUDA_ARCH) -Itensor -Xcompiler -Wall,-Wextra$(if $(SAN),$(comma)-fsanitize=address$(comma)-fsanitize=undefined)
 comma := ,
 
-SRC_C   = $(wildcard vm/*.c) $(wildcard tensor/*.c) $(wildcard nn/*.c)
+SRC_C   = $(wildcard vm/*.c) $(wildcard tensor/*.c) $(wildcard nn/*.c) $(wildcard io/*.c)
 ifeq ($(GPU),1)
   SRC_C  := $(filter-out tensor/cuda_none.c,$(SRC_C))
   SRC_CU  = tensor/cuda.cu
@@ -53,7 +54,7 @@ else
 endif
 OBJ     = $(SRC_C:%.c=$(BUILD)/%.o) $(SRC_CU:%.cu=$(BUILD)/%.cu.o)
 
-.PHONY: all test asan bench demo install clean
+.PHONY: all test asan bench demo fuzz install clean
 all: $(BIN)
 
 $(BIN): $(OBJ)
@@ -96,6 +97,28 @@ $(BUILD)/gemm_ref: scripts/gemm_ref.c
 bench: $(BIN) $(BUILD)/gemm_ref
 	GEMM_REF=$(BUILD)/gemm_ref NNLUA=./$(BIN) scripts/bench
 
+# Fuzz targets (libFuzzer, clang): each fuzz/fuzz_NAME.c is linked with the
+# plain C libraries (io/, nn/, tensor/ without CUDA) under ASan + UBSan and
+# run for FUZZ_SECONDS from the seed corpus fuzz/corpus/NAME/.  Prints one
+# line per target and a last line `N passed, N failed, 0 skipped`, as the
+# spec runs do, so .ci/run counts it.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_SRC      = $(wildcard tensor/*.c) $(wildcard nn/*.c) $(wildcard io/*.c)
+FUZZ_TARGETS  = $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
+build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard tensor/*.h nn/*.h io/*.h)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -D_GNU_SOURCE $(PKG_CFLAGS) -Itensor -Inn -Iio -o $@ $< $(FUZZ_SRC) $(PKG_LIBS) -lm
+fuzz: $(FUZZ_TARGETS)
+	@pass=0; fail=0; for t in $(FUZZ_TARGETS); do \
+	  name=$${t#build-fuzz/}; name=$${name#fuzz_}; mkdir -p build-fuzz/corpus-$$name; \
+	  if ASAN_OPTIONS=detect_leaks=1 $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	       build-fuzz/corpus-$$name fuzz/corpus/$$name > build-fuzz/$$name.log 2>&1; \
+	  then echo "fuzz $$name: ok ($$(grep -c . build-fuzz/$$name.log) log lines)"; pass=$$((pass+1)); \
+	  else echo "fuzz $$name: FAILED, see build-fuzz/$$name.log"; tail -n 30 build-fuzz/$$name.log; fail=$$((fail+1)); fi; \
+	done; echo "$$pass passed, $$fail failed, 0 skipped"; [ $$fail -eq 0 ]
+
 # Relocatable: nnlua looks for its Lua library in <bindir>/../share/nnlua/lua.
 PREFIX ?= /usr/local
 install: $(BIN)
@@ -104,4 +127,4 @@ install: $(BIN)
 	install -m 644 lua/nn/*.lua $(DESTDIR)$(PREFIX)/share/nnlua/lua/nn/
 
 clean:
-	rm -rf build build-asan $(BIN)
+	rm -rf build build-asan build-fuzz $(BIN)

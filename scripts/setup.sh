@@ -20,6 +20,10 @@ PKGS=(
   libedit-dev
   # datasets: gzip'd IDX files (zlib), and Fashion-MNIST itself for the demo
   zlib1g-dev dataset-fashion-mnist
+  # checkpoints: safetensors' JSON header (jansson); predict.lua reads PNG
+  libjansson-dev libpng-dev
+  # make fuzz: clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -55,5 +55,15 @@ void nn_open_tensor (lua_State *L);
 ** their constructors, nn.Linear ... nn.MSELoss ..., to the table on top. */
 void nn_open_module (lua_State *L);
 void nn_open_criterion (lua_State *L);
+/* Each adds its functions to the table on top of the stack (nn.core):
+**   nn_open_optim   (l_optim.c):   the fused optimizer updates of nn/optim.c
+**   nn_open_data    (l_data.c):    IDX files, gather and shuffle for batches
+**   nn_open_io      (l_io.c):      safetensors checkpoints, JSON, images
+**   nn_open_metrics (l_metrics.c): accuracies, confusion matrix, fused
+**                                  Softmax + cross-entropy gradient */
+void nn_open_optim (lua_State *L);
+void nn_open_data (lua_State *L);
+void nn_open_io (lua_State *L);
+void nn_open_metrics (lua_State *L);
 
 #endif

@@ -93,6 +93,10 @@ int luaopen_nn_core (lua_State *L) {
   nn_open_tensor(L);
   nn_open_module(L);
   nn_open_criterion(L);
+  nn_open_optim(L);
+  nn_open_data(L);
+  nn_open_io(L);
+  nn_open_metrics(L);
   luaL_newlib(L, cuda_funcs);     /* after the tensor methods: t:cuda() is not nn.cuda */
   lua_setfield(L, -2, "cuda");
   lua_pushvalue(L, -1);

@@ -22,6 +22,18 @@ nn.repr = require "nn.repr"
 -- analytic gradients against central finite differences (lua/nn/gradcheck.lua).
 nn.gradcheck = require "nn.gradcheck"
 
+-- The Lua parts, one file each.  They may `require "nn"` at their top and
+-- get this very table (filled by the time their functions run).
+package.loaded.nn = nn
+nn.optim = require "nn.optim"          -- SGD, Adam, ...; schedulers (lua/nn/optim.lua)
+nn.data = require "nn.data"            -- load_idx, DataLoader, one_hot (lua/nn/data.lua)
+nn.datasets = require "nn.datasets"    -- fashion_mnist, mnist (lua/nn/datasets.lua)
+nn.safetensors = require "nn.safetensors"  -- checkpoint files (lua/nn/safetensors.lua)
+nn.metrics = require "nn.metrics"      -- accuracies, confusion matrix (lua/nn/metrics.lua)
+nn.callbacks = require "nn.callbacks"  -- early stopping, checkpoints, ... (lua/nn/callbacks.lua)
+nn.Model = require "nn.model"          -- the Keras-like Model (lua/nn/model.lua)
+nn.load = nn.Model.load                -- nn.load(path): a saved Model
+
 -- tostring(t) and print(t) show the same text as the prompt.
 core.Tensor.__tostring = function (t) return nn.repr(t) end
 

@@ -1,0 +1,2 @@
+-- lua/nn/data.lua (being written)
+return {}
