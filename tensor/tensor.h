@@ -35,7 +35,9 @@ enum {
   NN_EDEVICE,   /* wrong device, or the device is not available */
   NN_EARG,      /* a bad value: negative size, dim out of range, ... */
   NN_ENOMEM,    /* host or device allocation failed */
-  NN_ECUDA      /* the CUDA runtime or cuBLAS reported an error */
+  NN_ECUDA,     /* the CUDA runtime or cuBLAS reported an error */
+  NN_EIO,       /* a file could not be opened, read, written or renamed */
+  NN_EFORMAT    /* a file is not what it claims: bad magic, truncated, corrupt */
 };
 
 typedef struct nn_storage {
