@@ -7,7 +7,9 @@
 
 #include "nn.h"
 
-enum { ONES };   /* state[ONES]: a (B) vector of 1s, for the bias gradient */
+/* state[ONES]: a (B) vector of 1s, for the bias gradient;
+** state[GRAD_PRE]: dL/dz at the pre-activation z, when an activation is fused */
+enum { ONES, GRAD_PRE };
 
 /*
 ** Linear (Dense):  y = x W^T + b
@@ -34,7 +36,43 @@ enum { ONES };   /* state[ONES]: a (B) vector of 1s, for the bias gradient */
 **                           dx  = g W   : NoTrans, NoTrans  M=B    N=in   K=out
 **                           db += 1^T g : (1,B) @ (B,out)   M=1    N=out  K=B   beta=1
 ** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.5.
+**
+** Fused activation (Keras's Dense(..., activation = 'relu')):  y = f(z),
+** z = x W^T + b.  f runs in place on the output, so z itself is not kept;
+** each f here has a derivative that the output alone gives (activation.c,
+** softmax.c): backward first turns g = dL/dy into dL/dz = f'(z)^T g, into
+** state[GRAD_PRE], then goes on as above with dL/dz in place of g.
 */
+static int apply_activation (nn_module *m) {
+  switch (m->activation) {
+    case NN_ACT_NONE: return NN_OK;
+    case NN_ACT_RELU: return tensor_unary(m->output, m->output, NN_RELU, 0.0f, 0.0f);
+    case NN_ACT_SIGMOID: return tensor_unary(m->output, m->output, NN_SIGMOID, 0.0f, 0.0f);
+    case NN_ACT_TANH: return tensor_unary(m->output, m->output, NN_TANH, 0.0f, 0.0f);
+    case NN_ACT_SOFTMAX: return softmax_rows(m->output, m->output, 0);
+    case NN_ACT_LOG_SOFTMAX: return softmax_rows(m->output, m->output, 1);
+    default: return nn_seterr(NN_EARG, "Linear: unknown activation %d", (int)m->activation);
+  }
+}
+
+/* dL/dz from g = dL/dy and the output y = f(z), into state[GRAD_PRE].
+** relu'(z) = [z > 0] = [y > 0], so relu's backward can read y in place of z. */
+static int activation_grad (nn_module *m, const nn_tensor *g, const nn_tensor **gz) {
+  nn_tensor *dz = m->state[GRAD_PRE];
+  const nn_tensor *y = m->output;
+  int rc = resize_as(dz, y);
+  if (rc != NN_OK) return rc;
+  *gz = dz;
+  switch (m->activation) {
+    case NN_ACT_RELU: return tensor_unary_backward(dz, g, y, NN_RELU, 0.0f);
+    case NN_ACT_SIGMOID: return tensor_unary_backward(dz, g, y, NN_SIGMOID, 0.0f);
+    case NN_ACT_TANH: return tensor_unary_backward(dz, g, y, NN_TANH, 0.0f);
+    case NN_ACT_SOFTMAX: return softmax_rows_backward(dz, g, y, 0);
+    case NN_ACT_LOG_SOFTMAX: return softmax_rows_backward(dz, g, y, 1);
+    default: *gz = g; return NN_OK;
+  }
+}
+
 static int linear_forward (nn_module *m, const nn_tensor *x) {
   const nn_tensor *w = m->weight;
   int64_t in = w->shape[1], out_features = w->shape[0];
@@ -46,12 +84,16 @@ static int linear_forward (nn_module *m, const nn_tensor *x) {
   /* y = x W^T, then + b on every row */
   if (rc == NN_OK) rc = tensor_matmul(m->output, x, w, 0, 1, 1.0f, 0.0f);
   if (rc == NN_OK && m->bias != NULL) rc = tensor_binary(m->output, m->output, m->bias, NN_ADD);
+  if (rc == NN_OK) rc = apply_activation(m);
   return rc;
 }
 
 static int linear_backward (nn_module *m, const nn_tensor *g) {
   const nn_tensor *x = m->input;
-  int rc = resize_as(m->grad_input, x);
+  int rc = NN_OK;
+  /* through the fused activation first: g becomes dL/dz */
+  if (m->activation != NN_ACT_NONE && !m->skip_activation) rc = activation_grad(m, g, &g);
+  if (rc == NN_OK) rc = resize_as(m->grad_input, x);
   /* dx = g W */
   if (rc == NN_OK) rc = tensor_matmul(m->grad_input, g, m->weight, 0, 0, 1.0f, 0.0f);
   /* dW += g^T x */
@@ -73,13 +115,14 @@ static int linear_backward (nn_module *m, const nn_tensor *g) {
 }
 
 static void linear_describe (const nn_module *m, char *buf, size_t len) {
-  snprintf(buf, len, "%lld -> %lld%s", (long long)m->weight->shape[1],
-           (long long)m->weight->shape[0], m->bias ? "" : ", no bias");
+  snprintf(buf, len, "%lld -> %lld%s%s%s", (long long)m->weight->shape[1],
+           (long long)m->weight->shape[0], m->bias ? "" : ", no bias",
+           m->activation ? ", " : "", m->activation ? activation_name(m->activation) : "");
 }
 
 static const nn_module_type linear_type = {
   .name = "Linear", .forward = linear_forward, .backward = linear_backward,
-  .state_names = { "ones" }, .describe = linear_describe
+  .state_names = { "ones", "grad_pre_activation" }, .describe = linear_describe
 };
 
 /*
@@ -115,6 +158,11 @@ int init_weight (nn_tensor *w, nn_init init) {
 
 int linear_new (nn_module **out, int64_t in_features, int64_t out_features, int with_bias,
                 nn_init init) {
+  return linear_act_new(out, in_features, out_features, with_bias, init, NN_ACT_NONE);
+}
+
+int linear_act_new (nn_module **out, int64_t in_features, int64_t out_features, int with_bias,
+                    nn_init init, nn_activation act) {
   nn_module *m;
   *out = NULL;
   if (in_features < 1 || out_features < 1)
@@ -128,6 +176,10 @@ int linear_new (nn_module **out, int64_t in_features, int64_t out_features, int 
   if (rc == NN_OK && with_bias) rc = module_new_param(&m->bias, 1, bshape, 0.0f);
   if (rc == NN_OK && with_bias) rc = module_new_param(&m->grad_bias, 1, bshape, 0.0f);
   if (rc == NN_OK) rc = tensor_new(&m->state[ONES], NN_CPU, 1, &zero);
+  if (rc == NN_OK) rc = tensor_new(&m->state[GRAD_PRE], NN_CPU, 1, &zero);
+  if (rc == NN_OK && (act < NN_ACT_NONE || act >= NN_ACT_COUNT))
+    rc = nn_seterr(NN_EARG, "Linear: unknown activation %d", (int)act);
+  m->activation = act;
   if (rc == NN_OK) rc = init_weight(m->weight, init);
   if (rc != NN_OK) { module_free(m); return rc; }
   *out = m;

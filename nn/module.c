@@ -105,6 +105,22 @@ int module_backward (nn_module *m, const nn_tensor *grad_out) {
   return m->type->backward(m, grad_out);
 }
 
+int module_backward_pre_activation (nn_module *m, const nn_tensor *grad_pre) {
+  if (m->activation == NN_ACT_NONE)
+    return nn_seterr(NN_EARG, "%s: the layer has no fused activation to skip", m->type->name);
+  m->skip_activation = 1;
+  int rc = module_backward(m, grad_pre);
+  m->skip_activation = 0;
+  return rc;
+}
+
+const char *activation_name (nn_activation a) {
+  static const char *const names[NN_ACT_COUNT] = {
+    "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax"
+  };
+  return a >= 0 && a < NN_ACT_COUNT ? names[a] : "?";
+}
+
 int module_zero_grad (nn_module *m) {
   int rc = NN_OK;
   if (m->grad_weight != NULL) rc = tensor_fill(m->grad_weight, 0.0f);

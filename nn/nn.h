@@ -36,6 +36,17 @@
 
 typedef struct nn_module nn_module;
 
+/* An activation fused into a layer (Keras's Dense(..., activation='relu')):
+** applied to the layer's own output in place, so no second buffer and no
+** second layer.  The element-wise ones take their derivative from the
+** output y: relu'(x) = [y > 0], sigmoid' = y (1 - y), tanh' = 1 - y^2. */
+typedef enum nn_activation {
+  NN_ACT_NONE, NN_ACT_RELU, NN_ACT_SIGMOID, NN_ACT_TANH, NN_ACT_SOFTMAX, NN_ACT_LOG_SOFTMAX,
+  NN_ACT_COUNT
+} nn_activation;
+/* "relu", ...; "linear" for NN_ACT_NONE (Keras's name for no activation) */
+const char *activation_name (nn_activation a);
+
 /* What makes a Linear a Linear: its passes, and the names under which the
 ** Lua side shows its extra tensors and numbers. */
 typedef struct nn_module_type {
@@ -63,6 +74,8 @@ struct nn_module {
   nn_tensor *grad_weight, *grad_bias;
   nn_tensor *state[NN_MAXSTATE];  /* per layer: see its type's state_names */
   float hyper[NN_MAXHYPER];       /* per layer: see its type's hyper_names */
+  nn_activation activation;       /* a fused activation after the layer (Linear) */
+  int skip_activation;            /* set only inside module_backward_pre_activation */
 };
 
 /* --- every layer ------------------------------------------------------------ */
@@ -75,6 +88,11 @@ int module_forward (nn_module *m, nn_tensor *x);
 ** Errors: NN_EARG (no forward yet), NN_ESHAPE (grad_out is not the
 ** output's shape), NN_EDEVICE. */
 int module_backward (nn_module *m, const nn_tensor *grad_out);
+/* As module_backward, but grad_pre is dL/dz at the pre-activation z of the
+** layer's fused activation, whose backward is skipped: the entry for the
+** fused Softmax + cross-entropy gradient, dL/dz = (p - y) / B.
+** Errors: those of module_backward; NN_EARG if the layer has no activation. */
+int module_backward_pre_activation (nn_module *m, const nn_tensor *grad_pre);
 /* grad_weight = grad_bias = 0 */
 int module_zero_grad (nn_module *m);
 /* 1: training mode; 0: evaluation mode */
@@ -111,6 +129,9 @@ typedef enum nn_init {
 /* y = x W^T + b.  x: (B, in), W: (out, in), b: (out), y: (B, out). */
 int linear_new (nn_module **out, int64_t in_features, int64_t out_features, int with_bias,
                 nn_init init);
+/* The same, with a fused activation: y = act(x W^T + b). */
+int linear_act_new (nn_module **out, int64_t in_features, int64_t out_features, int with_bias,
+                    nn_init init, nn_activation act);
 /* Fill a Linear-shaped weight w (out, in) by the given scheme (seeded by
 ** nn_manual_seed).  Errors: NN_EARG. */
 int init_weight (nn_tensor *w, nn_init init);
@@ -125,6 +146,12 @@ int tanh_new (nn_module **out);
 ** (Softmax) or their logarithms (LogSoftmax). */
 int softmax_new (nn_module **out);
 int log_softmax_new (nn_module **out);
+/* The row functions of those two layers, for a layer that fuses them:
+** y = softmax(x) (log = 0) or log_softmax(x) (log = 1) along the last dim,
+** and dx = the backward from g and the saved y.  y may be x, dx may be g;
+** out tensors are preallocated with x's shape.  CPU only (NN_EDEVICE). */
+int softmax_rows (nn_tensor *y, const nn_tensor *x, int log);
+int softmax_rows_backward (nn_tensor *dx, const nn_tensor *g, const nn_tensor *y, int log);
 
 /* Zeroes each element with probability p in training, scales the rest by
 ** 1/(1-p); identity in evaluation.  0 <= p <= 1. */
@@ -198,5 +225,30 @@ int bce_loss_new (nn_criterion **out, nn_redop reduction);
 int bce_with_logits_loss_new (nn_criterion **out, nn_redop reduction);
 /* Keras: x holds probabilities (a Softmax output), clipped to [eps, 1-eps]. */
 int categorical_crossentropy_new (nn_criterion **out, nn_redop reduction, float eps);
+
+/* dL/dz for a Softmax (y_is_log = 0) or LogSoftmax (1) output y: (B, C)
+** followed by the loss c (CategoricalCrossentropy or NLLLoss) against t:
+** s (T p - t), the fused, stable gradient (loss_classification.c).
+** grad_logits is resized to y's shape.  Errors: as c's forward. */
+int criterion_softmax_grad (nn_tensor *grad_logits, const nn_criterion *c, const nn_tensor *y,
+                            const nn_tensor *t, int y_is_log);
+
+/* --- metrics (metrics.c): counts over a batch, for accuracies ----------------
+** pred: (B, C) scores or probabilities, or (B) / (B, 1) for binary and
+** regression; target as the classification losses take it ((B) 1-based
+** indices or (B, C) rows) or pred's shape.  CPU only until the GPU backend.
+** Errors: NN_ESHAPE naming both shapes, NN_EDEVICE. */
+
+/* rows whose argmax of pred is the target class (argmax of a (B, C) target) */
+int metric_class_hits (int64_t *hits, const nn_tensor *pred, const nn_tensor *target);
+/* elements where (pred > threshold) == (target > 0.5) */
+int metric_binary_hits (int64_t *hits, const nn_tensor *pred, const nn_tensor *target,
+                        float threshold);
+/* elements where |pred - target| <= tolerance */
+int metric_within_hits (int64_t *hits, const nn_tensor *pred, const nn_tensor *target,
+                        float tolerance);
+/* cm (C, C) += counts: cm[true class][predicted class]; cm keeps its values
+** (zero it first), so batches add up */
+int metric_confusion (nn_tensor *cm, const nn_tensor *pred, const nn_tensor *target);
 
 #endif

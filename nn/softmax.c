@@ -168,6 +168,33 @@ static int backward_rows (nn_module *m, const nn_tensor *g,
   return NN_OK;
 }
 
+int softmax_rows (nn_tensor *y, const nn_tensor *x, int log) {
+  if (x->storage->device != NN_CPU || y->storage->device != NN_CPU)
+    return nn_seterr(NN_EDEVICE, "softmax activation: runs on the cpu only until the GPU "
+                     "backend gives it a kernel");
+  int64_t n = x->ndim > 0 ? x->shape[x->ndim - 1] : 1;
+  if (n == 0 || y->numel != x->numel) return n == 0 ? NN_OK : nn_seterr(NN_ESHAPE,
+                     "softmax_rows: y %s and x %s differ", shape_str(y).s, shape_str(x).s);
+  const float *xp = tensor_data(x);
+  float *yp = tensor_data(y);
+  for (int64_t r = 0; r < x->numel / n; r++)
+    (log ? log_softmax_row : softmax_row)(yp + r * n, xp + r * n, n);
+  return NN_OK;
+}
+
+int softmax_rows_backward (nn_tensor *dx, const nn_tensor *g, const nn_tensor *y, int log) {
+  if (y->storage->device != NN_CPU || g->storage->device != NN_CPU)
+    return nn_seterr(NN_EDEVICE, "softmax activation: runs on the cpu only until the GPU "
+                     "backend gives it a kernel");
+  int64_t n = y->ndim > 0 ? y->shape[y->ndim - 1] : 1;
+  if (n == 0) return NN_OK;
+  const float *gp = tensor_data(g), *yp = tensor_data(y);
+  float *dxp = tensor_data(dx);
+  for (int64_t r = 0; r < y->numel / n; r++)
+    (log ? log_softmax_backward_row : softmax_backward_row)(dxp + r * n, gp + r * n, yp + r * n, n);
+  return NN_OK;
+}
+
 static int softmax_forward (nn_module *m, const nn_tensor *x) {
   return forward_rows(m, x, softmax_row);
 }

@@ -129,3 +129,50 @@ describe("nn.Linear", function()
     H.assert_error_has(function () nn.Linear(3, 2, {bias = 1}) end, {"'bias' must be a boolean"})
   end)
 end)
+
+describe("nn.Dense with a fused activation", function()
+  for _, act in ipairs{ "relu", "sigmoid", "tanh", "softmax", "log_softmax" } do
+    it(("activation = '%s' passes gradcheck for input, weight and bias"):format(act), function()
+      nn.manual_seed(7)
+      -- relu: inputs kept away from the kink by the margin of randn_away
+      H.assert_gradcheck(nn.Dense(5, 4, { activation = act }), H.randn_away(0.05, 3, 5))
+    end)
+  end
+
+  it("computes f(x W^T + b) in its own output, as a Dense then the activation layer", function()
+    nn.manual_seed(3)
+    local x = nn.tensor.randn(4, 6)
+    for act, layer in pairs{ relu = nn.ReLU(), tanh = nn.Tanh(), softmax = nn.Softmax() } do
+      local fused = nn.Dense(6, 3, { activation = act })
+      local plain = nn.Dense(6, 3)
+      plain.weight:copy(fused.weight)
+      local want = layer:forward(plain:forward(x))
+      H.assert_tensor(fused:forward(x), want:totable(), H.ROUND, act)
+      assert.are.equal(act, fused.activation)
+    end
+    assert.is_nil(nn.Dense(2, 2).activation)
+  end)
+
+  it("backward_pre_activation skips the activation: the gradient at z = x W^T + b", function()
+    nn.manual_seed(4)
+    local x, g = nn.tensor.randn(3, 5), nn.tensor.randn(3, 2)
+    local fused, plain = nn.Dense(5, 2, { activation = "tanh" }), nn.Dense(5, 2)
+    plain.weight:copy(fused.weight)
+    fused:forward(x); plain:forward(x)
+    H.assert_tensor(fused:backward_pre_activation(g), plain:backward(g):totable(), H.ROUND)
+    H.assert_tensor(fused.grad_weight, plain.grad_weight:totable(), H.ROUND)
+  end)
+
+  it("rejects an unknown activation, and backward_pre_activation without one", function()
+    H.assert_error_has(function () nn.Dense(3, 2, { activation = "elu" }) end,
+                       { "bad argument #3", "activation must be relu" })
+    local l = nn.Dense(3, 2)
+    l:forward(nn.tensor.randn(1, 3))
+    H.assert_error_has(function () l:backward_pre_activation(nn.tensor.randn(1, 2)) end,
+                       { "no fused activation" })
+  end)
+
+  it("describes itself with its activation", function()
+    assert.are.equal("nn.Linear(3 -> 2, relu)", tostring(nn.Dense(3, 2, { activation = "relu" })))
+  end)
+end)

@@ -158,13 +158,30 @@ static const char *const init_names[] = {
   "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", NULL
 };
 
-/* nn.Linear(in_features, out_features [, {bias = true, init = 'glorot_uniform'}])
+/* The fused activation named by opts.activation at arg (nil or "linear": none). */
+static nn_activation check_activation (lua_State *L, int arg) {
+  nn_activation act = NN_ACT_NONE;
+  if (lua_istable(L, arg) && lua_getfield(L, arg, "activation") != LUA_TNIL) {
+    const char *name = lua_tostring(L, -1);
+    for (act = NN_ACT_NONE; name != NULL && act < NN_ACT_COUNT; act++)
+      if (strcmp(name, activation_name(act)) == 0) break;
+    if (name == NULL || act == NN_ACT_COUNT)
+      luaL_argerror(L, arg, lua_pushfstring(L, "activation must be relu, sigmoid, tanh, "
+                    "softmax, log_softmax or linear, got %s", luaL_tolstring(L, -1, NULL)));
+  }
+  return act;
+}
+
+/* nn.Linear(in_features, out_features [, {bias = true, init = 'glorot_uniform',
+**           activation = nil}])
 ** y = x W^T + b, x: (B, in) -> y: (B, out); W: (out, in).  init is one of
 ** glorot_uniform (Keras's default), glorot_normal, he_uniform, he_normal,
 ** or their other names xavier_* and kaiming_*; seeded by nn.manual_seed.
+** activation ('relu', 'sigmoid', 'tanh', 'softmax', 'log_softmax') is fused:
+** y = f(x W^T + b) in the layer's own output (nn/linear.c).
 ** Errors: a size that is not a positive integer, an unknown option. */
 static int l_linear (lua_State *L) {
-  static const char *const keys[] = { "bias", "init", NULL };
+  static const char *const keys[] = { "bias", "init", "activation", NULL };
   int64_t in = check_size(L, 1, "in_features");
   int64_t out = check_size(L, 2, "out_features");
   nn_check_keys(L, 3, "Linear", keys);
@@ -179,8 +196,9 @@ static int l_linear (lua_State *L) {
                     "he_uniform or he_normal, got %s", luaL_tolstring(L, -1, NULL)));
     init %= 4;   /* xavier_* = glorot_*, kaiming_* = he_* */
   }
+  nn_activation act = check_activation(L, 3);
   ModuleBox *box = newmodule(L);
-  return finish_new(L, linear_new(&box->m, in, out, bias, (nn_init)init));
+  return finish_new(L, linear_act_new(&box->m, in, out, bias, (nn_init)init, act));
 }
 
 static int l_relu (lua_State *L) { ModuleBox *b = newmodule(L); return finish_new(L, relu_new(&b->m)); }
@@ -244,6 +262,22 @@ static int m_backward (lua_State *L) {
   nn_tensor *g = checktensor(L, 2);
   const nn_storage *before = m->grad_input->storage;
   int rc = module_backward(m, g);
+  if (rc != NN_OK) return nn_raise(L, 2, rc);
+  account_if_moved(L, m->grad_input, before);
+  lua_settop(L, 1);
+  push_field(L, m->grad_input, "grad_input");
+  return 1;
+}
+
+/* layer:backward_pre_activation(grad_pre) -> grad_input: as backward, but
+** grad_pre is dL/dz before the layer's fused activation, whose own backward
+** is skipped (Model's fused Softmax + cross-entropy gradient uses it).
+** Errors: the layer has no fused activation; those of backward. */
+static int m_backward_pre_activation (lua_State *L) {
+  nn_module *m = checkmodule(L, 1);
+  nn_tensor *g = checktensor(L, 2);
+  const nn_storage *before = m->grad_input->storage;
+  int rc = module_backward_pre_activation(m, g);
   if (rc != NN_OK) return nn_raise(L, 2, rc);
   account_if_moved(L, m->grad_input, before);
   lua_settop(L, 1);
@@ -347,6 +381,10 @@ static int m_index (lua_State *L) {
   else if (strcmp(key, "grad_bias") == 0) push_field(L, m->grad_bias, key);
   else if (strcmp(key, "training") == 0) lua_pushboolean(L, m->training);
   else if (strcmp(key, "name") == 0) lua_pushstring(L, t->name);
+  else if (strcmp(key, "activation") == 0) {
+    if (m->activation != NN_ACT_NONE) lua_pushstring(L, activation_name(m->activation));
+    else lua_pushnil(L);
+  }
   else {
     lua_pushnil(L);
     for (int i = 0; i < NN_MAXSTATE && t->state_names[i] != NULL; i++)
@@ -375,6 +413,7 @@ static const luaL_Reg metameth[] = {
 
 static const luaL_Reg meth[] = {
   {"forward", m_forward}, {"backward", m_backward}, {"zero_grad", m_zero_grad},
+  {"backward_pre_activation", m_backward_pre_activation},
   {"parameters", m_parameters}, {"buffers", m_buffers},
   {"train", m_train}, {"evaluate", m_evaluate}, {"eval", m_evaluate},
   {NULL, NULL}
