@@ -342,3 +342,47 @@ int categorical_crossentropy_new (nn_criterion **out, nn_redop reduction, float 
   if (rc == NN_OK) (*out)->hyper[0] = eps;
   return rc;
 }
+
+
+/*
+** The fused gradient of Softmax (or LogSoftmax) followed by
+** CategoricalCrossentropy (or NLLLoss), as Keras and PyTorch compute it
+** when they see the pair.
+**
+** Shapes   z: (B, C) the logits fed to the Softmax    y: (B, C) its output,
+**          p = softmax(z) (or log p, for LogSoftmax)    t: (B) or (B, C)
+**
+** Chaining the two backward passes would divide by p in the loss
+** (dL/dp = -s t / p) and multiply by the softmax Jacobian
+** (dp_i/dz_j = p_i (\delta_{ij} - p_j)) afterwards:
+**   dL/dz_{bj} = \sum_i (-s t_{bi} / p_{bi}) p_{bi} (\delta_{ij} - p_{bj})
+**              = s ( T_b p_{bj} - t_{bj} )        (T_b = \sum_i t_{bi})
+** the same "softmax minus target" as CrossEntropyLoss above, with no
+** division: exact where p underflows to 0, where the chained form gives
+** 0 * inf.  (CategoricalCrossentropy clips p to [eps, 1 - eps] in its
+** loss; the fused gradient is that of the unclipped loss, as Keras's.)
+** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.2.2.3.
+*/
+int criterion_softmax_grad (nn_tensor *grad_logits, const nn_criterion *c, const nn_tensor *y,
+                            const nn_tensor *t, int y_is_log) {
+  int is_index;
+  int rc = check_class_target(c, y, t, &is_index);
+  if (rc != NN_OK) return rc;
+  if ((rc = resize_as(grad_logits, y)) != NN_OK) return rc;
+  int64_t B = y->shape[0], C = y->shape[1];
+  double s = criterion_scale(c, B);
+  const float *yp = tensor_data(y), *tp = tensor_data(t);
+  float *gp = tensor_data(grad_logits);
+  for (int64_t b = 0; b < B; b++) {
+    const float *yr = yp + b * C, *tr = is_index ? NULL : tp + b * C;
+    float *gr = gp + b * C;
+    double T = 1.0;
+    if (!is_index) { T = 0.0; for (int64_t j = 0; j < C; j++) T += tr[j]; }
+    for (int64_t j = 0; j < C; j++) {
+      double p = y_is_log ? exp((double)yr[j]) : (double)yr[j];
+      double tj = is_index ? (j == class_of(tp, b) ? 1.0 : 0.0) : (double)tr[j];
+      gr[j] = (float)(s * (T * p - tj));
+    }
+  }
+  return NN_OK;
+}

@@ -139,6 +139,29 @@ static int c_backward (lua_State *L) {
   return 1;
 }
 
+/* crit:softmax_backward(y, target [, log = false]) -> dL/dz (the live
+** crit.grad_input, which then holds the gradient at the logits z, not at y).
+** y: (B, C) the output of a Softmax (or, with log = true, a LogSoftmax)
+** whose input was z; crit a CategoricalCrossentropy (or NLLLoss).  The fused,
+** stable gradient s (T p - t) of the pair (nn/loss_classification.c), which
+** Model uses in place of the two backward passes.
+** Errors: crit is another loss; the shapes and targets as forward. */
+static int c_softmax_backward (lua_State *L) {
+  nn_criterion *c = checkcriterion(L, 1);
+  nn_tensor *y = checktensor(L, 2);
+  nn_tensor *target = checktensor(L, 3);
+  int is_log = lua_toboolean(L, 4);
+  const char *want = is_log ? "NLLLoss" : "CategoricalCrossentropy";
+  if (strcmp(c->type->name, want) != 0)
+    return luaL_error(L, "%s: softmax_backward needs a %s after a %s", c->type->name, want,
+                      is_log ? "LogSoftmax" : "Softmax");
+  int rc = criterion_softmax_grad(c->grad_input, c, y, target, is_log);
+  if (rc != NN_OK) return raise_loss_error(L, rc);
+  lua_settop(L, 1);
+  push_grad_input(L, c);
+  return 1;
+}
+
 static int c_tostring (lua_State *L) {
   CriterionBox *box = (CriterionBox *)luaL_checkudata(L, 1, CRITERION_MT);
   if (box->c == NULL) lua_pushliteral(L, "nn.Criterion (freed)");
@@ -190,6 +213,7 @@ static const luaL_Reg metameth[] = {
 };
 
 static const luaL_Reg meth[] = {
+  {"softmax_backward", c_softmax_backward},
   {"forward", c_forward}, {"backward", c_backward},
   {NULL, NULL}
 };
