@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <time.h>
 #include "bindings.h"
+#include <unistd.h>
 #include "philox.h"
+#include "host.h"
 
 /* nn.manual_seed(n): seed the one framework-wide Philox generator and reset
 ** its counter, so what follows is the same run after run, on any device. */
@@ -69,7 +71,32 @@ static int l_clock (lua_State *L) {
   return 1;
 }
 
+/* nn.defer_interrupts(on): while on, a first Ctrl-C only sets a flag that
+** nn.interrupt_pending() reads (and clears), so a training loop can stop at
+** a batch boundary with the model intact; a second Ctrl-C interrupts at once
+** (vm/host.h).  Calls nest: each true needs its false. */
+static int l_defer_interrupts (lua_State *L) {
+  host_defer_interrupts(lua_toboolean(L, 1));
+  return 0;
+}
+
+/* nn.interrupt_pending() -> true once after a deferred Ctrl-C */
+static int l_interrupt_pending (lua_State *L) {
+  lua_pushboolean(L, host_interrupt_pending());
+  return 1;
+}
+
+/* nn.isatty([fd = 1]) -> whether the file descriptor is a terminal (stdout
+** by default): the progress bar redraws one line only on a terminal. */
+static int l_isatty (lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_optinteger(L, 1, 1)));
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
+  {"defer_interrupts", l_defer_interrupts},
+  {"interrupt_pending", l_interrupt_pending},
+  {"isatty", l_isatty},
   {"clock", l_clock},
   {"manual_seed", l_manual_seed},
   {"get_rng_state", l_get_rng_state},
