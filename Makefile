@@ -29,7 +29,10 @@ CUDA_ARCH = -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm
 
 # --- flags --------------------------------------------------------------------
 WARN    = -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-OPT     = $(if $(DEBUG),-O0 -g,-O2 -g)
+# -O3 -fno-math-errno: the element-wise and optimizer loops vectorise (sqrtf
+# blocks it while it must set errno, which nothing here reads); the same
+# results bit for bit, 3-4x faster updates (measured in nn/optim.c's note).
+OPT     = $(if $(DEBUG),-O0 -g,-O3 -fno-math-errno -g)
 # SAN is set by `make asan` (AddressSanitizer + UndefinedBehaviorSanitizer)
 SAN     ?=
 # _GNU_SOURCE: sigaction, readlink, setenv.  -MMD -MP: each object depends on
@@ -113,7 +116,7 @@ build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard tensor/*.h nn/*.h io/*.h
 fuzz: $(FUZZ_TARGETS)
 	@pass=0; fail=0; for t in $(FUZZ_TARGETS); do \
 	  name=$${t#build-fuzz/}; name=$${name#fuzz_}; mkdir -p build-fuzz/corpus-$$name; \
-	  if ASAN_OPTIONS=detect_leaks=1 $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	  if ASAN_OPTIONS=detect_leaks=1 $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/$$name- \
 	       build-fuzz/corpus-$$name fuzz/corpus/$$name > build-fuzz/$$name.log 2>&1; \
 	  then echo "fuzz $$name: ok ($$(grep -c . build-fuzz/$$name.log) log lines)"; pass=$$((pass+1)); \
 	  else echo "fuzz $$name: FAILED, see build-fuzz/$$name.log"; tail -n 30 build-fuzz/$$name.log; fail=$$((fail+1)); fi; \
