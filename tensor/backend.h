@@ -31,6 +31,8 @@ int cpu_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t i
 int cpu_var_all (double *result, const float *a, size_t n);
 int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
                 int trans_a, int trans_b, int lda, int ldb, float alpha, float beta);
+/* x = a permutation of base .. base+n-1 from Philox blocks block0.. (tensor_randperm) */
+int cpu_randperm (float *x, size_t n, uint64_t seed, uint64_t block0, int base);
 
 /* CUDA (cuda.cu, or cuda_none.c without nvcc) */
 int cuda_available (char *reason, size_t len);
@@ -55,5 +57,20 @@ int cuda_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t 
 int cuda_var_all (double *result, const float *a, size_t n);
 int cuda_matmul (float *out, const float *a, const float *b, int M, int N, int K,
                  int trans_a, int trans_b, int lda, int ldb, float alpha, float beta);
+
+/* Gathering rows and one-hot rows, on either device (cpu_* in cpu.c,
+** cuda_* in cuda.cu).  An index or label that is not a whole number in
+** range is not an error of the device: the function returns NN_OK with the
+** position (0-based) of the first bad one in *bad, or -1 when all are good,
+** and tensor.c writes the message.
+**   index_select: src is (rows, row_len), idx has k entries counted from
+**   base, out is (k, row_len).
+**   one_hot: labels has b entries in 1..c, out is (b, c). */
+int cpu_index_select (float *out, const float *src, const float *idx, size_t k, size_t rows,
+                      size_t row_len, int base, int64_t *bad);
+int cpu_one_hot (float *out, const float *labels, size_t b, size_t c, int64_t *bad);
+int cuda_index_select (float *out, const float *src, const float *idx, size_t k, size_t rows,
+                       size_t row_len, int base, int64_t *bad);
+int cuda_one_hot (float *out, const float *labels, size_t b, size_t c, int64_t *bad);
 
 #endif

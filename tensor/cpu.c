@@ -11,6 +11,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cblas.h>
 
 #include "backend.h"
@@ -172,5 +173,51 @@ int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, M, N, K,
               alpha, a, lda, b, ldb, beta, out, N);
+  return NN_OK;
+}
+
+/* --- gathering, shuffling, one-hot ------------------------------------------------ */
+
+/* Is v a whole number in [lo, hi)?  The range test comes first, so the cast
+** to int64 is defined; nan fails it.  (cuda.cu's index_ok is the same test.) */
+static inline int index_ok (float v, double lo, double hi) {
+  return (double)v >= lo && (double)v < hi && (float)(int64_t)v == v;
+}
+
+/* Row i of out = row idx[i] - base of src: a memcpy of row_len floats each. */
+int cpu_index_select (float *out, const float *src, const float *idx, size_t k, size_t rows,
+                      size_t row_len, int base, int64_t *bad) {
+  *bad = -1;
+  for (size_t i = 0; i < k; i++) {
+    if (!index_ok(idx[i], base, (double)rows + base)) { *bad = (int64_t)i; return NN_OK; }
+    size_t r = (size_t)((int64_t)idx[i] - base);
+    memcpy(out + i * row_len, src + r * row_len, row_len * sizeof(float));
+  }
+  return NN_OK;
+}
+
+/* Durstenfeld's shuffle of base .. base+n-1 (tensor.h says which Philox
+** lanes each swap takes). */
+int cpu_randperm (float *x, size_t n, uint64_t seed, uint64_t block0, int base) {
+  for (size_t i = 0; i < n; i++) x[i] = (float)((int64_t)i + base);
+  uint32_t r[4];
+  for (size_t i = n - 1, k = 0; n > 1 && i >= 1; i--, k++) {
+    if (k % 2 == 0) philox_block(r, seed, block0 + k / 2);
+    int lane = 2 * (int)(k % 2);
+    uint64_t u = (uint64_t)r[lane] << 32 | r[lane + 1];
+    size_t j = (size_t)(u % (uint64_t)(i + 1));
+    float t = x[i]; x[i] = x[j]; x[j] = t;
+  }
+  return NN_OK;
+}
+
+/* out[b][c] = 1 where c + 1 == labels[b], else 0. */
+int cpu_one_hot (float *out, const float *labels, size_t b, size_t c, int64_t *bad) {
+  *bad = -1;
+  memset(out, 0, b * c * sizeof(float));
+  for (size_t i = 0; i < b; i++) {
+    if (!index_ok(labels[i], 1.0, (double)c + 1.0)) { *bad = (int64_t)i; return NN_OK; }
+    out[i * c + (size_t)((int64_t)labels[i] - 1)] = 1.0f;
+  }
   return NN_OK;
 }

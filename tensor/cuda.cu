@@ -945,3 +945,89 @@ extern "C" int cuda_matmul (float *out, const float *a, const float *b, int M, i
   CUBLAS_TRY(blas_api.sgemm(cu.blas, op_b, op_a, N, M, K, &alpha, b, ldb, a, lda, &beta, out, N));
   return NN_OK;
 }
+
+/* --- gathering and one-hot ---------------------------------------------------------
+** Launch as the element-wise kernels: one thread per output float,
+** grid-stride.  A kernel cannot return an error, so a thread that meets an
+** index out of range (or not a whole number) writes nothing and records its
+** row in bad_row with atomicMin: afterwards bad_row holds the first bad row,
+** the very one cpu.c's loop stops at.  Reading it back waits for the
+** stream, so each call synchronises once: one gather per batch, cheap next
+** to the batch's forward and backward. */
+static __device__ unsigned long long bad_row;
+
+/* Is v a whole number in [lo, hi)?  The same test as cpu.c's index_ok. */
+static __device__ __forceinline__ bool index_ok (float v, double lo, double hi) {
+  return (double)v >= lo && (double)v < hi && (float)(long long)v == v;
+}
+
+/* out[i][j] = src[idx[i] - base][j];  out: (k, row_len), src: (rows, row_len) */
+static __global__ void index_select_kernel (float *out, const float *src, const float *idx,
+                                            size_t k, size_t rows, size_t row_len, int base) {
+  size_t n = k * row_len;
+  for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n;
+       e += (size_t)gridDim.x * blockDim.x) {
+    size_t i = e / row_len, j = e - i * row_len;
+    float v = idx[i];
+    if (!index_ok(v, base, (double)rows + base)) {
+      atomicMin(&bad_row, (unsigned long long)i);
+      continue;
+    }
+    out[e] = src[(size_t)((long long)v - base) * row_len + j];
+  }
+}
+
+/* out[i][j] = (j + 1 == labels[i]);  out: (b, c) */
+static __global__ void one_hot_kernel (float *out, const float *labels, size_t b, size_t c) {
+  size_t n = b * c;
+  for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n;
+       e += (size_t)gridDim.x * blockDim.x) {
+    size_t i = e / c, j = e - i * c;
+    float v = labels[i];
+    if (!index_ok(v, 1.0, (double)c + 1.0)) atomicMin(&bad_row, (unsigned long long)i);
+    out[e] = (float)j + 1.0f == v ? 1.0f : 0.0f;
+  }
+}
+
+/* bad_row = "none" before a launch */
+static int bad_row_reset (void) {
+  unsigned long long none = ~0ull;
+  CUDA_TRY(cudaMemcpyToSymbolAsync(bad_row, &none, sizeof none, 0, cudaMemcpyHostToDevice,
+                                   cu.stream));
+  return NN_OK;
+}
+
+/* *bad = the first bad row after a launch, or -1; waits for the stream */
+static int bad_row_read (int64_t *bad) {
+  unsigned long long row = 0;
+  CUDA_TRY(cudaGetLastError());
+  CUDA_TRY(cudaMemcpyFromSymbolAsync(&row, bad_row, sizeof row, 0, cudaMemcpyDeviceToHost,
+                                     cu.stream));
+  CUDA_TRY(cudaStreamSynchronize(cu.stream));
+  *bad = row == ~0ull ? -1 : (int64_t)row;
+  return NN_OK;
+}
+
+extern "C" int cuda_index_select (float *out, const float *src, const float *idx, size_t k,
+                                  size_t rows, size_t row_len, int base, int64_t *bad) {
+  *bad = -1;
+  int rc = cuda_ready();
+  if (rc != NN_OK || k == 0 || row_len == 0) return rc;
+  if ((rc = bad_row_reset()) != NN_OK) return rc;
+  index_select_kernel<<<grid_for(k * row_len), THREADS, 0, cu.stream>>>(out, src, idx, k, rows,
+                                                                        row_len, base);
+  return bad_row_read(bad);
+}
+
+extern "C" int cuda_one_hot (float *out, const float *labels, size_t b, size_t c, int64_t *bad) {
+  *bad = -1;
+  int rc = cuda_ready();
+  if (rc != NN_OK || b == 0) return rc;
+  if (c == 0) {     /* no columns to write: only the labels to check, and 1..0 holds none */
+    *bad = 0;
+    return NN_OK;
+  }
+  if ((rc = bad_row_reset()) != NN_OK) return rc;
+  one_hot_kernel<<<grid_for(b * c), THREADS, 0, cu.stream>>>(out, labels, b, c);
+  return bad_row_read(bad);
+}

@@ -468,3 +468,94 @@ int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
 }
 
 int nn_cuda_available (char *reason, size_t len) { return cuda_available(reason, len); }
+
+/* --- gathering, shuffling, one-hot -------------------------------------------------- */
+
+/* The shared checks of index_select and one_hot: out and its input on one
+** device, and no storage shared between them (a gather into its own source
+** would read rows it has already overwritten). */
+static int apart (const char *what, const nn_tensor *out, const nn_tensor *in, const char *name) {
+  int rc = same_device(what, out, in);
+  if (rc != NN_OK) return rc;
+  if (out->storage == in->storage)
+    return nn_seterr(NN_EARG, "%s: the output %s shares memory with %s %s", what,
+                     shape_str(out).s, name, shape_str(in).s);
+  return NN_OK;
+}
+
+int tensor_index_select (nn_tensor *out, const nn_tensor *src, const nn_tensor *idx, int base) {
+  int rc;
+  if (src->ndim < 1)
+    return nn_seterr(NN_ESHAPE, "index_select: src must have at least 1 dim, got a 0-dim tensor");
+  if (idx->ndim != 1)
+    return nn_seterr(NN_ESHAPE, "index_select: the indices must be 1-D, got %s", shape_str(idx).s);
+  /* out: (K, src's trailing sizes) */
+  int fits = out->ndim == src->ndim && out->shape[0] == idx->shape[0];
+  for (int d = 1; d < src->ndim && fits; d++) fits = out->shape[d] == src->shape[d];
+  if (!fits)
+    return nn_seterr(NN_ESHAPE, "index_select: output %s does not hold %lld rows of %s",
+                     shape_str(out).s, (long long)idx->shape[0], shape_str(src).s);
+  if ((rc = same_device("index_select", src, idx)) != NN_OK) return rc;
+  if ((rc = apart("index_select", out, src, "src")) != NN_OK) return rc;
+  if ((rc = apart("index_select", out, idx, "the indices")) != NN_OK) return rc;
+  size_t k = (size_t)idx->numel, rows = (size_t)src->shape[0];
+  if (out->numel == 0) return NN_OK;      /* no rows asked for, or rows of no floats */
+  size_t row_len = (size_t)out->numel / k;
+  int64_t bad = -1;
+  rc = ON_CPU(src) ? cpu_index_select(tensor_data(out), tensor_data(src), tensor_data(idx), k,
+                                      rows, row_len, base, &bad)
+                   : cuda_index_select(tensor_data(out), tensor_data(src), tensor_data(idx), k,
+                                       rows, row_len, base, &bad);
+  if (rc != NN_OK || bad < 0) return rc;
+  float v = 0.0f;
+  if ((rc = tensor_get(&v, idx, bad)) != NN_OK) return rc;
+  if (v >= (float)base && v < (float)base + (float)rows)   /* in range, so not whole */
+    return nn_seterr(NN_EARG, "index_select: index %.9g at position %lld is not a whole number",
+                     (double)v, (long long)bad + base);
+  return nn_seterr(NN_EARG, "index_select: index %.9g at position %lld is outside %d..%lld "
+                   "(the rows of %s)", (double)v, (long long)bad + base, base,
+                   (long long)rows - 1 + base, shape_str(src).s);
+}
+
+#define EXACT_FLOAT_INTS (INT64_C(1) << 24)   /* 2^24: every whole number up to it is a float */
+
+int tensor_randperm (nn_tensor *out, int base) {
+  size_t n = (size_t)out->numel;
+  if (base < 0 || (int64_t)n - 1 + base > EXACT_FLOAT_INTS)
+    return nn_seterr(NN_EARG, "randperm: values %d..%lld are not all exact in float32 "
+                     "(whole numbers are, up to 2^24 = 16777216)", base,
+                     (long long)n - 1 + base);
+  uint64_t block0 = nn_rng_reserve(n > 1 ? (uint64_t)(n / 2) : 0);   /* ceil((n-1)/2) */
+  if (ON_CPU(out)) return cpu_randperm(tensor_data(out), n, rng_seed, block0, base);
+  float *host = malloc((n ? n : 1) * sizeof *host);
+  if (host == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
+  int rc = cpu_randperm(host, n, rng_seed, block0, base);
+  if (rc == NN_OK) rc = cuda_memcpy(tensor_data(out), NN_CUDA, host, NN_CPU, n);
+  free(host);
+  return rc;
+}
+
+int tensor_one_hot (nn_tensor *out, const nn_tensor *labels) {
+  int rc;
+  if (out->ndim != 2)
+    return nn_seterr(NN_ESHAPE, "one_hot: the output must be 2-D (B, C), got %s", shape_str(out).s);
+  int column = labels->ndim == 1 || (labels->ndim == 2 && labels->shape[1] == 1);
+  if (!column || labels->shape[0] != out->shape[0])
+    return nn_seterr(NN_ESHAPE, "one_hot: labels must be (B) or (B, 1) with B = %lld rows of "
+                     "the output %s, got %s", (long long)out->shape[0], shape_str(out).s,
+                     shape_str(labels).s);
+  if ((rc = apart("one_hot", out, labels, "the labels")) != NN_OK) return rc;
+  size_t b = (size_t)out->shape[0], c = (size_t)out->shape[1];
+  if (b == 0) return NN_OK;
+  int64_t bad = -1;
+  rc = ON_CPU(out) ? cpu_one_hot(tensor_data(out), tensor_data(labels), b, c, &bad)
+                   : cuda_one_hot(tensor_data(out), tensor_data(labels), b, c, &bad);
+  if (rc != NN_OK || bad < 0) return rc;
+  float v = 0.0f;
+  if ((rc = tensor_get(&v, labels, bad)) != NN_OK) return rc;
+  if (v >= 1.0f && v <= (float)c)
+    return nn_seterr(NN_EARG, "one_hot: label %.9g at row %lld is not a whole number",
+                     (double)v, (long long)bad + 1);
+  return nn_seterr(NN_EARG, "one_hot: label %.9g at row %lld is outside 1..%lld", (double)v,
+                   (long long)bad + 1, (long long)c);
+}

@@ -202,4 +202,41 @@ int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
 /* 1 when a CUDA device can be used; else 0 and why in `reason`. */
 int nn_cuda_available (char *reason, size_t len);
 
+/* --- gathering, shuffling, one-hot: what a DataLoader is made of -----------
+** Indices and labels are held as floats, as everywhere in nnlua: whole
+** numbers are exact in float32 up to 2^24 (16,777,216), far above the rows
+** of any dataset we read. */
+
+/* out = the rows of src picked by idx, along dim 0: row i of out is row
+** idx[i] - base of src.  `base` is what the indices count from: 0 from C, 1
+** from the Lua face (Torch7's index), so the binding needs no converted
+** copy.  src: (N, ...) with at least 1 dim; idx: (K) whole numbers in
+** base .. base+N-1; out: (K, ...) with src's trailing sizes, preallocated,
+** sharing no storage with src or idx.  All three on one device.
+** Errors: NN_ESHAPE (src 0-dim, idx not 1-D, out's shape), NN_EDEVICE,
+** NN_EARG ("index 11 at position 3 is outside 1..10 (the rows of
+** [10x4])", "index 2.5 at position 3 is not a whole number"; positions
+** count from base as the indices do); out is then partly written. */
+int tensor_index_select (nn_tensor *out, const nn_tensor *src, const nn_tensor *idx, int base);
+
+/* out (n elements, any shape) = a random permutation of base, base+1, ...,
+** base+n-1.  The Fisher-Yates shuffle in Durstenfeld's form (Knuth, TAOCP
+** vol. 2, sec. 3.4.2, Algorithm P): for i = n-1 down to 1, swap x[i] with
+** x[j], j uniform in 0..i.  Swap k (k = 0, 1, ...) takes j from the 64-bit
+** number in lanes 2(k%2), 2(k%2)+1 of Philox block block0 + k/2, modulo
+** i+1 (the modulo bias is below n / 2^64: nil in practice).  So it reserves
+** ceil((n-1)/2) blocks of the global generator: nn_manual_seed makes it
+** repeatable, and a checkpoint that saves the generator's state resumes the
+** very same shuffles.  Shuffled on the host, then copied to a CUDA out.
+** Errors: NN_EARG (base < 0, or base + n - 1 > 2^24: not exact in float32),
+** NN_ENOMEM, NN_ECUDA. */
+int tensor_randperm (nn_tensor *out, int base);
+
+/* out (B, C): row b is the one-hot vector of class labels[b]: 1 at column
+** labels[b] (1-based, 1..C, the losses' convention), 0 elsewhere.
+** labels: (B) or (B, 1), whole numbers as floats.  One device.
+** Errors: NN_ESHAPE, NN_EDEVICE, NN_EARG ("label 11 at row 7 is outside
+** 1..10", "label 2.5 at row 3 is not a whole number"; rows 1-based). */
+int tensor_one_hot (nn_tensor *out, const nn_tensor *labels);
+
 #endif

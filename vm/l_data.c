@@ -1,6 +1,189 @@
-/* l_data.c -- (being written) */
+/*
+** l_data.c -- IDX files, and gathering and shuffling rows for batches.
+**
+** Glue only: the work is in io/idx.c and tensor/ (tensor_index_select,
+** tensor_randperm, tensor_one_hot).  Indices are 1-based here, as
+** everywhere on the Lua side: nn.randperm(5) holds 1..5, and
+** x:index_select(idx) picks rows idx[i].
+**
+** Added to nn.core (so to nn):     index_select, randperm; and the method
+**                                  t:index_select(idx [, out])
+** Added as nn.core.data, the C half of lua/nn/data.lua:
+**                                  load_idx, one_hot, gather
+*/
+#include <string.h>
+
 #include "bindings.h"
+#include "idx.h"
+
+/* A new tensor pushed on the stack; raises on failure. */
+static nn_tensor *push_new (lua_State *L, nn_device dev, int ndim, const int64_t *shape) {
+  TensorBox *box = newbox(L);
+  int rc = tensor_new(&box->t, dev, ndim, shape);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
+  return box->t;
+}
+
+/* The output at arg: a new tensor of `shape` on `dev` when arg is none or
+** nil, else the tensor there resized to `shape` in place (its storage is
+** kept when large enough, so a loop that passes the same out allocates
+** nothing).  Leaves the output on top of the stack. */
+static nn_tensor *output_at (lua_State *L, int arg, nn_device dev, int ndim,
+                             const int64_t *shape) {
+  if (lua_isnoneornil(L, arg)) return push_new(L, dev, ndim, shape);
+  nn_tensor *out = checktensor(L, arg);
+  if (out->storage->device != dev)
+    luaL_argerror(L, arg, lua_pushfstring(L, "out is on %s, the result belongs on %s",
+                                          device_name(out->storage->device), device_name(dev)));
+  const nn_storage *before = out->storage;
+  int rc = tensor_resize(out, ndim, shape);
+  if (rc != NN_OK) nn_raise(L, arg, rc);
+  if (out->storage != before) nn_gc_account(L, (size_t)out->numel * sizeof(float));
+  lua_pushvalue(L, arg);
+  return out;
+}
+
+/* Raise (bad argument #arg) when the output at arg shares memory with the
+** input `in`: it is checked before output_at resizes it, which would
+** reshape the input under the caller's feet. */
+static void check_apart (lua_State *L, int arg, const nn_tensor *in, const char *name) {
+  nn_tensor *out = lua_isnoneornil(L, arg) ? NULL : checktensor(L, arg);
+  if (out != NULL && out->storage == in->storage)
+    luaL_argerror(L, arg, lua_pushfstring(L, "out shares memory with %s %s", name,
+                                          shape_str(in).s));
+}
+
+/* nn.data.load_idx(path) -> tensor: an IDX file, gzip'd or plain (io/idx.h),
+** as a CPU float32 tensor of its sizes holding the raw values (0..255 for
+** the images of MNIST).  Errors: "load_idx: <path>: <reason>" for a missing
+** or unreadable file, a bad magic number, a truncated or corrupt file. */
+static int l_load_idx (lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  TensorBox *box = newbox(L);
+  int rc = idx_load(&box->t, path);
+  if (rc != NN_OK) return luaL_error(L, "load_idx: %s", nn_errmsg());
+  nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
+  return 1;
+}
+
+/* nn.index_select(src, idx [, out]) or src:index_select(idx [, out]) -> out:
+** the rows idx[1], idx[2], ... of src (along dim 1), gathered into a new
+** tensor (K, ...) or into out, resized.  idx: a 1-D tensor of whole numbers
+** 1..N on src's device.  Errors: bad argument #2 for an index out of range
+** ("index 11 at position 3 is outside 1..10 (the rows of [10x4])") or not
+** whole, or idx not 1-D; #3 for an out on another device or sharing src's
+** memory. */
+static int l_index_select (lua_State *L) {
+  nn_tensor *src = checktensor(L, 1);
+  nn_tensor *idx = checktensor(L, 2);
+  luaL_argcheck(L, src->ndim >= 1, 1, "index_select needs a tensor with at least 1 dim");
+  if (idx->ndim != 1)
+    luaL_argerror(L, 2, lua_pushfstring(L, "the indices must be 1-D, got %s", shape_str(idx).s));
+  check_apart(L, 3, src, "src");
+  check_apart(L, 3, idx, "the indices");
+  int64_t shape[NN_MAXDIM];
+  memcpy(shape, src->shape, sizeof shape);
+  shape[0] = idx->shape[0];
+  nn_tensor *out = output_at(L, 3, src->storage->device, src->ndim, shape);
+  int rc = tensor_index_select(out, src, idx, 1);
+  if (rc != NN_OK) nn_raise(L, 2, rc);
+  return 1;
+}
+
+/* nn.randperm(n [, out]) -> a tensor (n) holding 1..n in random order (as
+** torch.randperm(n) + 1), drawn from the global generator: nn.manual_seed
+** makes it repeatable, and each call advances the generator.  out: a
+** tensor to fill instead, resized to (n), on any device.  Errors: n not an
+** integer in 0 .. 2^24. */
+static int l_randperm (lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0 && n <= (INT64_C(1) << 24), 1,
+                "n must be in 0 .. 2^24 (16777216): float32 holds whole numbers exactly up to it");
+  int64_t shape[1] = { n };
+  nn_device dev = NN_CPU;
+  if (!lua_isnoneornil(L, 2)) dev = checktensor(L, 2)->storage->device;
+  nn_tensor *out = output_at(L, 2, dev, 1, shape);
+  int rc = tensor_randperm(out, 1);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  return 1;
+}
+
+/* nn.data.one_hot(labels, num_classes [, out]) -> (B, num_classes): row b is
+** 1 at column labels[b], 0 elsewhere.  labels: (B) or (B, 1), whole numbers
+** 1..num_classes (1-based, as the losses take them).  Errors: bad argument
+** #1 for a label out of range ("label 11 at row 7 is outside 1..10") or a
+** bad shape, #2 for num_classes not a positive integer. */
+static int l_one_hot (lua_State *L) {
+  nn_tensor *labels = checktensor(L, 1);
+  int isint;
+  lua_Integer c = lua_tointegerx(L, 2, &isint);
+  if (!isint || c < 1)
+    luaL_argerror(L, 2, lua_pushfstring(L, "num_classes must be a positive integer, got %s",
+                                        luaL_tolstring(L, 2, NULL)));
+  int column = labels->ndim == 1 || (labels->ndim == 2 && labels->shape[1] == 1);
+  if (!column)
+    luaL_argerror(L, 1, lua_pushfstring(L, "labels must be (B) or (B, 1), got %s",
+                                        shape_str(labels).s));
+  check_apart(L, 3, labels, "the labels");
+  int64_t shape[2] = { labels->shape[0], c };
+  nn_tensor *out = output_at(L, 3, labels->storage->device, 2, shape);
+  int rc = tensor_one_hot(out, labels);
+  if (rc != NN_OK) nn_raise(L, 1, rc);
+  return 1;
+}
+
+/* nn.core.data.gather(out, src, perm, first, count): the DataLoader's one
+** call per tensor per batch.  out is resized to `count` rows of src's shape
+** (in place: the storage stays) and gets
+**   perm a tensor:  the rows perm[first], ..., perm[first+count-1] of src
+**   perm nil:       the rows first, ..., first+count-1 of src, in order
+** Errors as index_select's; a range outside perm or src. */
+static int l_gather (lua_State *L) {
+  nn_tensor *out = checktensor(L, 1);
+  nn_tensor *src = checktensor(L, 2);
+  nn_tensor *perm = lua_isnil(L, 3) ? NULL : checktensor(L, 3);
+  lua_Integer first = luaL_checkinteger(L, 4);
+  lua_Integer count = luaL_checkinteger(L, 5);
+  luaL_argcheck(L, src->ndim >= 1, 2, "gather needs a tensor with at least 1 dim");
+  check_apart(L, 1, src, "src");
+  if (perm) check_apart(L, 1, perm, "perm");
+  int64_t shape[NN_MAXDIM];
+  memcpy(shape, src->shape, sizeof shape);
+  shape[0] = count;
+  output_at(L, 1, src->storage->device, src->ndim, shape);
+  /* a view of the rows of perm (or of src) that this batch takes */
+  nn_tensor *range;
+  int rc = tensor_narrow(&range, perm ? perm : src, first - 1, count);
+  if (rc != NN_OK) nn_raise(L, 4, rc);
+  rc = perm ? tensor_index_select(out, src, range, 1) : tensor_copy(out, range);
+  tensor_release(range);
+  if (rc != NN_OK) nn_raise(L, perm ? 3 : 2, rc);
+  return 0;
+}
+
+static const luaL_Reg core_funcs[] = {
+  {"index_select", l_index_select},
+  {"randperm", l_randperm},
+  {NULL, NULL}
+};
+
+static const luaL_Reg data_funcs[] = {
+  {"load_idx", l_load_idx},
+  {"one_hot", l_one_hot},
+  {"gather", l_gather},
+  {NULL, NULL}
+};
 
 void nn_open_data (lua_State *L) {
-  (void)L;
+  luaL_setfuncs(L, core_funcs, 0);
+  luaL_newlib(L, data_funcs);
+  lua_setfield(L, -2, "data");
+  /* t:index_select(idx): the tensor methods table (see nn_open_tensor) */
+  luaL_getmetatable(L, TENSOR_MT);
+  if (lua_getfield(L, -1, "methods") == LUA_TTABLE) {
+    lua_pushcfunction(L, l_index_select);
+    lua_setfield(L, -2, "index_select");
+  }
+  lua_pop(L, 2);
 }
