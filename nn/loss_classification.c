@@ -275,7 +275,11 @@ static int cce_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
     for (int64_t j = 0; j < C; j++) {
       double tc = is_index ? (j == class_of(tp, b) ? 1.0 : 0.0) : (double)tp[b * C + j];
       if (tc == 0.0) continue;           /* 0 log q = 0 */
-      double q = fmin(fmax((double)xr[j] / S, lo), hi);  /* clip(p, eps, 1 - eps) */
+      /* clip(p, eps, 1 - eps), by comparisons so that a NaN stays NaN (fmin
+      ** and fmax would drop it, and a diverged model would show a finite
+      ** loss that TerminateOnNaN cannot see) */
+      double p = (double)xr[j] / S;
+      double q = p < lo ? lo : p > hi ? hi : p;
       sum -= tc * log(q);
     }
   }

@@ -1,0 +1,560 @@
+--- spec/model_spec.lua -- nn.Model: building, one step, the fused gradient,
+--- train/evaluate/predict, callbacks, checkpoints, and a real training run.
+local nn = require "nn"
+local H = require "spec.helpers"
+
+local NNLUA = os.getenv("NNLUA") or "./nnlua"
+
+-- a small classification problem: 3 classes, the class is the argmax of
+-- three fixed linear scores of x (learnable exactly by a linear layer)
+local function toy(n, seed)
+  nn.manual_seed(seed or 1)
+  local x = nn.tensor.randn(n, 4)
+  local scores = x:matmul(nn.tensor{{1, 0, -1}, {0, 1, 1}, {1, -1, 0}, {0, 0, 1}})
+  local y = scores:argmax(2)            -- 1-based class indices, (n)
+  return x, y
+end
+
+local function small_model(opts)
+  opts = opts or {}
+  local m = nn.Model()
+  m:add(nn.Dense(4, 6, { activation = opts.activation or "tanh" }))
+  m:add(nn.Dense(6, 3))
+  m:add(nn.Softmax())
+  m:set{ loss = "categorical_crossentropy", optimizer = opts.optimizer or nn.optim.SGD{ lr = 0.5 },
+         accuracy = true }
+  return m
+end
+
+local function copy_list(list)
+  local out = {}
+  for i, t in ipairs(list) do out[i] = t:clone() end
+  return out
+end
+
+-- quiet: train's per-epoch lines go through print
+local function silently(fn, ...)
+  local saved = _G.print
+  _G.print = function () end
+  local ok, a, b = pcall(fn, ...)
+  _G.print = saved
+  if not ok then error(a, 0) end
+  return a, b
+end
+
+describe("nn.Model: building", function()
+  it("add appends layers; trainable_layers holds those with parameters", function()
+    local m = nn.Model()
+    assert.are.equal(m, m:add(nn.Dense(4, 3)))
+    m:add(nn.ReLU()):add(nn.Dense(3, 2))
+    assert.are.equal(3, #m.layers)
+    assert.are.equal(2, #m.trainable_layers)
+    assert.are.equal(m.layers[3], m.trainable_layers[2])
+  end)
+
+  it("the 'basic' template: Dense + ReLU, a Softmax output, cross-entropy, Adam", function()
+    local m = nn.Model("basic", { 784, 128, 64, 10 })
+    assert.are.equal(4, #m.layers)
+    assert.are.equal("relu", m.layers[1].activation)
+    assert.are.equal("relu", m.layers[2].activation)
+    assert.is_nil(m.layers[3].activation)
+    assert.are.equal("Softmax", m.layers[4].name)
+    assert.are.equal("CategoricalCrossentropy", m.loss.name)
+    assert.are.equal("Adam", m.optimizer:config().name)
+    assert.are.equal("accuracy", m.metric.name)
+    -- any part replaced
+    m:set{ optimizer = nn.optim.SGD{ lr = 0.1 } }
+    assert.are.equal("SGD", m.optimizer:config().name)
+    assert.are.equal(0.1, m.optimizer.lr)
+    assert.are.equal("CategoricalCrossentropy", m.loss.name)
+  end)
+
+  it("set takes Keras's names, compile is the same, metrics = {'accuracy'} works", function()
+    local m = nn.Model():add(nn.Dense(2, 2))
+    m:compile{ loss = "mse", optimizer = "sgd", metrics = { "accuracy" } }
+    assert.are.equal("MSELoss", m.loss.name)
+    assert.are.equal("SGD", m.optimizer:config().name)
+    assert.are.equal("accuracy", m.metric.name)
+    m:set{ accuracy = false }
+    assert.is_nil(m.metric)
+  end)
+
+  it("summary lists each layer's output shape and parameter count, and the totals", function()
+    local m = nn.Model("basic", { 784, 128, 10 })
+    m:add(nn.BatchNorm1d(10))
+    local text = silently(m.summary, m)
+    assert.is_truthy(text:find("Linear(784 -> 128, relu)", 1, true))
+    assert.is_truthy(text:find("(B, 128)", 1, true))
+    assert.is_truthy(text:find("100,480", 1, true))          -- 784 * 128 + 128
+    assert.is_truthy(text:find("Trainable params: 101,790", 1, true))  -- + 1290 + 20
+    assert.is_truthy(text:find("Non-trainable params: 20", 1, true))   -- running stats
+    assert.is_truthy(tostring(m):find("nn.Model: 4 layers", 1, true))
+  end)
+
+  it("raises clear errors for what is not a layer, an unknown option or name", function()
+    local m = nn.Model()
+    H.assert_error_has(function () m:add(42) end, { "model:add", "expected a layer" })
+    H.assert_error_has(function () m:set{ lossy = 1 } end, { "unknown option 'lossy'" })
+    H.assert_error_has(function () m:set{ loss = "hinge" } end, { "unknown loss 'hinge'", "mse" })
+    H.assert_error_has(function () m:set{ optimizer = "lbfgs" } end, { "unknown optimizer 'lbfgs'" })
+    H.assert_error_has(function () nn.Model("fancy") end, { "unknown template" })
+    H.assert_error_has(function () nn.Model("basic", { 784, 0 }) end, { "sizes[2]" })
+    H.assert_error_has(function () m:step(nn.tensor.randn(2, 2), nn.tensor{1, 2}) end, { "no layers" })
+    m:add(nn.Dense(2, 2))
+    H.assert_error_has(function () m:step(nn.tensor.randn(2, 2), nn.tensor{1, 2}) end, { "no loss" })
+    m:set{ loss = "mse" }
+    H.assert_error_has(function () m:step(nn.tensor.randn(2, 2), nn.tensor{1, 2}) end, { "no optimizer" })
+  end)
+
+  it("a forward error names the layer's position", function()
+    local m = nn.Model():add(nn.Dense(4, 3)):add(nn.Dense(5, 2))
+    H.assert_error_has(function () m:forward(nn.tensor.randn(2, 4)) end,
+                       { "layer 2 (Linear)", "expected input [B x 5]" })
+  end)
+end)
+
+describe("nn.Model: one step", function()
+  it("step returns the loss and zeroes gradients once per step (never twice, never forgotten)", function()
+    local x, y = toy(16)
+    local m = small_model{ optimizer = nn.optim.SGD{ lr = 0 } }     -- weights stay put
+    local l1 = m:step(x:slice(1, 8), y:slice(1, 8))
+    assert.is_true(l1 > 0)
+    m:step(x:slice(9, 16), y:slice(9, 16))
+    local after = copy_list(select(2, m:parameters()))
+    -- the gradient of the second batch alone, computed by hand
+    m:zero_grad()
+    m:forward(x:slice(9, 16))
+    m:compute_loss(y:slice(9, 16))
+    m:backward()
+    local want = select(2, m:parameters())
+    for i = 1, #want do
+      H.assert_tensor(after[i], want[i]:totable(), H.EXACT, "grad " .. i)
+      assert.is_true(want[i]:abs():sum() > 0, "a zero gradient: zeroed after backward?")
+    end
+  end)
+
+  it("step changes the weights by the optimizer's rule: SGD w -= lr * g", function()
+    local x, y = toy(8)
+    local m = small_model{ optimizer = nn.optim.SGD{ lr = 0.1 } }
+    local w0 = m.layers[2].weight:clone()
+    m:step(x, y)
+    local want = w0 - m.layers[2].grad_weight * 0.1
+    H.assert_tensor(m.layers[2].weight, want:totable(), H.ROUND)
+  end)
+
+  it("the reported loss is that of the model's output (the probabilities)", function()
+    local x, y = toy(8)
+    local m = small_model{ optimizer = nn.optim.SGD{ lr = 0 } }
+    local loss = m:step(x, y)
+    assert.are.equal(nn.CategoricalCrossentropy():forward(m:predict(x), y), loss)
+  end)
+end)
+
+-- Finite differences of the model's loss against every parameter entry:
+-- analytic (model:backward, fused or not) vs (L(w + h) - L(w - h)) / 2h.
+local function model_gradcheck(m, x, y)
+  local h, worst = 1e-2, 0
+  m:set_training(true)
+  m:zero_grad()
+  m:forward(x)
+  m:compute_loss(y)
+  m:backward()
+  local params, grads = m:parameters()
+  for k, param in ipairs(params) do
+    local p, g = param:view(-1), grads[k]:clone():view(-1)     -- flat views: get(i)
+    for i = 1, p:numel() do
+      local v = p:get(i)
+      p:set(i, v + h); local lp = m.loss:forward(m:forward(x), y)
+      p:set(i, v - h); local lm = m.loss:forward(m:forward(x), y)
+      p:set(i, v)
+      local num, ana = (lp - lm) / (2 * h), g:get(i)
+      local err = math.abs(num - ana) / (1e-3 + 1e-2 * math.abs(num))
+      worst = math.max(worst, err)
+    end
+  end
+  return worst <= 1, worst
+end
+
+describe("nn.Model: the fused Softmax + cross-entropy gradient", function()
+  it("is used where a Softmax output meets categorical cross-entropy", function()
+    local m = small_model()
+    assert.is_truthy(m._fused and m._fused.skip_layer)
+    local d = nn.Model():add(nn.Dense(4, 3, { activation = "softmax" }))
+    d:set{ loss = "categorical_crossentropy" }
+    assert.is_truthy(d._fused and not d._fused.skip_layer)
+    local l = nn.Model():add(nn.Dense(4, 3)):add(nn.LogSoftmax()):set{ loss = "nll" }
+    assert.is_truthy(l._fused and l._fused.log)
+    assert.is_nil(nn.Model():add(nn.Dense(4, 3)):add(nn.Softmax()):set{ loss = "mse" }._fused)
+  end)
+
+  it("the whole model's gradient matches finite differences", function()
+    local x, y = toy(5, 3)
+    for _, build in ipairs{
+      function () return small_model() end,
+      function ()        -- Softmax fused into the Dense
+        return nn.Model():add(nn.Dense(4, 5, { activation = "tanh" }))
+                 :add(nn.Dense(5, 3, { activation = "softmax" })):set{ loss = "categorical_crossentropy" }
+      end,
+      function ()        -- LogSoftmax + NLLLoss, one-hot targets
+        return nn.Model():add(nn.Dense(4, 3)):add(nn.LogSoftmax()):set{ loss = "nll" }
+      end,
+    } do
+      nn.manual_seed(5)
+      local m = build()
+      local target = y
+      if m.loss.name == "NLLLoss" then target = nn.data.one_hot(y, 3) end
+      local ok, worst = model_gradcheck(m, x, target)
+      assert.is_true(ok, ("worst scaled error %.3g"):format(worst))
+    end
+  end)
+
+  it("the check fails on a wrong fused gradient (planted: the 1/B of the mean left out)", function()
+    local x, y = toy(5, 3)
+    nn.manual_seed(5)
+    local m = small_model()
+    assert.is_true((model_gradcheck(m, x, y)))
+    local summed = nn.CategoricalCrossentropy{ reduction = "sum" }
+    m._backward_loss = function (self, out, target)
+      local g = summed:softmax_backward(out, target)
+      for i = #self.layers - 1, 1, -1 do g = self.layers[i]:backward(g) end
+      return g
+    end
+    assert.is_false((model_gradcheck(m, x, y)))
+  end)
+
+  it("stays finite where the probabilities underflow to 0", function()
+    local m = nn.Model():add(nn.Dense(2, 3)):add(nn.Softmax()):set{ loss = "categorical_crossentropy" }
+    m.layers[1].weight:copy(nn.tensor{{300, 0}, {0, 300}, {-300, 0}})
+    m:forward(nn.tensor{{1, 0}})          -- p = (1, e^-300, e^-600) = (1, 0, 0) in float
+    m:compute_loss(nn.tensor{3})
+    local g = m:backward():view(-1)
+    for i = 1, g:numel() do assert.is_true(g:get(i) == g:get(i) and math.abs(g:get(i)) < 1e3) end
+    -- dL/dz = p - onehot(3) = (1, 0, -1)
+    H.assert_tensor(m.layers[1].grad_bias, {1, 0, -1}, H.EXACT)
+  end)
+end)
+
+describe("nn.Model: train, evaluate, predict", function()
+  it("train learns the toy problem and returns the history", function()
+    local x, y = toy(512)
+    local m = small_model()
+    local history = m:train(x, y, { epochs = 8, batch_size = 32, verbose = 0 })
+    assert.are.same({ 1, 2, 3, 4, 5, 6, 7, 8 }, history.epoch)
+    assert.is_true(history.loss[8] < history.loss[1])
+    assert.is_true(history.accuracy[8] > 0.9, "accuracy " .. history.accuracy[8])
+    assert.are.equal(8, #history.seconds)
+    assert.are.equal(8, m.epoch)
+    local loss, acc = m:evaluate(x, y)
+    assert.is_true(acc > 0.9)
+    assert.is_true(math.abs(loss - history.loss[8]) < 0.2)
+  end)
+
+  it("evaluate gives the mean loss over all samples and the accuracy", function()
+    local x, y = toy(10)
+    local m = small_model()
+    local loss, acc = m:evaluate(x, y, { batch_size = 3 })     -- batches 3, 3, 3, 1
+    local p = m:predict(x)
+    H.assert_close(loss, nn.CategoricalCrossentropy():forward(p, y), 1e-6)
+    local hits = nn.metric_class_hits(p, y)
+    assert.are.equal(hits / 10, acc)
+  end)
+
+  it("predict runs in evaluation mode batch by batch, and restores the mode", function()
+    local m = nn.Model():add(nn.Dense(4, 4)):add(nn.Dropout(0.5))
+    local x = nn.tensor.randn(7, 4)
+    local p = m:predict(x, { batch_size = 2 })
+    assert.are.same({ 7, 4 }, p:size())
+    m:set_training(false)
+    H.assert_tensor(p, m:forward(x):totable(), H.EXACT)     -- no dropout in predict
+    m:set_training(true)
+    m:predict(x)
+    assert.is_true(m.layers[2].training)
+  end)
+
+  it("validation_split holds out the last rows; validation_data is reported too", function()
+    local x, y = toy(100)
+    local m = small_model()
+    local h = m:train(x, y, { epochs = 2, validation_split = 0.2, verbose = 0 })
+    assert.are.equal(2, #h.val_loss)
+    local m2 = small_model()
+    local h2 = m2:train(x:slice(1, 80), y:slice(1, 80), { epochs = 1, verbose = 0,
+                        validation_data = { x:slice(81, 100), y:slice(81, 100) } })
+    assert.is_number(h2.val_accuracy[1])
+  end)
+
+  it("the same seed gives the same training, bit for bit", function()
+    local x, y = toy(64)
+    local function run()
+      nn.manual_seed(11)
+      local m = small_model()
+      m:add(nn.Dropout(0.1))       -- random masks too
+      return m:train(x, y, { epochs = 3, batch_size = 16, verbose = 0 }).loss
+    end
+    assert.are.same(run(), run())
+  end)
+
+  it("prints one line per epoch when not on a terminal, nothing with verbose = 0", function()
+    local x, y = toy(32)
+    local lines, saved = {}, _G.print
+    _G.print = function (s) lines[#lines + 1] = s end
+    local ok, err = pcall(function ()
+      small_model():train(x, y, { epochs = 2, verbose = 2, validation_split = 0.25 })
+      small_model():train(x, y, { epochs = 2, verbose = 0 })
+    end)
+    _G.print = saved
+    assert(ok, err)
+    assert.are.equal(2, #lines)
+    assert.is_truthy(lines[2]:find("^Epoch 2/2  loss [%d.]+  accuracy [%d.]+  val_loss [%d.]+  val_accuracy"))
+  end)
+
+  it("raises clear errors for bad data and options", function()
+    local x, y = toy(10)
+    local m = small_model()
+    H.assert_error_has(function () m:train(x, y:slice(1, 5)) end, { "x has 10 rows but y has 5" })
+    H.assert_error_has(function () m:train(x, y, { epoch = 3 }) end, { "unknown option 'epoch'" })
+    H.assert_error_has(function () m:train(x, y, { batch_size = 0 }) end, { "batch_size must be a positive integer" })
+    H.assert_error_has(function () m:train(x, y, { validation_split = 1 }) end, { "validation_split" })
+    H.assert_error_has(function () m:train(x, y, { validation_data = { x } }) end, { "validation_data" })
+    H.assert_error_has(function () m:train("x", y) end, { "x must be a tensor" })
+    H.assert_error_has(function () m:evaluate(x, y:slice(1, 3)) end, { "x has 10 rows but y has 3" })
+  end)
+end)
+
+describe("nn.callbacks", function()
+  local x, y = toy(64)
+
+  it("a plain function runs after each epoch with (epoch, logs, model)", function()
+    local seen = {}
+    local m = small_model()
+    m:train(x, y, { epochs = 3, verbose = 0, callbacks = { function (epoch, logs, model)
+      seen[#seen + 1] = epoch
+      assert.are.equal(m, model)
+      assert.is_number(logs.loss)
+    end } })
+    assert.are.same({ 1, 2, 3 }, seen)
+  end)
+
+  it("LambdaCallback's on_batch_end runs once per batch", function()
+    local batches = 0
+    small_model():train(x, y, { epochs = 2, batch_size = 16, verbose = 0, callbacks = {
+      nn.callbacks.LambdaCallback{ on_batch_end = function (_, logs) batches = batches + 1; assert.is_number(logs.loss) end } } })
+    assert.are.equal(8, batches)
+  end)
+
+  it("EarlyStopping stops after `patience` epochs without improvement", function()
+    local m = small_model{ optimizer = nn.optim.SGD{ lr = 0 } }     -- the loss never improves
+    local es = nn.callbacks.EarlyStopping{ monitor = "loss", patience = 2, min_delta = 1e-6 }
+    local h = m:train(x, y, { epochs = 10, verbose = 0, callbacks = { es } })
+    assert.are.equal(3, #h.epoch)                   -- best at 1, then 2 epochs of waiting
+    assert.are.equal(3, es.stopped_epoch)
+  end)
+
+  it("EarlyStopping with restore_best_weights ends with the best epoch's weights", function()
+    local m = small_model()
+    local es = nn.callbacks.EarlyStopping{ monitor = "val_loss", patience = 1, restore_best_weights = true }
+    -- a made-up history: the best val_loss is at epoch 2
+    es:on_train_begin(m)
+    es:on_epoch_end(m, 1, { val_loss = 1.0 })
+    es:on_epoch_end(m, 2, { val_loss = 0.5 })
+    local best = m.layers[1].weight:clone()
+    m.layers[1].weight:fill_(7)
+    m.epoch = 3
+    es:on_epoch_end(m, 3, { val_loss = 0.9 })
+    assert.is_true(m.stop_training)
+    es:on_train_end(m)
+    H.assert_tensor(m.layers[1].weight, best:totable(), H.EXACT)
+  end)
+
+  it("EarlyStopping names a monitored value that the logs lack", function()
+    H.assert_error_has(function ()
+      small_model():train(x, y, { epochs = 1, verbose = 0, callbacks = { nn.callbacks.EarlyStopping{} } })
+    end, { "'val_loss' is not in the epoch's logs", "validation_split" })
+    H.assert_error_has(function () nn.callbacks.EarlyStopping{ patiense = 1 } end, { "unknown option 'patiense'" })
+  end)
+
+  it("LearningRateScheduler sets the lr before each epoch; a scheduler steps after", function()
+    local m = small_model{ optimizer = nn.optim.SGD{ lr = 0.4 } }
+    local h = m:train(x, y, { epochs = 3, verbose = 0, callbacks = {
+      nn.callbacks.LearningRateScheduler(function (epoch, lr) return epoch == 1 and lr or lr / 2 end) } })
+    assert.are.same({ 0.4, 0.2, 0.1 }, h.lr)
+    local m2 = small_model{ optimizer = nn.optim.SGD{ lr = 1 } }
+    local sched = nn.optim.StepLR(m2.optimizer, { step_size = 1, gamma = 0.5 })
+    local h2 = m2:train(x, y, { epochs = 3, verbose = 0, callbacks = { nn.callbacks.LearningRateScheduler(sched) } })
+    assert.are.same({ 1, 0.5, 0.25 }, h2.lr)
+    H.assert_error_has(function () nn.callbacks.LearningRateScheduler(3) end, { "expected a function" })
+  end)
+
+  it("CSVLogger writes a header and one row per epoch", function()
+    local path = os.tmpname()
+    small_model():train(x, y, { epochs = 2, verbose = 0, callbacks = { nn.callbacks.CSVLogger{ path = path } } })
+    local text = H.read_file(path)
+    os.remove(path)
+    local lines = {}
+    for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.are.equal(3, #lines)
+    assert.are.equal("epoch,accuracy,loss,lr,samples,seconds", lines[1])
+    assert.is_truthy(lines[3]:find("^2,[%d.]+,[%d.]+,"))
+  end)
+
+  it("TerminateOnNaN stops at the first batch with a NaN loss", function()
+    local t = nn.callbacks.TerminateOnNaN()
+    local m = small_model()
+    m.layers[2].weight:fill_(0 / 0)                 -- a diverged model
+    local h = silently(m.train, m, x, y,
+                       { epochs = 3, batch_size = 16, shuffle = false, verbose = 0, callbacks = { t } })
+    assert.are.equal(1, t.stopped_batch)
+    assert.are.equal(1, #h.epoch)
+  end)
+
+  it("ModelCheckpoint saves each epoch, or only improvements, with {epoch} in the path", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. dir))
+    local m = small_model()
+    m:train(x, y, { epochs = 2, verbose = 0, callbacks = {
+      nn.callbacks.ModelCheckpoint{ path = dir .. "/e{epoch}.safetensors" } } })
+    assert.is_truthy(io.open(dir .. "/e1.safetensors"))
+    assert.is_truthy(io.open(dir .. "/e2.safetensors"))
+    local best = nn.callbacks.ModelCheckpoint{ path = dir .. "/best.safetensors", monitor = "loss",
+                                               save_best_only = true }
+    best:on_train_begin(m)
+    best:on_epoch_end(m, 1, { loss = 1 })
+    assert.are.equal(dir .. "/best.safetensors", best.last_saved)
+    best.last_saved = nil
+    best:on_epoch_end(m, 2, { loss = 2 })             -- worse: not saved
+    assert.is_nil(best.last_saved)
+    os.execute("rm -rf " .. dir)
+  end)
+end)
+
+describe("nn.Model: checkpoints", function()
+  local x, y = toy(96)
+
+  local function tmpfile()
+    local p = os.tmpname()
+    return p
+  end
+
+  it("save then nn.load gives the same model, bit for bit", function()
+    local m = small_model{ optimizer = nn.optim.Adam{ lr = 0.01 } }
+    m:add(nn.BatchNorm1d(3))
+    m:train(x, y, { epochs = 1, verbose = 0 })
+    local path = tmpfile()
+    m:save(path)
+    local m2 = nn.load(path)
+    os.remove(path)
+    assert.are.equal(#m.layers, #m2.layers)
+    assert.are.equal(1, m2.epoch)
+    local w1, w2 = m:get_weights(), m2:get_weights()
+    for i = 1, #w1 do H.assert_tensor(w2[i], w1[i]:totable(), H.EXACT) end
+    H.assert_tensor(m2:predict(x), m:predict(x):totable(), H.EXACT)
+    assert.are.equal(tostring(m.optimizer), tostring(m2.optimizer))
+    assert.are.equal("CategoricalCrossentropy", m2.loss.name)
+  end)
+
+  it("training resumed from a checkpoint continues exactly as if it had not stopped", function()
+    local function fresh()
+      nn.manual_seed(21)
+      local m = nn.Model():add(nn.Dense(4, 6, { activation = "tanh" }))
+      m:add(nn.Dropout(0.2))                        -- draws from the generator too
+      m:add(nn.Dense(6, 3)):add(nn.Softmax())
+      return m:set{ loss = "categorical_crossentropy", optimizer = nn.optim.Adam{ lr = 0.01 },
+                    accuracy = true }
+    end
+    local straight = fresh():train(x, y, { epochs = 4, batch_size = 16, verbose = 0 }).loss
+    local m = fresh()
+    local first = m:train(x, y, { epochs = 2, batch_size = 16, verbose = 0 }).loss
+    local path = tmpfile()
+    m:save(path)
+    nn.manual_seed(999)                             -- whatever happens in between
+    local resumed = nn.load(path)
+    os.remove(path)
+    local rest = resumed:train(x, y, { epochs = 4, initial_epoch = resumed.epoch, batch_size = 16,
+                                       verbose = 0 })
+    assert.are.same({ 3, 4 }, rest.epoch)
+    assert.are.same(straight, { first[1], first[2], rest.loss[1], rest.loss[2] })
+  end)
+
+  it("loading a truncated or corrupt file raises and changes nothing", function()
+    local m = small_model()
+    local path = tmpfile()
+    m:save(path)
+    local bytes = H.read_file(path)
+    local seed, offset = nn.get_rng_state()
+    for _, cut in ipairs{ 0, 7, 8, 100, #bytes // 2, #bytes - 1 } do
+      H.write_file(path, bytes:sub(1, cut))
+      assert.has_error(function () nn.load(path) end)
+    end
+    H.write_file(path, bytes:sub(1, 8) .. ("x"):rep(#bytes - 8))
+    assert.has_error(function () nn.load(path) end)
+    local s2, o2 = nn.get_rng_state()
+    assert.are.same({ seed, offset }, { s2, o2 })
+    os.remove(path)
+    H.assert_error_has(function () nn.load("/nonexistent/model.safetensors") end, { "/nonexistent/model.safetensors" })
+  end)
+
+  it("a file whose tensors do not fit its architecture, or not a model, is refused", function()
+    local m = small_model()
+    local path = tmpfile()
+    m:save(path)
+    local tensors, meta = nn.safetensors.load(path)
+    tensors["layers.1.weight"] = nn.tensor.zeros(6, 5)
+    nn.safetensors.save(path, tensors, meta)
+    H.assert_error_has(function () nn.load(path) end, { "layers.1.weight", "[6x5]", "[6x4]" })
+    tensors["layers.1.weight"] = nil
+    tensors["layers.1.bias"] = nil
+    nn.safetensors.save(path, tensors, meta)
+    H.assert_error_has(function () nn.load(path) end, { "missing" })
+    nn.safetensors.save(path, { w = nn.tensor{1} }, {})
+    H.assert_error_has(function () nn.load(path) end, { "not an nnlua model checkpoint" })
+    os.remove(path)
+  end)
+end)
+
+describe("nn.Model: Ctrl-C", function()
+  it("stops train at a batch boundary and returns, the model intact", function()
+    local script = os.tmpname()
+    H.write_file(script, [[
+      nn.manual_seed(1)
+      local x, y = nn.tensor.randn(4096, 32), nn.tensor.ones(4096)
+      local m = nn.Model("basic", {32, 256, 256, 2})
+      io.stdout:setvbuf("no")
+      local h = m:train(x, y, { epochs = 100000, batch_size = 64, verbose = 2,
+        callbacks = { function (e) if e == 1 then print("TRAINING") end end } })
+      print("RETURNED interrupted=" .. tostring(h.interrupted) .. " epochs=" .. #h.epoch)
+      print("STILL WORKS " .. tostring(m:evaluate(x:slice(1, 10), y:slice(1, 10)) >= 0))
+    ]])
+    -- one SIGINT after 2 s (--foreground: to the child only; without it timeout
+    -- also signals its whole group, and two presses interrupt at once, by design)
+    local p = assert(io.popen(("timeout --foreground -s INT 2 %s %s 2>&1"):format(NNLUA, script)))
+    local out = p:read("a")
+    p:close()
+    os.remove(script)
+    assert.is_truthy(out:find("TRAINING", 1, true), out)
+    assert.is_truthy(out:find("interrupted in epoch %d+ after batch %d+ of 64"), out)
+    assert.is_truthy(out:find("RETURNED interrupted=true", 1, true), out)
+    assert.is_truthy(out:find("STILL WORKS true", 1, true), out)
+  end)
+end)
+
+describe("nn.Model on Fashion-MNIST", function()
+  local ok, data = pcall(nn.datasets.fashion_mnist, {})
+  if not ok then
+    -- CI installs the Debian package; prepare the copy under data/ from it
+    os.execute("bash scripts/prepare_data.sh fashion-mnist >/dev/null 2>&1")
+    ok, data = pcall(nn.datasets.fashion_mnist, {})
+  end
+  if not ok then
+    pending("Fashion-MNIST is not installed (bash scripts/setup.sh): " .. tostring(data))
+    return
+  end
+
+  it("an MLP trained on 2,000 images beats 75% on 1,000 test images", function()
+    nn.manual_seed(1)
+    local m = nn.Model("basic", { 784, 128, 10 })
+    m:train(data.x_train:slice(1, 2000), data.y_train:slice(1, 2000),
+            { epochs = 5, batch_size = 32, verbose = 0 })
+    local _, acc = m:evaluate(data.x_test:slice(1, 1000), data.y_test:slice(1, 1000))
+    assert.is_true(acc > 0.75, ("test accuracy %.3f"):format(acc))
+  end)
+end)
