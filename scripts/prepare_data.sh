@@ -11,10 +11,10 @@
 #   one after the other, 784 floats in [0, 1] each, 863 to 1127 images per
 #   digit) and writes them as IDX files into data/mnist/:
 #     pixels  round(v * 255) as unsigned bytes; labels the digit 0..9
-#     split   8,000 train / 2,000 test, fixed: each digit gives its first
-#             images to train and its last to test, in proportion to its
-#             count (largest remainders, so the totals are exactly 8,000
-#             and 2,000)
+#     split   8,000 train / 2,000 test, fixed: each digit gives a seeded
+#             pseudo-random choice of its images to train and the rest to
+#             test, in proportion to its count (largest remainders, so the
+#             totals are exactly 8,000 and 2,000)
 #     order   the digits interleaved evenly: image i of a digit with n
 #             images sits at (i + 0.5) / n of the way through the file, ties
 #             by digit, so that any stretch of the file (a validation tail)
@@ -100,12 +100,36 @@ for (const g of [...digits].sort((a, b) => (b.exact - b.train) - (a.exact - a.tr
   g.train++;
 }
 
+// Which images of a digit go to train: a fixed pseudo-random choice (a
+// seeded Fisher-Yates shuffle, mulberry32, seed 2026 + digit), the same on
+// every machine.  Not the first ones in the file: the package holds MNIST's
+// test set, whose first half was written by Census employees and second
+// half by students (LeCun et al.), so a split by position would test on
+// the harder hand only.  Each split keeps the file's order.
+function mulberry32 (a) {
+  return () => {
+    a = (a + 0x6D2B79F5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+for (const g of digits) {
+  const perm = Array.from({ length: g.n }, (_, i) => i), rand = mulberry32(2026 + g.d);
+  for (let i = g.n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [perm[i], perm[j]] = [perm[j], perm[i]];
+  }
+  g.train_idx = perm.slice(0, g.train).sort((a, b) => a - b);
+  g.test_idx = perm.slice(g.train).sort((a, b) => a - b);
+}
+
 // the images of one split, interleaved evenly: [digit, index] pairs
 function order (pick) {
   const items = [];
   for (const g of digits) {
-    const [first, count] = pick(g);
-    for (let i = 0; i < count; i++) items.push({ key: (i + 0.5) / count, d: g.d, i: first + i });
+    const list = pick(g);
+    list.forEach((i, k) => items.push({ key: (k + 0.5) / list.length, d: g.d, i }));
   }
   return items.sort((a, b) => a.key - b.key || a.d - b.d);
 }
@@ -125,7 +149,7 @@ function write (name, buf) {          // gzip, to a temporary name, then rename
 }
 const dims = (buf) => Array.from({ length: buf[3] }, (_, k) => buf.readUInt32BE(4 + 4 * k)).join("x");
 
-for (const [prefix, pick] of [["train", (g) => [0, g.train]], ["t10k", (g) => [g.train, g.n - g.train]]]) {
+for (const [prefix, pick] of [["train", (g) => g.train_idx], ["t10k", (g) => g.test_idx]]) {
   const items = order(pick);
   const images = Buffer.alloc(items.length * PIXELS), labels = Buffer.alloc(items.length);
   items.forEach((it, k) => {

@@ -1,0 +1,128 @@
+-- scripts/train.lua -- the main job: train an MLP on Fashion-MNIST (or the
+-- MNIST digits), save a checkpoint, print the test accuracy.
+--
+--   ./nnlua scripts/train.lua                          Fashion-MNIST, the defaults
+--   ./nnlua scripts/train.lua --dataset mnist --epochs 20
+--   ./nnlua scripts/train.lua --resume data/fashion-mnist_mlp.safetensors --epochs 20
+--
+-- Options (defaults in brackets: Fashion-MNIST's, then MNIST's where they differ):
+--   --dataset fashion-mnist|mnist   [fashion-mnist]
+--   --hidden 256,128                hidden layer widths, Dense + ReLU each [256,128 | 1024,512]
+--   --dropout P                     Dropout after each hidden layer [0 | 0.5]
+--   --epochs N                      the last epoch to run [20 | 50]
+--   --batch-size N                  [128]
+--   --optimizer adam|sgd|adamw|rmsprop|adagrad   [adam]
+--   --lr X                          learning rate [0.001]
+--   --lr-decay G                    multiply the lr by G before each epoch after
+--                                   the first [0.85 | 0.94]
+-- The MNIST digits are only 8,000 training images: a wider net with
+-- Dropout, trained longer, generalises better there (96.5% against 94.6%).
+--   --validation-split F            rows held out of training to watch [0]
+--   --seed N                        [1]
+--   --checkpoint PATH               where to save [data/<dataset>_mlp.safetensors]
+--   --resume PATH                   go on from a checkpoint (its model, optimizer,
+--                                   epoch and random state)
+--   --quiet                         one line per epoch even on a terminal
+-- Prepare the data first:  bash scripts/prepare_data.sh all
+local options = {
+  dataset = "fashion-mnist", ["batch-size"] = "128", optimizer = "adam", lr = "0.001",
+  ["validation-split"] = "0", seed = "1", checkpoint = nil, resume = nil, quiet = false,
+}
+-- the defaults that differ by dataset (the measured figures are in the README)
+local presets = {
+  ["fashion-mnist"] = { hidden = "256,128", dropout = "0", epochs = "20", ["lr-decay"] = "0.85" },
+  mnist = { hidden = "1024,512", dropout = "0.5", epochs = "50", ["lr-decay"] = "0.94" },
+}
+local preset_keys = { hidden = true, dropout = true, epochs = true, ["lr-decay"] = true }
+
+local function usage(msg)
+  io.stderr:write("train.lua: ", msg, "\n(see the comment at the top of scripts/train.lua)\n")
+  os.exit(2)
+end
+
+local i = 1
+while i <= #arg do
+  local name = arg[i]:match("^%-%-([%w%-]+)$")
+  if name == nil or (options[name] == nil and not preset_keys[name] and name ~= "checkpoint"
+                     and name ~= "resume") then
+    usage("unknown argument " .. arg[i])
+  end
+  if name == "quiet" then
+    options.quiet = true
+  else
+    if arg[i + 1] == nil then usage("--" .. name .. " needs a value") end
+    options[name] = arg[i + 1]
+    i = i + 1
+  end
+  i = i + 1
+end
+
+local preset = presets[options.dataset] or usage("--dataset must be fashion-mnist or mnist")
+for k, v in pairs(preset) do
+  if options[k] == nil then options[k] = v end
+end
+
+local function number(name, integer)
+  local v = tonumber(options[name])
+  if v == nil or (integer and math.type(v) ~= "integer") then
+    usage(("--%s must be a%s number, got %s"):format(name, integer and "n integer" or "", options[name]))
+  end
+  return v
+end
+
+local loaders = { ["fashion-mnist"] = nn.datasets.fashion_mnist, mnist = nn.datasets.mnist }
+local load = loaders[options.dataset] or usage("--dataset must be fashion-mnist or mnist")
+local data = load{}
+print(("%s: %d training and %d test images of %dx%d"):format(options.dataset,
+      data.x_train:size(1), data.x_test:size(1), 28, 28))
+
+nn.manual_seed(number("seed", true))
+local model
+if options.resume then
+  model = nn.load(options.resume)
+  print(("resumed from %s at epoch %d"):format(options.resume, model.epoch))
+else
+  local widths = { 784 }
+  for w in options.hidden:gmatch("[^,]+") do
+    widths[#widths + 1] = tonumber(w) or usage("--hidden must be widths such as 256,128")
+  end
+  local p = number("dropout")
+  model = nn.Model()
+  for k = 1, #widths - 1 do
+    model:add(nn.Dense(widths[k], widths[k + 1], { activation = "relu" }))
+    if p > 0 then model:add(nn.Dropout(p)) end
+  end
+  model:add(nn.Dense(widths[#widths], 10))
+  model:add(nn.Softmax())
+  local optimizers = { adam = "Adam", sgd = "SGD", adamw = "AdamW", rmsprop = "RMSprop",
+                       adagrad = "Adagrad" }
+  local opt = optimizers[options.optimizer] or usage("unknown --optimizer " .. options.optimizer)
+  model:set{ loss = "categorical_crossentropy", optimizer = nn.optim[opt]{ lr = number("lr") },
+             accuracy = true }
+end
+model.classes = data.classes     -- saved with the checkpoint, for predict.lua
+model:summary()
+
+local checkpoint = options.checkpoint or ("data/%s_mlp.safetensors"):format(options.dataset)
+local callbacks = { nn.callbacks.ModelCheckpoint{ path = checkpoint } }
+local decay = number("lr-decay")
+if decay ~= 1 then
+  callbacks[#callbacks + 1] = nn.callbacks.LearningRateScheduler(function (epoch, lr)
+    return epoch > 1 and lr * decay or lr
+  end)
+end
+
+local t0 = nn.clock()
+local history = model:train(data.x_train, data.y_train, {
+  epochs = number("epochs", true), initial_epoch = model.epoch,
+  batch_size = number("batch-size", true), validation_split = number("validation-split"),
+  verbose = options.quiet and 2 or 1, callbacks = callbacks,
+})
+local seconds = nn.clock() - t0
+local ran = #history.epoch
+local loss, accuracy = model:evaluate(data.x_test, data.y_test)
+if ran > 0 then
+  print(("trained %d epochs in %.1f s (%.2f s per epoch); checkpoint: %s")
+        :format(ran, seconds, seconds / ran, checkpoint))
+end
+print(("test loss %.4f  test accuracy %.2f%%"):format(loss, 100 * accuracy))
