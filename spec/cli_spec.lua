@@ -29,17 +29,7 @@ local function run (args, opts)
   return r
 end
 
--- a fresh directory for files a case writes
-local function temp_dir ()
-  local base = os.tmpname()
-  os.remove(base)
-  assert(os.execute("mkdir " .. shell_quote(base)))
-  return base
-end
-
-local function remove_dir (dir)
-  os.execute("rm -rf " .. shell_quote(dir))
-end
+local temp_dir, remove_dir = H.temp_dir, H.remove_dir
 
 
 describe("nnlua command line", function()

@@ -24,14 +24,8 @@ local function range (a, b)
 end
 
 local tmpdir
-setup(function ()
-  tmpdir = os.tmpname()
-  os.remove(tmpdir)
-  assert(os.execute("mkdir -p " .. H.shell_quote(tmpdir)))
-end)
-teardown(function ()
-  if tmpdir then os.execute("rm -rf " .. H.shell_quote(tmpdir)) end
-end)
+setup(function () tmpdir = H.temp_dir() end)
+teardown(function () H.remove_dir(tmpdir) end)
 
 describe("nn.index_select", function ()
   local src = nn.tensor{{1, 2}, {3, 4}, {5, 6}, {7, 8}}

@@ -163,6 +163,41 @@ end
 --- The binary under test: $NNLUA (make asan sets it), else ./nnlua.
 H.NNLUA = H.abspath(os.getenv("NNLUA") or "./nnlua")
 
+--- A fresh empty directory (absolute path) for the files a case writes.
+function H.temp_dir ()
+  local base = os.tmpname()
+  os.remove(base)
+  assert(os.execute("mkdir " .. H.shell_quote(base)))
+  return base
+end
+
+--- rm -rf dir (nil is fine).
+function H.remove_dir (dir)
+  if dir then os.execute("rm -rf " .. H.shell_quote(dir)) end
+end
+
+--- Run `nnlua args` (args already quoted as needed) in a shell; returns its
+-- stdout and stderr together, and its exit status.
+function H.run (args)
+  local p = assert(io.popen(H.NNLUA .. " " .. args .. " 2>&1; echo \"exit=$?\""))
+  local out = p:read("a")
+  p:close()
+  local code = tonumber(out:match("exit=(%d+)\n$"))
+  return out:gsub("exit=%d+\n$", ""), code
+end
+
+--- ok, data: nn.datasets.fashion_mnist{}, after preparing data/ from the
+-- Debian package (CI installs it) when the copy is not there yet.
+function H.fashion_mnist ()
+  local nn = require "nn"
+  local ok, data = pcall(nn.datasets.fashion_mnist, {})
+  if not ok then
+    os.execute("bash scripts/prepare_data.sh fashion-mnist >/dev/null 2>&1")
+    ok, data = pcall(nn.datasets.fashion_mnist, {})
+  end
+  return ok, data
+end
+
 --- The whole file, or nil when it cannot be opened.
 function H.read_file (path)
   local f = io.open(path, "rb")

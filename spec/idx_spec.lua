@@ -82,15 +82,9 @@ local function bytes_of (values)
   return string.char(table.unpack(values))
 end
 
-setup(function ()
-  tmpdir = os.tmpname()
-  os.remove(tmpdir)
-  assert(os.execute("mkdir -p " .. H.shell_quote(tmpdir)))
-end)
+setup(function () tmpdir = H.temp_dir() end)
 
-teardown(function ()
-  if tmpdir then os.execute("rm -rf " .. H.shell_quote(tmpdir)) end
-end)
+teardown(function () H.remove_dir(tmpdir) end)
 
 describe("nn.data.load_idx on good files", function ()
   it("reads unsigned bytes as their values 0..255, shape from the header", function ()

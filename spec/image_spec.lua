@@ -12,12 +12,7 @@ local shell_quote, read_file, write_file = H.shell_quote, H.read_file, H.write_f
 
 local FIX = H.abspath("data/fixtures") .. "/"
 
-local function temp_dir ()
-  local base = os.tmpname()
-  os.remove(base)
-  assert(os.execute("mkdir " .. shell_quote(base)))
-  return base
-end
+local temp_dir, remove_dir = H.temp_dir, H.remove_dir
 
 --- rows of integers divided by `max`: the expected tensor values
 local function scaled (rows, max)

@@ -538,12 +538,7 @@ describe("nn.Model: Ctrl-C", function()
 end)
 
 describe("nn.Model on Fashion-MNIST", function()
-  local ok, data = pcall(nn.datasets.fashion_mnist, {})
-  if not ok then
-    -- CI installs the Debian package; prepare the copy under data/ from it
-    os.execute("bash scripts/prepare_data.sh fashion-mnist >/dev/null 2>&1")
-    ok, data = pcall(nn.datasets.fashion_mnist, {})
-  end
+  local ok, data = H.fashion_mnist()
   if not ok then
     pending("Fashion-MNIST is not installed (bash scripts/setup.sh): " .. tostring(data))
     return

@@ -7,16 +7,7 @@ local H = require "spec.helpers"
 local st = nn.safetensors
 local shell_quote, read_file, write_file = H.shell_quote, H.read_file, H.write_file
 
-local function temp_dir ()
-  local base = os.tmpname()
-  os.remove(base)
-  assert(os.execute("mkdir " .. shell_quote(base)))
-  return base
-end
-
-local function remove_dir (dir)
-  os.execute("rm -rf " .. shell_quote(dir))
-end
+local temp_dir, remove_dir = H.temp_dir, H.remove_dir
 
 --- The names in dir (ls -A), sorted.
 local function list_dir (dir)

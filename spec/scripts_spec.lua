@@ -2,28 +2,16 @@
 --- run as a user runs them, in their own nnlua process.
 local nn = require "nn"
 
-local NNLUA = os.getenv("NNLUA") or "./nnlua"
-
-local function run(args)
-  local p = assert(io.popen(NNLUA .. " " .. args .. " 2>&1; echo \"exit=$?\""))
-  local out = p:read("a")
-  p:close()
-  return out, tonumber(out:match("exit=(%d+)\n$"))
-end
+local H = require "spec.helpers"
+local run = H.run
 
 describe("scripts/train.lua and scripts/predict.lua", function()
-  local ok, data = pcall(nn.datasets.fashion_mnist, {})
-  if not ok then
-    os.execute("bash scripts/prepare_data.sh fashion-mnist >/dev/null 2>&1")
-    ok, data = pcall(nn.datasets.fashion_mnist, {})
-  end
+  local ok, data = H.fashion_mnist()
   if not ok then
     pending("Fashion-MNIST is not installed (bash scripts/setup.sh): " .. tostring(data))
     return
   end
-  local dir = os.tmpname()
-  os.remove(dir)
-  os.execute("mkdir -p " .. dir)
+  local dir = H.temp_dir()
   local ckpt = dir .. "/mlp.safetensors"
 
   it("train.lua trains, saves a checkpoint and prints the test accuracy", function()
@@ -75,6 +63,6 @@ describe("scripts/train.lua and scripts/predict.lua", function()
     out, code = run(("scripts/predict.lua %s /nonexistent.png"):format(ckpt))
     assert.are_not.equal(0, code)
     assert.is_truthy(out:find("/nonexistent.png", 1, true), out)
-    os.execute("rm -rf " .. dir)
+    H.remove_dir(dir)
   end)
 end)

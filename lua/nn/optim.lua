@@ -323,6 +323,34 @@ local function read_tensors (who, built, tensors, iterations)
   return list, n
 end
 
+-- What load_state_dict of an optimizer and of a scheduler both check first:
+-- sd is {config = {name = <name>, ...}, ...} of an object of this name.
+-- Returns the options (config without its name); raises at the caller of
+-- load_state_dict (level 3) with `who` and what was expected.
+local function state_dict_options (who, sd, name, kind, expected)
+  if type(sd) ~= "table" or type(sd.config) ~= "table" then
+    error(("%s: expected %s, got %s")
+          :format(who, expected, type(sd) == "table" and "no config" or type(sd)), 3)
+  end
+  if sd.config.name ~= name then
+    error(("%s: the state is of %s %s, not %s"):format(who, kind, tostring(sd.config.name), name), 3)
+  end
+  local opts = {}
+  for k, v in pairs(sd.config) do
+    if k ~= "name" then opts[k] = v end
+  end
+  return opts
+end
+
+-- sd[key] as an integer >= 0 (a count of steps or epochs), or raise (level 3)
+local function count_of (who, sd, key)
+  local n = math.tointeger(sd[key])
+  if not n or n < 0 then
+    error(("%s: %s must be an integer >= 0, got %s"):format(who, key, tostring(sd[key])), 3)
+  end
+  return n
+end
+
 --- opt:load_state_dict(sd) -> opt: continue from opt2:state_dict().  The
 --  options (lr included), the iteration count and the state tensors become
 --  sd's; the tensors are copied (into the existing state tensors when there
@@ -333,25 +361,11 @@ end
 --  count do not fit the state the optimizer already has.
 function Optimizer:load_state_dict (sd)
   local who = self.name .. ":load_state_dict"
-  if type(sd) ~= "table" or type(sd.config) ~= "table" then
-    error(("%s: expected {config = ..., iterations = ..., tensors = ...}, got %s")
-          :format(who, type(sd) == "table" and "no config" or type(sd)), 2)
-  end
-  if sd.config.name ~= self.name then
-    error(("%s: the state is of an optimizer %s, not %s")
-          :format(who, tostring(sd.config.name), self.name), 2)
-  end
-  local opts = {}
-  for k, v in pairs(sd.config) do
-    if k ~= "name" then opts[k] = v end
-  end
+  local opts = state_dict_options(who, sd, self.name, "an optimizer",
+                                  "{config = ..., iterations = ..., tensors = ...}")
   local built, err = build(self.name, opts)
   if not built then error(who .. ": " .. err, 2) end
-  local iterations = math.tointeger(sd.iterations)
-  if not iterations or iterations < 0 then
-    error(("%s: iterations must be an integer >= 0, got %s")
-          :format(who, tostring(sd.iterations)), 2)
-  end
+  local iterations = count_of(who, sd, "iterations")
   local list, n = read_tensors(who, built, sd.tensors, iterations)
   if not list then error(n, 2) end
   local have = #self.state
@@ -575,25 +589,11 @@ end
 --  (nothing changed then): sd of another scheduler, bad options or numbers.
 function Scheduler:load_state_dict (sd)
   local who = self.name .. ":load_state_dict"
-  if type(sd) ~= "table" or type(sd.config) ~= "table" then
-    error(("%s: expected {config = ..., last_epoch = ..., base_lr = ..., last_lr = ...}, got %s")
-          :format(who, type(sd) == "table" and "no config" or type(sd)), 2)
-  end
-  if sd.config.name ~= self.name then
-    error(("%s: the state is of a scheduler %s, not %s")
-          :format(who, tostring(sd.config.name), self.name), 2)
-  end
-  local opts = {}
-  for k, v in pairs(sd.config) do
-    if k ~= "name" then opts[k] = v end
-  end
+  local opts = state_dict_options(who, sd, self.name, "a scheduler",
+                                  "{config = ..., last_epoch = ..., base_lr = ..., last_lr = ...}")
   local checked, err = scheduler_options(self.name, opts)
   if not checked then error(who .. ": " .. err, 2) end
-  local last_epoch = math.tointeger(sd.last_epoch)
-  if not last_epoch or last_epoch < 0 then
-    error(("%s: last_epoch must be an integer >= 0, got %s")
-          :format(who, tostring(sd.last_epoch)), 2)
-  end
+  local last_epoch = count_of(who, sd, "last_epoch")
   for _, k in ipairs{ "base_lr", "last_lr" } do
     if type(sd[k]) ~= "number" or not (sd[k] >= 0) then
       error(("%s: %s must be a number >= 0, got %s"):format(who, k, tostring(sd[k])), 2)
