@@ -537,6 +537,25 @@ describe("nn.Model: Ctrl-C", function()
   end)
 end)
 
+describe("nn.Model: the progress bar", function()
+  it("redraws one line per epoch on a terminal: batch, loss, accuracy, samples/s, ETA", function()
+    local script = os.tmpname()
+    H.write_file(script, [[
+      nn.manual_seed(1)
+      local m = nn.Model("basic", {8, 16, 2})
+      m:train(nn.tensor.randn(512, 8), nn.tensor.ones(512), {epochs = 2, batch_size = 32})
+    ]])
+    -- `script` gives nnlua a terminal (as the prompt specs do)
+    local p = assert(io.popen(("SHELL=/bin/sh script -qc %s /dev/null"):format(
+      H.shell_quote(H.NNLUA .. " " .. script))))
+    local out = p:read("a")
+    p:close()
+    os.remove(script)
+    assert.is_truthy(out:find("\rEpoch 1/2 16/16 %[=+%] loss [%d.]+ accuracy [%d.]+  %d+ samples/s  ETA %d+s"), out)
+    assert.is_truthy(out:find("Epoch 2/2  loss", 1, true), out)
+  end)
+end)
+
 describe("nn.Model on Fashion-MNIST", function()
   local ok, data = H.fashion_mnist()
   if not ok then

@@ -426,8 +426,9 @@ local function draw_bar(epoch, epochs, done, total, logs, seen, elapsed)
   local rate = elapsed > 0 and seen / elapsed or 0
   local eta = rate > 0 and (total - done) / math.max(done, 1) * elapsed or 0
   local acc = logs.accuracy and (" accuracy %.4f"):format(logs.accuracy) or ""
-  io.stdout:write(("\rEpoch %d/%d %*d/%d [%s] loss %.4f%s  %.0f samples/s  ETA %.0fs   ")
-    :format(epoch, epochs, #tostring(total), done, total, bar, logs.loss, acc, rate, eta))
+  local count = ("%" .. #tostring(total) .. "d/%d"):format(done, total)   -- no jumping
+  io.stdout:write(("\rEpoch %d/%d %s [%s] loss %.4f%s  %.0f samples/s  ETA %.0fs   ")
+    :format(epoch, epochs, count, bar, logs.loss, acc, rate, eta))
   io.stdout:flush()
 end
 
