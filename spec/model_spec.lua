@@ -52,6 +52,12 @@ describe("nn.Model: building", function()
     assert.are.equal(m.layers[3], m.trainable_layers[2])
   end)
 
+  it("a layer added joins the model's mode", function()
+    local m = nn.Model():add(nn.Dense(2, 2)):set_training(false)
+    m:add(nn.Dropout(0.5))
+    assert.is_false(m.layers[2].training)
+  end)
+
   it("the 'basic' template: Dense + ReLU, a Softmax output, cross-entropy, Adam", function()
     local m = nn.Model("basic", { 784, 128, 64, 10 })
     assert.are.equal(4, #m.layers)

@@ -108,6 +108,7 @@ setmetatable(Model, { __call = function (_, ...) return Model.new(...) end })
 -- zero_grad(), train(), evaluate()).  Errors: anything else.
 function Model:add(layer)
   check_layer(layer, "model:add")
+  set_mode(layer, self.training)    -- a layer joins in the model's mode
   self.layers[#self.layers + 1] = layer
   if #layer_params(layer) > 0 then self.trainable_layers[#self.trainable_layers + 1] = layer end
   self._params = nil            -- the flat parameter lists are rebuilt on the next step
