@@ -137,3 +137,29 @@ describe("mm into a preallocated out", function()
     assert.are.equal(32, out:item())
   end)
 end)
+
+-- One-row products go through a matrix-vector path (cpu.c: our loop below
+-- 64K elements of b, cblas_sgemv above).  Row 1 of a two-row product, which
+-- goes through sgemm, is the reference: the same sums, rounded in another
+-- order, so a few ulp of float32 apart at these sizes (H.ROUND is 4 ulp of
+-- max(1, |v|); the sums of up to 1024 terms of size ~1 need 1e-5).  The
+-- beta = 1 form (out += ...) is Linear's bias gradient, (1,B) @ (B,out):
+-- linear_spec's accumulation cases go through it.
+describe("matmul of one row (matrix-vector path)", function()
+  for _, size in ipairs{ {5, 3}, {784, 32}, {1024, 512}, {37, 2000} } do
+    local K, N = size[1], size[2]
+    for _, tb in ipairs{ false, true } do
+      it(("(1x%d) @ %s%s matches row 1 of the two-row product"):format(K, tb and "(NxK)^T " or "",
+         tb and "" or ("(%dx%d)"):format(K, N)), function()
+        nn.manual_seed(K + N)
+        local a2 = nn.tensor.randn(2, K)
+        local b = tb and nn.tensor.randn(N, K) or nn.tensor.randn(K, N)
+        local want = a2:matmul(b, false, tb):slice(1, 1)
+        local got = a2:slice(1, 1):matmul(b, false, tb)
+        assert.are.same({ 1, N }, got:size())
+        local err = (got - want):abs():max()
+        assert.is_true(err <= 1e-5 * math.max(1, want:abs():max()), ("max error %g"):format(err))
+      end)
+    end
+  end
+end)

@@ -168,8 +168,52 @@ int cpu_var_all (double *result, const float *a, size_t n) {
 
 /* out (M,N) = alpha * op(a) (M,K) @ op(b) (K,N) + beta * out, row-major.
 ** lda and ldb are the stored row lengths of a and b; out's is N. */
+/* Below this many elements of b (256 KB), a one-row product is done here:
+** OpenBLAS would wake its second thread for it, and the wake-up costs more
+** than the product (a 784x32 layer at batch 1: 3 us of arithmetic). */
+#define SMALL_GEMV 65536
+
+/* out (1,N) = alpha a (1,K) op(b) + beta out, in one thread.  op(b) = b
+** (K,N): out += a_k b_k. over the rows of b, which vectorises along N;
+** b^T (b is (N,K)): out_j = a . b_j., a dot product per row. */
+static int small_gemv (float *out, const float *a, const float *b, int N, int K,
+                       int trans_b, int ldb, float alpha, float beta) {
+  for (int j = 0; j < N; j++) out[j] = beta == 0.0f ? 0.0f : beta * out[j];
+  if (trans_b) {
+    for (int j = 0; j < N; j++) {
+      /* 8 partial sums, so the loop vectorises without reassociating */
+      const float *bj = b + (size_t)j * ldb;
+      float acc[8] = { 0 }, dot = 0.0f;
+      int k = 0;
+      for (; k + 8 <= K; k += 8)
+        for (int l = 0; l < 8; l++) acc[l] += a[k + l] * bj[k + l];
+      for (; k < K; k++) dot += a[k] * bj[k];
+      for (int l = 0; l < 8; l++) dot += acc[l];
+      out[j] += alpha * dot;
+    }
+  } else {
+    for (int k = 0; k < K; k++) {
+      const float *bk = b + (size_t)k * ldb;
+      float ak = alpha * a[k];
+      for (int j = 0; j < N; j++) out[j] += ak * bk[j];
+    }
+  }
+  return NN_OK;
+}
+
 int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
                 int trans_a, int trans_b, int lda, int ldb, float alpha, float beta) {
+  /* One row (a single example, a bias gradient): out = alpha a b + beta out
+  ** is a matrix-vector product, out^T = op(b)^T a^T.  sgemv streams b once;
+  ** sgemm would first copy it into packed panels, twice the memory traffic
+  ** for a product that is all memory traffic. */
+  if (M == 1 && !trans_a && (size_t)K * (size_t)N < SMALL_GEMV)
+    return small_gemv(out, a, b, N, K, trans_b, ldb, alpha, beta);
+  if (M == 1 && !trans_a) {
+    cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans,
+                trans_b ? N : K, trans_b ? K : N, alpha, b, ldb, a, 1, beta, out, 1);
+    return NN_OK;
+  }
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, M, N, K,
               alpha, a, lda, b, ldb, beta, out, N);
