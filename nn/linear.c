@@ -30,7 +30,8 @@ enum { ONES, GRAD_PRE };
 **   The sums over b are there because W and b are shared by every example
 **   of the batch: each example adds its own share to their gradients.
 **
-** Convention: grad_input is overwritten; grad_weight and grad_bias accumulate (+=).
+** Convention: grad_input is overwritten (or, with NN_BACKWARD_NO_GRAD_INPUT,
+** not computed); grad_weight and grad_bias accumulate (+=).
 ** cblas_sgemm, row-major:   y   = x W^T : NoTrans, Trans    M=B    N=out  K=in
 **                           dW += g^T x : Trans,   NoTrans  M=out  N=in   K=B   beta=1
 **                           dx  = g W   : NoTrans, NoTrans  M=B    N=in   K=out
@@ -92,10 +93,13 @@ static int linear_backward (nn_module *m, const nn_tensor *g) {
   const nn_tensor *x = m->input;
   int rc = NN_OK;
   /* through the fused activation first: g becomes dL/dz */
-  if (m->activation != NN_ACT_NONE && !m->skip_activation) rc = activation_grad(m, g, &g);
-  if (rc == NN_OK) rc = resize_as(m->grad_input, x);
-  /* dx = g W */
-  if (rc == NN_OK) rc = tensor_matmul(m->grad_input, g, m->weight, 0, 0, 1.0f, 0.0f);
+  if (m->activation != NN_ACT_NONE && !(m->backward_flags & NN_BACKWARD_PRE_ACTIVATION))
+    rc = activation_grad(m, g, &g);
+  /* dx = g W, unless nobody reads it (the first layer) */
+  if (!(m->backward_flags & NN_BACKWARD_NO_GRAD_INPUT)) {
+    if (rc == NN_OK) rc = resize_as(m->grad_input, x);
+    if (rc == NN_OK) rc = tensor_matmul(m->grad_input, g, m->weight, 0, 0, 1.0f, 0.0f);
+  }
   /* dW += g^T x */
   if (rc == NN_OK) rc = tensor_matmul(m->grad_weight, g, x, 1, 0, 1.0f, 1.0f);
   if (rc != NN_OK || m->bias == NULL) return rc;

@@ -105,12 +105,12 @@ int module_backward (nn_module *m, const nn_tensor *grad_out) {
   return m->type->backward(m, grad_out);
 }
 
-int module_backward_pre_activation (nn_module *m, const nn_tensor *grad_pre) {
-  if (m->activation == NN_ACT_NONE)
+int module_backward_ex (nn_module *m, const nn_tensor *grad_out, int flags) {
+  if ((flags & NN_BACKWARD_PRE_ACTIVATION) && m->activation == NN_ACT_NONE)
     return nn_seterr(NN_EARG, "%s: the layer has no fused activation to skip", m->type->name);
-  m->skip_activation = 1;
-  int rc = module_backward(m, grad_pre);
-  m->skip_activation = 0;
+  m->backward_flags = flags;
+  int rc = module_backward(m, grad_out);
+  m->backward_flags = 0;
   return rc;
 }
 

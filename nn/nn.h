@@ -75,7 +75,7 @@ struct nn_module {
   nn_tensor *state[NN_MAXSTATE];  /* per layer: see its type's state_names */
   float hyper[NN_MAXHYPER];       /* per layer: see its type's hyper_names */
   nn_activation activation;       /* a fused activation after the layer (Linear) */
-  int skip_activation;            /* set only inside module_backward_pre_activation */
+  int backward_flags;             /* NN_BACKWARD_*, set only inside module_backward_ex */
 };
 
 /* --- every layer ------------------------------------------------------------ */
@@ -88,11 +88,17 @@ int module_forward (nn_module *m, nn_tensor *x);
 ** Errors: NN_EARG (no forward yet), NN_ESHAPE (grad_out is not the
 ** output's shape), NN_EDEVICE. */
 int module_backward (nn_module *m, const nn_tensor *grad_out);
-/* As module_backward, but grad_pre is dL/dz at the pre-activation z of the
-** layer's fused activation, whose backward is skipped: the entry for the
-** fused Softmax + cross-entropy gradient, dL/dz = (p - y) / B.
-** Errors: those of module_backward; NN_EARG if the layer has no activation. */
-int module_backward_pre_activation (nn_module *m, const nn_tensor *grad_pre);
+/* module_backward with flags (or-ed):
+**   NN_BACKWARD_PRE_ACTIVATION  grad_out is dL/dz at the pre-activation z of
+**     the layer's fused activation, whose backward is skipped: the entry for
+**     the fused Softmax + cross-entropy gradient, dL/dz = (p - y) / B
+**     (NN_EARG if the layer has no activation)
+**   NN_BACKWARD_NO_GRAD_INPUT  only the parameter gradients: grad_input is
+**     left as it was (the first layer of a network, whose dL/dx nobody
+**     reads: for Linear, one GEMM of three saved)
+** Errors: those of module_backward. */
+enum { NN_BACKWARD_PRE_ACTIVATION = 1, NN_BACKWARD_NO_GRAD_INPUT = 2 };
+int module_backward_ex (nn_module *m, const nn_tensor *grad_out, int flags);
 /* grad_weight = grad_bias = 0 */
 int module_zero_grad (nn_module *m);
 /* 1: training mode; 0: evaluation mode */

@@ -255,34 +255,33 @@ static int m_forward (lua_State *L) {
   return 1;
 }
 
-/* layer:backward(grad_output) -> grad_input (the live layer.grad_input);
-** grad_weight and grad_bias accumulate until layer:zero_grad(). */
-static int m_backward (lua_State *L) {
+/* layer:backward(grad_output [, need_grad_input = true]) -> grad_input (the
+** live layer.grad_input); grad_weight and grad_bias accumulate until
+** layer:zero_grad().  need_grad_input = false computes only the parameter
+** gradients and returns nothing (the first layer of a network).
+** layer:backward_pre_activation(grad_pre [, need_grad_input]): the same, but
+** grad_pre is dL/dz before the layer's fused activation, whose own backward
+** is skipped (Model's fused Softmax + cross-entropy gradient uses it).
+** Errors: no forward before; a gradient of another shape or device; for
+** backward_pre_activation, a layer without a fused activation. */
+static int backward_with (lua_State *L, int flags) {
   nn_module *m = checkmodule(L, 1);
   nn_tensor *g = checktensor(L, 2);
+  int need = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+  if (!need) flags |= NN_BACKWARD_NO_GRAD_INPUT;
   const nn_storage *before = m->grad_input->storage;
-  int rc = module_backward(m, g);
+  int rc = module_backward_ex(m, g, flags);
   if (rc != NN_OK) return nn_raise(L, 2, rc);
+  if (!need) return 0;
   account_if_moved(L, m->grad_input, before);
   lua_settop(L, 1);
   push_field(L, m->grad_input, "grad_input");
   return 1;
 }
 
-/* layer:backward_pre_activation(grad_pre) -> grad_input: as backward, but
-** grad_pre is dL/dz before the layer's fused activation, whose own backward
-** is skipped (Model's fused Softmax + cross-entropy gradient uses it).
-** Errors: the layer has no fused activation; those of backward. */
+static int m_backward (lua_State *L) { return backward_with(L, 0); }
 static int m_backward_pre_activation (lua_State *L) {
-  nn_module *m = checkmodule(L, 1);
-  nn_tensor *g = checktensor(L, 2);
-  const nn_storage *before = m->grad_input->storage;
-  int rc = module_backward_pre_activation(m, g);
-  if (rc != NN_OK) return nn_raise(L, 2, rc);
-  account_if_moved(L, m->grad_input, before);
-  lua_settop(L, 1);
-  push_field(L, m->grad_input, "grad_input");
-  return 1;
+  return backward_with(L, NN_BACKWARD_PRE_ACTIVATION);
 }
 
 static int m_zero_grad (lua_State *L) {

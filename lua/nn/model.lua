@@ -110,7 +110,10 @@ function Model:add(layer)
   check_layer(layer, "model:add")
   set_mode(layer, self.training)    -- a layer joins in the model's mode
   self.layers[#self.layers + 1] = layer
-  if #layer_params(layer) > 0 then self.trainable_layers[#self.trainable_layers + 1] = layer end
+  if #layer_params(layer) > 0 then
+    self.trainable_layers[#self.trainable_layers + 1] = layer
+    self._first_trainable = self._first_trainable or #self.layers
+  end
   self._params = nil            -- the flat parameter lists are rebuilt on the next step
   self:_find_fused()
   return self
@@ -265,10 +268,22 @@ function Model:forward(x)
   return out
 end
 
--- backward through layers first..1 from g; returns dL/dx
-local function backward_from(self, first, g)
-  local layers = self.layers
-  for i = first, 1, -1 do g = layers[i]:backward(g) end
+-- backward through layers first..1 from g; returns dL/dx.  With `full`
+-- false (a training step) it stops where no gradient is needed any more:
+-- below the first layer that has parameters nothing is computed, and that
+-- layer computes only its parameter gradients (not dL/dx: for a Dense, one
+-- GEMM of three).  pre: g is dL/dz below layer `first`'s fused activation.
+local function backward_from(self, first, g, full, pre)
+  local layers, stop = self.layers, full and 1 or self._first_trainable
+  if stop == nil then return nil end                 -- nothing to train
+  for i = first, stop, -1 do
+    local layer, method = layers[i], pre and i == first and "backward_pre_activation" or "backward"
+    if i == stop and not full and is_module(layer) then
+      layer[method](layer, g, false)
+      return nil
+    end
+    g = layer[method](layer, g)
+  end
   return g
 end
 
@@ -280,20 +295,19 @@ end
 -- Errors: no forward before; a gradient of the wrong shape.
 function Model:backward(grad_output)
   if self._output == nil then fail(2, "model:backward: call model:forward(x) first") end
-  if grad_output ~= nil then return backward_from(self, #self.layers, grad_output) end
+  if grad_output ~= nil then return backward_from(self, #self.layers, grad_output, true) end
   if self._target == nil then
     fail(2, "model:backward: give grad_output, or compute the loss first with model:compute_loss(y)")
   end
-  return self:_backward_loss(self._output, self._target)
+  return self:_backward_loss(self._output, self._target, true)
 end
 
-function Model:_backward_loss(out, y)
+function Model:_backward_loss(out, y, full)
   local n, fused = #self.layers, self._fused
-  if fused == nil then return backward_from(self, n, self.loss:backward(out, y)) end
+  if fused == nil then return backward_from(self, n, self.loss:backward(out, y), full) end
   local g = self.loss:softmax_backward(out, y, fused.log)     -- dL/dz, stable
-  if fused.skip_layer then return backward_from(self, n - 1, g) end
-  g = self.layers[n]:backward_pre_activation(g)
-  return backward_from(self, n - 1, g)
+  if fused.skip_layer then return backward_from(self, n - 1, g, full) end
+  return backward_from(self, n, g, full, true)
 end
 
 --- model:compute_loss(y) -> the loss of the last forward's output against y
