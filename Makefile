@@ -101,7 +101,8 @@ asan:
 	ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  NNLUA=build-asan/nnlua build-asan/nnlua spec/run.lua $(SPECS)
 
-# Benchmarks against references measured in the same run (scripts/bench).
+# Benchmarks against PyTorch and cblas_sgemm measured in the same run
+# (scripts/bench; it needs python3-torch); writes BENCHMARKS.md.
 $(BUILD)/gemm_ref: scripts/gemm_ref.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS)

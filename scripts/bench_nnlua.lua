@@ -1,0 +1,70 @@
+-- scripts/bench_nnlua.lua -- nnlua's side of `make bench` (scripts/bench runs it,
+-- and scripts/bench_torch.py on the same work, in turn).
+--   nnlua scripts/bench_nnlua.lua train BATCH EPOCHS sgd|adam
+--       the MLP 784-512-1024-10 (ReLU, cross-entropy on logits) on
+--       Fashion-MNIST: prints "epoch_s S", "accuracy A" (test set), "rss_kb K"
+--   nnlua scripts/bench_nnlua.lua tiny STEPS
+--       the MLP 784-32-10 at batch 1: "step_us U" per training step
+--   nnlua scripts/bench_nnlua.lua infer CALLS
+--       one image through the (untrained) MLP with model:predict: "infer_us U"
+-- Times are wall-clock medians (nn.clock); warm-up calls are not timed.
+local mode = arg[1]
+
+local function peak_rss_kb()
+  for line in io.lines("/proc/self/status") do
+    local kb = line:match("^VmHWM:%s+(%d+) kB")
+    if kb then return tonumber(kb) end
+  end
+end
+
+local function mlp(sizes)
+  local m = nn.Model()
+  for i = 1, #sizes - 2 do m:add(nn.Dense(sizes[i], sizes[i + 1], { activation = "relu" })) end
+  m:add(nn.Dense(sizes[#sizes - 1], sizes[#sizes]))
+  return m
+end
+
+local function median_us(calls, fn)
+  local times = {}
+  for r = 1, 7 do
+    local t0 = nn.clock()
+    for _ = 1, calls do fn() end
+    times[r] = (nn.clock() - t0) / calls * 1e6
+  end
+  table.sort(times)
+  return times[4]
+end
+
+nn.manual_seed(1)
+if mode == "train" then
+  local bs, epochs, opt = tonumber(arg[2]), tonumber(arg[3]), arg[4]
+  local data = nn.datasets.fashion_mnist{}
+  local m = mlp{ 784, 512, 1024, 10 }
+  m:set{ loss = nn.CrossEntropyLoss(), accuracy = true,
+         optimizer = opt == "adam" and nn.optim.Adam{ lr = 1e-3 }
+                     or nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
+  local h = m:train(data.x_train, data.y_train, { epochs = epochs, batch_size = bs, verbose = 0 })
+  local seconds = {}
+  for i, s in ipairs(h.seconds) do seconds[i] = s end
+  table.sort(seconds)
+  local _, acc = m:evaluate(data.x_test, data.y_test)
+  print(("epoch_s %.4f"):format(seconds[(#seconds + 1) // 2]))
+  print(("accuracy %.4f"):format(acc))
+  print(("rss_kb %d"):format(peak_rss_kb()))
+elseif mode == "tiny" then
+  local steps = tonumber(arg[2]) or 2000
+  local m = mlp{ 784, 32, 10 }
+  m:set{ loss = nn.CrossEntropyLoss(), optimizer = nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
+  local x, y = nn.tensor.rand(1, 784), nn.tensor{ 3 }
+  for _ = 1, 200 do m:step(x, y) end
+  print(("step_us %.2f"):format(median_us(steps, function () m:step(x, y) end)))
+elseif mode == "infer" then
+  local calls = tonumber(arg[2]) or 1000
+  local m = mlp{ 784, 512, 1024, 10 }
+  local x = nn.tensor.rand(1, 784)
+  for _ = 1, 100 do m:predict(x) end
+  print(("infer_us %.2f"):format(median_us(calls, function () m:predict(x) end)))
+else
+  io.stderr:write("usage: nnlua scripts/bench_nnlua.lua train|tiny|infer ...\n")
+  os.exit(2)
+end

@@ -1,0 +1,101 @@
+"""scripts/bench_torch.py -- the PyTorch reference of `make bench`: the same
+work as scripts/bench_nnlua.lua, with the same arguments and output lines.
+
+  bench_torch.py [--defaults] train BATCH EPOCHS sgd|adam
+  bench_torch.py [--defaults] tiny STEPS
+  bench_torch.py [--defaults] infer CALLS
+
+Configured at its best unless --defaults: torch.set_num_threads(2) (the
+caller also sets OPENBLAS_NUM_THREADS=1, so that OpenBLAS's pool does not
+fight torch's OpenMP pool for the 2 cores) and torch.set_flush_denormal(True)
+(denormals fill the momentum and Adam buffers and take a slow path)."""
+import gzip, resource, sys, time
+import numpy as np
+import torch
+
+args = sys.argv[1:]
+defaults = args[:1] == ["--defaults"]
+if defaults:
+    args = args[1:]
+else:
+    torch.set_num_threads(2)
+    torch.set_flush_denormal(True)
+mode = args[0]
+torch.manual_seed(1)
+
+
+def idx(path):
+    b = gzip.open(path).read()
+    nd = b[3]
+    dims = [int.from_bytes(b[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
+    return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(dims)
+
+
+def mlp(sizes):
+    layers = []
+    for i in range(len(sizes) - 2):
+        layers += [torch.nn.Linear(sizes[i], sizes[i + 1]), torch.nn.ReLU()]
+    layers.append(torch.nn.Linear(sizes[-2], sizes[-1]))
+    return torch.nn.Sequential(*layers)
+
+
+def median_us(calls, fn):
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - t0) / calls * 1e6)
+    return sorted(times)[3]
+
+
+if mode == "train":
+    bs, epochs, opt_name = int(args[1]), int(args[2]), args[3]
+    d = "data/fashion-mnist/"
+    x = torch.tensor(idx(d + "train-images-idx3-ubyte.gz").reshape(-1, 784) / 255.0, dtype=torch.float32)
+    y = torch.tensor(idx(d + "train-labels-idx1-ubyte.gz").astype(np.int64))
+    xt = torch.tensor(idx(d + "t10k-images-idx3-ubyte.gz").reshape(-1, 784) / 255.0, dtype=torch.float32)
+    yt = torch.tensor(idx(d + "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    m = mlp([784, 512, 1024, 10])
+    opt = (torch.optim.Adam(m.parameters(), lr=1e-3) if opt_name == "adam"
+           else torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    seconds = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(x.shape[0])
+        for i in range(0, x.shape[0], bs):
+            j = perm[i:i + bs]
+            opt.zero_grad()
+            loss_fn(m(x[j]), y[j]).backward()
+            opt.step()
+        seconds.append(time.perf_counter() - t0)
+    with torch.no_grad():
+        acc = (m(xt).argmax(1) == yt).float().mean().item()
+    print("epoch_s %.4f" % sorted(seconds)[(len(seconds) - 1) // 2])
+    print("accuracy %.4f" % acc)
+    print("rss_kb %d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+elif mode == "tiny":
+    steps = int(args[1])
+    m = mlp([784, 32, 10])
+    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    x, y = torch.rand(1, 784), torch.tensor([2])
+
+    def step():
+        opt.zero_grad()
+        loss_fn(m(x), y).backward()
+        opt.step()
+    for _ in range(200):
+        step()
+    print("step_us %.2f" % median_us(steps, step))
+elif mode == "infer":
+    calls = int(args[1])
+    m = mlp([784, 512, 1024, 10]).eval()
+    x = torch.rand(1, 784)
+    with torch.no_grad():
+        for _ in range(100):
+            m(x)
+        print("infer_us %.2f" % median_us(calls, lambda: m(x)))
+else:
+    sys.exit("usage: bench_torch.py [--defaults] train|tiny|infer ...")
