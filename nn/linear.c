@@ -31,7 +31,8 @@ enum { ONES, GRAD_PRE };
 **   of the batch: each example adds its own share to their gradients.
 **
 ** Convention: grad_input is overwritten (or, with NN_BACKWARD_NO_GRAD_INPUT,
-** not computed); grad_weight and grad_bias accumulate (+=).
+** not computed); grad_weight and grad_bias accumulate (+=), or with
+** NN_BACKWARD_OVERWRITE_GRADS are overwritten (GEMM beta 0 in place of 1).
 ** cblas_sgemm, row-major:   y   = x W^T : NoTrans, Trans    M=B    N=out  K=in
 **                           dW += g^T x : Trans,   NoTrans  M=out  N=in   K=B   beta=1
 **                           dx  = g W   : NoTrans, NoTrans  M=B    N=in   K=out
@@ -100,8 +101,9 @@ static int linear_backward (nn_module *m, const nn_tensor *g) {
     if (rc == NN_OK) rc = resize_as(m->grad_input, x);
     if (rc == NN_OK) rc = tensor_matmul(m->grad_input, g, m->weight, 0, 0, 1.0f, 0.0f);
   }
-  /* dW += g^T x */
-  if (rc == NN_OK) rc = tensor_matmul(m->grad_weight, g, x, 1, 0, 1.0f, 1.0f);
+  /* dW += g^T x (or = g^T x when the step's zero_grad is fused in: beta 0) */
+  float beta = (m->backward_flags & NN_BACKWARD_OVERWRITE_GRADS) ? 0.0f : 1.0f;
+  if (rc == NN_OK) rc = tensor_matmul(m->grad_weight, g, x, 1, 0, 1.0f, beta);
   if (rc != NN_OK || m->bias == NULL) return rc;
   /* db += 1^T g: sum g over the batch, as a (1,B) @ (B,out) product */
   nn_tensor *ones = m->state[ONES], row, gb;
@@ -115,7 +117,7 @@ static int linear_backward (nn_module *m, const nn_tensor *g) {
   row.ndim = 2; row.shape[0] = 1; row.shape[1] = g->shape[0];
   gb = *m->grad_bias;
   gb.ndim = 2; gb.shape[0] = 1; gb.shape[1] = m->grad_bias->numel;
-  return tensor_matmul(&gb, &row, g, 0, 0, 1.0f, 1.0f);
+  return tensor_matmul(&gb, &row, g, 0, 0, 1.0f, beta);
 }
 
 static void linear_describe (const nn_module *m, char *buf, size_t len) {
@@ -126,6 +128,7 @@ static void linear_describe (const nn_module *m, char *buf, size_t len) {
 
 static const nn_module_type linear_type = {
   .name = "Linear", .forward = linear_forward, .backward = linear_backward,
+  .overwrites_grads = 1,
   .state_names = { "ones", "grad_pre_activation" }, .describe = linear_describe
 };
 

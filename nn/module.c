@@ -108,8 +108,15 @@ int module_backward (nn_module *m, const nn_tensor *grad_out) {
 int module_backward_ex (nn_module *m, const nn_tensor *grad_out, int flags) {
   if ((flags & NN_BACKWARD_PRE_ACTIVATION) && m->activation == NN_ACT_NONE)
     return nn_seterr(NN_EARG, "%s: the layer has no fused activation to skip", m->type->name);
+  int rc = NN_OK;
+  /* a layer that cannot overwrite its gradients gets them zeroed first */
+  if ((flags & NN_BACKWARD_OVERWRITE_GRADS) && !m->type->overwrites_grads) {
+    if (m->input == NULL) return module_backward(m, grad_out);   /* its error */
+    rc = module_zero_grad(m);
+    flags &= ~NN_BACKWARD_OVERWRITE_GRADS;
+  }
   m->backward_flags = flags;
-  int rc = module_backward(m, grad_out);
+  if (rc == NN_OK) rc = module_backward(m, grad_out);
   m->backward_flags = 0;
   return rc;
 }

@@ -62,6 +62,9 @@ typedef struct nn_module_type {
   /* Optional: the sizes shown in the description, "3 -> 2" for Linear(3 -> 2);
   ** NULL shows the name and the hyper numbers, "Dropout(p=0.5)". */
   void (*describe) (const nn_module *m, char *buf, size_t len);
+  /* 1: backward honours NN_BACKWARD_OVERWRITE_GRADS itself (else
+  ** module_backward_ex zeroes the gradients first) */
+  int overwrites_grads;
 } nn_module_type;
 
 struct nn_module {
@@ -96,8 +99,12 @@ int module_backward (nn_module *m, const nn_tensor *grad_out);
 **   NN_BACKWARD_NO_GRAD_INPUT  only the parameter gradients: grad_input is
 **     left as it was (the first layer of a network, whose dL/dx nobody
 **     reads: for Linear, one GEMM of three saved)
+**   NN_BACKWARD_OVERWRITE_GRADS  the parameter gradients are set, not
+**     accumulated: module_zero_grad and this backward in one pass (a
+**     training step's; for Linear, GEMMs with beta 0 and no fill)
 ** Errors: those of module_backward. */
-enum { NN_BACKWARD_PRE_ACTIVATION = 1, NN_BACKWARD_NO_GRAD_INPUT = 2 };
+enum { NN_BACKWARD_PRE_ACTIVATION = 1, NN_BACKWARD_NO_GRAD_INPUT = 2,
+       NN_BACKWARD_OVERWRITE_GRADS = 4 };
 int module_backward_ex (nn_module *m, const nn_tensor *grad_out, int flags);
 /* grad_weight = grad_bias = 0 */
 int module_zero_grad (nn_module *m);

@@ -255,10 +255,12 @@ static int m_forward (lua_State *L) {
   return 1;
 }
 
-/* layer:backward(grad_output [, need_grad_input = true]) -> grad_input (the
-** live layer.grad_input); grad_weight and grad_bias accumulate until
-** layer:zero_grad().  need_grad_input = false computes only the parameter
-** gradients and returns nothing (the first layer of a network).
+/* layer:backward(grad_output [, need_grad_input = true [, accumulate = true]])
+** -> grad_input (the live layer.grad_input); grad_weight and grad_bias
+** accumulate until layer:zero_grad().  need_grad_input = false computes only
+** the parameter gradients and returns nothing (the first layer of a
+** network); accumulate = false sets the parameter gradients instead of
+** adding to them: zero_grad and backward in one pass (a training step).
 ** layer:backward_pre_activation(grad_pre [, need_grad_input]): the same, but
 ** grad_pre is dL/dz before the layer's fused activation, whose own backward
 ** is skipped (Model's fused Softmax + cross-entropy gradient uses it).
@@ -269,6 +271,7 @@ static int backward_with (lua_State *L, int flags) {
   nn_tensor *g = checktensor(L, 2);
   int need = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
   if (!need) flags |= NN_BACKWARD_NO_GRAD_INPUT;
+  if (!lua_isnoneornil(L, 4) && !lua_toboolean(L, 4)) flags |= NN_BACKWARD_OVERWRITE_GRADS;
   const nn_storage *before = m->grad_input->storage;
   int rc = module_backward_ex(m, g, flags);
   if (rc != NN_OK) return nn_raise(L, 2, rc);

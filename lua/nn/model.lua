@@ -269,20 +269,27 @@ function Model:forward(x)
 end
 
 -- backward through layers first..1 from g; returns dL/dx.  With `full`
--- false (a training step) it stops where no gradient is needed any more:
--- below the first layer that has parameters nothing is computed, and that
--- layer computes only its parameter gradients (not dL/dx: for a Dense, one
--- GEMM of three).  pre: g is dL/dz below layer `first`'s fused activation.
+-- false (a training step) it does less, for the same gradients: below the
+-- first layer that has parameters nothing is computed, and that layer
+-- computes only its parameter gradients (not dL/dx: for a Dense, one GEMM
+-- of three); and C layers set their parameter gradients instead of adding
+-- to them (the step's zero_grad fused into the backward: no fill, GEMMs
+-- with beta 0).  pre: g is dL/dz below layer `first`'s fused activation.
 local function backward_from(self, first, g, full, pre)
   local layers, stop = self.layers, full and 1 or self._first_trainable
   if stop == nil then return nil end                 -- nothing to train
+  local accumulate = full and true or false
   for i = first, stop, -1 do
-    local layer, method = layers[i], pre and i == first and "backward_pre_activation" or "backward"
-    if i == stop and not full and is_module(layer) then
-      layer[method](layer, g, false)
+    local layer = layers[i]
+    local method = pre and i == first and "backward_pre_activation" or "backward"
+    if not is_module(layer) then
+      g = layer[method](layer, g)
+    elseif i == stop and not full then
+      layer[method](layer, g, false, accumulate)
       return nil
+    else
+      g = layer[method](layer, g, true, accumulate)
     end
-    g = layer[method](layer, g)
   end
   return g
 end
@@ -329,7 +336,11 @@ end
 -- one step, without the checks (train calls it per batch)
 function Model:_step(x, y)
   if self._params == nil then self._params, self._grads = self:parameters() end
-  self:zero_grad()
+  -- the C layers' gradients are set by the backward itself (backward_from);
+  -- a layer written in Lua gets its zero_grad here
+  for _, layer in ipairs(self.trainable_layers) do
+    if not is_module(layer) then layer:zero_grad() end
+  end
   local out = self:forward(x)
   local loss = self.loss:forward(out, y)
   self._target = y
