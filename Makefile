@@ -40,13 +40,13 @@ SAN     ?=
 CFLAGS  += $(WARN) $(OPT) $(SAN) -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS) -Itensor -Inn -Iio -Ivm
 LDLIBS  += $(PKG_LIBS) -lm -ldl
 LDFLAGS += $(SAN) -Wl,-E
-NVFLAGS  = -O2 -g -std=c++17 $(CUDA_ARCH) -Itensor -Xcompiler -Wall,-Wextra$(if $(SAN),$(comma)-fsanitize=address$(comma)-fsanitize=undefined)
+NVFLAGS  = -O2 -g -std=c++17 $(CUDA_ARCH) -Itensor -Inn -Xcompiler -Wall,-Wextra$(if $(SAN),$(comma)-fsanitize=address$(comma)-fsanitize=undefined)
 comma := ,
 
 SRC_C   = $(wildcard vm/*.c) $(wildcard tensor/*.c) $(wildcard nn/*.c) $(wildcard io/*.c)
 ifeq ($(GPU),1)
   SRC_C  := $(filter-out tensor/cuda_none.c,$(SRC_C))
-  SRC_CU  = tensor/cuda.cu
+  SRC_CU  = tensor/cuda.cu $(wildcard nn/*.cu)
   CFLAGS += -DNN_HAVE_CUDA
   # cudart linked statically (it opens the driver itself, on first use);
   # cuBLAS is opened with dlopen on the first GPU matmul (see cuda.cu), and

@@ -21,36 +21,18 @@
 ** nnlua drives the GPU from one thread (the Lua VM's), so the allocator and
 ** the lazily created handles are not locked.
 */
-#include <cuda_runtime.h>
 #include <cublas_v2.h>
 #include <dlfcn.h>
 #include <math.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* the C library's headers: C linkage for nn_seterr and the cuda_* functions */
+#include "cuda_util.cuh"   /* CUDA_TRY, THREADS, GRID_STRIDE, flag_bad */
 extern "C" {
-#include "tensor.h"
 #include "backend.h"
 }
-#include "elementwise.h"   /* NN_HD = __host__ __device__ under nvcc */
 #include "philox.h"
-
-/* Route every CUDA runtime call through this: on failure record CUDA's own
-** message and return NN_ECUDA (llm.c's cudaCheck, without the exit).  The
-** failed call also left the runtime's "last error" set; reading it clears
-** it, so that the next launch check does not report this error again. */
-#define CUDA_TRY(call) do {                                                   \
-    cudaError_t err_ = (call);                                                \
-    if (err_ != cudaSuccess) {                                                \
-      (void)cudaGetLastError();                                               \
-      return nn_seterr(NN_ECUDA, "CUDA error: %s (%s at %s:%d)",              \
-                       cudaGetErrorString(err_), #call, __FILE__, __LINE__);  \
-    }                                                                         \
-  } while (0)
 
 /* cuBLAS is opened with dlopen on the first matmul, not linked: linking it
 ** costs every nnlua start about 70 ms and 200 MB of resident pages
@@ -100,9 +82,6 @@ static int blas_load (void) {
                        blas_api.status_string(st_), #call, __FILE__, __LINE__); \
   } while (0)
 
-/* Threads per block for every kernel.  A power of two: the block reductions
-** below halve it step by step. */
-#define THREADS 256
 /* reduce_all's first pass uses at most this many blocks; the second pass is
 ** one block that reads their partial results. */
 #define MAX_PARTIALS 1024
@@ -205,6 +184,14 @@ static unsigned grid_for (size_t work) {
   size_t blocks = (work + THREADS - 1) / THREADS;
   if (blocks < 1) blocks = 1;
   return blocks < cu.max_blocks ? (unsigned)blocks : cu.max_blocks;
+}
+
+/* cuda_util.cuh: the launch of a kernel in another file (nn/cuda_*.cu) */
+int cuda_launch (cuda_launch_t *l, size_t work) {
+  int rc = cuda_ready();
+  l->stream = cu.stream;
+  l->blocks = rc == NN_OK ? grid_for(work) : 1;
+  return rc;
 }
 
 /* --- the caching allocator -------------------------------------------------------
@@ -466,8 +453,7 @@ extern "C" int cuda_memcpy (float *dst, nn_device dst_dev, const float *src, nn_
 
 /* x[i] = value */
 static __global__ void fill_kernel (float *x, float value, size_t n) {
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (size_t)gridDim.x * blockDim.x)
+  GRID_STRIDE(i, n)
     x[i] = value;
 }
 
@@ -475,8 +461,7 @@ static __global__ void fill_kernel (float *x, float value, size_t n) {
 ** __dadd_rn keep nvcc from fusing them into one fma, which would round once
 ** where cpu.c rounds twice: this way both give the same bits. */
 static __global__ void arange_kernel (float *x, double start, double step, size_t n) {
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (size_t)gridDim.x * blockDim.x)
+  GRID_STRIDE(i, n)
     x[i] = (float)__dadd_rn(start, __dmul_rn((double)i, step));
 }
 
@@ -487,8 +472,7 @@ static __global__ void uniform_kernel (float *x, size_t n, uint64_t seed, uint64
                                        float lo, float hi) {
   size_t nblocks = (n + 3) / 4;
   float range = hi - lo;
-  for (size_t b = (size_t)blockIdx.x * blockDim.x + threadIdx.x; b < nblocks;
-       b += (size_t)gridDim.x * blockDim.x) {
+  GRID_STRIDE(b, nblocks) {
     uint32_t r[4];
     philox_block(r, seed, block0 + b);
     for (int lane = 0; lane < 4 && 4 * b + lane < n; lane++)
@@ -503,8 +487,7 @@ static __global__ void uniform_kernel (float *x, size_t n, uint64_t seed, uint64
 static __global__ void normal_kernel (float *x, size_t n, uint64_t seed, uint64_t block0,
                                       float mean, float stddev) {
   size_t nblocks = (n + 3) / 4;
-  for (size_t b = (size_t)blockIdx.x * blockDim.x + threadIdx.x; b < nblocks;
-       b += (size_t)gridDim.x * blockDim.x) {
+  GRID_STRIDE(b, nblocks) {
     uint32_t r[4];
     philox_block(r, seed, block0 + b);
     for (int lane = 0; lane < 4 && 4 * b + lane < n; lane++)
@@ -555,32 +538,28 @@ extern "C" int cuda_normal (float *x, size_t n, uint64_t seed, uint64_t block0, 
 ** or b when bn == n: each element reads only its own inputs. */
 static __global__ void binary_kernel (float *out, const float *a, const float *b, size_t n,
                                       size_t bn, int op) {
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (size_t)gridDim.x * blockDim.x)
+  GRID_STRIDE(i, n)
     out[i] = nn_binary_eval(op, a[i], b[bn == n ? i : i % bn]);
 }
 
 /* out[i] = a[i] (op) s */
 static __global__ void binary_scalar_kernel (float *out, const float *a, float s, size_t n,
                                              int op) {
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (size_t)gridDim.x * blockDim.x)
+  GRID_STRIDE(i, n)
     out[i] = nn_binary_eval(op, a[i], s);
 }
 
 /* out[i] = f(a[i]; p, q) */
 static __global__ void unary_kernel (float *out, const float *a, size_t n, int op, float p,
                                      float q) {
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (size_t)gridDim.x * blockDim.x)
+  GRID_STRIDE(i, n)
     out[i] = nn_unary_eval(op, a[i], p, q);
 }
 
 /* grad_in[i] = grad_out[i] * f'(s[i]) */
 static __global__ void unary_backward_kernel (float *grad_in, const float *grad_out,
                                               const float *s, size_t n, int op, float p) {
-  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-       i += (size_t)gridDim.x * blockDim.x)
+  GRID_STRIDE(i, n)
     grad_in[i] = nn_unary_backward_eval(op, grad_out[i], s[i], p);
 }
 
@@ -950,11 +929,10 @@ extern "C" int cuda_matmul (float *out, const float *a, const float *b, int M, i
 ** Launch as the element-wise kernels: one thread per output float,
 ** grid-stride.  A kernel cannot return an error, so a thread that meets an
 ** index out of range (or not a whole number) writes nothing and records its
-** row in bad_row with atomicMin: afterwards bad_row holds the first bad row,
+** row with flag_bad (cuda_util.cuh): afterwards the flag holds the first bad row,
 ** the very one cpu.c's loop stops at.  Reading it back waits for the
 ** stream, so each call synchronises once: one gather per batch, cheap next
 ** to the batch's forward and backward. */
-static __device__ unsigned long long bad_row;
 
 /* Is v a whole number in [lo, hi)?  The same test as cpu.c's index_ok. */
 static __device__ __forceinline__ bool index_ok (float v, double lo, double hi) {
@@ -965,12 +943,11 @@ static __device__ __forceinline__ bool index_ok (float v, double lo, double hi) 
 static __global__ void index_select_kernel (float *out, const float *src, const float *idx,
                                             size_t k, size_t rows, size_t row_len, int base) {
   size_t n = k * row_len;
-  for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n;
-       e += (size_t)gridDim.x * blockDim.x) {
+  GRID_STRIDE(e, n) {
     size_t i = e / row_len, j = e - i * row_len;
     float v = idx[i];
     if (!index_ok(v, base, (double)rows + base)) {
-      atomicMin(&bad_row, (unsigned long long)i);
+      flag_bad(i);
       continue;
     }
     out[e] = src[(size_t)((long long)v - base) * row_len + j];
@@ -980,32 +957,12 @@ static __global__ void index_select_kernel (float *out, const float *src, const 
 /* out[i][j] = (j + 1 == labels[i]);  out: (b, c) */
 static __global__ void one_hot_kernel (float *out, const float *labels, size_t b, size_t c) {
   size_t n = b * c;
-  for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n;
-       e += (size_t)gridDim.x * blockDim.x) {
+  GRID_STRIDE(e, n) {
     size_t i = e / c, j = e - i * c;
     float v = labels[i];
-    if (!index_ok(v, 1.0, (double)c + 1.0)) atomicMin(&bad_row, (unsigned long long)i);
+    if (!index_ok(v, 1.0, (double)c + 1.0)) flag_bad(i);
     out[e] = (float)j + 1.0f == v ? 1.0f : 0.0f;
   }
-}
-
-/* bad_row = "none" before a launch */
-static int bad_row_reset (void) {
-  unsigned long long none = ~0ull;
-  CUDA_TRY(cudaMemcpyToSymbolAsync(bad_row, &none, sizeof none, 0, cudaMemcpyHostToDevice,
-                                   cu.stream));
-  return NN_OK;
-}
-
-/* *bad = the first bad row after a launch, or -1; waits for the stream */
-static int bad_row_read (int64_t *bad) {
-  unsigned long long row = 0;
-  CUDA_TRY(cudaGetLastError());
-  CUDA_TRY(cudaMemcpyFromSymbolAsync(&row, bad_row, sizeof row, 0, cudaMemcpyDeviceToHost,
-                                     cu.stream));
-  CUDA_TRY(cudaStreamSynchronize(cu.stream));
-  *bad = row == ~0ull ? -1 : (int64_t)row;
-  return NN_OK;
 }
 
 extern "C" int cuda_index_select (float *out, const float *src, const float *idx, size_t k,
@@ -1013,10 +970,10 @@ extern "C" int cuda_index_select (float *out, const float *src, const float *idx
   *bad = -1;
   int rc = cuda_ready();
   if (rc != NN_OK || k == 0 || row_len == 0) return rc;
-  if ((rc = bad_row_reset()) != NN_OK) return rc;
+  if ((rc = bad_reset(cu.stream)) != NN_OK) return rc;
   index_select_kernel<<<grid_for(k * row_len), THREADS, 0, cu.stream>>>(out, src, idx, k, rows,
                                                                         row_len, base);
-  return bad_row_read(bad);
+  return bad_read(cu.stream, bad);
 }
 
 extern "C" int cuda_one_hot (float *out, const float *labels, size_t b, size_t c, int64_t *bad) {
@@ -1027,7 +984,7 @@ extern "C" int cuda_one_hot (float *out, const float *labels, size_t b, size_t c
     *bad = 0;
     return NN_OK;
   }
-  if ((rc = bad_row_reset()) != NN_OK) return rc;
+  if ((rc = bad_reset(cu.stream)) != NN_OK) return rc;
   one_hot_kernel<<<grid_for(b * c), THREADS, 0, cu.stream>>>(out, labels, b, c);
-  return bad_row_read(bad);
+  return bad_read(cu.stream, bad);
 }
