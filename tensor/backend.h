@@ -41,6 +41,9 @@ void cuda_free (float *p);
 size_t cuda_memory_allocated (void);   /* bytes in live blocks, at their rounded size */
 size_t cuda_memory_reserved (void);    /* bytes taken from cudaMalloc: live + cached */
 void cuda_empty_cache (void);          /* cudaFree every cached block */
+void cuda_set_oom_hook (void (*hook) (void *ud), void *ud);   /* see tensor.h */
+int cuda_device_count (void);          /* 0 when cuda_available() says no */
+int cuda_synchronize (void);           /* wait for the stream */
 /* n floats between host and device in either direction, or device to device */
 int cuda_memcpy (float *dst, nn_device dst_dev, const float *src, nn_device src_dev, size_t n);
 int cuda_fill (float *x, float value, size_t n);

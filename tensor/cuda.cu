@@ -210,7 +210,10 @@ int cuda_launch (cuda_launch_t *l, size_t work) {
 ** up to half), and a loop that asks for the same shapes again gets exactly
 ** the blocks it gave back.  A block serves only its own class: there is no
 ** splitting or coalescing, which keeps this short.  When cudaMalloc fails we
-** give every cached block back to CUDA and try once more.
+** first ask the host to collect its garbage (nn_cuda_set_oom_hook: Lua does
+** not see device bytes, so dropped tensors may still hold blocks), take a
+** block of the class if that freed one, else give every cached block back
+** to CUDA, and try once more.
 **
 ** Every block cudaMalloc gave us has a record in a hash table keyed by its
 ** pointer (cuda_free gets only the pointer); free records are also chained in
@@ -238,6 +241,8 @@ static struct {
   cuda_block **buckets;            /* pointer -> record, chained */
   size_t nbuckets, nblocks;
   size_t allocated, reserved;
+  void (*oom_hook) (void *ud);     /* nn_cuda_set_oom_hook: the host's full GC */
+  void *oom_ud;
 } pool;
 
 /* The class of a request of `bytes` (1 <= bytes <= LARGE_MAX): its index and
@@ -319,6 +324,35 @@ static void pool_release_cached (void) {
   }
 }
 
+/* A cached block of class c, out of its free list; NULL when there is none. */
+static cuda_block *pool_take (size_t c) {
+  cuda_block *blk = pool.free_list[c];
+  if (blk != NULL) pool.free_list[c] = blk->next_free;
+  return blk;
+}
+
+/* The record of a block that cudaMalloc has just given; on failure (no host
+** memory for it) the block goes back to CUDA. */
+static int pool_record (cuda_block **out, void *ptr, size_t rounded, size_t c) {
+  cuda_block *blk = (cuda_block *)malloc(sizeof *blk);
+  if (blk != NULL && pool.nblocks >= pool.nbuckets) pool_grow();
+  if (blk == NULL || pool.nbuckets == 0) {     /* not even the first hash table */
+    free(blk);
+    if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
+    return nn_seterr(NN_ENOMEM, "out of host memory for the CUDA allocator's records");
+  }
+  blk->ptr = ptr;
+  blk->bytes = rounded;
+  blk->cls = c;
+  size_t h = hash_ptr(ptr, pool.nbuckets);
+  blk->next_hash = pool.buckets[h];
+  pool.buckets[h] = blk;
+  pool.nblocks++;
+  pool.reserved += rounded;
+  *out = blk;
+  return NN_OK;
+}
+
 /* *p = a device block of at least `bytes` bytes, from the cache if it can. */
 static int pool_alloc (void **p, size_t bytes) {
   *p = NULL;
@@ -329,48 +363,35 @@ static int pool_alloc (void **p, size_t bytes) {
     return nn_seterr(NN_ENOMEM, "cannot allocate %zu bytes on the GPU: too large", bytes);
   size_t rounded;
   size_t c = size_class(bytes, &rounded);
-  cuda_block *blk = pool.free_list[c];
-  if (blk != NULL) {                         /* a cached block of this class */
-    pool.free_list[c] = blk->next_free;
-  }
-  else {
+  cuda_block *blk = pool_take(c);           /* a cached block of this class */
+  if (blk == NULL) {
     void *ptr = NULL;
     cudaError_t err = cudaMalloc(&ptr, rounded);
-    if (err != cudaSuccess) {                /* free the cache and try once more */
-      (void)cudaGetLastError();
-      pool_release_cached();
-      err = cudaMalloc(&ptr, rounded);
-    }
     if (err != cudaSuccess) {
-      size_t free_b = 0, total_b = 0;
+      /* let the host collect the tensors it has dropped (their blocks come
+      ** back to the cache), else give the whole cache to CUDA; try once more */
       (void)cudaGetLastError();
-      if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) (void)cudaGetLastError();
-      const double mib = 1024.0 * 1024.0;
-      return nn_seterr(NN_ENOMEM, "cannot allocate %zu bytes on the GPU (%.1f MiB, %zu with "
-                       "rounding): %s; %zu of %zu bytes free (%.1f of %.1f MiB); nnlua's "
-                       "tensors hold %zu bytes (%.1f MiB)",
-                       bytes, bytes / mib, rounded, cudaGetErrorString(err), free_b, total_b,
-                       free_b / mib, total_b / mib, pool.allocated, pool.allocated / mib);
+      if (pool.oom_hook != NULL) pool.oom_hook(pool.oom_ud);
+      blk = pool_take(c);
+      if (blk == NULL) {
+        pool_release_cached();
+        err = cudaMalloc(&ptr, rounded);
+      }
     }
-    blk = (cuda_block *)malloc(sizeof *blk);
     if (blk == NULL) {
-      if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
-      return nn_seterr(NN_ENOMEM, "out of host memory for the CUDA allocator's records");
+      if (err != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        (void)cudaGetLastError();
+        if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) (void)cudaGetLastError();
+        const double mib = 1024.0 * 1024.0;
+        return nn_seterr(NN_ENOMEM, "cannot allocate %zu bytes on the GPU (%.1f MiB, %zu with "
+                         "rounding): %s; %zu of %zu bytes free (%.1f of %.1f MiB); nnlua's "
+                         "tensors hold %zu bytes (%.1f MiB)",
+                         bytes, bytes / mib, rounded, cudaGetErrorString(err), free_b, total_b,
+                         free_b / mib, total_b / mib, pool.allocated, pool.allocated / mib);
+      }
+      if ((rc = pool_record(&blk, ptr, rounded, c)) != NN_OK) return rc;
     }
-    if (pool.nblocks >= pool.nbuckets) pool_grow();
-    if (pool.nbuckets == 0) {                /* not even the first table */
-      free(blk);
-      if (cudaFree(ptr) != cudaSuccess) (void)cudaGetLastError();
-      return nn_seterr(NN_ENOMEM, "out of host memory for the CUDA allocator's records");
-    }
-    blk->ptr = ptr;
-    blk->bytes = rounded;
-    blk->cls = c;
-    size_t h = hash_ptr(ptr, pool.nbuckets);
-    blk->next_hash = pool.buckets[h];
-    pool.buckets[h] = blk;
-    pool.nblocks++;
-    pool.reserved += rounded;
   }
   blk->in_use = 1;
   blk->next_free = NULL;
@@ -403,12 +424,29 @@ extern "C" int cuda_malloc (float **p, size_t n) {
 
 extern "C" void cuda_free (float *p) { pool_free(p); }
 
-/* Not yet in backend.h: the allocator's counters, and a way to hand the
-** cache back (PyTorch's torch.cuda.memory_allocated / memory_reserved /
-** empty_cache). */
+/* The allocator's counters, and a way to hand the cache back (PyTorch's
+** torch.cuda.memory_allocated / memory_reserved / empty_cache). */
 extern "C" size_t cuda_memory_allocated (void) { return pool.allocated; }
 extern "C" size_t cuda_memory_reserved (void) { return pool.reserved; }
 extern "C" void cuda_empty_cache (void) { pool_release_cached(); }
+
+extern "C" void cuda_set_oom_hook (void (*hook) (void *ud), void *ud) {
+  pool.oom_hook = hook;
+  pool.oom_ud = ud;
+}
+
+extern "C" int cuda_device_count (void) {
+  int count = 0;
+  if (!cuda_available(NULL, 0)) return 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) { (void)cudaGetLastError(); return 0; }
+  return count;
+}
+
+extern "C" int cuda_synchronize (void) {
+  if (!cu.ready) return NN_OK;             /* nothing was ever queued */
+  CUDA_TRY(cudaStreamSynchronize(cu.stream));
+  return NN_OK;
+}
 
 /* --- copies ------------------------------------------------------------------------ */
 

@@ -34,6 +34,9 @@ void cuda_free (float *p) { (void)p; }
 size_t cuda_memory_allocated (void) { return 0; }
 size_t cuda_memory_reserved (void) { return 0; }
 void cuda_empty_cache (void) {}
+void cuda_set_oom_hook (void (*hook) (void *ud), void *ud) { (void)hook; (void)ud; }
+int cuda_device_count (void) { return 0; }
+int cuda_synchronize (void) { return NN_OK; }   /* nothing was queued */
 
 /* Host to host is plain memory, as in cuda.cu; anything with a device end fails. */
 int cuda_memcpy (float *dst, nn_device dst_dev, const float *src, nn_device src_dev, size_t n) {

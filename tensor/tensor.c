@@ -259,6 +259,31 @@ int tensor_to (nn_tensor **out, const nn_tensor *t, nn_device device) {
   return rc;
 }
 
+int tensor_move (nn_tensor *t, nn_device device) {
+  if (t->storage->device == device) return NN_OK;
+  nn_storage *fresh;
+  int rc = storage_new(&fresh, device, (size_t)t->numel);
+  if (rc != NN_OK) return rc;
+  rc = cuda_memcpy(fresh->data, device, tensor_data(t), t->storage->device, (size_t)t->numel);
+  if (rc != NN_OK) { storage_release(fresh); return rc; }
+  storage_release(t->storage);     /* views of the old block keep it */
+  t->storage = fresh;
+  t->offset = 0;
+  return NN_OK;
+}
+
+static nn_device default_device = NN_CPU;
+
+nn_device tensor_default_device (void) { return default_device; }
+
+int tensor_set_default_device (nn_device device) {
+  char why[256];
+  if (device == NN_CUDA && !cuda_available(why, sizeof why))
+    return nn_seterr(NN_EDEVICE, "CUDA is not available: %s", why);
+  default_device = device;
+  return NN_OK;
+}
+
 static int check_index (const nn_tensor *t, int64_t i) {
   if (i < 0 || i >= t->numel)
     return nn_seterr(NN_EARG, "index %lld is outside %s", (long long)i + 1, shape_str(t).s);
@@ -468,6 +493,12 @@ int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
 }
 
 int nn_cuda_available (char *reason, size_t len) { return cuda_available(reason, len); }
+int nn_cuda_device_count (void) { return cuda_device_count(); }
+int nn_cuda_synchronize (void) { return cuda_synchronize(); }
+size_t nn_cuda_memory_allocated (void) { return cuda_memory_allocated(); }
+size_t nn_cuda_memory_reserved (void) { return cuda_memory_reserved(); }
+void nn_cuda_empty_cache (void) { cuda_empty_cache(); }
+void nn_cuda_set_oom_hook (void (*hook) (void *ud), void *ud) { cuda_set_oom_hook(hook, ud); }
 
 /* --- gathering, shuffling, one-hot -------------------------------------------------- */
 

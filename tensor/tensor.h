@@ -112,6 +112,17 @@ int tensor_narrow (nn_tensor **out, nn_tensor *t, int64_t start, int64_t length)
 int tensor_copy (nn_tensor *dst, const nn_tensor *src);
 /* A new tensor on `device` holding a copy of t. */
 int tensor_to (nn_tensor **out, const nn_tensor *t, nn_device device);
+/* Move t itself to `device`, in place: a new block there holding t's
+** values, and t drops the old one (as PyTorch's module.to() replaces
+** param.data).  Whoever holds t (a layer, a Lua variable) sees it moved;
+** a view of t made before keeps the old block.  Nothing happens when t is
+** there already.  Errors: NN_EDEVICE, NN_ENOMEM, NN_ECUDA; t is unchanged. */
+int tensor_move (nn_tensor *t, nn_device device);
+/* The device that new tensors and layers go on when none is named: the
+** CPU, until tensor_set_default_device (nn.set_default_device).  Errors:
+** NN_EDEVICE (CUDA is not available: <reason>). */
+nn_device tensor_default_device (void);
+int tensor_set_default_device (nn_device device);
 /* Element i (flat, 0-based) as a float, and the reverse; for debugging and
 ** printing.  On CUDA each call is a device copy. */
 int tensor_get (float *value, const nn_tensor *t, int64_t i);
@@ -201,6 +212,23 @@ int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
 
 /* 1 when a CUDA device can be used; else 0 and why in `reason`. */
 int nn_cuda_available (char *reason, size_t len);
+/* The CUDA devices present (0 without a usable one).  nnlua uses device 0. */
+int nn_cuda_device_count (void);
+/* Wait until the GPU has done all the work queued so far (for timing: the
+** ops return once their kernel is queued).  Errors: NN_ECUDA. */
+int nn_cuda_synchronize (void);
+/* The caching allocator (tensor/cuda.cu): bytes in live tensors, at their
+** rounded block sizes; bytes held from CUDA, those plus the cached free
+** blocks; and a way to give the cached ones back.  As PyTorch's
+** torch.cuda.memory_allocated, memory_reserved and empty_cache. */
+size_t nn_cuda_memory_allocated (void);
+size_t nn_cuda_memory_reserved (void);
+void nn_cuda_empty_cache (void);
+/* `hook(ud)` runs when cudaMalloc fails, before the cache is emptied and
+** the allocation tried once more.  The Lua host runs a full garbage
+** collection there: device memory is invisible to Lua's collector, so
+** tensors that Lua has dropped may still hold blocks that this frees. */
+void nn_cuda_set_oom_hook (void (*hook) (void *ud), void *ud);
 
 /* --- gathering, shuffling, one-hot: what a DataLoader is made of -----------
 ** Indices and labels are held as floats, as everywhere in nnlua: whole

@@ -29,6 +29,8 @@ nn_tensor *totensor (lua_State *L, int arg);
 TensorBox *newbox (lua_State *L);
 /* Push t, taking over one reference the caller holds. */
 void pushtensor (lua_State *L, nn_tensor *t);
+/* The device named at arg: 'cpu' or 'cuda' (raises "invalid option" else). */
+nn_device nn_checkdevice (lua_State *L, int arg);
 /* Tell the collector that C memory of `bytes` now hangs on a Lua value, so
 ** that it paces itself by the floats and not only by the small boxes (see
 ** l_tensor.c).  Layers call it for their parameters and buffers. */

@@ -62,6 +62,64 @@ static int l_cuda_is_available (lua_State *L) {
   return 2;
 }
 
+/* nn.cuda.device_count() -> the CUDA devices present (0 without one) */
+static int l_cuda_device_count (lua_State *L) {
+  lua_pushinteger(L, nn_cuda_device_count());
+  return 1;
+}
+
+/* nn.cuda.synchronize(): wait until the GPU has run everything queued.  The
+** ops return once their kernels are queued, so time GPU work as
+** synchronize(); t0 = nn.clock(); ...; synchronize(); nn.clock() - t0. */
+static int l_cuda_synchronize (lua_State *L) {
+  int rc = nn_cuda_synchronize();
+  if (rc != NN_OK) return nn_raise(L, 0, rc);
+  return 0;
+}
+
+/* nn.cuda.memory_allocated() -> bytes in live CUDA tensors (at the caching
+** allocator's block sizes); memory_reserved() -> bytes held from CUDA,
+** those plus the cached free blocks; empty_cache() gives the cached ones
+** back.  As torch.cuda's functions of the same names. */
+static int l_cuda_memory_allocated (lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)nn_cuda_memory_allocated());
+  return 1;
+}
+static int l_cuda_memory_reserved (lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)nn_cuda_memory_reserved());
+  return 1;
+}
+static int l_cuda_empty_cache (lua_State *L) {
+  (void)L;
+  nn_cuda_empty_cache();
+  return 0;
+}
+
+/* nn.set_default_device('cuda' | 'cpu'): where tensor constructors
+** (nn.tensor{...}, zeros, ones, rand, randn, full, arange) and new layers
+** put their tensors from now on, as torch.set_default_device.
+** nn.get_default_device() -> 'cpu' or 'cuda'.
+** Errors: an unknown device; "CUDA is not available: <reason>". */
+static int l_set_default_device (lua_State *L) {
+  int rc = tensor_set_default_device(nn_checkdevice(L, 1));
+  if (rc != NN_OK) return nn_raise(L, 1, rc);
+  return 0;
+}
+static int l_get_default_device (lua_State *L) {
+  lua_pushstring(L, device_name(tensor_default_device()));
+  return 1;
+}
+
+/* The CUDA allocator's out-of-memory hook (tensor.h): a full collection, so
+** that tensors Lua has dropped give their device blocks back before the
+** allocation is retried.  It runs on a thread of its own, made at start-up,
+** whose stack no running code uses, so the finalizers have somewhere to
+** run whichever coroutine asked for the memory.  Inside a finalizer (a
+** collection already running) lua_gc does nothing, and the retry goes on. */
+static void gc_on_oom (void *ud) {
+  lua_gc((lua_State *)ud, LUA_GCCOLLECT);
+}
+
 /* nn.clock() -> seconds of a monotonic wall clock (os.clock is CPU time,
 ** which counts every BLAS thread: useless for timing). */
 static int l_clock (lua_State *L) {
@@ -102,11 +160,18 @@ static const luaL_Reg core_funcs[] = {
   {"get_rng_state", l_get_rng_state},
   {"set_rng_state", l_set_rng_state},
   {"philox", l_philox},
+  {"set_default_device", l_set_default_device},
+  {"get_default_device", l_get_default_device},
   {NULL, NULL}
 };
 
 static const luaL_Reg cuda_funcs[] = {
   {"is_available", l_cuda_is_available},
+  {"device_count", l_cuda_device_count},
+  {"synchronize", l_cuda_synchronize},
+  {"memory_allocated", l_cuda_memory_allocated},
+  {"memory_reserved", l_cuda_memory_reserved},
+  {"empty_cache", l_cuda_empty_cache},
   {NULL, NULL}
 };
 
@@ -126,6 +191,9 @@ int luaopen_nn_core (lua_State *L) {
   nn_open_metrics(L);
   luaL_newlib(L, cuda_funcs);     /* after the tensor methods: t:cuda() is not nn.cuda */
   lua_setfield(L, -2, "cuda");
+  lua_State *gc_thread = lua_newthread(L);     /* kept alive in the registry */
+  lua_setfield(L, LUA_REGISTRYINDEX, "nn.gc_thread");
+  nn_cuda_set_oom_hook(gc_on_oom, gc_thread);
   lua_pushvalue(L, -1);
   lua_setfield(L, LUA_REGISTRYINDEX, "nn.core");
   return 1;

@@ -112,11 +112,14 @@ static int check_dim (lua_State *L, int arg, const nn_tensor *t) {
 
 /* --- constructors -------------------------------------------------------------- */
 
+/* The constructors below make their tensor on the default device
+** (nn.set_default_device; the CPU unless changed), as PyTorch's factories. */
+
 /* nn.tensor.zeros(3, 4) or zeros{3, 4}; ones, rand, randn likewise. */
 static int new_filled (lua_State *L, int kind) {
   int64_t shape[NN_MAXDIM];
   int ndim = read_shape(L, 1, lua_gettop(L), shape, 0);
-  nn_tensor *t = push_new(L, NN_CPU, ndim, shape);
+  nn_tensor *t = push_new(L, tensor_default_device(), ndim, shape);
   int rc = kind == 0 ? tensor_fill(t, 0.0f)
          : kind == 1 ? tensor_fill(t, 1.0f)
          : kind == 2 ? tensor_uniform(t, 0.0f, 1.0f)
@@ -135,8 +138,9 @@ static int t_full (lua_State *L) {
   float value = (float)luaL_checknumber(L, n);
   int64_t shape[NN_MAXDIM];
   int ndim = n > 1 ? read_shape(L, 1, n - 1, shape, 0) : 0;
-  nn_tensor *t = push_new(L, NN_CPU, ndim, shape);
-  tensor_fill(t, value);
+  nn_tensor *t = push_new(L, tensor_default_device(), ndim, shape);
+  int rc = tensor_fill(t, value);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
   return 1;
 }
 
@@ -153,8 +157,9 @@ static int t_arange (lua_State *L) {
   luaL_argcheck(L, step != 0.0 && step == step, 3, "step must be non-zero");
   double count = ceil((stop - start) / step);
   int64_t n = count > 0 ? (int64_t)count : 0;
-  nn_tensor *t = push_new(L, NN_CPU, 1, &n);
-  tensor_arange(t, start, step);
+  nn_tensor *t = push_new(L, tensor_default_device(), 1, &n);
+  int rc = tensor_arange(t, start, step);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
   return 1;
 }
 
@@ -221,6 +226,8 @@ static int t_from_table (lua_State *L) {
   lua_pushvalue(L, 1);
   if (ndim > 0) flatten(L, &p, shape, ndim, 0, pos);
   lua_pop(L, 1);
+  int rc = tensor_move(t, tensor_default_device());   /* then to the default device */
+  if (rc != NN_OK) nn_raise(L, 0, rc);
   return 1;
 }
 
@@ -359,12 +366,12 @@ static int to_device (lua_State *L, nn_device dev) {
   return 1;
 }
 
-static nn_device check_device (lua_State *L, int arg) {
+nn_device nn_checkdevice (lua_State *L, int arg) {
   static const char *const names[] = { "cpu", "cuda", NULL };
   return luaL_checkoption(L, arg, NULL, names) == 1 ? NN_CUDA : NN_CPU;
 }
 
-static int t_to (lua_State *L) { checktensor(L, 1); return to_device(L, check_device(L, 2)); }
+static int t_to (lua_State *L) { checktensor(L, 1); return to_device(L, nn_checkdevice(L, 2)); }
 static int t_cuda (lua_State *L) { return to_device(L, NN_CUDA); }
 static int t_cpu (lua_State *L) { return to_device(L, NN_CPU); }
 
