@@ -40,7 +40,11 @@ SAN     ?=
 CFLAGS  += $(WARN) $(OPT) $(SAN) -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS) -Itensor -Inn -Iio -Ivm
 LDLIBS  += $(PKG_LIBS) -lm -ldl
 LDFLAGS += $(SAN) -Wl,-E
-NVFLAGS  = -O2 -g -std=c++17 $(CUDA_ARCH) -Itensor -Inn -Xcompiler -Wall,-Wextra$(if $(SAN),$(comma)-fsanitize=address$(comma)-fsanitize=undefined)
+# -fmad=false: no contraction of a * b + c into one fma, as the C build
+# (-std=c11 forbids it there), so a kernel rounds as the CPU loop it
+# shares its formula with; the element-wise kernels are bound by memory,
+# not by arithmetic, so this costs them nothing.
+NVFLAGS  = -O2 -g -std=c++17 -fmad=false $(CUDA_ARCH) -Itensor -Inn -Xcompiler -Wall,-Wextra$(if $(SAN),$(comma)-fsanitize=address$(comma)-fsanitize=undefined)
 comma := ,
 
 SRC_C   = $(wildcard vm/*.c) $(wildcard tensor/*.c) $(wildcard nn/*.c) $(wildcard io/*.c)

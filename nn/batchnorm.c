@@ -6,11 +6,15 @@
 ** Only 2-D input (B, C) is taken here: PyTorch's BatchNorm1d also takes
 ** (B, C, L), which this layer refuses with NN_ESHAPE (flatten the L into B
 ** first, or wait for a BatchNorm over more dims).
+**
+** The math of one feature (channel), and its derivation, is in batchnorm.h;
+** here are the checks, and the loop over the channels (on the CPU) or the
+** launch of one CUDA thread per channel.
 */
-#include <math.h>
 #include <stdio.h>
 
 #include "nn.h"
+#include "batchnorm.h"
 
 /* state[RUNNING_MEAN], state[RUNNING_VAR]: (C), the estimates evaluation
 ** normalises with.  state[SAVE_MEAN], state[SAVE_INVSTD]: (C), the mean and
@@ -23,71 +27,10 @@ enum { RUNNING_MEAN, RUNNING_VAR, SAVE_MEAN, SAVE_INVSTD };
 enum { EPS, MOMENTUM, FWD };
 enum { FWD_NONE, FWD_BATCH, FWD_RUNNING };
 
-/*
-** BatchNorm1d:  y = \gamma \hat{x} + \beta,   \hat{x} = (x - \mu) / \sqrt{\sigma^2 + \epsilon}
-**
-** Shapes   x, y, g = dL/dy: (B, C)   \gamma, \beta, \mu, \sigma^2: (C)    B = batch size
-**   Every feature (column) c is normalised on its own, over the B examples
-**   of the batch; below, the index c is left out: all sums run over the batch.
-**
-** Forward, training (statistics of this batch):
-**   \mu      = (1/B) \sum_b x_b
-**   \sigma^2 = (1/B) \sum_b (x_b - \mu)^2              biased: divides by B
-**   r        = 1 / \sqrt{\sigma^2 + \epsilon}          ("invstd", saved for backward)
-**   \hat{x}_b = (x_b - \mu) r,     y_b = \gamma \hat{x}_b + \beta
-**   and the running estimates move towards the batch's (momentum m):
-**   running_mean = (1 - m) running_mean + m \mu
-**   running_var  = (1 - m) running_var  + m \sigma^2 B / (B - 1)     unbiased
-**   (the unbiased variance here but the biased one in \hat{x}: PyTorch's
-**   choice, which we follow exactly).  Sums are accumulated in double.
-** Forward, evaluation: the same with \mu = running_mean, \sigma^2 = running_var.
-**
-** Backward, evaluation: \mu and r are constants, y_b = \gamma r (x_b - \mu) + \beta,
-**   a diagonal Jacobian:
-**   dL/dx_b = g_b \gamma r
-**
-** Backward, training: \mu and \sigma^2 are functions of every x_b of the
-**   batch, so x_b reaches L along three paths: directly through its own
-**   \hat{x}_b, through \mu (which every \hat{x}_k uses), and through \sigma^2
-**   (idem).  The chain rule sums the three:
-**   dL/d\hat{x}_b = \gamma g_b
-**   dL/d\sigma^2  = \sum_k dL/d\hat{x}_k (x_k - \mu) (-1/2) r^3
-**   dL/d\mu       = \sum_k dL/d\hat{x}_k (-r)  +  dL/d\sigma^2 (-2/B) \sum_k (x_k - \mu)
-**                 = -r \sum_k dL/d\hat{x}_k      (the last sum is 0: \mu is the mean)
-**   dL/dx_b = dL/d\hat{x}_b r  +  dL/d\sigma^2 2 (x_b - \mu) / B  +  dL/d\mu / B
-**   Substituting, with x_k - \mu = \hat{x}_k / r, everything has a factor \gamma r / B:
-**   dL/dx_b = (\gamma r / B) (B g_b - \sum_k g_k - \hat{x}_b \sum_k g_k \hat{x}_k)
-**             direct path      via \mu      via \sigma^2
-**   The two subtractions remove from g its mean and its component along
-**   \hat{x}: a shift or a stretch of the batch's x does not change \hat{x},
-**   so it cannot change L.
-**
-** Parameters (either mode; \gamma and \beta are shared by the batch, so sum):
-**   dL/d\gamma = \sum_b g_b \hat{x}_b          dL/d\beta = \sum_b g_b
-**
-** Conventions: grad_input is overwritten; grad_weight (\gamma) and grad_bias
-** (\beta) accumulate (+=).  With affine = false there is no \gamma, \beta
-** (\gamma = 1, \beta = 0, no parameters).  Backward uses the statistics of
-** the forward that made the output (hyper[FWD]): a layer switched to
-** evaluation between forward and backward still gets the training formula.
-**
-** Batch size 1 in training: \sigma^2 = 0, \hat{x} = 0, and the unbiased
-** variance divides by B - 1 = 0.  PyTorch refuses it ("Expected more than 1
-** value per channel when training"), and so do we, with NN_EARG.  In
-** evaluation a batch of 1 is fine.  B = 0 gives an empty output and, as in
-** PyTorch, leaves the running estimates alone.
-**
-** CPU loops, one feature at a time (the CUDA kernel comes with the GPU
-** backend).  Source: Ioffe & Szegedy (2015), sec. 3, Algorithm 1 and the
-** chain rule below it; the simplified dx as in cs231n's "batchnorm_backward_alt"
-** and Kevin Zakka, "Deriving the Gradient for the Backward Pass of Batch
-** Normalization" (2016).
-*/
 static int batchnorm_forward (nn_module *m, const nn_tensor *x) {
   int64_t C = m->state[RUNNING_MEAN]->numel;
-  int rc = module_need_cpu(m, x);
+  int rc;
   m->hyper[FWD] = FWD_NONE;            /* until this forward has succeeded */
-  if (rc != NN_OK) return rc;
   if (x->ndim != 2 || x->shape[1] != C)
     return nn_seterr(NN_ESHAPE, "BatchNorm1d(%lld): expected input [B x %lld], got %s",
                      (long long)C, (long long)C, shape_str(x).s);
@@ -97,6 +40,8 @@ static int batchnorm_forward (nn_module *m, const nn_tensor *x) {
                      "training, got input %s", shape_str(x).s);
   if ((rc = resize_as(m->output, x)) != NN_OK) return rc;
 
+  /* module_forward has put the parameters, the statistics and the buffers
+  ** on x's device: every pointer below is of that device */
   const float *xp = tensor_data(x);
   float *y = tensor_data(m->output);
   float *rmean = tensor_data(m->state[RUNNING_MEAN]);
@@ -108,36 +53,17 @@ static int batchnorm_forward (nn_module *m, const nn_tensor *x) {
   double eps = m->hyper[EPS], mom = m->hyper[MOMENTUM];
   int batch = m->training;
 
-  m->hyper[FWD] = batch ? FWD_BATCH : FWD_RUNNING;
-  if (B == 0) return NN_OK;            /* empty batch: nothing to normalise or learn */
-  for (int64_t c = 0; c < C; c++) {
-    double mean, var;
-    if (batch) {
-      /* mean over the batch, then the biased variance around it (two passes) */
-      double s = 0.0, ss = 0.0;
-      for (int64_t b = 0; b < B; b++) s += xp[b * C + c];
-      mean = s / (double)B;
-      for (int64_t b = 0; b < B; b++) {
-        double d = xp[b * C + c] - mean;
-        ss += d * d;
-      }
-      var = ss / (double)B;
-      /* running estimates: the unbiased variance, B / (B - 1) */
-      rmean[c] = (float)((1.0 - mom) * rmean[c] + mom * mean);
-      rvar[c] = (float)((1.0 - mom) * rvar[c] + mom * var * (double)B / (double)(B - 1));
-    } else {
-      mean = rmean[c];
-      var = rvar[c];
-    }
-    double invstd = 1.0 / sqrt(var + eps);
-    smean[c] = (float)mean;
-    sinvstd[c] = (float)invstd;
-    /* y = gamma xhat + beta; (x - mean) first, so no large terms cancel */
-    double gam = gamma ? gamma[c] : 1.0, bet = beta ? beta[c] : 0.0;
-    for (int64_t b = 0; b < B; b++)
-      y[b * C + c] = (float)(gam * ((xp[b * C + c] - mean) * invstd) + bet);
+  if (B > 0) {                         /* an empty batch has nothing to normalise or learn */
+    if (x->storage->device == NN_CUDA)
+      rc = nncuda_batchnorm_forward(y, rmean, rvar, smean, sinvstd, xp, gamma, beta, B, C, eps,
+                                    mom, batch);
+    else
+      for (int64_t c = 0; c < C; c++)
+        nn_batchnorm_forward_channel(y, rmean, rvar, smean, sinvstd, xp, gamma, beta, B, C, c,
+                                     eps, mom, batch);
   }
-  return NN_OK;
+  if (rc == NN_OK) m->hyper[FWD] = batch ? FWD_BATCH : FWD_RUNNING;
+  return rc;
 }
 
 static int batchnorm_backward (nn_module *m, const nn_tensor *g) {
@@ -161,31 +87,12 @@ static int batchnorm_backward (nn_module *m, const nn_tensor *g) {
   int batch = m->hyper[FWD] == FWD_BATCH;
 
   if (B == 0) return NN_OK;            /* empty batch: no gradient to add */
-  for (int64_t c = 0; c < C; c++) {
-    double mean = smean[c], invstd = sinvstd[c];
-    double gam = gamma ? gamma[c] : 1.0;
-    /* sum g and sum g xhat over the batch: db and dgamma, and dx's two sums */
-    double sg = 0.0, sgx = 0.0;
-    for (int64_t b = 0; b < B; b++) {
-      double gb = gp[b * C + c];
-      sg += gb;
-      sgx += gb * (xp[b * C + c] - mean) * invstd;
-    }
-    if (dgamma) dgamma[c] += (float)sgx;
-    if (dbeta) dbeta[c] += (float)sg;
-    if (batch) {
-      /* dx = (gamma invstd / B) (B g - sum g - xhat sum(g xhat)) */
-      double k = gam * invstd / (double)B;
-      for (int64_t b = 0; b < B; b++) {
-        double xhat = (xp[b * C + c] - mean) * invstd;
-        dx[b * C + c] = (float)(k * ((double)B * gp[b * C + c] - sg - xhat * sgx));
-      }
-    } else {
-      /* dx = g gamma invstd: the statistics are constants */
-      double k = gam * invstd;
-      for (int64_t b = 0; b < B; b++) dx[b * C + c] = (float)(k * gp[b * C + c]);
-    }
-  }
+  if (x->storage->device == NN_CUDA)
+    return nncuda_batchnorm_backward(dx, dgamma, dbeta, gp, xp, smean, sinvstd, gamma, B, C,
+                                     batch);
+  for (int64_t c = 0; c < C; c++)
+    nn_batchnorm_backward_channel(dx, dgamma, dbeta, gp, xp, smean, sinvstd, gamma, B, C, c,
+                                  batch);
   return NN_OK;
 }
 

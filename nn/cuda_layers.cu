@@ -1,17 +1,19 @@
 /*
 ** cuda_layers.cu -- the CUDA launchers of the layers whose math is not a
-** plain tensor op: Softmax and LogSoftmax (softmax.h).
+** plain tensor op: Softmax and LogSoftmax (softmax.h), BatchNorm1d
+** (batchnorm.h).
 **
 ** Each kernel runs the NN_HD function that the CPU loop calls, in one thread
-** per row: a kernel here differs from the CPU only in how the rows are
-** spread over threads, so the CPU specs check its formula and the parity
-** specs (spec/cuda_parity_spec.lua) check the launch.
+** per row (per channel for BatchNorm1d): a kernel here differs from the CPU
+** only in how the rows are spread over threads, so the CPU specs check its
+** formula and the parity specs (spec/cuda_parity_spec.lua) check the launch.
 */
 #include "cuda_util.cuh"
 extern "C" {
 #include "nn.h"
 }
 #include "softmax.h"
+#include "batchnorm.h"
 
 /* --- Softmax, LogSoftmax: one thread per row ------------------------------------ */
 
@@ -46,6 +48,55 @@ int nncuda_softmax_rows_backward (float *dx, const float *g, const float *y, int
   int rc = cuda_launch(&l, (size_t)rows);
   if (rc != NN_OK) return rc;
   softmax_rows_backward_kernel<<<l.blocks, THREADS, 0, l.stream>>>(dx, g, y, rows, n, log);
+  CUDA_TRY(cudaGetLastError());
+  return NN_OK;
+}
+
+/* --- BatchNorm1d: one thread per channel ---------------------------------------- */
+
+static __global__ void batchnorm_forward_kernel (float *y, float *running_mean,
+                                                 float *running_var, float *save_mean,
+                                                 float *save_invstd, const float *x,
+                                                 const float *gamma, const float *beta,
+                                                 int64_t B, int64_t C, double eps,
+                                                 double momentum, int batch) {
+  GRID_STRIDE(c, C)
+    nn_batchnorm_forward_channel(y, running_mean, running_var, save_mean, save_invstd, x,
+                                 gamma, beta, B, C, (int64_t)c, eps, momentum, batch);
+}
+
+static __global__ void batchnorm_backward_kernel (float *dx, float *dgamma, float *dbeta,
+                                                  const float *g, const float *x,
+                                                  const float *save_mean,
+                                                  const float *save_invstd, const float *gamma,
+                                                  int64_t B, int64_t C, int batch) {
+  GRID_STRIDE(c, C)
+    nn_batchnorm_backward_channel(dx, dgamma, dbeta, g, x, save_mean, save_invstd, gamma, B, C,
+                                  (int64_t)c, batch);
+}
+
+int nncuda_batchnorm_forward (float *y, float *running_mean, float *running_var,
+                              float *save_mean, float *save_invstd, const float *x,
+                              const float *gamma, const float *beta, int64_t B, int64_t C,
+                              double eps, double momentum, int batch) {
+  cuda_launch_t l;
+  int rc = cuda_launch(&l, (size_t)C);
+  if (rc != NN_OK) return rc;
+  batchnorm_forward_kernel<<<l.blocks, THREADS, 0, l.stream>>>(
+      y, running_mean, running_var, save_mean, save_invstd, x, gamma, beta, B, C, eps,
+      momentum, batch);
+  CUDA_TRY(cudaGetLastError());
+  return NN_OK;
+}
+
+int nncuda_batchnorm_backward (float *dx, float *dgamma, float *dbeta, const float *g,
+                               const float *x, const float *save_mean, const float *save_invstd,
+                               const float *gamma, int64_t B, int64_t C, int batch) {
+  cuda_launch_t l;
+  int rc = cuda_launch(&l, (size_t)C);
+  if (rc != NN_OK) return rc;
+  batchnorm_backward_kernel<<<l.blocks, THREADS, 0, l.stream>>>(
+      dx, dgamma, dbeta, g, x, save_mean, save_invstd, gamma, B, C, batch);
   CUDA_TRY(cudaGetLastError());
   return NN_OK;
 }

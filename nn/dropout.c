@@ -63,7 +63,7 @@ int dropout_new (nn_module **out, float p) {
   if (!(p >= 0.0f && p <= 1.0f))
     return nn_seterr(NN_EARG, "Dropout: p must be in [0, 1], got %g", (double)p);
   int rc = module_alloc(out, &dropout_type);
-  if (rc == NN_OK) rc = tensor_new(&(*out)->state[MASK], NN_CPU, 1, &zero);
+  if (rc == NN_OK) rc = tensor_new(&(*out)->state[MASK], tensor_default_device(), 1, &zero);
   if (rc != NN_OK) { module_free(*out); *out = NULL; return rc; }
   (*out)->hyper[P] = p;
   return NN_OK;

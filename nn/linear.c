@@ -182,8 +182,8 @@ int linear_act_new (nn_module **out, int64_t in_features, int64_t out_features, 
   if (rc == NN_OK) rc = module_new_param(&m->grad_weight, 2, wshape, 0.0f);
   if (rc == NN_OK && with_bias) rc = module_new_param(&m->bias, 1, bshape, 0.0f);
   if (rc == NN_OK && with_bias) rc = module_new_param(&m->grad_bias, 1, bshape, 0.0f);
-  if (rc == NN_OK) rc = tensor_new(&m->state[ONES], NN_CPU, 1, &zero);
-  if (rc == NN_OK) rc = tensor_new(&m->state[GRAD_PRE], NN_CPU, 1, &zero);
+  if (rc == NN_OK) rc = tensor_new(&m->state[ONES], tensor_default_device(), 1, &zero);
+  if (rc == NN_OK) rc = tensor_new(&m->state[GRAD_PRE], tensor_default_device(), 1, &zero);
   if (rc == NN_OK && (act < NN_ACT_NONE || act >= NN_ACT_COUNT))
     rc = nn_seterr(NN_EARG, "Linear: unknown activation %d", (int)act);
   m->activation = act;

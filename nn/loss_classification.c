@@ -1,6 +1,7 @@
 /*
 ** loss_classification.c -- losses for one class out of C: CrossEntropyLoss,
-** NLLLoss and CategoricalCrossentropy.
+** NLLLoss and CategoricalCrossentropy, and the fused gradient of a Softmax
+** (LogSoftmax) followed by CategoricalCrossentropy (NLLLoss).
 **
 ** Each takes a batch of rows x: (B, C), one row of C scores per example, and
 ** a target that is either
@@ -19,19 +20,33 @@
 ** This is PyTorch's reduction='mean' without class weights, for index and
 ** probability targets alike, and Keras's SUM_OVER_BATCH_SIZE.
 **
-** Notation below: row b of x is x_{b.}; t_{bc} is the target row (e_k for an
-** index k); T_b = \sum_c t_{bc} (1 for one-hot rows and proper soft labels);
-** s = 1/B for the mean, 1 for the sum.  All loops run on the CPU and
-** accumulate in double.
+** The math of one row, with its derivation, is in losses.h.  Here are the
+** checks, and the loop over the rows on the CPU, or the launch of one CUDA
+** thread per row (nn/cuda_losses.cu): the forward writes each row's loss
+** into the scratch c->work and sums it there (tensor_reduce_all, which is
+** deterministic); the backward writes grad_input directly.
 */
-#include <math.h>
-
 #include "nn.h"
+#include "losses.h"
 
-/* The checks all three losses share.  x must be (B, C) with C >= 1 and on
-** the CPU; the target (B) class indices, each a whole number in 1..C, or
-** (B, C) probabilities.  *is_index says which.  Errors: NN_ESHAPE (naming
-** the loss and both shapes), NN_EARG (a bad class index), NN_EDEVICE. */
+/* The error for row b of an index target, whose value is not a class
+** index; the value is read back from t (one device copy on CUDA). */
+static int bad_class_index (const nn_criterion *c, const nn_tensor *t, int64_t b, int64_t C) {
+  float v = 0.0f;
+  int rc = tensor_get(&v, t, b);
+  if (rc != NN_OK) return rc;
+  return nn_seterr(NN_EARG, "%s: target[%lld] = %g is not a class index in 1..%lld "
+                   "(class indices are 1-based)", c->type->name, (long long)(b + 1),
+                   (double)v, (long long)C);
+}
+
+/* The checks all three losses share.  x must be (B, C) with C >= 1; the
+** target (B) class indices, each a whole number in 1..C, or (B, C)
+** probabilities, on x's device.  *is_index says which.  On the CPU the
+** indices are checked here; on CUDA the kernel checks them as it goes (and
+** the caller reports the first bad one with bad_class_index).  Errors:
+** NN_ESHAPE (naming the loss and both shapes), NN_EDEVICE, NN_EARG (a bad
+** class index). */
 static int check_class_target (const nn_criterion *c, const nn_tensor *x,
                                const nn_tensor *t, int *is_index) {
   const char *name = c->type->name;
@@ -49,274 +64,93 @@ static int check_class_target (const nn_criterion *c, const nn_tensor *x,
     return nn_seterr(NN_ESHAPE, "%s: input %s needs a target [%lld] of class indices or "
                      "%s of probabilities, got target %s", name, shape_str(x).s,
                      (long long)B, shape_str(x).s, shape_str(t).s);
-  if (x->storage->device != NN_CPU)
-    return nn_seterr(NN_EDEVICE, "%s: input is on %s; this loss runs on the cpu only "
-                     "until the GPU backend gives it a kernel", name,
-                     device_name(x->storage->device));
-  if (*is_index) {
-    /* whole numbers in 1..C; the negated test also rejects nan */
+  if (x->storage->device != t->storage->device)
+    return nn_seterr(NN_EDEVICE, "%s: input is on %s, target on %s", name,
+                     device_name(x->storage->device), device_name(t->storage->device));
+  if (*is_index && x->storage->device == NN_CPU) {
     const float *tp = tensor_data(t);
+    for (int64_t b = 0; b < B; b++)
+      if (nn_class_index(tp[b], C) < 0) return bad_class_index(c, t, b, C);
+  }
+  return NN_OK;
+}
+
+/* the loss of op against a checked target, reduced */
+static int class_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
+                          nn_class_loss_op op, double *loss) {
+  int is_index;
+  int rc = check_class_target(c, x, t, &is_index);
+  if (rc != NN_OK) return rc;
+  int64_t B = x->shape[0], C = x->shape[1];
+  double lo = (double)c->hyper[0], sum = 0.0;
+  if (B > 0 && x->storage->device == NN_CUDA) {
+    /* row b's loss into work[b], then their sum */
+    int64_t bad = -1;
+    rc = tensor_resize(c->work, 1, &B);
+    if (rc == NN_OK)
+      rc = nncuda_class_loss_rows(tensor_data(c->work), is_index ? &bad : NULL,
+                                  tensor_data(x), tensor_data(t), B, C, is_index, op, lo);
+    if (rc == NN_OK && bad >= 0) rc = bad_class_index(c, t, bad, C);
+    if (rc == NN_OK) rc = tensor_reduce_all(&sum, c->work, NN_SUM);
+    if (rc != NN_OK) return rc;
+  } else {
+    const float *xp = tensor_data(x), *tp = tensor_data(t);
     for (int64_t b = 0; b < B; b++) {
-      double v = tp[b];
-      if (!(v >= 1.0 && v <= (double)C && v == floor(v)))
-        return nn_seterr(NN_EARG, "%s: target[%lld] = %g is not a class index in 1..%lld "
-                         "(class indices are 1-based)", name, (long long)(b + 1), v,
-                         (long long)C);
+      const float *tr;
+      int64_t k;
+      nn_row_target(&tr, &k, tp, b, C, is_index);
+      sum = nn_class_row_loss(op, sum, xp + b * C, tr, k, C, lo);
     }
+  }
+  *loss = sum * criterion_scale(c, B);
+  return NN_OK;
+}
+
+/* dL/dx of op into c->grad_input (x's shape, on x's device: module.c) */
+static int class_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
+                           nn_class_loss_op op) {
+  int is_index;
+  int rc = check_class_target(c, x, t, &is_index);
+  if (rc != NN_OK) return rc;
+  int64_t B = x->shape[0], C = x->shape[1];
+  double lo = (double)c->hyper[0], s = criterion_scale(c, B);
+  float *dx = tensor_data(c->grad_input);
+  if (B == 0) return NN_OK;
+  if (x->storage->device == NN_CUDA) {
+    int64_t bad = -1;
+    rc = nncuda_class_grad_rows(dx, is_index ? &bad : NULL, tensor_data(x), tensor_data(t),
+                                B, C, is_index, op, s, lo);
+    if (rc == NN_OK && bad >= 0) rc = bad_class_index(c, t, bad, C);
+    return rc;
+  }
+  const float *xp = tensor_data(x), *tp = tensor_data(t);
+  for (int64_t b = 0; b < B; b++) {
+    const float *tr;
+    int64_t k;
+    nn_row_target(&tr, &k, tp, b, C, is_index);
+    nn_class_row_grad(op, dx + b * C, xp + b * C, tr, k, C, s, lo);
   }
   return NN_OK;
 }
 
-/* the 0-based class of row b of an index target (checked before) */
-static int64_t class_of (const float *tp, int64_t b) {
-  return (int64_t)tp[b] - 1;
-}
-
-/* max_c x_c of a row of C >= 1 entries */
-static double row_max (const float *xr, int64_t C) {
-  double m = xr[0];
-  for (int64_t j = 1; j < C; j++) if (xr[j] > m) m = xr[j];
-  return m;
-}
-
-
-/*
-** CrossEntropyLoss:  log-softmax of the logits, then the negative
-** log-likelihood of the target, fused into one stable pass.
-**
-** Shapes   x: (B, C) logits (any real numbers)   t: (B) indices or (B, C)
-**          L: a scalar
-**
-** Forward  softmax   p_{bc} = e^{x_{bc}} / \sum_j e^{x_{bj}}
-**          log p_{bc} = x_{bc} - lse_b,    lse_b = \log \sum_j e^{x_{bj}}
-**          L = s \sum_b \sum_c -t_{bc} \log p_{bc}
-**            = s \sum_b ( T_b lse_b - \sum_c t_{bc} x_{bc} )
-**          index targets (t_{b.} = e_{k_b}):  L = s \sum_b ( lse_b - x_{b k_b} )
-**
-** Backward  \partial lse_b / \partial x_{bj} = e^{x_{bj}} / \sum_i e^{x_{bi}} = p_{bj}
-**   (the derivative of log-sum-exp is softmax), and example b's loss depends
-**   on row b only, so
-**     dL/dx_{bj} = s ( T_b p_{bj} - t_{bj} )     =>  dx = s (p T - t)   (B, C)
-**   index targets:  dx = s (p - onehot(k)).  The famous "softmax minus
-**   target": no division by p, so nothing blows up where p is tiny, which is
-**   why the two steps are fused instead of chaining a Softmax and a log.
-**
-** Stability  lse_b = m_b + \log \sum_j e^{x_{bj} - m_b},  m_b = \max_j x_{bj}:
-**   every exponent is <= 0 (no overflow) and the largest term is e^0 = 1, so
-**   the sum is in [1, C] and its log is finite (no log 0).  Logits of
-**   +-1e4 give a finite loss (up to 2e4) and a gradient in [-1, 1].
-**
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.2.2.3
-**   (softmax units, the log-sum-exp and its stable form), sec. 6.2.1.1 (the
-**   cross-entropy as the negative log-likelihood).
-*/
 static int ce_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
-  int is_index;
-  int rc = check_class_target(c, x, t, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  const float *xp = tensor_data(x), *tp = tensor_data(t);
-  double sum = 0.0;
-  for (int64_t b = 0; b < B; b++) {
-    const float *xr = xp + b * C;
-    /* lse = m + log sum_j exp(x_j - m): stable */
-    double m = row_max(xr, C), z = 0.0;
-    for (int64_t j = 0; j < C; j++) z += exp((double)xr[j] - m);
-    double lse = m + log(z);
-    if (is_index) {
-      sum += lse - (double)xr[class_of(tp, b)];
-    } else {
-      const float *tr = tp + b * C;      /* -sum_c t_c (x_c - lse) */
-      for (int64_t j = 0; j < C; j++) sum += (double)tr[j] * (lse - (double)xr[j]);
-    }
-  }
-  *loss = sum * criterion_scale(c, B);
-  return NN_OK;
+  return class_forward(c, x, t, NN_LOSS_CE, loss);
 }
-
 static int ce_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
-  int is_index;
-  int rc = check_class_target(c, x, t, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  const float *xp = tensor_data(x), *tp = tensor_data(t);
-  float *dx = tensor_data(c->grad_input);
-  double s = criterion_scale(c, B);
-  for (int64_t b = 0; b < B; b++) {
-    const float *xr = xp + b * C;
-    float *dr = dx + b * C;
-    /* e_j = exp(x_j - m) into the gradient row, and z = sum_j e_j */
-    double m = row_max(xr, C), z = 0.0;
-    for (int64_t j = 0; j < C; j++) {
-      double e = exp((double)xr[j] - m);
-      dr[j] = (float)e;
-      z += e;
-    }
-    if (is_index) {                      /* s (p - onehot(k)) */
-      int64_t k = class_of(tp, b);
-      for (int64_t j = 0; j < C; j++)
-        dr[j] = (float)(s * ((double)dr[j] / z - (j == k ? 1.0 : 0.0)));
-    } else {                             /* s (p T - t) */
-      const float *tr = tp + b * C;
-      double T = 0.0;
-      for (int64_t j = 0; j < C; j++) T += tr[j];
-      for (int64_t j = 0; j < C; j++)
-        dr[j] = (float)(s * ((double)dr[j] / z * T - (double)tr[j]));
-    }
-  }
-  return NN_OK;
+  return class_backward(c, x, t, NN_LOSS_CE);
 }
-
-
-/*
-** NLLLoss (negative log-likelihood):  x already holds log-probabilities
-** (a LogSoftmax output); the loss picks the target's.
-**
-** Shapes   x: (B, C) log-probabilities   t: (B) indices or (B, C)   L: scalar
-**
-** Forward  L = -s \sum_b x_{b k_b}                 (index targets)
-**          L = -s \sum_b \sum_c t_{bc} x_{bc}      (probability targets)
-**
-** Backward  L is linear in x:
-**     dL/dx_{bc} = -s t_{bc}     =>  dx = -s t   (-s onehot(k) for indices)
-**   LogSoftmax followed by NLLLoss is CrossEntropyLoss, in two steps: the
-**   LogSoftmax's backward turns this -s t into s (p T - t).
-**
-** PyTorch's NLLLoss takes index targets only; the probability form is the
-** same formula with t_{b.} in place of e_{k_b}.  x is not checked to be
-** <= 0: any numbers go, as in PyTorch.
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.2.1.1.
-*/
 static int nll_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
-  int is_index;
-  int rc = check_class_target(c, x, t, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  const float *xp = tensor_data(x), *tp = tensor_data(t);
-  double sum = 0.0;
-  if (is_index) {
-    for (int64_t b = 0; b < B; b++) sum -= (double)xp[b * C + class_of(tp, b)];
-  } else {
-    for (int64_t k = 0; k < B * C; k++) sum -= (double)tp[k] * (double)xp[k];
-  }
-  *loss = sum * criterion_scale(c, B);
-  return NN_OK;
+  return class_forward(c, x, t, NN_LOSS_NLL, loss);
 }
-
 static int nll_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
-  int is_index;
-  int rc = check_class_target(c, x, t, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  const float *tp = tensor_data(t);
-  float *dx = tensor_data(c->grad_input);
-  float s = (float)criterion_scale(c, B);
-  if (is_index) {                        /* -s at the target, 0 elsewhere */
-    for (int64_t k = 0; k < B * C; k++) dx[k] = 0.0f;
-    for (int64_t b = 0; b < B; b++) dx[b * C + class_of(tp, b)] = -s;
-  } else {
-    for (int64_t k = 0; k < B * C; k++) dx[k] = -s * tp[k];
-  }
-  return NN_OK;
+  return class_backward(c, x, t, NN_LOSS_NLL);
 }
-
-
-/*
-** CategoricalCrossentropy (Keras, from_logits=False):  x holds
-** probabilities, a Softmax output; Keras renormalises each row and clips it
-** away from 0 and 1 before the log.
-**
-** Shapes   x: (B, C) probabilities (positive, each row summing to about 1)
-**          t: (B, C) probabilities, or (B) class indices (a convenience
-**          Keras lacks: index k means the one-hot row e_k)      L: scalar
-**
-** Forward, per row (b dropped), S = \sum_k x_k,  \epsilon = eps (1e-7):
-**   p_c = x_c / S                          renormalise
-**   q_c = clip(p_c, \epsilon, 1 - \epsilon)   keep \log q finite
-**   L = s \sum_b \sum_c -t_c \log q_c
-**   Terms with t_c = 0 are skipped (0 \log q = 0 anyway while eps > 0).
-**
-** Backward, by the chain rule through the three steps:
-**   dL_b/dq_c = -t_c / q_c
-**   dq_c/dp_c = 1 where \epsilon <= p_c <= 1 - \epsilon, else 0: the clip is
-**     flat outside, so a clipped entry passes no gradient (as
-**     tf.clip_by_value's gradient, which lets the bounds themselves through)
-**   so g_c := dL_b/dp_c = -t_c / p_c where not clipped, 0 where clipped
-**   dp_k/dx_c = (\delta_{kc} S - x_k) / S^2 = (\delta_{kc} - p_k) / S
-**   dL_b/dx_c = \sum_k g_k (\delta_{kc} - p_k) / S
-**             = (1/S) ( g_c - \sum_k g_k p_k )
-**   =>  dx_{bc} = (s / S_b) ( g_{bc} - \sum_k g_{bk} p_{bk} )
-**   For a one-hot t = e_k with p_k unclipped: g = -e_k / p_k, \sum g p = -1,
-**   and dx_c = (s/S)(\delta_{ck} (-1/p_k) + 1).  Scaling a row of x leaves L
-**   unchanged (p is scale-free), and indeed \sum_c x_c dL/dx_c = 0.
-**
-** Stability  the clip bounds -\log q by -\log \epsilon (16.1 for 1e-7) and
-**   the division g = -t/p by 1/\epsilon.  Probabilities that come from a
-**   Softmax can still round to 0 in float32, where this loss saturates and
-**   its gradient vanishes: for training, CrossEntropyLoss on the logits is
-**   the stable choice.  A row summing to 0 has no probabilities: nan, as Keras.
-**
-** Source: Keras, keras/backend.py categorical_crossentropy (the renormalise
-**   and the clip with epsilon()); Goodfellow, Bengio & Courville, Deep
-**   Learning (2016), sec. 6.2.2.3.
-*/
 static int cce_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
-  int is_index;
-  int rc = check_class_target(c, x, t, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  const float *xp = tensor_data(x), *tp = tensor_data(t);
-  double lo = (double)c->hyper[0], hi = 1.0 - lo;
-  double sum = 0.0;
-  for (int64_t b = 0; b < B; b++) {
-    const float *xr = xp + b * C;
-    double S = 0.0;                      /* the row sum, to renormalise */
-    for (int64_t j = 0; j < C; j++) S += xr[j];
-    for (int64_t j = 0; j < C; j++) {
-      double tc = is_index ? (j == class_of(tp, b) ? 1.0 : 0.0) : (double)tp[b * C + j];
-      if (tc == 0.0) continue;           /* 0 log q = 0 */
-      /* clip(p, eps, 1 - eps), by comparisons so that a NaN stays NaN (fmin
-      ** and fmax would drop it, and a diverged model would show a finite
-      ** loss that TerminateOnNaN cannot see) */
-      double p = (double)xr[j] / S;
-      double q = p < lo ? lo : p > hi ? hi : p;
-      sum -= tc * log(q);
-    }
-  }
-  *loss = sum * criterion_scale(c, B);
-  return NN_OK;
+  return class_forward(c, x, t, NN_LOSS_CCE, loss);
 }
-
 static int cce_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
-  int is_index;
-  int rc = check_class_target(c, x, t, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  const float *xp = tensor_data(x), *tp = tensor_data(t);
-  float *dx = tensor_data(c->grad_input);
-  double lo = (double)c->hyper[0], hi = 1.0 - lo;
-  double s = criterion_scale(c, B);
-  for (int64_t b = 0; b < B; b++) {
-    const float *xr = xp + b * C;
-    float *dr = dx + b * C;
-    double S = 0.0;
-    for (int64_t j = 0; j < C; j++) S += xr[j];
-    /* g_j = dL_b/dp_j into the gradient row (0 where clipped or t_j = 0),
-    ** and dot = sum_j g_j p_j */
-    double dot = 0.0;
-    for (int64_t j = 0; j < C; j++) {
-      double tc = is_index ? (j == class_of(tp, b) ? 1.0 : 0.0) : (double)tp[b * C + j];
-      double p = (double)xr[j] / S, g = 0.0;
-      if (tc != 0.0 && p >= lo && p <= hi) g = -tc / p;
-      dr[j] = (float)g;
-      dot += g * p;
-    }
-    /* dx_j = (s / S) (g_j - dot) */
-    for (int64_t j = 0; j < C; j++) dr[j] = (float)(s / S * ((double)dr[j] - dot));
-  }
-  return NN_OK;
+  return class_backward(c, x, t, NN_LOSS_CCE);
 }
-
 
 static const nn_criterion_type ce_type = {
   .name = "CrossEntropyLoss", .forward = ce_forward, .backward = ce_backward
@@ -348,45 +182,34 @@ int categorical_crossentropy_new (nn_criterion **out, nn_redop reduction, float 
 }
 
 
-/*
-** The fused gradient of Softmax (or LogSoftmax) followed by
-** CategoricalCrossentropy (or NLLLoss), as Keras and PyTorch compute it
-** when they see the pair.
-**
-** Shapes   z: (B, C) the logits fed to the Softmax    y: (B, C) its output,
-**          p = softmax(z) (or log p, for LogSoftmax)    t: (B) or (B, C)
-**
-** Chaining the two backward passes would divide by p in the loss
-** (dL/dp = -s t / p) and multiply by the softmax Jacobian
-** (dp_i/dz_j = p_i (\delta_{ij} - p_j)) afterwards:
-**   dL/dz_{bj} = \sum_i (-s t_{bi} / p_{bi}) p_{bi} (\delta_{ij} - p_{bj})
-**              = s ( T_b p_{bj} - t_{bj} )        (T_b = \sum_i t_{bi})
-** the same "softmax minus target" as CrossEntropyLoss above, with no
-** division: exact where p underflows to 0, where the chained form gives
-** 0 * inf.  (CategoricalCrossentropy clips p to [eps, 1 - eps] in its
-** loss; the fused gradient is that of the unclipped loss, as Keras's.)
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.2.2.3.
-*/
+/* The fused gradient s (T p - t) of a Softmax (LogSoftmax) output y and
+** the loss c (derivation: losses.h).  grad_logits follows y to its device
+** (tensor_move: the criterion's grad_input may not have seen y's device
+** yet) and takes y's shape. */
 int criterion_softmax_grad (nn_tensor *grad_logits, const nn_criterion *c, const nn_tensor *y,
                             const nn_tensor *t, int y_is_log) {
   int is_index;
   int rc = check_class_target(c, y, t, &is_index);
+  if (rc == NN_OK) rc = tensor_move(grad_logits, y->storage->device);
+  if (rc == NN_OK) rc = resize_as(grad_logits, y);
   if (rc != NN_OK) return rc;
-  if ((rc = resize_as(grad_logits, y)) != NN_OK) return rc;
   int64_t B = y->shape[0], C = y->shape[1];
   double s = criterion_scale(c, B);
-  const float *yp = tensor_data(y), *tp = tensor_data(t);
   float *gp = tensor_data(grad_logits);
+  if (B == 0) return NN_OK;
+  if (y->storage->device == NN_CUDA) {
+    int64_t bad = -1;
+    rc = nncuda_softmax_xent_grad_rows(gp, is_index ? &bad : NULL, tensor_data(y),
+                                       tensor_data(t), B, C, is_index, s, y_is_log);
+    if (rc == NN_OK && bad >= 0) rc = bad_class_index(c, t, bad, C);
+    return rc;
+  }
+  const float *yp = tensor_data(y), *tp = tensor_data(t);
   for (int64_t b = 0; b < B; b++) {
-    const float *yr = yp + b * C, *tr = is_index ? NULL : tp + b * C;
-    float *gr = gp + b * C;
-    double T = 1.0;
-    if (!is_index) { T = 0.0; for (int64_t j = 0; j < C; j++) T += tr[j]; }
-    for (int64_t j = 0; j < C; j++) {
-      double p = y_is_log ? exp((double)yr[j]) : (double)yr[j];
-      double tj = is_index ? (j == class_of(tp, b) ? 1.0 : 0.0) : (double)tr[j];
-      gr[j] = (float)(s * (T * p - tj));
-    }
+    const float *tr;
+    int64_t k;
+    nn_row_target(&tr, &k, tp, b, C, is_index);
+    nn_softmax_xent_row_grad(gp + b * C, yp + b * C, tr, k, C, s, y_is_log);
   }
   return NN_OK;
 }

@@ -3,31 +3,50 @@
 **
 ** Both compare an input x with a target t of the same shape, element by
 ** element, and reduce over all n elements: the mean (the default) or the
-** sum.  The mean is over every element, not per example: PyTorch's
-** reduction='mean', and Keras's mean over the last axis then the batch,
-** give the same number.
-*/
-#include <math.h>
-
-#include "nn.h"
-
-/*
-** MSELoss (mean squared error):   L = (1/n) \sum_k (x_k - t_k)^2
+** sum.
 **
-** Shapes   x, t: any shape, the same; n = numel.   L: a scalar.
-** Backward: L depends on x_k through its own term only:
-**   dL/dx_k = (2/n) (x_k - t_k)      =>  dx = (2/n) (x - t)
-** (with reduction='sum', drop the 1/n).  The target gets no gradient.
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 5.1.4.
+** The math of one element, with its derivation, is in losses.h.  Here are
+** the checks, and the loop over the elements on the CPU, or the launch of
+** one CUDA thread per element (nn/cuda_losses.cu): the forward writes each
+** element's loss into the scratch c->work and sums it there
+** (tensor_reduce_all, which is deterministic); the backward writes
+** grad_input directly.
 */
+#include "nn.h"
+#include "losses.h"
+
+/* On CUDA: element k's loss of op into work[k], then their sum */
+static int cuda_forward (double *sum, nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
+                         nn_elem_loss_op op) {
+  int64_t n = x->numel;
+  *sum = 0.0;
+  if (n == 0) return NN_OK;
+  int rc = tensor_resize(c->work, 1, &n);
+  if (rc == NN_OK)
+    rc = nncuda_elem_loss(tensor_data(c->work), NULL, tensor_data(x), tensor_data(t), n, op);
+  if (rc == NN_OK) rc = tensor_reduce_all(sum, c->work, NN_SUM);
+  return rc;
+}
+
+/* On CUDA: grad_input (on x's device: module.c) = each element's gradient */
+static int cuda_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
+                          nn_elem_loss_op op) {
+  int64_t n = x->numel;
+  if (n == 0) return NN_OK;
+  return nncuda_elem_grad(tensor_data(c->grad_input), NULL, tensor_data(x), tensor_data(t), n,
+                          op, criterion_scale(c, n));
+}
+
+/* MSELoss (losses.h): the mean of (x - t)^2 */
 static int mse_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
   int rc = criterion_same_shape(c, x, t);
   if (rc != NN_OK) return rc;
-  const float *xp = tensor_data(x), *tp = tensor_data(t);
   double sum = 0.0;                       /* in double: n can be large */
-  for (int64_t k = 0; k < x->numel; k++) {
-    double d = (double)xp[k] - (double)tp[k];
-    sum += d * d;
+  if (x->storage->device == NN_CUDA) {
+    if ((rc = cuda_forward(&sum, c, x, t, NN_LOSS_MSE)) != NN_OK) return rc;
+  } else {
+    const float *xp = tensor_data(x), *tp = tensor_data(t);
+    for (int64_t k = 0; k < x->numel; k++) sum += nn_mse_loss(xp[k], tp[k]);
   }
   *loss = sum * criterion_scale(c, x->numel);
   return NN_OK;
@@ -36,29 +55,25 @@ static int mse_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
 static int mse_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
   int rc = criterion_same_shape(c, x, t);
   if (rc != NN_OK) return rc;
+  if (x->storage->device == NN_CUDA) return cuda_backward(c, x, t, NN_LOSS_MSE);
   const float *xp = tensor_data(x), *tp = tensor_data(t);
   float *dx = tensor_data(c->grad_input);
-  float s = (float)(2.0 * criterion_scale(c, x->numel));
-  for (int64_t k = 0; k < x->numel; k++) dx[k] = s * (xp[k] - tp[k]);
+  double s = criterion_scale(c, x->numel);
+  for (int64_t k = 0; k < x->numel; k++) dx[k] = nn_mse_grad(xp[k], tp[k], s);
   return NN_OK;
 }
 
-/*
-** L1Loss (mean absolute error):   L = (1/n) \sum_k |x_k - t_k|
-**
-** Shapes   as MSELoss.
-** Backward: d|u|/du = sign(u), undefined at u = 0, where we use 0 (the
-**   subgradient PyTorch picks; a kink, so a finite-difference check must
-**   keep away from x = t):
-**   dL/dx_k = sign(x_k - t_k) / n    =>  dx = sign(x - t) / n
-** Less pulled by outliers than MSE: every error pulls with the same force.
-*/
+/* L1Loss (losses.h): the mean of |x - t| */
 static int l1_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
   int rc = criterion_same_shape(c, x, t);
   if (rc != NN_OK) return rc;
-  const float *xp = tensor_data(x), *tp = tensor_data(t);
   double sum = 0.0;
-  for (int64_t k = 0; k < x->numel; k++) sum += fabs((double)xp[k] - (double)tp[k]);
+  if (x->storage->device == NN_CUDA) {
+    if ((rc = cuda_forward(&sum, c, x, t, NN_LOSS_L1)) != NN_OK) return rc;
+  } else {
+    const float *xp = tensor_data(x), *tp = tensor_data(t);
+    for (int64_t k = 0; k < x->numel; k++) sum += nn_l1_loss(xp[k], tp[k]);
+  }
   *loss = sum * criterion_scale(c, x->numel);
   return NN_OK;
 }
@@ -66,13 +81,11 @@ static int l1_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, 
 static int l1_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
   int rc = criterion_same_shape(c, x, t);
   if (rc != NN_OK) return rc;
+  if (x->storage->device == NN_CUDA) return cuda_backward(c, x, t, NN_LOSS_L1);
   const float *xp = tensor_data(x), *tp = tensor_data(t);
   float *dx = tensor_data(c->grad_input);
-  float s = (float)criterion_scale(c, x->numel);
-  for (int64_t k = 0; k < x->numel; k++) {
-    float u = xp[k] - tp[k];
-    dx[k] = u > 0.0f ? s : (u < 0.0f ? -s : 0.0f);
-  }
+  double s = criterion_scale(c, x->numel);
+  for (int64_t k = 0; k < x->numel; k++) dx[k] = nn_l1_grad(xp[k], tp[k], s);
   return NN_OK;
 }
 

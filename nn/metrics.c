@@ -7,39 +7,41 @@
 ** hits of all its batches over all its samples, not a mean of batch means
 ** (which would weigh a short last batch as much as a full one).
 **
-** Definitions, as Keras's metrics of the same names:
-**   categorical accuracy  argmax_c pred_{bc} == class of target b
-**                         (the index itself, or argmax_c t_{bc}); ties go
-**                         to the first maximum, as argmax everywhere in nnlua
-**   binary accuracy       (pred > threshold) == (target > 0.5), per element
-**   regression accuracy   |pred - target| <= tolerance, per element
-**   confusion matrix      cm[i][j] = examples of true class i predicted as j
+** The tests of one row or element, and the definitions, are in metrics.h.
+** Here are the checks, and the loop over the rows (elements) on the CPU, or
+** on CUDA the launch of one thread per row (element) (nn/cuda_losses.cu),
+** which writes 1 for a hit and 0 for a miss into a scratch tensor that a
+** deterministic sum then counts.  The scratch comes from tensor_new and is
+** released at once: the CUDA allocator caches its blocks, so a loop over
+** batches calls no cudaMalloc.
 */
-#include <math.h>
-
 #include "nn.h"
+#include "metrics.h"
 
-static int need_cpu (const char *who, const nn_tensor *pred, const nn_tensor *target) {
-  if (pred->storage->device != NN_CPU || target->storage->device != NN_CPU)
-    return nn_seterr(NN_EDEVICE, "%s: runs on the cpu only until the GPU backend gives it "
-                     "a kernel (pred on %s, target on %s)", who,
-                     device_name(pred->storage->device), device_name(target->storage->device));
+/* pred and target on one device (either) */
+static int same_device (const char *who, const nn_tensor *pred, const nn_tensor *target) {
+  if (pred->storage->device != target->storage->device)
+    return nn_seterr(NN_EDEVICE, "%s: pred is on %s, target on %s: they must be on one "
+                     "device", who, device_name(pred->storage->device),
+                     device_name(target->storage->device));
   return NN_OK;
 }
 
-/* 0-based argmax of a row of n >= 1 floats (the first of equal maxima) */
-static int64_t row_argmax (const float *r, int64_t n) {
-  int64_t k = 0;
-  for (int64_t j = 1; j < n; j++) if (r[j] > r[k]) k = j;
-  return k;
+/* *hits = the number of 1s among a kernel's 0/1 flags (rc: the launch's
+** result); the flags are released */
+static int count_flags (int64_t *hits, nn_tensor *flags, int rc) {
+  double sum = 0.0;
+  if (rc == NN_OK) rc = tensor_reduce_all(&sum, flags, NN_SUM);
+  tensor_release(flags);
+  if (rc == NN_OK) *hits = (int64_t)sum;   /* whole numbers: exact in double */
+  return rc;
 }
 
-/* pred (B, C) against a (B) index or (B, C) target: the true class of
-** each row, 0-based, or -1 for an index that is not a class (counted as a
-** miss: a metric does not reject what the loss has accepted or will reject). */
+/* pred (B, C) against a (B) index or (B, C) target, on one device.
+** *is_index says which target it is. */
 static int check_classes (const char *who, const nn_tensor *pred, const nn_tensor *target,
                           int *is_index) {
-  int rc = need_cpu(who, pred, target);
+  int rc = same_device(who, pred, target);
   if (rc != NN_OK) return rc;
   if (pred->ndim != 2 || pred->shape[1] < 1)
     return nn_seterr(NN_ESHAPE, "%s: pred must be (B, C) class scores, got %s", who,
@@ -54,21 +56,21 @@ static int check_classes (const char *who, const nn_tensor *pred, const nn_tenso
   return NN_OK;
 }
 
-static int64_t true_class (const float *tp, int64_t b, int64_t C, int is_index) {
-  if (!is_index) return row_argmax(tp + b * C, C);
-  double v = tp[b];
-  return v >= 1.0 && v <= (double)C && v == floor(v) ? (int64_t)v - 1 : -1;
-}
-
 int metric_class_hits (int64_t *hits, const nn_tensor *pred, const nn_tensor *target) {
   int is_index;
   int rc = check_classes("categorical accuracy", pred, target, &is_index);
   *hits = 0;
   if (rc != NN_OK) return rc;
   int64_t B = pred->shape[0], C = pred->shape[1];
+  if (B == 0) return NN_OK;
   const float *pp = tensor_data(pred), *tp = tensor_data(target);
-  for (int64_t b = 0; b < B; b++)
-    *hits += row_argmax(pp + b * C, C) == true_class(tp, b, C, is_index);
+  if (pred->storage->device == NN_CUDA) {
+    nn_tensor *flags;
+    if ((rc = tensor_new(&flags, NN_CUDA, 1, &B)) != NN_OK) return rc;
+    rc = nncuda_class_hits(tensor_data(flags), pp, tp, B, C, is_index);
+    return count_flags(hits, flags, rc);
+  }
+  for (int64_t b = 0; b < B; b++) *hits += nn_class_hit(pp, tp, b, C, is_index);
   return NN_OK;
 }
 
@@ -81,40 +83,62 @@ int metric_confusion (nn_tensor *cm, const nn_tensor *pred, const nn_tensor *tar
     return nn_seterr(NN_ESHAPE, "confusion matrix: the matrix must be [%lldx%lld] on the cpu "
                      "for pred %s, got %s", (long long)C, (long long)C, shape_str(pred).s,
                      shape_str(cm).s);
+  if (B == 0) return NN_OK;
   const float *pp = tensor_data(pred), *tp = tensor_data(target);
   float *m = tensor_data(cm);
+  if (pred->storage->device == NN_CUDA) {
+    /* (true, predicted) of each row on the GPU, added up here */
+    int64_t shape[2] = { B, 2 };
+    nn_tensor *pairs = NULL, *host = NULL;
+    rc = tensor_new(&pairs, NN_CUDA, 2, shape);
+    if (rc == NN_OK) rc = nncuda_confusion_pairs(tensor_data(pairs), pp, tp, B, C, is_index);
+    if (rc == NN_OK) rc = tensor_to(&host, pairs, NN_CPU);
+    tensor_release(pairs);
+    if (rc != NN_OK) return rc;
+    const float *hp = tensor_data(host);
+    for (int64_t b = 0; b < B; b++) {
+      int64_t k = (int64_t)hp[2 * b];      /* classes: whole numbers, exact in float */
+      if (k >= 0) m[k * C + (int64_t)hp[2 * b + 1]] += 1.0f;
+    }
+    tensor_release(host);
+    return NN_OK;
+  }
   for (int64_t b = 0; b < B; b++) {
-    int64_t k = true_class(tp, b, C, is_index);
-    if (k >= 0) m[k * C + row_argmax(pp + b * C, C)] += 1.0f;
+    int64_t k = nn_true_class(tp, b, C, is_index);
+    if (k >= 0) m[k * C + nn_row_argmax(pp + b * C, C)] += 1.0f;
   }
   return NN_OK;
 }
 
-/* pred and target with one numel (so (B), (B, 1) and (B, K) all work) */
-static int check_same (const char *who, const nn_tensor *pred, const nn_tensor *target) {
-  int rc = need_cpu(who, pred, target);
+/* pred and target with one numel (so (B), (B, 1) and (B, K) all work), on
+** one device; *hits = the elements that pass the test op */
+static int elem_hits (int64_t *hits, const char *who, const nn_tensor *pred,
+                      const nn_tensor *target, nn_elem_hit_op op, float param) {
+  int rc = same_device(who, pred, target);
+  *hits = 0;
   if (rc == NN_OK && pred->numel != target->numel)
     rc = nn_seterr(NN_ESHAPE, "%s: pred %s and target %s differ in size", who,
                    shape_str(pred).s, shape_str(target).s);
-  return rc;
+  if (rc != NN_OK) return rc;
+  int64_t n = pred->numel;
+  if (n == 0) return NN_OK;
+  const float *pp = tensor_data(pred), *tp = tensor_data(target);
+  if (pred->storage->device == NN_CUDA) {
+    nn_tensor *flags;
+    if ((rc = tensor_new(&flags, NN_CUDA, 1, &n)) != NN_OK) return rc;
+    rc = nncuda_elem_hits(tensor_data(flags), pp, tp, n, op, param);
+    return count_flags(hits, flags, rc);
+  }
+  for (int64_t i = 0; i < n; i++) *hits += nn_elem_hit(op, pp[i], tp[i], param);
+  return NN_OK;
 }
 
 int metric_binary_hits (int64_t *hits, const nn_tensor *pred, const nn_tensor *target,
                         float threshold) {
-  int rc = check_same("binary accuracy", pred, target);
-  *hits = 0;
-  if (rc != NN_OK) return rc;
-  const float *pp = tensor_data(pred), *tp = tensor_data(target);
-  for (int64_t i = 0; i < pred->numel; i++) *hits += (pp[i] > threshold) == (tp[i] > 0.5f);
-  return NN_OK;
+  return elem_hits(hits, "binary accuracy", pred, target, NN_HIT_BINARY, threshold);
 }
 
 int metric_within_hits (int64_t *hits, const nn_tensor *pred, const nn_tensor *target,
                         float tolerance) {
-  int rc = check_same("regression accuracy", pred, target);
-  *hits = 0;
-  if (rc != NN_OK) return rc;
-  const float *pp = tensor_data(pred), *tp = tensor_data(target);
-  for (int64_t i = 0; i < pred->numel; i++) *hits += fabsf(pp[i] - tp[i]) <= tolerance;
-  return NN_OK;
+  return elem_hits(hits, "regression accuracy", pred, target, NN_HIT_WITHIN, tolerance);
 }

@@ -14,9 +14,11 @@
 
 /* --- layers ------------------------------------------------------------------- */
 
+/* Buffers and parameters start on the default device (the CPU unless
+** nn.set_default_device said otherwise). */
 static int new_empty (nn_tensor **out) {
   int64_t zero = 0;
-  return tensor_new(out, NN_CPU, 1, &zero);
+  return tensor_new(out, tensor_default_device(), 1, &zero);
 }
 
 int module_alloc (nn_module **out, const nn_module_type *type) {
@@ -45,22 +47,41 @@ void module_free (nn_module *m) {
   free(m);
 }
 
+/* Every tensor the layer owns, for module_to: parameters, their gradients,
+** state, and the two buffers. */
+static int move_all (nn_tensor *const ts[], int n, nn_device dev) {
+  for (int i = 0; i < n; i++)
+    if (ts[i] != NULL) {
+      int rc = tensor_move(ts[i], dev);
+      if (rc != NN_OK) return rc;
+    }
+  return NN_OK;
+}
+
+int module_to (nn_module *m, nn_device dev) {
+  nn_tensor *const ts[] = {
+    m->weight, m->bias, m->grad_weight, m->grad_bias, m->output, m->grad_input,
+    m->state[0], m->state[1], m->state[2], m->state[3]
+  };
+  _Static_assert(NN_MAXSTATE == 4, "module_to lists every state tensor");
+  int rc = move_all(ts, (int)(sizeof ts / sizeof ts[0]), dev);
+  /* the kept input is the caller's, on the old device: a backward now
+  ** needs a forward first */
+  if (rc == NN_OK && m->input != NULL && m->input->storage->device != dev) {
+    tensor_release(m->input);
+    m->input = NULL;
+  }
+  return rc;
+}
+
 int module_new_param (nn_tensor **out, int ndim, const int64_t *shape, float value) {
-  int rc = tensor_new(out, NN_CPU, ndim, shape);
+  int rc = tensor_new(out, tensor_default_device(), ndim, shape);
   if (rc == NN_OK) rc = tensor_fill(*out, value);
   return rc;
 }
 
 int resize_as (nn_tensor *t, const nn_tensor *like) {
   return tensor_resize(t, like->ndim, like->shape);
-}
-
-int module_need_cpu (const nn_module *m, const nn_tensor *x) {
-  if (x->storage->device != NN_CPU)
-    return nn_seterr(NN_EDEVICE, "%s: input is on %s; this layer runs on the cpu only "
-                     "until the GPU backend gives it a kernel", m->type->name,
-                     device_name(x->storage->device));
-  return NN_OK;
 }
 
 /* parameters and input on one device */
@@ -75,6 +96,9 @@ static int check_device (const nn_module *m, const nn_tensor *x) {
 
 int module_forward (nn_module *m, nn_tensor *x) {
   int rc = check_device(m, x);
+  /* the parameters are on x's device; the buffers and state follow it (a
+  ** ReLU or a Dropout has nothing else, and works on either device) */
+  if (rc == NN_OK) rc = module_to(m, x->storage->device);
   if (rc != NN_OK) return rc;
   /* keep x for backward; retain before release, x may be the kept one */
   tensor_retain(x);
@@ -186,9 +210,16 @@ static int same_device (const nn_criterion *c, const nn_tensor *x, const nn_tens
   return NN_OK;
 }
 
+/* the two scratch tensors follow x's device */
+static int criterion_follow (nn_criterion *c, const nn_tensor *x) {
+  nn_tensor *const ts[] = { c->grad_input, c->work };
+  return move_all(ts, 2, x->storage->device);
+}
+
 int criterion_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target,
                        double *loss) {
   int rc = same_device(c, x, target);
+  if (rc == NN_OK) rc = criterion_follow(c, x);
   if (rc == NN_OK) rc = c->type->forward(c, x, target, &c->loss);
   if (rc == NN_OK) *loss = c->loss;
   return rc;
@@ -196,6 +227,7 @@ int criterion_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *tar
 
 int criterion_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target) {
   int rc = same_device(c, x, target);
+  if (rc == NN_OK) rc = criterion_follow(c, x);
   if (rc == NN_OK) rc = resize_as(c->grad_input, x);
   if (rc == NN_OK) rc = c->type->backward(c, x, target);
   return rc;
@@ -211,9 +243,5 @@ int criterion_same_shape (const nn_criterion *c, const nn_tensor *x, const nn_te
   if (!same)
     return nn_seterr(NN_ESHAPE, "%s: input %s and target %s must have one shape",
                      c->type->name, shape_str(x).s, shape_str(target).s);
-  if (x->storage->device != NN_CPU)
-    return nn_seterr(NN_EDEVICE, "%s: input is on %s; this loss runs on the cpu only "
-                     "until the GPU backend gives it a kernel", c->type->name,
-                     device_name(x->storage->device));
   return NN_OK;
 }

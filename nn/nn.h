@@ -108,6 +108,15 @@ enum { NN_BACKWARD_PRE_ACTIVATION = 1, NN_BACKWARD_NO_GRAD_INPUT = 2,
 int module_backward_ex (nn_module *m, const nn_tensor *grad_out, int flags);
 /* grad_weight = grad_bias = 0 */
 int module_zero_grad (nn_module *m);
+/* Move the layer to `dev` (layer:to('cuda')): parameters, gradients,
+** state (running statistics, masks) and the output and grad_input buffers,
+** each in place (tensor_move), so the Lua side's layer.weight follows.  The
+** kept input is dropped.  A forward does the same for whatever the layer
+** holds besides parameters, so a ReLU or a Dropout follows its input by
+** itself; a layer with parameters on another device than x is an error.
+** Errors: those of tensor_move (the layer may then be half moved: move it
+** again). */
+int module_to (nn_module *m, nn_device dev);
 /* 1: training mode; 0: evaluation mode */
 void module_set_training (nn_module *m, int training);
 /* "Linear(3 -> 2)", "Dropout(p=0.5)": what __tostring shows. */
@@ -121,9 +130,6 @@ int module_alloc (nn_module **out, const nn_module_type *type);
 int module_new_param (nn_tensor **out, int ndim, const int64_t *shape, float value);
 /* Give t the shape of `like` (reusing its storage when it fits). */
 int resize_as (nn_tensor *t, const nn_tensor *like);
-/* NN_EDEVICE unless x is on the CPU: for the layers whose CUDA kernels come
-** with the GPU backend. */
-int module_need_cpu (const nn_module *m, const nn_tensor *x);
 
 /* --- the layers -----------------------------------------------------------------
 ** Each constructor returns NN_OK and the layer in *out, or an error code
@@ -162,7 +168,8 @@ int log_softmax_new (nn_module **out);
 /* The row functions of those two layers, for a layer that fuses them:
 ** y = softmax(x) (log = 0) or log_softmax(x) (log = 1) along the last dim,
 ** and dx = the backward from g and the saved y.  y may be x, dx may be g;
-** out tensors are preallocated with x's shape.  CPU only (NN_EDEVICE). */
+** out tensors are preallocated with x's shape, on x's device (NN_EDEVICE
+** otherwise). */
 int softmax_rows (nn_tensor *y, const nn_tensor *x, int log);
 int softmax_rows_backward (nn_tensor *dx, const nn_tensor *g, const nn_tensor *y, int log);
 
@@ -215,8 +222,7 @@ int criterion_alloc (nn_criterion **out, const nn_criterion_type *type, nn_redop
 /* The factor of the reduction over n terms: 1/n for the mean, 1 for the
 ** sum (and 1 for an empty mean, whose loss is then 0). */
 double criterion_scale (const nn_criterion *c, int64_t n);
-/* NN_ESHAPE unless x and target have one shape, NN_EDEVICE unless both are
-** on the CPU; the message names c's loss. */
+/* NN_ESHAPE unless x and target have one shape; the message names c's loss. */
 int criterion_same_shape (const nn_criterion *c, const nn_tensor *x, const nn_tensor *target);
 
 /* Targets.  Regression and binary losses take a target of x's shape.  The
@@ -242,15 +248,17 @@ int categorical_crossentropy_new (nn_criterion **out, nn_redop reduction, float 
 /* dL/dz for a Softmax (y_is_log = 0) or LogSoftmax (1) output y: (B, C)
 ** followed by the loss c (CategoricalCrossentropy or NLLLoss) against t:
 ** s (T p - t), the fused, stable gradient (loss_classification.c).
-** grad_logits is resized to y's shape.  Errors: as c's forward. */
+** grad_logits is moved to y's device and resized to y's shape.
+** Errors: as c's forward; NN_EDEVICE when y and t are on two devices. */
 int criterion_softmax_grad (nn_tensor *grad_logits, const nn_criterion *c, const nn_tensor *y,
                             const nn_tensor *t, int y_is_log);
 
 /* --- metrics (metrics.c): counts over a batch, for accuracies ----------------
 ** pred: (B, C) scores or probabilities, or (B) / (B, 1) for binary and
 ** regression; target as the classification losses take it ((B) 1-based
-** indices or (B, C) rows) or pred's shape.  CPU only until the GPU backend.
-** Errors: NN_ESHAPE naming both shapes, NN_EDEVICE. */
+** indices or (B, C) rows) or pred's shape; pred and target on one device,
+** either (the confusion matrix itself is a CPU tensor).
+** Errors: NN_ESHAPE naming both shapes, NN_EDEVICE naming both devices. */
 
 /* rows whose argmax of pred is the target class (argmax of a (B, C) target) */
 int metric_class_hits (int64_t *hits, const nn_tensor *pred, const nn_tensor *target);

@@ -1,7 +1,8 @@
 /*
 ** optim.c -- the optimizer updates: checks, scalars of the step, and one
-** fused CPU loop per parameter tensor.  The per-element formulas are in
-** optim.h (NN_HD, shared with the CUDA kernels to come).
+** fused pass per parameter tensor: a CPU loop here, or one CUDA thread per
+** element (nn/cuda_optim.cu).  The per-element formulas are in optim.h
+** (NN_HD, shared by the two).
 **
 ** Notation: p the parameter, g = dL/dp its gradient, t the step (from 1),
 ** lr the learning rate, wd the weight decay; every operation is element-wise.
@@ -132,9 +133,6 @@ int optim_check_tensors (const nn_optim_hyper *h, const nn_tensor *param,
       return nn_seterr(NN_ESHAPE, "%s: %s has shape %s but param has %s", who, name,
                        shape_str(t).s, shape_str(param).s);
   }
-  if (dev != NN_CPU)
-    return nn_seterr(NN_EDEVICE, "%s: param is on %s; %s runs on the cpu only until the "
-                     "GPU backend gives it a kernel", who, device_name(dev), who);
   return NN_OK;
 }
 
@@ -156,7 +154,9 @@ static int begin (const nn_optim_hyper *h, nn_optim_kind a, nn_optim_kind b,
 }
 
 /* --- the loops ---------------------------------------------------------------------
-** One loop per update, over the n elements of a parameter tensor.  Each
+** One loop per update, over the n elements of a parameter tensor on the
+** CPU.  (On CUDA, each update below hands the same scalars to its nncuda_*
+** launcher instead: one thread per element, the flags as arguments.)  Each
 ** call below passes the flags, and the scalars that switch a term off (wd
 ** = 0, decay = 1), as constants: once the loop is inlined there, the
 ** branches of the element function fold away and the body is straight-line
@@ -228,6 +228,8 @@ int optim_sgd (nn_tensor *param, nn_tensor *momentum_buf, const nn_tensor *grad,
   float lr = (float)h->lr, wd = (float)h->weight_decay, mu = (float)h->momentum;
   float one_minus_damp = (float)(1.0 - h->dampening);
   int64_t n = param->numel;
+  if (param->storage->device == NN_CUDA)
+    return nncuda_sgd(p, b, g, n, lr, wd, mu, one_minus_damp, h->nesterov, fresh);
   if (b == NULL) {               /* no momentum: p (never b) is all there is */
     if (wd == 0.0f) sgd_loop(p, NULL, g, n, lr, 0.0f, 0.0f, 1.0f, 0, 0);
     else sgd_loop(p, NULL, g, n, lr, wd, 0.0f, 1.0f, 0, 0);
@@ -265,6 +267,8 @@ int optim_adagrad (nn_tensor *param, nn_tensor *sum, const nn_tensor *grad,
   const float *g = tensor_data(grad);
   float clr = (float)(h->lr / (1.0 + (double)(step - 1) * h->lr_decay));
   float wd = (float)h->weight_decay, eps = (float)h->eps;
+  if (param->storage->device == NN_CUDA)
+    return nncuda_adagrad(p, s, g, param->numel, clr, wd, eps);
   if (wd == 0.0f) adagrad_loop(p, s, g, param->numel, clr, 0.0f, eps);
   else adagrad_loop(p, s, g, param->numel, clr, wd, eps);
   return NN_OK;
@@ -306,6 +310,9 @@ int optim_rmsprop (nn_tensor *param, nn_tensor *square_avg, nn_tensor *momentum_
   float one_minus_alpha = (float)(1.0 - h->alpha), eps = (float)h->eps;
   float mu = use_momentum ? (float)h->momentum : 0.0f;
   int64_t n = param->numel;
+  if (param->storage->device == NN_CUDA)
+    return nncuda_rmsprop(p, v, m, b, g, n, lr, wd, alpha, one_minus_alpha, eps, mu,
+                          h->centered);
   if (use_momentum) {
     if (h->centered) rmsprop_loop(p, v, m, b, g, n, lr, wd, alpha, one_minus_alpha, eps, mu, 1);
     else rmsprop_loop(p, v, m, b, g, n, lr, wd, alpha, one_minus_alpha, eps, mu, 0);
@@ -364,6 +371,9 @@ int optim_adam (nn_tensor *param, nn_tensor *exp_avg, nn_tensor *exp_avg_sq,
   float *vmax = h->amsgrad ? tensor_data(max_exp_avg_sq) : NULL;
   const float *g = tensor_data(grad);
   int64_t n = param->numel;
+  if (param->storage->device == NN_CUDA)
+    return nncuda_adam(p, m, v, vmax, g, n, coupled_wd, decay, beta1, one_minus_beta1, beta2,
+                       one_minus_beta2, step_size, bc2_sqrt, eps, h->amsgrad);
   if (h->amsgrad)
     adam_loop(p, m, v, vmax, g, n, coupled_wd, decay, beta1, one_minus_beta1, beta2,
               one_minus_beta2, step_size, bc2_sqrt, eps, 1);

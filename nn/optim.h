@@ -17,9 +17,9 @@
 ** Each update reads g and writes p and the optimizer's state tensors (the
 ** momentum buffer, Adam's moment averages ...), element by element, in one
 ** pass over memory.  The per-element math is written once, below, as NN_HD
-** functions (elementwise.h), so that the CUDA kernels that the GPU backend
-** adds will run the very formulas the CPU specs check; nn/optim.c holds the
-** CPU loops and the checks.
+** functions (elementwise.h), so that the CUDA kernels (nn/cuda_optim.cu, one
+** thread per element) run the very formulas the CPU specs check; nn/optim.c
+** holds the checks, the scalars of each step and the CPU loops.
 **
 ** Conventions.  param, grad and every state tensor have one shape and live
 ** on one device.  The state tensors belong to the caller, who allocates them
@@ -33,13 +33,14 @@
 ** float once; the element math is float32.
 **
 ** Errors: NN_EARG (a hyper-parameter out of range, a missing state tensor),
-** NN_ESHAPE, NN_EDEVICE (tensors on different devices, or on CUDA before the
-** GPU kernels exist).  Nothing is written when a check fails.
+** NN_ESHAPE, NN_EDEVICE (tensors on different devices), NN_ECUDA (a kernel
+** launch failed).  Nothing is written when a check fails.
 */
 #ifndef NN_OPTIM_H
 #define NN_OPTIM_H
 
 #include "elementwise.h"
+#include "nn_cuda.h"
 
 typedef enum nn_optim_kind {
   NN_OPTIM_SGD, NN_OPTIM_ADAGRAD, NN_OPTIM_RMSPROP, NN_OPTIM_ADAM, NN_OPTIM_ADAMW,
@@ -90,8 +91,8 @@ const char *optim_state_name (nn_optim_kind kind, int slot);
 int optim_state_used (const nn_optim_hyper *h, int slot, float *init);
 
 /* The checks that every update makes before it writes anything: h, and
-** grad and the state tensors against param: one shape, one device, the cpu
-** (NN_EDEVICE on CUDA until the GPU backend's kernels).  state has
+** grad and the state tensors against param: one shape, one device (either
+** one: the updates run on the cpu and on cuda).  state has
 ** NN_OPTIM_MAXSTATE entries; a NULL one is skipped, so a caller can check
 ** before it allocates what is missing. */
 int optim_check_tensors (const nn_optim_hyper *h, const nn_tensor *param,
@@ -218,8 +219,28 @@ int optim_adam (nn_tensor *param, nn_tensor *exp_avg, nn_tensor *exp_avg_sq,
                 nn_tensor *max_exp_avg_sq, const nn_tensor *grad, const nn_optim_hyper *h,
                 int64_t step);
 
-/* Any of the above, by h->kind: state[slot] as optim_state_name lists them
-** (NULL where not used); fresh is SGD's, step the others'. */
+/* The same updates on the GPU, over the n elements of device arrays, one
+** CUDA thread per element running the element function above.  optim_sgd
+** ... optim_adam check the tensors and compute the scalars of the step on
+** the host, then call these for a parameter on cuda (or loop on the cpu),
+** so both devices get the same float scalars; the flags are runtime
+** arguments, alike for every thread (no divergence).  A state the settings
+** do not use is NULL, as for the element functions.  n >= 0. */
+NN_CUDA_FN(int nncuda_sgd (float *p, float *b, const float *g, int64_t n, float lr, float wd,
+                           float mu, float one_minus_damp, int nesterov, int fresh))
+NN_CUDA_FN(int nncuda_adagrad (float *p, float *s, const float *g, int64_t n, float clr,
+                               float wd, float eps))
+NN_CUDA_FN(int nncuda_rmsprop (float *p, float *v, float *ga, float *b, const float *g,
+                               int64_t n, float lr, float wd, float alpha,
+                               float one_minus_alpha, float eps, float mu, int centered))
+NN_CUDA_FN(int nncuda_adam (float *p, float *m, float *v, float *vmax, const float *g,
+                            int64_t n, float coupled_wd, float decay, float beta1,
+                            float one_minus_beta1, float beta2, float one_minus_beta2,
+                            float step_size, float bc2_sqrt, float eps, int amsgrad))
+
+/* Any of optim_sgd ... optim_adam, by h->kind: state[slot] as
+** optim_state_name lists them (NULL where not used); fresh is SGD's, step
+** the others'. */
 int optim_step (nn_tensor *param, nn_tensor *const state[], const nn_tensor *grad,
                 const nn_optim_hyper *h, int64_t step, int fresh);
 

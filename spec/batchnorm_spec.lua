@@ -1,5 +1,6 @@
 --- spec/batchnorm_spec.lua -- nn.BatchNorm1d: batch statistics in training, running
--- ones in evaluation, PyTorch's numbers, and the three-term backward by finite differences.
+-- ones in evaluation, PyTorch's numbers, and the three-term backward by finite differences;
+-- on a GPU, the CUDA kernels against the CPU.
 local nn = require "nn"
 local H = require "spec.helpers"
 
@@ -356,10 +357,108 @@ end)
 
 describe("nn.BatchNorm1d on CUDA", function()
   if not nn.cuda.is_available() then pending("no CUDA device: CUDA specs skipped") return end
-  it("refuses a CUDA input until the GPU backend gives it a kernel", function()
-    local x = nn.tensor.randn(3, 4):cuda()
-    H.assert_error_has(function () nn.BatchNorm1d(4, {affine = false}):forward(x) end,
-                       {"BatchNorm1d", "cpu only"})
-    H.assert_error_has(function () nn.BatchNorm1d(4):forward(x) end, {"BatchNorm1d"})
+
+  -- Tolerance: 1e-5 relative to max(1, |value|).  Both devices run the same
+  -- per-channel function (batchnorm.h), summing in double in the same order
+  -- and rounding to float32 at the same points, but nvcc contracts a * b + c
+  -- into one fma: a value may round the other way, about 1 ulp (1.2e-7).  A
+  -- kernel that reads another channel or drops a term is off by 1e-2 or more.
+  local CUDA_TOL = 1e-5
+
+  -- the tensors a pass leaves in the layer, by name (gradients only when affine)
+  local function fields (l)
+    local t = { output = l.output, grad_input = l.grad_input }
+    for name, b in pairs(l:buffers()) do t[name] = b end
+    if l.weight then t.grad_weight, t.grad_bias = l.grad_weight, l.grad_bias end
+    return t
+  end
+
+  -- every field of the CUDA layer `gpu` on cuda and within CUDA_TOL of the CPU layer's
+  local function assert_same (gpu, cpu, what)
+    local want = fields(cpu)
+    for name, t in pairs(fields(gpu)) do
+      assert.are.equal("cuda", t.device, what .. ": " .. name)
+      H.assert_tensor(t:cpu(), want[name]:totable(), CUDA_TOL, what .. ": " .. name)
+    end
+  end
+
+  -- A BatchNorm1d(C, opts) on the CPU, with gamma and beta drawn from the
+  -- seed, and a copy of it on CUDA.
+  local function pair (C, opts, seed)
+    nn.manual_seed(seed)
+    local cpu, gpu = nn.BatchNorm1d(C, opts), nn.BatchNorm1d(C, opts)
+    if cpu.weight then
+      cpu.weight:copy(nn.tensor.randn(C)); cpu.bias:copy(nn.tensor.randn(C))
+      gpu.weight:copy(cpu.weight); gpu.bias:copy(cpu.bias)
+    end
+    gpu:cuda()
+    return cpu, gpu
+  end
+
+  -- forward x and backward g through both layers, x and g copied to CUDA for gpu
+  local function step (cpu, gpu, x, g)
+    cpu:forward(x); cpu:backward(g)
+    gpu:forward(x:cuda()); gpu:backward(g:cuda())
+  end
+
+  -- C = 300 spans two blocks of 256 threads; C = 5 leaves most of one idle
+  local SIZES = { { B = 16, C = 300 }, { B = 2, C = 5 } }
+  local OPTS = {
+    { name = "affine", opts = {} },
+    { name = "affine = false", opts = { affine = false, eps = 1e-3, momentum = 0.3 } },
+  }
+
+  for _, o in ipairs(OPTS) do
+    for k, sz in ipairs(SIZES) do
+      local B, C = sz.B, sz.C
+      it(("matches the CPU in training, %s, B = %d, C = %d: output, grad_input, statistics, "
+          .. "gradients"):format(o.name, B, C), function()
+        local cpu, gpu = pair(C, o.opts, 20 + k)
+        -- two steps: the running statistics move twice, the gradients accumulate
+        for t = 1, 2 do
+          step(cpu, gpu, nn.tensor.randn(B, C) * 2 + 0.5, nn.tensor.randn(B, C))
+          assert_same(gpu, cpu, "training step " .. t)
+        end
+      end)
+
+      it(("matches the CPU in evaluation, %s, B = %d, C = %d"):format(o.name, B, C), function()
+        local cpu, gpu = pair(C, o.opts, 30 + k)
+        step(cpu, gpu, nn.tensor.randn(B, C) * 2 + 0.5, nn.tensor.randn(B, C))
+        cpu:evaluate(); gpu:evaluate()
+        step(cpu, gpu, nn.tensor.randn(B, C) - 1, nn.tensor.randn(B, C))
+        assert_same(gpu, cpu, "evaluation")
+        -- a batch of 1 is fine in evaluation
+        step(cpu, gpu, nn.tensor.randn(1, C), nn.tensor.randn(1, C))
+        assert_same(gpu, cpu, "evaluation, batch of 1")
+      end)
+    end
+  end
+
+  it("the comparison can fail: training and evaluation outputs differ by more than it allows",
+     function()
+    local cpu, gpu = pair(300, {}, 40)
+    local x = nn.tensor.randn(16, 300) * 2 + 0.5
+    cpu:evaluate()
+    local y_eval = cpu:forward(x):totable()
+    local ok = pcall(H.assert_tensor, gpu:forward(x:cuda()):cpu(), y_eval, CUDA_TOL)
+    assert.is_false(ok)
+  end)
+
+  it("is deterministic: the same steps give the same bits", function()
+    local _, a = pair(300, {}, 50)
+    local _, b = pair(300, {}, 50)
+    local x, g = (nn.tensor.randn(16, 300) * 2):cuda(), nn.tensor.randn(16, 300):cuda()
+    for _ = 1, 2 do a:forward(x); a:backward(g); b:forward(x); b:backward(g) end
+    for name, t in pairs(fields(a)) do
+      assert.are.same(t:cpu():totable(), fields(b)[name]:cpu():totable(), name)
+    end
+  end)
+
+  it("takes an empty batch in training: empty output, running stats untouched", function()
+    local _, gpu = pair(4, {}, 60)
+    assert.are.same({0, 4}, gpu:forward(nn.tensor.zeros(0, 4):cuda()).shape)
+    H.assert_tensor(gpu.running_mean:cpu(), {0, 0, 0, 0}, H.EXACT)
+    H.assert_tensor(gpu.running_var:cpu(), {1, 1, 1, 1}, H.EXACT)
+    assert.are.same({0, 4}, gpu:backward(nn.tensor.zeros(0, 4):cuda()).shape)
   end)
 end)

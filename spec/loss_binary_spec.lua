@@ -156,3 +156,62 @@ describe("nn.BCEWithLogitsLoss", function()
     end, { "bad argument #1 to 'forward'", "BCEWithLogitsLoss", "[4]", "[4x1]" })
   end)
 end)
+
+-- On a GPU: both losses on CUDA against the CPU on the same seeded inputs
+-- (nn/cuda_losses.cu runs the element functions of nn/losses.h that the
+-- CPU loop runs).  Tolerance TOL = H.LIBM (1e-6 relative): the GPU rounds
+-- each element's loss to float32 before its sum (6e-8 relative; every
+-- element's loss is >= 0, so no cancellation makes that grow), adds them in
+-- another order, and takes log, log1p and exp from CUDA's libm (within 1-2
+-- ulp of double, as glibc's); a gradient entry is one float32 rounding of a
+-- double on each device.
+describe("binary losses on CUDA", function()
+  if not nn.cuda.is_available() then pending("no CUDA device: CUDA specs skipped") return end
+
+  it("match the CPU: both losses, several shapes, hard and soft labels, mean and sum", function()
+    nn.manual_seed(41)
+    -- 1000 x 3: more than one block of 256 threads
+    for _, shape in ipairs{ { 1 }, { 4, 3 }, { 2, 5, 3 }, { 1000, 3 } } do
+      local z = nn.tensor.randn(table.unpack(shape)) * 3
+      local inputs = { BCELoss = z:sigmoid(), BCEWithLogitsLoss = z }
+      for _, t in ipairs{ labels(table.unpack(shape)), nn.tensor.rand(table.unpack(shape)) } do
+        for _, l in ipairs{ { "BCELoss", nn.BCELoss }, { "BCEWithLogitsLoss", nn.BCEWithLogitsLoss } } do
+          for _, red in ipairs{ "mean", "sum" } do
+            local what = ("%s [%s], %s"):format(l[1], table.concat(shape, "x"), red)
+            local x = inputs[l[1]]
+            local cpu, gpu = l[2]{ reduction = red }, l[2]{ reduction = red }
+            H.assert_close(gpu:forward(x:cuda(), t:cuda()), cpu:forward(x, t), TOL, what .. ": loss")
+            H.assert_tensor(gpu:backward():cpu(), cpu:backward():totable(), TOL, what .. ": grad")
+          end
+        end
+      end
+    end
+  end)
+
+  it("match the CPU at probabilities exactly 0 and 1 (the clamped logs, the huge gradients)", function()
+    local x, t = nn.tensor{ 0, 1, 0, 1, 0.5 }, nn.tensor{ 1, 0, 0, 1, 0.3 }
+    local cpu, gpu = nn.BCELoss(), nn.BCELoss()
+    H.assert_close(gpu:forward(x:cuda(), t:cuda()), cpu:forward(x, t), TOL, "loss")
+    H.assert_tensor(gpu:backward():cpu(), cpu:backward():totable(), TOL, "grad")
+  end)
+
+  it("reject an input outside [0, 1] with the CPU's message, naming the first bad entry", function()
+    local nan = 0 / 0
+    for _, bad in ipairs{ { { 0.5, 1.5 }, { -0.25, nan } }, { { 0.5, 0.5 }, { 0.5, -0.25 } },
+                          { { nan, 2 }, { 0.5, 0.5 } } } do
+      local x, t = nn.tensor(bad), nn.tensor.ones(2, 2)
+      for _, pass in ipairs{ "forward", "backward" } do
+        local function err (on)
+          return H.error_of(function () local c = nn.BCELoss() c[pass](c, on(x), on(t)) end)
+        end
+        local cpu_msg = err(function (v) return v:cpu() end)
+        local gpu_msg = err(function (v) return v:cuda() end)
+        assert.are.equal(cpu_msg, gpu_msg)
+        assert.truthy(cpu_msg:find("BCELoss: input[", 1, true), cpu_msg)
+      end
+    end
+    H.assert_error_has(function ()
+      nn.BCELoss():forward(nn.tensor{ { 0.5, 1.5 }, { -0.25, 0.5 } }:cuda(), nn.tensor.ones(2, 2):cuda())
+    end, { "BCELoss: input[1][2] = 1.5 is not a probability in [0, 1]" })
+  end)
+end)

@@ -338,3 +338,115 @@ describe("nn.CategoricalCrossentropy", function()
       { "CategoricalCrossentropy", "[4x3]", "[3x3]" })
   end)
 end)
+
+-- On a GPU: each loss, and the fused gradient, on CUDA against the CPU on
+-- the same seeded inputs (nn/cuda_losses.cu runs the row functions of
+-- nn/losses.h that the CPU loop runs).  Tolerance H.LIBM (1e-6 relative):
+-- the GPU rounds each row's loss to float32 before its sum (6e-8 relative;
+-- every row's loss is >= 0 here, so no cancellation makes that grow), adds
+-- the rows in another order, and takes exp and log from CUDA's libm (within
+-- 1-2 ulp of double, as glibc's); a gradient entry is one float32 rounding
+-- of a double on each device (with an e^x kept in float32 in between, for
+-- CrossEntropyLoss): a few float32 ulp apart at most.
+describe("classification losses on CUDA", function()
+  if not nn.cuda.is_available() then pending("no CUDA device: CUDA specs skipped") return end
+
+  local LOSSES = { { "CrossEntropyLoss", nn.CrossEntropyLoss }, { "NLLLoss", nn.NLLLoss },
+                   { "CategoricalCrossentropy", nn.CategoricalCrossentropy } }
+  -- 300 rows: more than one block of 256 threads
+  local SHAPES = { { 1, 1 }, { 3, 4 }, { 64, 10 }, { 300, 33 } }
+
+  -- what each loss takes: logits, log-probabilities, probabilities
+  local function input_for (name, B, C)
+    local z = nn.tensor.randn(B, C) * 3
+    if name == "NLLLoss" then return nn.LogSoftmax():forward(z):clone() end
+    if name == "CategoricalCrossentropy" then return nn.tensor.rand(B, C) + 0.05 end
+    return z
+  end
+
+  local function kind (t) return #t.shape == 1 and "index" or "probability" end
+
+  it("match the CPU: every loss, index and probability targets, mean and sum", function()
+    nn.manual_seed(31)
+    for _, l in ipairs(LOSSES) do
+      for _, s in ipairs(SHAPES) do
+        local B, C = s[1], s[2]
+        local x = input_for(l[1], B, C)
+        for _, t in ipairs{ indices(B, C), soft_labels(B, C) } do
+          for _, red in ipairs{ "mean", "sum" } do
+            local what = ("%s [%dx%d], %s target, %s"):format(l[1], B, C, kind(t), red)
+            local cpu, gpu = l[2]{ reduction = red }, l[2]{ reduction = red }
+            local want = cpu:forward(x, t)
+            H.assert_close(gpu:forward(x:cuda(), t:cuda()), want, TOL, what .. ": loss")
+            local g = gpu:backward()
+            assert.are.equal("cuda", g.device, what)
+            H.assert_tensor(g:cpu(), cpu:backward():totable(), TOL, what .. ": grad")
+          end
+        end
+      end
+    end
+  end)
+
+  it("give the fused Softmax + cross-entropy gradient of the CPU", function()
+    nn.manual_seed(32)
+    local PAIRS = { { "Softmax", nn.Softmax, nn.CategoricalCrossentropy, false },
+                    { "LogSoftmax", nn.LogSoftmax, nn.NLLLoss, true } }
+    for _, s in ipairs(SHAPES) do
+      local B, C = s[1], s[2]
+      local z = nn.tensor.randn(B, C) * 3
+      for _, p in ipairs(PAIRS) do
+        local y = p[2]():forward(z):clone()
+        for _, t in ipairs{ indices(B, C), soft_labels(B, C) } do
+          for _, red in ipairs{ "mean", "sum" } do
+            local what = ("%s [%dx%d], %s target, %s"):format(p[1], B, C, kind(t), red)
+            local want = p[3]{ reduction = red }:softmax_backward(y, t, p[4]):totable()
+            -- a fresh loss: its grad_input starts on the cpu and follows y
+            local got = p[3]{ reduction = red }:softmax_backward(y:cuda(), t:cuda(), p[4])
+            H.assert_tensor(got:cpu(), want, TOL, what)
+          end
+        end
+      end
+    end
+  end)
+
+  -- the error of f(dev) on each device: a whole message, the same on both
+  local function errors (f)
+    return H.error_of(function () f(function (t) return t:cpu() end) end),
+           H.error_of(function () f(function (t) return t:cuda() end) end)
+  end
+
+  it("reject a bad class index with the CPU's message, naming the first bad row", function()
+    nn.manual_seed(33)
+    local x, y = nn.tensor.rand(5, 4) + 0.05, nn.Softmax():forward(nn.tensor.randn(5, 4))
+    local BAD = { { 1, 0, 9, 2.5, 1 }, { 1, 2, 3, 4, 5 }, { 4, 4, 4, 4, -1 }, { 1, 1, 0 / 0, 1, 0 } }
+    for _, l in ipairs(LOSSES) do
+      for _, bad in ipairs(BAD) do
+        local t = nn.tensor(bad)
+        local cpu_msg, gpu_msg = errors(function (on) l[2]():forward(on(x), on(t)) end)
+        assert.are.equal(cpu_msg, gpu_msg)
+        assert.truthy(cpu_msg:find(l[1] .. ": target%[%d%] = "), cpu_msg)
+        cpu_msg, gpu_msg = errors(function (on) l[2]():backward(on(x), on(t)) end)
+        assert.are.equal(cpu_msg, gpu_msg)
+        assert.truthy(cpu_msg:find("is not a class index in 1..4", 1, true), cpu_msg)
+      end
+    end
+    -- the lowest bad row, whatever the order the threads ran in
+    local _, msg = errors(function (on) nn.NLLLoss():forward(on(x), on(nn.tensor(BAD[1]))) end)
+    assert.truthy(msg:find("target[2] = 0", 1, true), msg)
+    for _, bad in ipairs(BAD) do
+      local t = nn.tensor(bad)
+      local cpu_msg, gpu_msg = errors(function (on)
+        nn.CategoricalCrossentropy():softmax_backward(on(y), on(t))
+      end)
+      assert.are.equal(cpu_msg, gpu_msg)
+      assert.truthy(cpu_msg:find("CategoricalCrossentropy: target[", 1, true), cpu_msg)
+    end
+  end)
+
+  it("wants input and target on one device for the fused gradient", function()
+    local y = nn.Softmax():forward(nn.tensor.randn(2, 3))
+    H.assert_error_has(function ()
+      nn.CategoricalCrossentropy():softmax_backward(y:cuda(), nn.tensor{ 1, 2 })
+    end, { "CategoricalCrossentropy: input is on cuda, target on cpu" })
+  end)
+end)

@@ -94,3 +94,35 @@ describe("regression losses", function()
     assert.are.equal("nn.MSELoss(reduction=sum)", tostring(nn.MSELoss{reduction = "sum"}))
   end)
 end)
+
+-- On a GPU: both losses on CUDA against the CPU on the same seeded inputs
+-- (nn/cuda_losses.cu runs the element functions of nn/losses.h that the
+-- CPU loop runs).  Tolerance H.LIBM (1e-6 relative): the GPU rounds each
+-- element's loss to float32 before its sum (6e-8 relative; every term is
+-- >= 0, so no cancellation makes that grow) and adds them in another order;
+-- the gradients are the same float32 operations on both devices (H.ROUND
+-- would do; LIBM keeps one tolerance for the file's CUDA block).
+describe("regression losses on CUDA", function()
+  if not nn.cuda.is_available() then pending("no CUDA device: CUDA specs skipped") return end
+
+  it("match the CPU: both losses, several shapes, mean and sum", function()
+    nn.manual_seed(51)
+    -- 1000 x 3: more than one block of 256 threads
+    for _, shape in ipairs{ { 1 }, { 4, 3 }, { 2, 5, 3 }, { 1000, 3 } } do
+      local x, t = nn.tensor.randn(table.unpack(shape)), nn.tensor.randn(table.unpack(shape))
+      for _, l in ipairs{ { "MSELoss", nn.MSELoss }, { "L1Loss", nn.L1Loss } } do
+        for _, red in ipairs{ "mean", "sum" } do
+          -- x == t as well: L1's kink, where both devices give 0
+          for _, target in ipairs{ t, x:clone() } do
+            local what = ("%s [%s], %s"):format(l[1], table.concat(shape, "x"), red)
+            local cpu, gpu = l[2]{ reduction = red }, l[2]{ reduction = red }
+            H.assert_close(gpu:forward(x:cuda(), target:cuda()), cpu:forward(x, target), H.LIBM,
+                           what .. ": loss")
+            H.assert_tensor(gpu:backward():cpu(), cpu:backward():totable(), H.LIBM,
+                            what .. ": grad")
+          end
+        end
+      end
+    end
+  end)
+end)

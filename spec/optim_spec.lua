@@ -1,5 +1,6 @@
 --- spec/optim_spec.lua -- nn.optim: the optimizers' first steps against updates
---  worked by hand, their options, state, checkpoints and errors; schedulers.
+--  worked by hand, their options, state, checkpoints and errors; on a GPU, the
+--  CUDA updates against the CPU's; schedulers.
 local nn = require "nn"
 local H = require "spec.helpers"
 local has = H.assert_error_has
@@ -800,14 +801,99 @@ describe("nn.optim on CUDA", function()
     pending("no CUDA device: CUDA specs skipped")
     return
   end
-  it("says the update runs on the cpu only, for now, and changes nothing", function()
-    local opt = nn.optim.Adam()
-    local p, g = nn.tensor(P0):cuda(), nn.tensor(G1):cuda()
-    has(function () opt:step({ p }, { g }) end,
-        { "Adam: param is on cuda; Adam runs on the cpu only until the GPU backend gives it "
-          .. "a kernel (params[1])" })
-    assert.are.same({}, opt.state)
-    assert.are.same(P0, p:cpu():totable())
+
+  -- Tolerance: 1e-6 relative to max(1, |value|), after 5 steps.  Both devices
+  -- run the same float32 element function (optim.h) with the same float
+  -- scalars, computed once on the host, but nvcc contracts a * b + c into
+  -- one fma, rounded once instead of twice: half an ulp (6e-8) now and then,
+  -- a few per step, over 5 steps.  A kernel that drops a flag or a state is
+  -- off by 1e-3 or more.
+  local CUDA_TOL = 1e-6
+
+  -- every kind and flag variant the CPU specs above cover
+  local CASES = {
+    { "SGD", { lr = 0.1 } },
+    { "SGD", { lr = 0.1, momentum = 0.9 } },
+    { "SGD", { lr = 0.1, momentum = 0.9, dampening = 0.5 } },
+    { "SGD", { lr = 0.1, momentum = 0.9, nesterov = true } },
+    { "SGD", { lr = 0.1, weight_decay = 0.05 } },
+    { "SGD", { lr = 0.1, momentum = 0.9, nesterov = true, weight_decay = 0.05, decay = 0.1 } },
+    { "Adagrad", { lr = 0.1 } },
+    { "Adagrad", { lr = 0.1, lr_decay = 0.5, initial_accumulator_value = 0.2,
+                   weight_decay = 0.1 } },
+    { "RMSprop", { lr = 0.01 } },
+    { "RMSprop", { lr = 0.01, alpha = 0.9, centered = true } },
+    { "RMSprop", { lr = 0.01, momentum = 0.9 } },
+    { "RMSprop", { lr = 0.01, alpha = 0.9, centered = true, momentum = 0.5, weight_decay = 0.1 } },
+    { "Adam", { lr = 0.1 } },
+    { "Adam", { lr = 0.1, eps = 0.5, weight_decay = 0.1 } },
+    { "Adam", { lr = 0.1, betas = { 0.8, 0.99 }, weight_decay = 0.1, amsgrad = true } },
+    { "AdamW", { lr = 0.1, weight_decay = 0.5 } },
+    { "AdamW", { lr = 0.1, betas = { 0.9, 0.5 }, weight_decay = 0.5, amsgrad = true } },
+  }
+
+  local function describe_case (name, opts)
+    local keys = sorted_keys(opts)
+    for i, k in ipairs(keys) do
+      local v = opts[k]
+      keys[i] = k .. "=" .. (type(v) == "table" and ("{%s, %s}"):format(v[1], v[2]) or tostring(v))
+    end
+    return name .. "{" .. table.concat(keys, ", ") .. "}"
+  end
+
+  -- Two parameters from the seed, (37, 29) (1073 elements: five blocks of
+  -- 256 threads, the last one part idle) and (3), and n lists of gradients;
+  -- all on the CPU.
+  local function seeded (seed, n)
+    nn.manual_seed(seed)
+    local params = { nn.tensor.randn(37, 29), nn.tensor.randn(3) }
+    local grads = {}
+    for t = 1, n do grads[t] = { nn.tensor.randn(37, 29), nn.tensor.randn(3) } end
+    return params, grads
+  end
+
+  local function to_cuda (list)
+    local out = {}
+    for i, t in ipairs(list) do out[i] = t:cuda() end
+    return out
+  end
+
+  -- opt_c on the CPU and opt_g on CUDA, each n steps from the same seeded
+  -- parameters and gradients; returns both optimizers and both parameter lists
+  local function run_both (name, opts, seed, n)
+    local pc, grads = seeded(seed, n)
+    local pg = to_cuda(pc)
+    local opt_c, opt_g = nn.optim[name](opts), nn.optim[name](opts)
+    for t = 1, n do
+      opt_c:step(pc, grads[t])
+      opt_g:step(pg, to_cuda(grads[t]))
+    end
+    return opt_c, opt_g, pc, pg
+  end
+
+  for k, case in ipairs(CASES) do
+    local name, opts = case[1], case[2]
+    it(("%s matches the CPU after 5 steps: parameters and state"):format(describe_case(name, opts)),
+       function()
+      local opt_c, opt_g, pc, pg = run_both(name, opts, 70 + k, 5)
+      for i = 1, 2 do
+        assert.are.equal("cuda", pg[i].device)
+        H.assert_tensor(pg[i]:cpu(), pc[i]:totable(), CUDA_TOL, "params[" .. i .. "]")
+        assert.are.same(sorted_keys(opt_c.state[i]), sorted_keys(opt_g.state[i]))
+        for s, t in pairs(opt_g.state[i]) do
+          local what = ("state[%d].%s"):format(i, s)
+          assert.are.equal("cuda", t.device, what)
+          H.assert_tensor(t:cpu(), opt_c.state[i][s]:totable(), CUDA_TOL, what)
+        end
+      end
+    end)
+  end
+
+  it("the comparison can fail: one step more on CUDA is off by more than it allows", function()
+    local _, opt_g, pc, pg = run_both("Adam", { lr = 0.01 }, 90, 5)
+    local _, grads = seeded(91, 1)
+    opt_g:step(pg, to_cuda(grads[1]))
+    assert.is_false((pcall(H.assert_tensor, pg[1]:cpu(), pc[1]:totable(), CUDA_TOL)))
   end)
 
   it("names the devices of a gradient on another device", function()

@@ -231,11 +231,12 @@ static const char *check_one (lua_State *L, const nn_optim_hyper *h, lua_Integer
                              "(opt:reset() starts over)", who, (int)i, shape_str(p).s,
                              optim_state_name(h->kind, s), shape_str(t).s);
     if (t->storage->device != p->storage->device)
-      return lua_pushfstring(L, "%s:step: params[%d] is on %s but its state %s is on %s", who,
-                             (int)i, device_name(p->storage->device),
-                             optim_state_name(h->kind, s), device_name(t->storage->device));
+      return lua_pushfstring(L, "%s:step: params[%d] is on %s but its state %s is on %s "
+                             "(move the optimizer too: opt:to('%s'))", who, (int)i,
+                             device_name(p->storage->device), optim_state_name(h->kind, s),
+                             device_name(t->storage->device), device_name(p->storage->device));
   }
-  /* the library's own checks: the cpu-only rule, for now */
+  /* the library's own checks (hyper-parameters, shapes, one device) */
   if (optim_check_tensors(h, p, (const nn_tensor *const *)state, g) != NN_OK)
     return lua_pushfstring(L, "%s (params[%d])", nn_errmsg(), (int)i);
   return NULL;
