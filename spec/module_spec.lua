@@ -131,7 +131,7 @@ describe("at the prompt", function()
     local out = h:read("a")
     h:close()
     os.remove(base)
-    assert.truthy(out:find("nn.Tensor[2x3] cpu float32", 1, true), out)
+    assert.truthy(out:find("nn.Tensor[2x3] float32 device=cpu", 1, true), out)
   end)
 end)
 

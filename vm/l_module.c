@@ -11,6 +11,7 @@
 **   l:backward(g)            -- returns l.grad_input; l.grad_weight += ...
 **   l.weight, l.bias, l.grad_weight, l.grad_bias, l.output, l.grad_input
 **   l:parameters()           -- {weight, bias}, {grad_weight, grad_bias}
+**   l:to('cuda'), l:cuda(), l:cpu(), l.device   -- moves every tensor above
 **
 ** The tensor structs behind these fields never change for the life of the
 ** layer (nn.h), so each field's Lua box is made once and kept in the
@@ -346,6 +347,21 @@ static int m_evaluate (lua_State *L) {
   return 1;
 }
 
+/* layer:to('cuda' | 'cpu') -> layer, moved: parameters, gradients, state and
+** buffers, each tensor in place (nn/nn.h, module_to), so that a Lua variable
+** holding layer.weight sees it moved.  layer:cuda(), layer:cpu() likewise.
+** Errors: an unknown device; CUDA is not available: <reason>; out of
+** memory (then move it again, or back). */
+static int move_to (lua_State *L, nn_device dev) {
+  int rc = module_to(checkmodule(L, 1), dev);
+  if (rc != NN_OK) return nn_raise(L, 1, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+static int m_to (lua_State *L) { return move_to(L, nn_checkdevice(L, 2)); }
+static int m_cuda (lua_State *L) { return move_to(L, NN_CUDA); }
+static int m_cpu (lua_State *L) { return move_to(L, NN_CPU); }
+
 static int m_tostring (lua_State *L) {
   ModuleBox *box = (ModuleBox *)luaL_checkudata(L, 1, MODULE_MT);
   char buf[160];
@@ -383,6 +399,8 @@ static int m_index (lua_State *L) {
   else if (strcmp(key, "grad_bias") == 0) push_field(L, m->grad_bias, key);
   else if (strcmp(key, "training") == 0) lua_pushboolean(L, m->training);
   else if (strcmp(key, "name") == 0) lua_pushstring(L, t->name);
+  else if (strcmp(key, "device") == 0)      /* the parameters', else the output's */
+    lua_pushstring(L, device_name((m->weight ? m->weight : m->output)->storage->device));
   else if (strcmp(key, "activation") == 0) {
     if (m->activation != NN_ACT_NONE) lua_pushstring(L, activation_name(m->activation));
     else lua_pushnil(L);
@@ -418,6 +436,7 @@ static const luaL_Reg meth[] = {
   {"backward_pre_activation", m_backward_pre_activation},
   {"parameters", m_parameters}, {"buffers", m_buffers},
   {"train", m_train}, {"evaluate", m_evaluate}, {"eval", m_evaluate},
+  {"to", m_to}, {"cuda", m_cuda}, {"cpu", m_cpu},
   {NULL, NULL}
 };
 

@@ -102,7 +102,7 @@ function metrics.confusion_matrix(pred, target, cm)
     error(("confusion_matrix: pred must be (B, C) class scores, got %d dims"):format(pred:dim()), 2)
   end
   local C = pred:size(2)
-  cm = cm or nn.tensor.zeros(C, C)
+  cm = cm or nn.tensor.zeros(C, C):cpu()     -- counted on the host, whatever the default
   return nn.metric_confusion(cm, pred, target)
 end
 

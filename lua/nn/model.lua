@@ -32,7 +32,10 @@
 local nn = require "nn"
 
 local Model = {}
-Model.__index = Model
+Model.__index = function (self, key)
+  if key == "device" then return Model._device(self) end
+  return Model[key]
+end
 
 local function fail(level, fmt, ...)
   error(fmt:format(...), level + 1)
@@ -252,6 +255,45 @@ function Model:set_training(on)
   return self
 end
 
+--- model.device -> 'cpu' or 'cuda': where the parameters are (those of the
+-- first layer that has any; else the first layer's output buffer).
+function Model:_device()
+  local first = self.trainable_layers[1] or self.layers[1]
+  if first == nil then return nn.get_default_device() end
+  if is_module(first) then return first.device end
+  local p = layer_params(first)
+  return p[1] and p[1].device or nn.get_default_device()
+end
+
+--- model:to(device) -> model: every layer (parameters, gradients, buffers,
+-- running statistics) and the optimizer's state moved to 'cpu' or 'cuda',
+-- in place, as PyTorch's model.to(device).  Training and prediction then
+-- copy x and y there themselves.  A layer written in Lua moves when it has
+-- a to(self, device) method.
+-- Errors: an unknown device; "CUDA is not available: <reason>"; out of
+-- GPU memory (the model may then be half moved: move it again, or back).
+function Model:to(device)
+  if device ~= "cpu" and device ~= "cuda" then
+    fail(2, "model:to: device must be 'cpu' or 'cuda', got %s", tostring(device))
+  end
+  for i, layer in ipairs(self.layers) do
+    local ok, err = true, nil
+    if is_module(layer) or type(layer.to) == "function" then ok, err = pcall(layer.to, layer, device) end
+    if not ok then fail(2, "model:to: layer %d (%s): %s", i, layer_name(layer), tostring(err)) end
+  end
+  if self.optimizer and self.optimizer.to then self.optimizer:to(device) end
+  self._params, self._grads = nil, nil
+  return self
+end
+function Model:cuda() return self:to("cuda") end
+function Model:cpu() return self:to("cpu") end
+
+-- t on the model's device: t itself when it is there (no copy)
+local function on_device(t, device)
+  if t == nil or t.device == device then return t end
+  return t:to(device)
+end
+
 --- model:forward(x) -> output: x through every layer, in the current mode.
 -- x: (B, ...) as the first layer takes it.  The output is the last layer's
 -- live output tensor (the next forward overwrites it).
@@ -351,13 +393,15 @@ end
 
 --- model:step(x, y) -> loss: one training step on one batch (zero the
 -- gradients, forward, loss, backward, optimizer update), in training mode.
--- x: (B, ...), y: the targets the loss takes.  Between steps every layer's
+-- x: (B, ...), y: the targets the loss takes (copied to the model's device
+-- when they are elsewhere).  Between steps every layer's
 -- output, grad_input and grad_weight can be looked at.
 -- Errors: no layers, loss or optimizer; shapes that do not fit.
 function Model:step(x, y)
   self:_check_ready("model:step")
   self:set_training(true)
-  return (self:_step(x, y))
+  local device = self.device
+  return (self:_step(on_device(x, device), on_device(y, device)))
 end
 
 
@@ -402,8 +446,9 @@ function Model:evaluate(x, y, opts)
   self:set_training(false)
   local metric, total, mean = self.metric, 0, self.loss.reduction == "mean"
   if metric then metric:reset() end
+  local device = self.device
   for i, j in each_slice(n, bs) do
-    local xb, yb = x:slice(i, j), y:slice(i, j)
+    local xb, yb = on_device(x:slice(i, j), device), on_device(y:slice(i, j), device)
     local out = self:forward(xb)
     total = total + self.loss:forward(out, yb) * (mean and (j - i + 1) or 1)
     if metric then metric:update(out, yb) end
@@ -423,8 +468,9 @@ function Model:predict(x, opts)
   check_batch_size(bs, "model:predict")
   local was, result = self.training, nil
   self:set_training(false)
+  local device = self.device
   for i, j in each_slice(n, bs) do
-    local out = self:forward(x:slice(i, j))
+    local out = self:forward(on_device(x:slice(i, j), device))
     if result == nil then
       local shape = out:size()
       shape[1] = n
@@ -549,6 +595,10 @@ function Model:train(x, y, opts)
   local on_batch, on_epoch_begin = hooks(callbacks, "on_batch_end"), hooks(callbacks, "on_epoch_begin")
   local on_epoch_end = hooks(callbacks, "on_epoch_end")
 
+  -- the data goes to the model's device once (as Keras), so each batch is
+  -- gathered there; validation batches are copied one by one (evaluate)
+  local device = self.device
+  x, y = on_device(x, device), on_device(y, device)
   local loader = nn.data.DataLoader(x, y, { batch_size = bs, shuffle = opts.shuffle ~= false,
                                             drop_last = opts.drop_last or false })
   local history = { epoch = {}, loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {},
@@ -803,6 +853,7 @@ function Model.load(path, opts)
     local loaded, err = pcall(opt.load_state_dict, opt, { config = training.optimizer,
                               iterations = training.iterations or 0, tensors = state })
     if not loaded then fail(2, "nn.load: %s: optimizer state: %s", path, tostring(err)) end
+    opt:to(model.device)        -- the file's tensors are on the CPU
   end
   -- everything checked: fill the model
   for _, entry in ipairs(model:_state_tensors()) do entry[2]:copy(tensors[entry[1]]) end

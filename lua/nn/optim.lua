@@ -236,7 +236,8 @@ end
 --  Errors (and then nothing has changed): lists of different lengths, a
 --  grads[i] whose shape or device is not params[i]'s ("Adam:step: grads[2]
 --  has shape [3x4] but params[2] has [4x3]"), parameters that do not fit
---  the state, a hyper-parameter out of range, a tensor on CUDA (for now).
+--  the state, a hyper-parameter out of range, tensors on two devices
+--  (after moving the parameters, move the optimizer too: opt:to(device)).
 function Optimizer:step (params, grads)
   local lr, err = current_lr(self)
   local ok = false
@@ -251,6 +252,20 @@ end
 function Optimizer:reset ()
   self.state = {}
   self.iterations = 0
+  return self
+end
+
+--- opt:to(device) -> opt: every state tensor moved to 'cpu' or 'cuda' (a
+--  copy there; the optimizer holds the only reference), as model:to does
+--  for its optimizer.  The next step must then get parameters on that device.
+--  Errors: an unknown device; CUDA is not available.
+function Optimizer:to (device)
+  if device ~= "cpu" and device ~= "cuda" then
+    error(("%s:to: device must be 'cpu' or 'cuda', got %s"):format(self.name, tostring(device)), 2)
+  end
+  for _, st in ipairs(self.state) do
+    for name, t in pairs(st) do st[name] = t:to(device) end
+  end
   return self
 end
 

@@ -83,13 +83,16 @@ end
 
 local function tensor_repr(t)
   local shape, n = t:size(), t:numel()
-  local head = ("nn.Tensor[%s] %s float32"):format(table.concat(shape, "x"), t.device)
+  local head = ("nn.Tensor[%s] float32 device=%s"):format(table.concat(shape, "x"), t.device)
   if n == 0 then return head .. " (empty)" end
   if n > 1 then
     head = head .. ("  min %.4g  max %.4g  mean %.4g  std %.4g")
                    :format(t:min(), t:max(), t:mean(), t:std())
   end
-  local host = t.device == "cpu" and t or t:cpu()
+  -- a CUDA tensor: the statistics above ran on the GPU; the values shown
+  -- come to the host, all at once when few, else one by one (t:get copies
+  -- one float): what is shown, not the whole tensor
+  local host = (t.device == "cpu" or n <= 4096) and t:cpu() or t
   local lines = { head }
   local dims = #shape
   if dims == 0 then
