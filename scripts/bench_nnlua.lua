@@ -1,8 +1,9 @@
 -- scripts/bench_nnlua.lua -- nnlua's side of `make bench` (scripts/bench runs it,
 -- and scripts/bench_torch.py on the same work, in turn).
---   nnlua scripts/bench_nnlua.lua train BATCH EPOCHS sgd|adam
+--   nnlua scripts/bench_nnlua.lua train BATCH EPOCHS sgd|adam [cpu|cuda]
 --       the MLP 784-512-1024-10 (ReLU, cross-entropy on logits) on
---       Fashion-MNIST: prints "epoch_s S", "accuracy A" (test set), "rss_kb K"
+--       Fashion-MNIST: prints "epoch_s S", "accuracy A" (test set), "rss_kb K";
+--       on cuda the model is moved there and train copies the data once
 --   nnlua scripts/bench_nnlua.lua tiny STEPS
 --       the MLP 784-32-10 at batch 1: "step_us U" per training step
 --   nnlua scripts/bench_nnlua.lua infer CALLS
@@ -37,12 +38,13 @@ end
 
 nn.manual_seed(1)
 if mode == "train" then
-  local bs, epochs, opt = tonumber(arg[2]), tonumber(arg[3]), arg[4]
+  local bs, epochs, opt, device = tonumber(arg[2]), tonumber(arg[3]), arg[4], arg[5] or "cpu"
   local data = nn.datasets.fashion_mnist{}
   local m = mlp{ 784, 512, 1024, 10 }
   m:set{ loss = nn.CrossEntropyLoss(), accuracy = true,
          optimizer = opt == "adam" and nn.optim.Adam{ lr = 1e-3 }
                      or nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
+  m:to(device)
   local h = m:train(data.x_train, data.y_train, { epochs = epochs, batch_size = bs, verbose = 0 })
   local seconds = {}
   for i, s in ipairs(h.seconds) do seconds[i] = s end

@@ -1,9 +1,13 @@
 """scripts/bench_torch.py -- the PyTorch reference of `make bench`: the same
 work as scripts/bench_nnlua.lua, with the same arguments and output lines.
 
-  bench_torch.py [--defaults] train BATCH EPOCHS sgd|adam
+  bench_torch.py [--defaults] train BATCH EPOCHS sgd|adam [cpu|cuda]
   bench_torch.py [--defaults] tiny STEPS
   bench_torch.py [--defaults] infer CALLS
+
+On cuda (PyTorch CUDA), the model and the whole training set go to the GPU
+first, each epoch ends with torch.cuda.synchronize(), and TF32 stays off
+(PyTorch's default for matmuls), as nnlua's full-float32 cuBLAS.
 
 Configured at its best unless --defaults: torch.set_num_threads(2) (the
 caller also sets OPENBLAS_NUM_THREADS=1, so that OpenBLAS's pool does not
@@ -51,24 +55,28 @@ def median_us(calls, fn):
 
 if mode == "train":
     bs, epochs, opt_name = int(args[1]), int(args[2]), args[3]
+    dev = args[4] if len(args) > 4 else "cpu"
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     d = "data/fashion-mnist/"
     x = torch.tensor(idx(d + "train-images-idx3-ubyte.gz").reshape(-1, 784) / 255.0, dtype=torch.float32)
     y = torch.tensor(idx(d + "train-labels-idx1-ubyte.gz").astype(np.int64))
     xt = torch.tensor(idx(d + "t10k-images-idx3-ubyte.gz").reshape(-1, 784) / 255.0, dtype=torch.float32)
     yt = torch.tensor(idx(d + "t10k-labels-idx1-ubyte.gz").astype(np.int64))
-    m = mlp([784, 512, 1024, 10])
+    m = mlp([784, 512, 1024, 10]).to(dev)
+    x, y, xt, yt = x.to(dev), y.to(dev), xt.to(dev), yt.to(dev)
     opt = (torch.optim.Adam(m.parameters(), lr=1e-3) if opt_name == "adam"
            else torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9))
     loss_fn = torch.nn.CrossEntropyLoss()
     seconds = []
     for _ in range(epochs):
         t0 = time.perf_counter()
-        perm = torch.randperm(x.shape[0])
+        perm = torch.randperm(x.shape[0], device=dev)
         for i in range(0, x.shape[0], bs):
             j = perm[i:i + bs]
             opt.zero_grad()
             loss_fn(m(x[j]), y[j]).backward()
             opt.step()
+        sync()
         seconds.append(time.perf_counter() - t0)
     with torch.no_grad():
         acc = (m(xt).argmax(1) == yt).float().mean().item()
