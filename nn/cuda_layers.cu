@@ -34,22 +34,12 @@ static __global__ void softmax_rows_backward_kernel (float *dx, const float *g, 
 }
 
 int nncuda_softmax_rows (float *y, const float *x, int64_t rows, int64_t n, int log) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)rows);
-  if (rc != NN_OK) return rc;
-  softmax_rows_kernel<<<l.blocks, THREADS, 0, l.stream>>>(y, x, rows, n, log);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)rows, softmax_rows_kernel, y, x, rows, n, log);
 }
 
 int nncuda_softmax_rows_backward (float *dx, const float *g, const float *y, int64_t rows,
                                   int64_t n, int log) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)rows);
-  if (rc != NN_OK) return rc;
-  softmax_rows_backward_kernel<<<l.blocks, THREADS, 0, l.stream>>>(dx, g, y, rows, n, log);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)rows, softmax_rows_backward_kernel, dx, g, y, rows, n, log);
 }
 
 /* --- BatchNorm1d: one thread per channel ---------------------------------------- */
@@ -79,24 +69,13 @@ int nncuda_batchnorm_forward (float *y, float *running_mean, float *running_var,
                               float *save_mean, float *save_invstd, const float *x,
                               const float *gamma, const float *beta, int64_t B, int64_t C,
                               double eps, double momentum, int batch) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)C);
-  if (rc != NN_OK) return rc;
-  batchnorm_forward_kernel<<<l.blocks, THREADS, 0, l.stream>>>(
-      y, running_mean, running_var, save_mean, save_invstd, x, gamma, beta, B, C, eps,
-      momentum, batch);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)C, batchnorm_forward_kernel, y, running_mean, running_var, save_mean,
+                  save_invstd, x, gamma, beta, B, C, eps, momentum, batch);
 }
 
 int nncuda_batchnorm_backward (float *dx, float *dgamma, float *dbeta, const float *g,
                                const float *x, const float *save_mean, const float *save_invstd,
                                const float *gamma, int64_t B, int64_t C, int batch) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)C);
-  if (rc != NN_OK) return rc;
-  batchnorm_backward_kernel<<<l.blocks, THREADS, 0, l.stream>>>(
-      dx, dgamma, dbeta, g, x, save_mean, save_invstd, gamma, B, C, batch);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)C, batchnorm_backward_kernel, dx, dgamma, dbeta, g, x, save_mean,
+                  save_invstd, gamma, B, C, batch);
 }

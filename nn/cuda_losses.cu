@@ -20,19 +20,6 @@ extern "C" {
 #include "losses.h"
 #include "metrics.h"
 
-/* The launch of a kernel over `work` items that may flag bad ones: with a
-** bad to report, reset the flag first and, after, read the first flagged
-** item (bad_read checks the launch and waits); else just check the launch. */
-static int check_begin (cudaStream_t stream, const int64_t *bad) {
-  return bad != NULL ? bad_reset(stream) : NN_OK;
-}
-
-static int check_end (cudaStream_t stream, int64_t *bad) {
-  if (bad != NULL) return bad_read(stream, bad);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
-}
-
 /* --- classification losses: one thread per row ---------------------------------- */
 
 /* Row b's target, or false after flagging b: its index is not a class (the
@@ -80,37 +67,22 @@ static __global__ void softmax_xent_grad_rows_kernel (float *dz, const float *y,
 int nncuda_class_loss_rows (float *loss, int64_t *bad, const float *x, const float *t,
                             int64_t B, int64_t C, int is_index, nn_class_loss_op op,
                             double lo) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)B);
-  if (rc == NN_OK) rc = check_begin(l.stream, bad);
-  if (rc != NN_OK) return rc;
-  class_loss_rows_kernel<<<l.blocks, THREADS, 0, l.stream>>>(loss, x, t, B, C, is_index, op,
-                                                             lo);
-  return check_end(l.stream, bad);
+  return cuda_run_checked((size_t)B, bad, class_loss_rows_kernel, loss, x, t, B, C, is_index,
+                          op, lo);
 }
 
 int nncuda_class_grad_rows (float *dx, int64_t *bad, const float *x, const float *t,
                             int64_t B, int64_t C, int is_index, nn_class_loss_op op,
                             double s, double lo) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)B);
-  if (rc == NN_OK) rc = check_begin(l.stream, bad);
-  if (rc != NN_OK) return rc;
-  class_grad_rows_kernel<<<l.blocks, THREADS, 0, l.stream>>>(dx, x, t, B, C, is_index, op, s,
-                                                             lo);
-  return check_end(l.stream, bad);
+  return cuda_run_checked((size_t)B, bad, class_grad_rows_kernel, dx, x, t, B, C, is_index, op,
+                          s, lo);
 }
 
 int nncuda_softmax_xent_grad_rows (float *dz, int64_t *bad, const float *y, const float *t,
                                    int64_t B, int64_t C, int is_index, double s,
                                    int y_is_log) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)B);
-  if (rc == NN_OK) rc = check_begin(l.stream, bad);
-  if (rc != NN_OK) return rc;
-  softmax_xent_grad_rows_kernel<<<l.blocks, THREADS, 0, l.stream>>>(dz, y, t, B, C, is_index,
-                                                                    s, y_is_log);
-  return check_end(l.stream, bad);
+  return cuda_run_checked((size_t)B, bad, softmax_xent_grad_rows_kernel, dz, y, t, B, C,
+                          is_index, s, y_is_log);
 }
 
 /* --- binary and regression losses: one thread per element ------------------------ */
@@ -140,22 +112,12 @@ static __global__ void elem_grad_kernel (float *dx, const float *x, const float 
 
 int nncuda_elem_loss (float *loss, int64_t *bad, const float *x, const float *t, int64_t n,
                       nn_elem_loss_op op) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)n);
-  if (rc == NN_OK) rc = check_begin(l.stream, bad);
-  if (rc != NN_OK) return rc;
-  elem_loss_kernel<<<l.blocks, THREADS, 0, l.stream>>>(loss, x, t, n, op);
-  return check_end(l.stream, bad);
+  return cuda_run_checked((size_t)n, bad, elem_loss_kernel, loss, x, t, n, op);
 }
 
 int nncuda_elem_grad (float *dx, int64_t *bad, const float *x, const float *t, int64_t n,
                       nn_elem_loss_op op, double s) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)n);
-  if (rc == NN_OK) rc = check_begin(l.stream, bad);
-  if (rc != NN_OK) return rc;
-  elem_grad_kernel<<<l.blocks, THREADS, 0, l.stream>>>(dx, x, t, n, op, s);
-  return check_end(l.stream, bad);
+  return cuda_run_checked((size_t)n, bad, elem_grad_kernel, dx, x, t, n, op, s);
 }
 
 /* --- metrics: one thread per row (element), 1 for a hit ------------------------- */
@@ -182,30 +144,15 @@ static __global__ void confusion_pairs_kernel (float *pairs, const float *pred, 
 
 int nncuda_class_hits (float *hit, const float *pred, const float *t, int64_t B, int64_t C,
                        int is_index) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)B);
-  if (rc != NN_OK) return rc;
-  class_hits_kernel<<<l.blocks, THREADS, 0, l.stream>>>(hit, pred, t, B, C, is_index);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)B, class_hits_kernel, hit, pred, t, B, C, is_index);
 }
 
 int nncuda_elem_hits (float *hit, const float *pred, const float *t, int64_t n,
                       nn_elem_hit_op op, float param) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)n);
-  if (rc != NN_OK) return rc;
-  elem_hits_kernel<<<l.blocks, THREADS, 0, l.stream>>>(hit, pred, t, n, op, param);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)n, elem_hits_kernel, hit, pred, t, n, op, param);
 }
 
 int nncuda_confusion_pairs (float *pairs, const float *pred, const float *t, int64_t B,
                             int64_t C, int is_index) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)B);
-  if (rc != NN_OK) return rc;
-  confusion_pairs_kernel<<<l.blocks, THREADS, 0, l.stream>>>(pairs, pred, t, B, C, is_index);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)B, confusion_pairs_kernel, pairs, pred, t, B, C, is_index);
 }

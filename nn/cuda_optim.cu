@@ -54,48 +54,26 @@ static __global__ void adam_kernel (float *p, float *m, float *v, float *vmax, c
 
 int nncuda_sgd (float *p, float *b, const float *g, int64_t n, float lr, float wd, float mu,
                 float one_minus_damp, int nesterov, int fresh) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)n);
-  if (rc != NN_OK) return rc;
-  sgd_kernel<<<l.blocks, THREADS, 0, l.stream>>>(p, b, g, n, lr, wd, mu, one_minus_damp,
-                                                 nesterov, fresh);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)n, sgd_kernel, p, b, g, n, lr, wd, mu, one_minus_damp, nesterov,
+                  fresh);
 }
 
 int nncuda_adagrad (float *p, float *s, const float *g, int64_t n, float clr, float wd,
                     float eps) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)n);
-  if (rc != NN_OK) return rc;
-  adagrad_kernel<<<l.blocks, THREADS, 0, l.stream>>>(p, s, g, n, clr, wd, eps);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)n, adagrad_kernel, p, s, g, n, clr, wd, eps);
 }
 
 int nncuda_rmsprop (float *p, float *v, float *ga, float *b, const float *g, int64_t n,
                     float lr, float wd, float alpha, float one_minus_alpha, float eps, float mu,
                     int centered) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)n);
-  if (rc != NN_OK) return rc;
-  rmsprop_kernel<<<l.blocks, THREADS, 0, l.stream>>>(p, v, ga, b, g, n, lr, wd, alpha,
-                                                     one_minus_alpha, eps, mu, centered);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)n, rmsprop_kernel, p, v, ga, b, g, n, lr, wd, alpha, one_minus_alpha,
+                  eps, mu, centered);
 }
 
 int nncuda_adam (float *p, float *m, float *v, float *vmax, const float *g, int64_t n,
                  float coupled_wd, float decay, float beta1, float one_minus_beta1, float beta2,
                  float one_minus_beta2, float step_size, float bc2_sqrt, float eps,
                  int amsgrad) {
-  cuda_launch_t l;
-  int rc = cuda_launch(&l, (size_t)n);
-  if (rc != NN_OK) return rc;
-  adam_kernel<<<l.blocks, THREADS, 0, l.stream>>>(p, m, v, vmax, g, n, coupled_wd, decay,
-                                                  beta1, one_minus_beta1, beta2,
-                                                  one_minus_beta2, step_size, bc2_sqrt, eps,
-                                                  amsgrad);
-  CUDA_TRY(cudaGetLastError());
-  return NN_OK;
+  return cuda_run((size_t)n, adam_kernel, p, m, v, vmax, g, n, coupled_wd, decay, beta1,
+                  one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt, eps, amsgrad);
 }

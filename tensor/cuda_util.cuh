@@ -6,7 +6,9 @@
 **   CUDA_TRY(call)       a runtime call whose failure becomes NN_ECUDA
 **   THREADS, GRID_STRIDE the launch shape of every element-wise kernel
 **   cuda_launch()        the device made ready, its one stream, the grid
-**   flag_bad(i)          a kernel's way to report a bad input (the first one)
+**   cuda_run()           a launcher's body: launch over n items, check
+**   flag_bad(i)          a kernel's way to report a bad input (the first one),
+**   cuda_run_checked()   and the launch that reads it back
 */
 #ifndef NN_CUDA_UTIL_CUH
 #define NN_CUDA_UTIL_CUH
@@ -52,6 +54,19 @@ extern "C" {
 typedef struct cuda_launch_t { cudaStream_t stream; unsigned blocks; } cuda_launch_t;
 int cuda_launch (cuda_launch_t *l, size_t work);
 
+/* The body of a launcher: run kernel(args...) over `work` items on the
+** stream, and check that the launch went (its errors show at the next sync).
+**   return cuda_run(rows, softmax_rows_kernel, y, x, rows, n, log);  */
+template <typename... P, typename... A>
+static inline int cuda_run (size_t work, void (*kernel) (P...), A... args) {
+  cuda_launch_t l;
+  int rc = cuda_launch(&l, work);
+  if (rc != NN_OK) return rc;
+  kernel<<<l.blocks, THREADS, 0, l.stream>>>(args...);
+  CUDA_TRY(cudaGetLastError());
+  return NN_OK;
+}
+
 /* A kernel cannot return an error.  A thread that meets a bad input (a
 ** class index out of range, a probability outside [0, 1]) records its item
 ** with flag_bad(i); atomicMin keeps the lowest, which is the very item a
@@ -80,6 +95,21 @@ static inline int bad_read (cudaStream_t stream, int64_t *bad) {
   CUDA_TRY(cudaStreamSynchronize(stream));
   *bad = item == ~0ull ? -1 : (int64_t)item;
   return NN_OK;
+}
+
+/* cuda_run for a kernel that flags bad items: *bad is the first flagged
+** one after the kernel, or -1 (this waits for the stream).  With bad NULL
+** nothing is checked and it waits for nothing: as cuda_run. */
+template <typename... P, typename... A>
+static inline int cuda_run_checked (size_t work, int64_t *bad, void (*kernel) (P...),
+                                    A... args) {
+  if (bad == NULL) return cuda_run(work, kernel, args...);
+  cuda_launch_t l;
+  int rc = cuda_launch(&l, work);
+  if (rc == NN_OK) rc = bad_reset(l.stream);
+  if (rc != NN_OK) return rc;
+  kernel<<<l.blocks, THREADS, 0, l.stream>>>(args...);
+  return bad_read(l.stream, bad);
 }
 
 #endif
