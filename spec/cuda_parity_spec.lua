@@ -434,8 +434,13 @@ describe("CUDA errors and memory", function ()
     local x, y = nn.tensor.randn(10, 20), nn.tensor{1, 2, 3, 1, 2, 3, 1, 2, 3, 1}
     model:step(x, y)
     local before = model:get_weights()
-    -- 2^40 floats: 4 TiB, more than any GPU
-    local err = H.error_of(function () return nn.tensor.zeros(1024, 1024, 1024, 1024):cuda() end)
+    -- 2^38 floats, 1 TiB, made on the GPU directly (not on the host first):
+    -- more than any GPU has
+    nn.set_default_device("cuda")
+    local made, err = pcall(nn.tensor.zeros, 1024, 1024, 1024, 256)
+    nn.set_default_device("cpu")
+    assert.is_false(made, "1 TiB on the GPU")
+    err = tostring(err)
     assert.truthy(err:find("cannot allocate", 1, true), err)
     assert.truthy(err:find("bytes free", 1, true) or err:find("free", 1, true), err)
     assert.truthy(err:find("out of memory", 1, true), err)
@@ -463,11 +468,16 @@ describe("CUDA errors and memory", function ()
   it("a loop that drops CUDA tensors does not run the GPU out of memory (the collector "
      .. "is told what each holds)", function ()
     -- 64 MiB a tensor, 4,000 of them: 256 GiB in all, far beyond any GPU
-    -- unless the collector frees them as it goes
-    for _ = 1, 4000 do
-      local t = nn.tensor.zeros(4096, 4096):cuda()
-      t = nil
-    end
+    -- unless the collector frees them as it goes (made on the GPU directly)
+    nn.set_default_device("cuda")
+    local ok, err = pcall(function ()
+      for _ = 1, 4000 do
+        local t = nn.tensor.zeros(4096, 4096)
+        t = nil
+      end
+    end)
+    nn.set_default_device("cpu")
+    assert(ok, err)
     collectgarbage("collect")
     assert.is_true(nn.cuda.memory_allocated() < 2 ^ 30)
   end)
