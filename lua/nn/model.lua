@@ -32,10 +32,7 @@
 local nn = require "nn"
 
 local Model = {}
-Model.__index = function (self, key)
-  if key == "device" then return Model._device(self) end
-  return Model[key]
-end
+Model.__index = Model
 
 local function fail(level, fmt, ...)
   error(fmt:format(...), level + 1)
@@ -80,7 +77,8 @@ end
 -- Errors: an unknown template, sizes that are not positive integers.
 function Model.new(template, sizes)
   local self = setmetatable({ layers = {}, trainable_layers = {}, epoch = 0,
-                              training = true, stop_training = false }, Model)
+                              training = true, stop_training = false,
+                              device = nn.get_default_device() }, Model)
   if template == nil then return self end
   if template ~= "basic" then
     fail(2, "nn.Model: unknown template %s (known: 'basic')", tostring(template))
@@ -118,6 +116,7 @@ function Model:add(layer)
     self._first_trainable = self._first_trainable or #self.layers
   end
   self._params = nil            -- the flat parameter lists are rebuilt on the next step
+  self.device = self:_device()
   self:_find_fused()
   return self
 end
@@ -255,8 +254,9 @@ function Model:set_training(on)
   return self
 end
 
---- model.device -> 'cpu' or 'cuda': where the parameters are (those of the
--- first layer that has any; else the first layer's output buffer).
+-- where the parameters are (those of the first layer that has any; else
+-- the first layer's output buffer; else the default device).  model.device
+-- holds it, set by add and to; train, evaluate, predict and step ask anew.
 function Model:_device()
   local first = self.trainable_layers[1] or self.layers[1]
   if first == nil then return nn.get_default_device() end
@@ -283,6 +283,7 @@ function Model:to(device)
   end
   if self.optimizer and self.optimizer.to then self.optimizer:to(device) end
   self._params, self._grads = nil, nil
+  self.device = device
   return self
 end
 function Model:cuda() return self:to("cuda") end
@@ -400,7 +401,7 @@ end
 function Model:step(x, y)
   self:_check_ready("model:step")
   self:set_training(true)
-  local device = self.device
+  local device = self:_device()
   return (self:_step(on_device(x, device), on_device(y, device)))
 end
 
@@ -446,7 +447,7 @@ function Model:evaluate(x, y, opts)
   self:set_training(false)
   local metric, total, mean = self.metric, 0, self.loss.reduction == "mean"
   if metric then metric:reset() end
-  local device = self.device
+  local device = self:_device()
   for i, j in each_slice(n, bs) do
     local xb, yb = on_device(x:slice(i, j), device), on_device(y:slice(i, j), device)
     local out = self:forward(xb)
@@ -468,7 +469,7 @@ function Model:predict(x, opts)
   check_batch_size(bs, "model:predict")
   local was, result = self.training, nil
   self:set_training(false)
-  local device = self.device
+  local device = self:_device()
   for i, j in each_slice(n, bs) do
     local out = self:forward(on_device(x:slice(i, j), device))
     if result == nil then
@@ -597,7 +598,7 @@ function Model:train(x, y, opts)
 
   -- the data goes to the model's device once (as Keras), so each batch is
   -- gathered there; validation batches are copied one by one (evaluate)
-  local device = self.device
+  local device = self:_device()
   x, y = on_device(x, device), on_device(y, device)
   local loader = nn.data.DataLoader(x, y, { batch_size = bs, shuffle = opts.shuffle ~= false,
                                             drop_last = opts.drop_last or false })
