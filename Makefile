@@ -10,10 +10,18 @@ BUILD   ?= build
 BIN     ?= nnlua
 
 # --- libraries, found through pkg-config with standard paths as fallback ----
-PKGS     = lua5.4 openblas libedit zlib jansson libpng
+PKGS     = lua5.4 libedit zlib jansson libpng
+# OpenBLAS: Debian's OpenMP build (libopenblas-openmp-dev), named by its path
+# (pkg-config's openblas is whichever build the alternatives system picked).
+# Its GEMM threads are OpenMP's, and so are nnlua's own parallel loops (the
+# optimizer updates): one pool of threads, not two fighting for the cores.
+MULTIARCH  := $(or $(shell $(CC) -print-multiarch 2>/dev/null),x86_64-linux-gnu)
+BLAS_DIR    = /usr/lib/$(MULTIARCH)/openblas-openmp
+BLAS_CFLAGS = -I/usr/include/$(MULTIARCH)/openblas-openmp
+BLAS_LIBS   = -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || \
-                echo -I/usr/include/lua5.4 -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/editline -I/usr/include/libpng16)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -lopenblas -ledit -lz -ljansson -lpng16)
+                echo -I/usr/include/lua5.4 -I/usr/include/editline -I/usr/include/libpng16) $(BLAS_CFLAGS)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -ledit -lz -ljansson -lpng16) $(BLAS_LIBS)
 
 # --- CUDA: build the backend whenever nvcc exists, even without a GPU -------
 NVCC    ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
@@ -37,9 +45,9 @@ OPT     = $(if $(DEBUG),-O0 -g,-O3 -fno-math-errno -g)
 SAN     ?=
 # _GNU_SOURCE: sigaction, readlink, setenv.  -MMD -MP: each object depends on
 # exactly the headers it includes.
-CFLAGS  += $(WARN) $(OPT) $(SAN) -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS) -Itensor -Inn -Iio -Ivm
+CFLAGS  += $(WARN) $(OPT) $(SAN) -fopenmp -D_GNU_SOURCE -MMD -MP $(PKG_CFLAGS) -Itensor -Inn -Iio -Ivm
 LDLIBS  += $(PKG_LIBS) -lm -ldl
-LDFLAGS += $(SAN) -Wl,-E
+LDFLAGS += $(SAN) -fopenmp -Wl,-E
 # -fmad=false: no contraction of a * b + c into one fma, as the C build
 # (-std=c11 forbids it there), so a kernel rounds as the CPU loop it
 # shares its formula with; the element-wise kernels are bound by memory,

@@ -14,8 +14,8 @@ PKGS=(
   liblua5.4-dev lua5.4
   # specs: busted (pulls in luassert, penlight, lua-term, lua-system)
   lua-busted
-  # tensors on the CPU: OpenBLAS (cblas_sgemm)
-  libopenblas-dev
+  # tensors on the CPU: OpenBLAS (cblas_sgemm), its OpenMP build (Makefile)
+  libopenblas-openmp-dev
   # REPL: line editing and history
   libedit-dev
   # datasets: gzip'd IDX files (zlib), and Fashion-MNIST itself for the demo

@@ -796,6 +796,51 @@ describe("nn.optim: errors", function()
   end)
 end)
 
+-- On the CPU a parameter of 65,536 elements or more is updated by the
+-- threads of the OpenMP team, each on its own slice (nn/optim.c,
+-- PARALLEL_MIN).  The same numbers split into parameters below that size
+-- are updated by one thread: the two must agree bit for bit, for every
+-- update, so that no element is skipped, done twice or done otherwise.
+describe("nn.optim: a large parameter updated in slices", function()
+  local N, PIECE = 200003, 50001         -- odd sizes: slices that are not multiples of 16
+  local cases = {
+    { "SGD", { lr = 0.1, momentum = 0.9, nesterov = true, weight_decay = 0.01 } },
+    { "SGD", { lr = 0.1 } },
+    { "Adagrad", { lr = 0.1, weight_decay = 0.01 } },
+    { "RMSprop", { lr = 0.01, momentum = 0.9, centered = true } },
+    { "Adam", { lr = 0.01, amsgrad = true } },
+    { "AdamW", { lr = 0.01, weight_decay = 0.1 } },
+  }
+  for _, c in ipairs(cases) do
+    it(c[1] .. " " .. nn.json.encode(c[2]), function()
+      nn.manual_seed(5)
+      local p0, g1, g2 = nn.tensor.randn(N), nn.tensor.randn(N), nn.tensor.randn(N)
+      -- whole: one tensor of N elements
+      local whole = p0:clone()
+      local opt = nn.optim[c[1]](c[2])
+      opt:step({ whole }, { g1 })
+      opt:step({ whole }, { g2 })
+      -- pieces: the same numbers as tensors of at most PIECE elements
+      local pieces, grads1, grads2 = {}, {}, {}
+      for first = 1, N, PIECE do
+        local len = math.min(PIECE, N - first + 1)
+        pieces[#pieces + 1] = p0:narrow(1, first, len):clone()
+        grads1[#grads1 + 1] = g1:narrow(1, first, len):clone()
+        grads2[#grads2 + 1] = g2:narrow(1, first, len):clone()
+      end
+      local opt2 = nn.optim[c[1]](c[2])
+      opt2:step(pieces, grads1)
+      opt2:step(pieces, grads2)
+      local first = 1
+      for i, piece in ipairs(pieces) do
+        local want = whole:narrow(1, first, piece:numel())
+        assert.is_true((want - piece):abs():max() == 0, ("piece %d differs"):format(i))
+        first = first + piece:numel()
+      end
+    end)
+  end
+end)
+
 describe("nn.optim on CUDA", function()
   if not nn.cuda.is_available() then
     pending("no CUDA device: CUDA specs skipped")

@@ -532,7 +532,9 @@ int main (int argc, char **argv) {
   ** every operation on a denormal takes a slow microcode path: a training
   ** step runs about 2x slower (DESIGN.md, "Speed on the CPU").  The setting
   ** is per thread and threads inherit it when created, so it must come
-  ** before any worker thread is started from here. */
+  ** before any worker thread is started from here.  OpenMP starts its
+  ** threads (which run OpenBLAS's GEMMs and nnlua's parallel loops) at the
+  ** first parallel region, after this line: they all flush denormals. */
   _mm_setcsr(_mm_getcsr() | 0x8040);
 #endif
   /* Tensor buffers of a few MB come and go (a:matmul(b) in a loop).  With
