@@ -278,6 +278,16 @@ describe("nn.Model: train, evaluate, predict", function()
     assert.is_true(m.layers[2].training)
   end)
 
+  it("predict of one batch returns a new tensor, not the live output", function()
+    local m = nn.Model():add(nn.Dense(4, 3))
+    local x = nn.tensor.randn(2, 4)
+    local p = m:predict(x)                     -- 2 rows <= batch_size: one forward
+    local want = p:totable()
+    m:forward(nn.tensor.randn(2, 4))           -- overwrites the layer's output buffer
+    H.assert_tensor(p, want, H.EXACT)
+    H.assert_tensor(p, m:predict(x):totable(), H.EXACT)
+  end)
+
   it("validation_split holds out the last rows; validation_data is reported too", function()
     local x, y = toy(100)
     local m = small_model()

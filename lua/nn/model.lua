@@ -470,6 +470,13 @@ function Model:predict(x, opts)
   local was, result = self.training, nil
   self:set_training(false)
   local device = self:_device()
+  if n <= bs then                -- one batch (one image at the prompt): one copy
+    local out = self:forward(on_device(x, device))
+    local home = nn.get_default_device()
+    result = out.device == home and out:clone() or out:to(home)
+    self:set_training(was)
+    return result
+  end
   for i, j in each_slice(n, bs) do
     local out = self:forward(on_device(x:slice(i, j), device))
     if result == nil then
