@@ -17,14 +17,27 @@
 /* --- errors ----------------------------------------------------------------- */
 
 static _Thread_local char errbuf[512];
+static _Thread_local int errrole;
 
 const char *nn_errmsg (void) { return errbuf; }
+int nn_errrole (void) { return errrole; }
+int nn_blame (int code, int role) { errrole = role; return code; }
 
 int nn_seterr (int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(errbuf, sizeof errbuf, fmt, ap);
   va_end(ap);
+  errrole = NN_ROLE_NONE;
+  return code;
+}
+
+int nn_seterr_arg (int code, int role, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+  va_end(ap);
+  errrole = role;
   return code;
 }
 
@@ -473,12 +486,14 @@ int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
   int64_t M = trans_a ? a->shape[1] : a->shape[0], K = trans_a ? a->shape[0] : a->shape[1];
   int64_t K2 = trans_b ? b->shape[1] : b->shape[0], N = trans_b ? b->shape[0] : b->shape[1];
   if (K != K2)
-    return nn_seterr(NN_ESHAPE, "inner dimensions differ: %s%s @ %s%s", shape_str(a).s,
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 1, "inner dimensions differ: %s%s @ %s%s",
+                         shape_str(a).s,
                      trans_a ? "^T" : "", shape_str(b).s, trans_b ? "^T" : "");
   if (out->ndim != 2 || out->shape[0] != M || out->shape[1] != N)
-    return nn_seterr(NN_ESHAPE, "output is %s, the product is [%lldx%lld]", shape_str(out).s,
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT, "output is %s, the product is [%lldx%lld]",
+                         shape_str(out).s,
                      (long long)M, (long long)N);
-  if ((rc = same_device("matmul output", out, a)) != NN_OK) return rc;
+  if ((rc = same_device("matmul output", out, a)) != NN_OK) return nn_blame(rc, NN_ROLE_OUT);
   if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
     return nn_seterr(NN_EARG, "matmul: a size exceeds the BLAS's 32-bit int");
   if (M == 0 || N == 0) return NN_OK;

@@ -68,6 +68,32 @@ int nn_seterr (int code, const char *fmt, ...)
 #endif
   ;
 
+/* Which argument an error blames, by the role it plays in the C call.  The
+** bindings turn the role into `bad argument #n to 'f'` for the Lua argument
+** that plays it (nn_raise_by_role in vm/bindings.h), so no binding has to
+** read the message to know whom to blame.  NN_ROLE_INPUT + k is the k-th
+** input, from 0: x (or a), then b, ...; a layer of several inputs counts
+** them the same way. */
+enum {
+  NN_ROLE_NONE = 0,   /* no argument: memory, CUDA, a file, or not known */
+  NN_ROLE_OUT,        /* a preallocated output */
+  NN_ROLE_TARGET,     /* a loss's target */
+  NN_ROLE_GRAD_OUT,   /* dL/dy given to a backward */
+  NN_ROLE_INDEX,      /* an index or a dim */
+  NN_ROLE_INPUT       /* + k: the k-th input */
+};
+/* nn_seterr, blaming the argument that plays `role`. */
+int nn_seterr_arg (int code, int role, const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 3, 4)))
+#endif
+  ;
+/* The role the last error blames (NN_ROLE_NONE after a plain nn_seterr). */
+int nn_errrole (void);
+/* Blame `role` for the last error, whose message stays; returns code, for
+** `return nn_blame(rc, NN_ROLE_OUT)` after a helper reported it. */
+int nn_blame (int code, int role);
+
 /* "[64x784]": a shape as text, in a struct so that no malloc is needed. */
 typedef struct nn_shapestr { char s[96]; } nn_shapestr;
 nn_shapestr shape_str (const nn_tensor *t);

@@ -38,6 +38,15 @@ void nn_gc_account (lua_State *L, size_t bytes);
 /* Raise the library's last error: for NN_ESHAPE, NN_EARG and NN_EDEVICE as a
 ** bad argument #arg (when arg > 0), else as a plain error.  Never returns. */
 int nn_raise (lua_State *L, int arg, int rc);
+/* Raise the library's last error, blaming the Lua argument that plays the
+** role the C side recorded with it (nn_seterr_arg): the arguments follow as
+** pairs (role, Lua argument), ended by -1.  An error with no role, or with
+** one the pairs do not name, blames `dflt` (0: a plain error).  For
+** example out:mm(a, b), whose C call is tensor_matmul(out, a, b):
+**   nn_raise_by_role(L, rc, 3, NN_ROLE_OUT, 1, NN_ROLE_INPUT, 2,
+**                    NN_ROLE_INPUT + 1, 3, -1)
+** Never returns. */
+int nn_raise_by_role (lua_State *L, int rc, int dflt, ...);
 
 /* Options come as a table, `nn.Linear(3, 2, {bias = false})`.  A key that
 ** is not in `keys` (NULL-ended) raises, naming `who` and the known keys, so

@@ -9,6 +9,7 @@
 ** self and returns self, as PyTorch does.
 */
 #include <math.h>
+#include <stdarg.h>
 #include <string.h>
 #include <stdint.h>
 
@@ -42,6 +43,18 @@ int nn_raise (lua_State *L, int arg, int rc) {
   if (arg > 0 && (rc == NN_ESHAPE || rc == NN_EARG || rc == NN_EDEVICE))
     return luaL_argerror(L, arg, nn_errmsg());
   return luaL_error(L, "%s", nn_errmsg());
+}
+
+int nn_raise_by_role (lua_State *L, int rc, int dflt, ...) {
+  int role = nn_errrole(), arg = dflt;
+  va_list ap;
+  va_start(ap, dflt);
+  for (int r = va_arg(ap, int); r != -1; r = va_arg(ap, int)) {
+    int a = va_arg(ap, int);
+    if (role != NN_ROLE_NONE && r == role) { arg = a; break; }
+  }
+  va_end(ap);
+  return nn_raise(L, arg, rc);
 }
 
 /* Tell the collector about the bytes a new tensor holds.  Lua sees only the
@@ -641,10 +654,8 @@ static int t_mm (lua_State *L) {
   nn_tensor *a = checktensor(L, 2);
   nn_tensor *b = checktensor(L, 3);
   int rc = tensor_matmul(out, a, b, lua_toboolean(L, 4), lua_toboolean(L, 5), 1.0f, 0.0f);
-  if (rc != NN_OK) {
-    /* blame out when only its shape is wrong, else b */
-    return nn_raise(L, strncmp(nn_errmsg(), "output", 6) == 0 ? 1 : 3, rc);
-  }
+  if (rc != NN_OK)
+    return nn_raise_by_role(L, rc, 3, NN_ROLE_OUT, 1, NN_ROLE_INPUT, 2, NN_ROLE_INPUT + 1, 3, -1);
   lua_settop(L, 1);
   return 1;
 }
