@@ -11,136 +11,191 @@
 ** here are the checks, and the loop over the channels (on the CPU) or the
 ** launch of one CUDA thread per channel.
 */
+#include <math.h>
 #include <stdio.h>
 
 #include "nn.h"
 #include "batchnorm.h"
 
-/* state[RUNNING_MEAN], state[RUNNING_VAR]: (C), the estimates evaluation
-** normalises with.  state[SAVE_MEAN], state[SAVE_INVSTD]: (C), the mean and
-** 1/sqrt(var + eps) the last forward normalised with (the batch's in
-** training, the running ones in evaluation), kept for backward. */
+/* The checks every pass makes: t is (C) on x's device */
+static int check_channels (const nn_tensor *t, int64_t C, const nn_tensor *x, int role,
+                           const char *what) {
+  if (t == NULL) return NN_OK;
+  if (t->ndim != 1 || t->shape[0] != C)
+    return nn_seterr_arg(NN_ESHAPE, role, "batchnorm: %s must be [%lld], got %s", what,
+                         (long long)C, shape_str(t).s);
+  if (t->storage->device != x->storage->device)
+    return nn_seterr_arg(NN_EDEVICE, role, "batchnorm: %s is on %s, x on %s", what,
+                         device_name(t->storage->device), device_name(x->storage->device));
+  return NN_OK;
+}
+
+static const float *data_or_null (const nn_tensor *t) { return t ? tensor_data(t) : NULL; }
+
+int batchnorm_forward (nn_tensor *y, nn_tensor *running_mean, nn_tensor *running_var,
+                       nn_tensor *save_mean, nn_tensor *save_invstd, const nn_tensor *x,
+                       const nn_tensor *gamma, const nn_tensor *beta, double eps,
+                       double momentum, int training) {
+  if (x->ndim != 2)
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT, "batchnorm: expected x [B x C], got %s",
+                         shape_str(x).s);
+  int64_t B = x->shape[0], C = x->shape[1];
+  int rc = y->numel == x->numel ? NN_OK : nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT,
+                                 "batchnorm: y %s does not match x %s", shape_str(y).s,
+                                 shape_str(x).s);
+  if (rc == NN_OK) rc = check_channels(running_mean, C, x, NN_ROLE_OUT, "running_mean");
+  if (rc == NN_OK) rc = check_channels(running_var, C, x, NN_ROLE_OUT, "running_var");
+  if (rc == NN_OK) rc = check_channels(save_mean, C, x, NN_ROLE_OUT, "save_mean");
+  if (rc == NN_OK) rc = check_channels(save_invstd, C, x, NN_ROLE_OUT, "save_invstd");
+  if (rc == NN_OK) rc = check_channels(gamma, C, x, NN_ROLE_INPUT + 1, "gamma");
+  if (rc == NN_OK) rc = check_channels(beta, C, x, NN_ROLE_INPUT + 2, "beta");
+  if (rc != NN_OK) return rc;
+  if (training && B == 1)
+    return nn_seterr_arg(NN_EARG, NN_ROLE_INPUT, "BatchNorm1d: expected more than 1 value "
+                         "per channel when training, got input %s", shape_str(x).s);
+  if (B == 0) return NN_OK;            /* an empty batch has nothing to normalise or learn */
+  float *yp = tensor_data(y), *rmean = tensor_data(running_mean);
+  float *rvar = tensor_data(running_var), *smean = tensor_data(save_mean);
+  float *sinvstd = tensor_data(save_invstd);
+  const float *xp = tensor_data(x), *g = data_or_null(gamma), *b = data_or_null(beta);
+  /* (1)-(4) per channel (batchnorm.h) */
+  if (x->storage->device == NN_CUDA)
+    return nncuda_batchnorm_forward(yp, rmean, rvar, smean, sinvstd, xp, g, b, B, C, eps,
+                                    momentum, training);
+  for (int64_t c = 0; c < C; c++)
+    nn_batchnorm_forward_channel(yp, rmean, rvar, smean, sinvstd, xp, g, b, B, C, c, eps,
+                                 momentum, training);
+  return NN_OK;
+}
+
+int batchnorm_backward (nn_tensor *grad_x, nn_tensor *grad_gamma, nn_tensor *grad_beta,
+                        const nn_tensor *grad_y, const nn_tensor *x,
+                        const nn_tensor *save_mean, const nn_tensor *save_invstd,
+                        const nn_tensor *gamma, int batch) {
+  if (x->ndim != 2)
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 1, "batchnorm: expected x [B x C], got %s",
+                         shape_str(x).s);
+  int64_t B = x->shape[0], C = x->shape[1];
+  int rc = NN_OK;
+  if (grad_y->ndim != 2 || grad_y->shape[0] != B || grad_y->shape[1] != C)
+    rc = nn_seterr_arg(NN_ESHAPE, NN_ROLE_GRAD_OUT, "batchnorm: grad_y %s does not match x %s",
+                       shape_str(grad_y).s, shape_str(x).s);
+  if (rc == NN_OK && grad_x->numel != x->numel)
+    rc = nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT, "batchnorm: grad_x %s does not match x %s",
+                       shape_str(grad_x).s, shape_str(x).s);
+  if (rc == NN_OK && grad_y->storage->device != x->storage->device)
+    rc = nn_seterr_arg(NN_EDEVICE, NN_ROLE_GRAD_OUT, "batchnorm: grad_y is on %s, x on %s",
+                       device_name(grad_y->storage->device), device_name(x->storage->device));
+  if (rc == NN_OK) rc = check_channels(grad_gamma, C, x, NN_ROLE_OUT, "grad_gamma");
+  if (rc == NN_OK) rc = check_channels(grad_beta, C, x, NN_ROLE_OUT, "grad_beta");
+  if (rc == NN_OK) rc = check_channels(save_mean, C, x, NN_ROLE_INPUT + 2, "save_mean");
+  if (rc == NN_OK) rc = check_channels(save_invstd, C, x, NN_ROLE_INPUT + 3, "save_invstd");
+  if (rc == NN_OK) rc = check_channels(gamma, C, x, NN_ROLE_INPUT + 4, "gamma");
+  if (rc != NN_OK || B == 0) return rc;     /* empty batch: no gradient to add */
+  float *dx = tensor_data(grad_x), *dgamma = grad_gamma ? tensor_data(grad_gamma) : NULL;
+  float *dbeta = grad_beta ? tensor_data(grad_beta) : NULL;
+  const float *xp = tensor_data(x), *gp = tensor_data(grad_y), *g = data_or_null(gamma);
+  const float *smean = tensor_data(save_mean), *sinvstd = tensor_data(save_invstd);
+  /* (5)-(7) per channel (batchnorm.h) */
+  if (x->storage->device == NN_CUDA)
+    return nncuda_batchnorm_backward(dx, dgamma, dbeta, gp, xp, smean, sinvstd, g, B, C, batch);
+  for (int64_t c = 0; c < C; c++)
+    nn_batchnorm_backward_channel(dx, dgamma, dbeta, gp, xp, smean, sinvstd, g, B, C, c, batch);
+  return NN_OK;
+}
+
+
+/* --- the module ------------------------------------------------------------------------ */
+
+/* m->buffer[RUNNING_MEAN], [RUNNING_VAR]: (C), the estimates evaluation
+** normalises with (persistent: a checkpoint keeps them).  [SAVE_MEAN],
+** [SAVE_INVSTD]: (C), the mean and 1/sqrt(var + eps) the last forward
+** normalised with (the batch's in training, the running ones in
+** evaluation), kept for backward. */
 enum { RUNNING_MEAN, RUNNING_VAR, SAVE_MEAN, SAVE_INVSTD };
-/* hyper[EPS], hyper[MOMENTUM]: as PyTorch.  hyper[FWD]: which statistics the
-** last forward used (FWD_BATCH, FWD_RUNNING), or FWD_NONE when there was no
-** forward or it failed; not named, so the Lua side does not show it. */
-enum { EPS, MOMENTUM, FWD };
+enum { GAMMA, BETA };                                   /* m->param[] */
+enum { NUM_FEATURES, EPS, MOMENTUM, AFFINE };           /* m->opt[] */
+/* m->state: which statistics the last forward used, or FWD_NONE when there
+** was no forward or it failed */
 enum { FWD_NONE, FWD_BATCH, FWD_RUNNING };
 
-static int batchnorm_forward (nn_module *m, const nn_tensor *x) {
-  int64_t C = m->state[RUNNING_MEAN]->numel;
-  int rc;
-  m->hyper[FWD] = FWD_NONE;            /* until this forward has succeeded */
-  if (x->ndim != 2 || x->shape[1] != C)
-    return nn_seterr(NN_ESHAPE, "BatchNorm1d(%lld): expected input [B x %lld], got %s",
-                     (long long)C, (long long)C, shape_str(x).s);
-  int64_t B = x->shape[0];
-  if (m->training && B == 1)
-    return nn_seterr(NN_EARG, "BatchNorm1d: expected more than 1 value per channel when "
-                     "training, got input %s", shape_str(x).s);
-  if ((rc = resize_as(m->output, x)) != NN_OK) return rc;
-
-  /* module_forward has put the parameters, the statistics and the buffers
-  ** on x's device: every pointer below is of that device */
-  const float *xp = tensor_data(x);
-  float *y = tensor_data(m->output);
-  float *rmean = tensor_data(m->state[RUNNING_MEAN]);
-  float *rvar = tensor_data(m->state[RUNNING_VAR]);
-  float *smean = tensor_data(m->state[SAVE_MEAN]);
-  float *sinvstd = tensor_data(m->state[SAVE_INVSTD]);
-  const float *gamma = m->weight ? tensor_data(m->weight) : NULL;
-  const float *beta = m->bias ? tensor_data(m->bias) : NULL;
-  double eps = m->hyper[EPS], mom = m->hyper[MOMENTUM];
-  int batch = m->training;
-
-  if (B > 0) {                         /* an empty batch has nothing to normalise or learn */
-    if (x->storage->device == NN_CUDA)
-      rc = nncuda_batchnorm_forward(y, rmean, rvar, smean, sinvstd, xp, gamma, beta, B, C, eps,
-                                    mom, batch);
-    else
-      for (int64_t c = 0; c < C; c++)
-        nn_batchnorm_forward_channel(y, rmean, rvar, smean, sinvstd, xp, gamma, beta, B, C, c,
-                                     eps, mom, batch);
+static int batchnorm_init (nn_module *m) {
+  int64_t shape[1] = { (int64_t)m->opt[NUM_FEATURES] };
+  int rc = NN_OK;
+  /* gamma = 1, beta = 0: the layer starts as the plain normalisation */
+  if (m->opt[AFFINE] != 0) {
+    rc = module_new_param(m, GAMMA, 1, shape, 1.0f);
+    if (rc == NN_OK) rc = module_new_param(m, BETA, 1, shape, 0.0f);
   }
-  if (rc == NN_OK) m->hyper[FWD] = batch ? FWD_BATCH : FWD_RUNNING;
+  if (rc == NN_OK) rc = module_new_buffer(m, RUNNING_MEAN, 1, shape, 0.0f);
+  if (rc == NN_OK) rc = module_new_buffer(m, RUNNING_VAR, 1, shape, 1.0f);
+  if (rc == NN_OK) rc = module_new_buffer(m, SAVE_MEAN, 1, shape, 0.0f);
+  if (rc == NN_OK) rc = module_new_buffer(m, SAVE_INVSTD, 1, shape, 0.0f);
+  m->state = FWD_NONE;
   return rc;
 }
 
-static int batchnorm_backward (nn_module *m, const nn_tensor *g) {
-  const nn_tensor *x = m->input;
-  int64_t C = m->state[RUNNING_MEAN]->numel;
-  if (m->hyper[FWD] == FWD_NONE)
-    return nn_seterr(NN_EARG, "BatchNorm1d(%lld): backward needs a successful forward "
-                     "first (the last one failed)", (long long)C);
-  /* the output (hence g) has the shape of the input the last forward took */
-  int64_t B = x->shape[0];
-  int rc = resize_as(m->grad_input, x);
-  if (rc != NN_OK) return rc;
-
-  const float *xp = tensor_data(x), *gp = tensor_data(g);
-  float *dx = tensor_data(m->grad_input);
-  const float *smean = tensor_data(m->state[SAVE_MEAN]);
-  const float *sinvstd = tensor_data(m->state[SAVE_INVSTD]);
-  const float *gamma = m->weight ? tensor_data(m->weight) : NULL;
-  float *dgamma = m->grad_weight ? tensor_data(m->grad_weight) : NULL;
-  float *dbeta = m->grad_bias ? tensor_data(m->grad_bias) : NULL;
-  int batch = m->hyper[FWD] == FWD_BATCH;
-
-  if (B == 0) return NN_OK;            /* empty batch: no gradient to add */
-  if (x->storage->device == NN_CUDA)
-    return nncuda_batchnorm_backward(dx, dgamma, dbeta, gp, xp, smean, sinvstd, gamma, B, C,
-                                     batch);
-  for (int64_t c = 0; c < C; c++)
-    nn_batchnorm_backward_channel(dx, dgamma, dbeta, gp, xp, smean, sinvstd, gamma, B, C, c,
-                                  batch);
+static int batchnorm_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out) {
+  (void)n;
+  int64_t C = (int64_t)m->opt[NUM_FEATURES];
+  if (in[0].ndim != 2 || in[0].d[1] != C) {
+    nn_tensor t = { .ndim = in[0].ndim };
+    for (int i = 0; i < in[0].ndim; i++) t.shape[i] = in[0].d[i];
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT, "BatchNorm1d(%lld): expected input "
+                         "[B x %lld], got %s", (long long)C, (long long)C, shape_str(&t).s);
+  }
+  *out = in[0];
   return NN_OK;
 }
 
-/* "4, eps=1e-05, momentum=0.1": the describe hook replaces module_describe's
-** list of hyper numbers, so they are printed here. */
-static void batchnorm_describe (const nn_module *m, char *buf, size_t len) {
-  snprintf(buf, len, "%lld, eps=%g, momentum=%g%s", (long long)m->state[RUNNING_MEAN]->numel,
-           (double)m->hyper[EPS], (double)m->hyper[MOMENTUM],
-           m->weight ? "" : ", affine=false");
+static int batchnorm_module_forward (nn_module *m, int n, const nn_tensor *const *x, int flags) {
+  (void)n; (void)flags;
+  m->state = FWD_NONE;                 /* until this forward has succeeded */
+  int rc = batchnorm_forward(m->output, m->buffer[RUNNING_MEAN], m->buffer[RUNNING_VAR],
+                             m->buffer[SAVE_MEAN], m->buffer[SAVE_INVSTD], x[0],
+                             m->param[GAMMA], m->param[BETA], m->opt[EPS], m->opt[MOMENTUM],
+                             m->training);
+  if (rc == NN_OK) m->state = m->training ? FWD_BATCH : FWD_RUNNING;
+  return rc;
 }
 
-static const nn_module_type batchnorm1d_type = {
-  .name = "BatchNorm1d", .forward = batchnorm_forward, .backward = batchnorm_backward,
-  .state_names = { "running_mean", "running_var", "save_mean", "save_invstd" },
-  .hyper_names = { "eps", "momentum" },
+static int batchnorm_module_backward (nn_module *m, const nn_tensor *g, int flags) {
+  if (m->state == FWD_NONE)
+    return nn_seterr(NN_EARG, "BatchNorm1d(%lld): backward needs a successful forward "
+                     "first (the last one failed)", (long long)m->opt[NUM_FEATURES]);
+  /* the channel loop accumulates into dgamma, dbeta: set means zero first */
+  int rc = (flags & NN_BACKWARD_OVERWRITE_GRADS) ? module_zero_grad(m) : NN_OK;
+  /* NN_BACKWARD_NO_GRAD_INPUT: dx costs nothing beside dgamma's sums; it
+  ** is computed all the same, into the layer's own buffer */
+  if (rc == NN_OK && (flags & NN_BACKWARD_NO_GRAD_INPUT))
+    rc = resize_as(m->grad_input[0], m->input[0]);
+  if (rc != NN_OK) return rc;
+  return batchnorm_backward(m->grad_input[0], m->grad[GAMMA], m->grad[BETA], g, m->input[0],
+                            m->buffer[SAVE_MEAN], m->buffer[SAVE_INVSTD], m->param[GAMMA],
+                            m->state == FWD_BATCH);
+}
+
+/* "4, eps=1e-05, momentum=0.1" */
+static void batchnorm_describe (const nn_module *m, char *buf, size_t len) {
+  snprintf(buf, len, "%lld, eps=%g, momentum=%g%s", (long long)m->opt[NUM_FEATURES],
+           m->opt[EPS], m->opt[MOMENTUM], m->param[GAMMA] ? "" : ", affine=false");
+}
+
+const nn_module_type batchnorm1d_type = {
+  .name = "BatchNorm1d", .doc = "normalises each feature of x (B, C) over the batch, then "
+                                "y = gamma xhat + beta",
+  .min_inputs = 1, .max_inputs = 1,
+  .params = { "weight", "bias" },
+  .buffers = { "running_mean", "running_var", "save_mean", "save_invstd" },
+  .persistent_buffers = 2,
+  .options = {
+    { "num_features", NN_OPT_INT, 1, 1, 0, 1, 9007199254740992.0, 0, NULL, "C, the features" },
+    { "eps", NN_OPT_NUMBER, 0, 0, 1e-5, 0, HUGE_VAL, 1, NULL, "added to the variance" },
+    { "momentum", NN_OPT_NUMBER, 0, 0, 0.1, 0, 1, 0, NULL,
+      "how far the running estimates move towards each batch's" },
+    { "affine", NN_OPT_BOOL, 0, 0, 1, 0, 1, 0, NULL, "learn gamma (weight) and beta (bias)" },
+  },
+  .init = batchnorm_init, .output_shape = batchnorm_output_shape,
+  .forward = batchnorm_module_forward, .backward = batchnorm_module_backward,
   .describe = batchnorm_describe
 };
-
-int batchnorm1d_new (nn_module **out, int64_t num_features, float eps, float momentum,
-                     int affine) {
-  nn_module *m;
-  *out = NULL;
-  if (num_features < 1)
-    return nn_seterr(NN_EARG, "BatchNorm1d: num_features must be positive, got %lld",
-                     (long long)num_features);
-  if (!(eps > 0.0f))
-    return nn_seterr(NN_EARG, "BatchNorm1d: eps must be > 0, got %g", (double)eps);
-  if (!(momentum >= 0.0f && momentum <= 1.0f))
-    return nn_seterr(NN_EARG, "BatchNorm1d: momentum must be in [0, 1], got %g",
-                     (double)momentum);
-  int rc = module_alloc(&m, &batchnorm1d_type);
-  if (rc != NN_OK) return rc;
-  int64_t shape[1] = { num_features };
-  /* gamma = 1, beta = 0: the layer starts as the plain normalisation */
-  if (affine) {
-    rc = module_new_param(&m->weight, 1, shape, 1.0f);
-    if (rc == NN_OK) rc = module_new_param(&m->grad_weight, 1, shape, 0.0f);
-    if (rc == NN_OK) rc = module_new_param(&m->bias, 1, shape, 0.0f);
-    if (rc == NN_OK) rc = module_new_param(&m->grad_bias, 1, shape, 0.0f);
-  }
-  if (rc == NN_OK) rc = module_new_param(&m->state[RUNNING_MEAN], 1, shape, 0.0f);
-  if (rc == NN_OK) rc = module_new_param(&m->state[RUNNING_VAR], 1, shape, 1.0f);
-  if (rc == NN_OK) rc = module_new_param(&m->state[SAVE_MEAN], 1, shape, 0.0f);
-  if (rc == NN_OK) rc = module_new_param(&m->state[SAVE_INVSTD], 1, shape, 0.0f);
-  if (rc != NN_OK) { module_free(m); return rc; }
-  m->hyper[EPS] = eps;
-  m->hyper[MOMENTUM] = momentum;
-  m->hyper[FWD] = FWD_NONE;
-  *out = m;
-  return NN_OK;
-}

@@ -1,135 +1,242 @@
 /*
-** linear.c -- the fully connected layer (Linear, or Dense in Keras), and
-** the weight initialisers.
+** linear.c -- the fully connected layer (Linear, or Dense in Keras): its
+** pure pair linear_forward / linear_backward, the module that owns its
+** buffers, and the weight initialisers.
 */
 #include <math.h>
 #include <stdio.h>
 
 #include "nn.h"
-
-/* state[ONES]: a (B) vector of 1s, for the bias gradient;
-** state[GRAD_PRE]: dL/dz at the pre-activation z, when an activation is fused */
-enum { ONES, GRAD_PRE };
+#include "linear.h"
 
 /*
-** Linear (Dense):  y = x W^T + b
+** Linear (Dense):  y = f(x W^T + b)
 **
-** Shapes   x: (B, in)   W: (out, in)   b: (out)   y: (B, out)     B = batch size
+** Shapes   x: (B, in)   W: (out, in)   b: (out)   z, y: (B, out)     B = batch size
 **   W is stored (out, in), as in PyTorch and Torch7: row j holds the weights
 **   into output unit j.  (Keras stores the transpose, (in, out).)
 **
-** Forward  y_{bj} = \sum_i x_{bi} W_{ji} + b_j
+** Forward
+**   z_{bj} = \sum_i x_{bi} W_{ji} + b_j                                  \tag{1}
+**   y_{bj} = f(z)_{bj}       f: the fused activation, or none (y = z)    \tag{2}
 **
 ** Backward, given g = dL/dy, shape (B, out):
-**   Jacobian  \partial y_{bj} / \partial x_{ci} = \delta_{bc} W_{ji}
+**   Through the activation first (activation.c, softmax.c: each f here has
+**   a derivative that the output y alone gives):
+**   dL/dz = f'(z)^T g                      relu: g [y > 0]; sigmoid: g y (1 - y) ...  \tag{3}
+**   Then, with g standing for dL/dz:
+**   Jacobian  \partial z_{bj} / \partial x_{ci} = \delta_{bc} W_{ji}
 **     (block-diagonal: one copy of W per example).  We never build it; we apply
 **     its transpose to g (a vector-Jacobian product):
-**   dL/dx_{bi} = \sum_j g_{bj} W_{ji}      =>  dx = g W       (B, in)
-**   dL/dW_{ji} = \sum_b g_{bj} x_{bi}      =>  dW = g^T x     (out, in)
-**   dL/db_j    = \sum_b g_{bj}             =>  db = 1^T g     (out)
+**   dL/dx_{bi} = \sum_j g_{bj} W_{ji}      =>  dx = g W       (B, in)    \tag{4}
+**   dL/dW_{ji} = \sum_b g_{bj} x_{bi}      =>  dW = g^T x     (out, in)  \tag{5}
+**   dL/db_j    = \sum_b g_{bj}             =>  db = 1^T g     (out)      \tag{6}
 **   The sums over b are there because W and b are shared by every example
 **   of the batch: each example adds its own share to their gradients.
 **
-** Convention: grad_input is overwritten (or, with NN_BACKWARD_NO_GRAD_INPUT,
-** not computed); grad_weight and grad_bias accumulate (+=), or with
-** NN_BACKWARD_OVERWRITE_GRADS are overwritten (GEMM beta 0 in place of 1).
-** cblas_sgemm, row-major:   y   = x W^T : NoTrans, Trans    M=B    N=out  K=in
-**                           dW += g^T x : Trans,   NoTrans  M=out  N=in   K=B   beta=1
+** Convention (llm.c): dx is overwritten; dW and db are first scaled by beta
+** and then get their share: beta 1 accumulates (+=, as PyTorch and Torch7
+** until zero_grad), beta 0 sets them (a training step's zero_grad fused in).
+** cblas_sgemm, row-major:   z   = x W^T : NoTrans, Trans    M=B    N=out  K=in
+**                           dW  = g^T x : Trans,   NoTrans  M=out  N=in   K=B   (+ beta dW)
 **                           dx  = g W   : NoTrans, NoTrans  M=B    N=in   K=out
-**                           db += 1^T g : (1,B) @ (B,out)   M=1    N=out  K=B   beta=1
+** (1)'s "+ b" and (2) run in one pass over z after the GEMM (nn_bias_act,
+** linear.h), and (6) is one pass over g: neither is worth a GEMM.
 ** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.5.
-**
-** Fused activation (Keras's Dense(..., activation = 'relu')):  y = f(z),
-** z = x W^T + b.  f runs in place on the output, so z itself is not kept;
-** each f here has a derivative that the output alone gives (activation.c,
-** softmax.c): backward first turns g = dL/dy into dL/dz = f'(z)^T g, into
-** state[GRAD_PRE], then goes on as above with dL/dz in place of g.
 */
-static int apply_activation (nn_module *m) {
-  switch (m->activation) {
-    case NN_ACT_NONE: return NN_OK;
-    case NN_ACT_RELU: return tensor_unary(m->output, m->output, NN_RELU, 0.0f, 0.0f);
-    case NN_ACT_SIGMOID: return tensor_unary(m->output, m->output, NN_SIGMOID, 0.0f, 0.0f);
-    case NN_ACT_TANH: return tensor_unary(m->output, m->output, NN_TANH, 0.0f, 0.0f);
-    case NN_ACT_SOFTMAX: return softmax_rows(m->output, m->output, 0);
-    case NN_ACT_LOG_SOFTMAX: return softmax_rows(m->output, m->output, 1);
-    default: return nn_seterr(NN_EARG, "Linear: unknown activation %d", (int)m->activation);
+
+static int check_devices (const nn_tensor *a, const nn_tensor *b, int role) {
+  if (b != NULL && a->storage->device != b->storage->device)
+    return nn_seterr_arg(NN_EDEVICE, role, "linear: tensors on %s and %s",
+                         device_name(a->storage->device), device_name(b->storage->device));
+  return NN_OK;
+}
+
+/* y (rows, n) = f(y + b) in place, b: (n) or NULL.  The switch on f is
+** outside the loops (one loop per f), so each loop vectorises. */
+static inline void bias_act_loop (float *y, const float *b, int64_t rows, int64_t n, int act) {
+  for (int64_t r = 0; r < rows; r++) {
+    float *yr = y + r * n;
+    if (b != NULL) for (int64_t j = 0; j < n; j++) yr[j] = nn_bias_act(yr[j], b[j], act);
+    else for (int64_t j = 0; j < n; j++) yr[j] = nn_bias_act(yr[j], 0.0f, act);
   }
 }
 
-/* dL/dz from g = dL/dy and the output y = f(z), into state[GRAD_PRE].
-** relu'(z) = [z > 0] = [y > 0], so relu's backward can read y in place of z. */
-static int activation_grad (nn_module *m, const nn_tensor *g, const nn_tensor **gz) {
-  nn_tensor *dz = m->state[GRAD_PRE];
-  const nn_tensor *y = m->output;
-  int rc = resize_as(dz, y);
+static int bias_act (nn_tensor *y, const nn_tensor *bias, nn_activation act) {
+  int64_t rows = y->shape[0], n = y->shape[1];
+  const float *b = bias ? tensor_data(bias) : NULL;
+  int ew = act == NN_ACT_RELU || act == NN_ACT_SIGMOID || act == NN_ACT_TANH ? (int)act : 0;
+  if (rows * n == 0 || (b == NULL && ew == 0)) return NN_OK;
+  if (y->storage->device == NN_CUDA) return nncuda_bias_act(tensor_data(y), b, rows, n, ew);
+  float *yp = tensor_data(y);
+  switch (ew) {
+    case NN_ACT_RELU: bias_act_loop(yp, b, rows, n, NN_ACT_RELU); break;
+    case NN_ACT_SIGMOID: bias_act_loop(yp, b, rows, n, NN_ACT_SIGMOID); break;
+    case NN_ACT_TANH: bias_act_loop(yp, b, rows, n, NN_ACT_TANH); break;
+    default: bias_act_loop(yp, b, rows, n, NN_ACT_NONE); break;
+  }
+  return NN_OK;
+}
+
+int linear_forward (nn_tensor *y, const nn_tensor *x, const nn_tensor *weight,
+                    const nn_tensor *bias, nn_activation act) {
+  int64_t out = weight->ndim == 2 ? weight->shape[0] : -1;
+  int64_t in = weight->ndim == 2 ? weight->shape[1] : -1;
+  int rc = weight->ndim == 2 ? NN_OK : nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 1,
+                               "linear: weight must be 2-D (out, in), got %s",
+                               shape_str(weight).s);
+  if (rc == NN_OK && (x->ndim != 2 || x->shape[1] != in))
+    rc = nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT, "linear: x %s does not fit weight %s: "
+                       "expected [B x %lld]", shape_str(x).s, shape_str(weight).s, (long long)in);
+  if (rc == NN_OK && bias != NULL && (bias->ndim != 1 || bias->shape[0] != out))
+    rc = nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 2, "linear: bias must be [%lld], got %s",
+                       (long long)out, shape_str(bias).s);
+  if (rc == NN_OK && (y->ndim != 2 || y->shape[0] != x->shape[0] || y->shape[1] != out))
+    rc = nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT, "linear: y must be [%lldx%lld], got %s",
+                       (long long)x->shape[0], (long long)out, shape_str(y).s);
+  if (rc == NN_OK) rc = check_devices(x, weight, NN_ROLE_INPUT + 1);
+  if (rc == NN_OK) rc = check_devices(x, bias, NN_ROLE_INPUT + 2);
+  if (rc == NN_OK) rc = check_devices(x, y, NN_ROLE_OUT);
+  if (rc == NN_OK && (act < NN_ACT_NONE || act >= NN_ACT_COUNT))
+    rc = nn_seterr(NN_EARG, "linear: unknown activation %d", (int)act);
   if (rc != NN_OK) return rc;
-  *gz = dz;
-  switch (m->activation) {
-    case NN_ACT_RELU: return tensor_unary_backward(dz, g, y, NN_RELU, 0.0f);
-    case NN_ACT_SIGMOID: return tensor_unary_backward(dz, g, y, NN_SIGMOID, 0.0f);
-    case NN_ACT_TANH: return tensor_unary_backward(dz, g, y, NN_TANH, 0.0f);
-    case NN_ACT_SOFTMAX: return softmax_rows_backward(dz, g, y, 0);
-    case NN_ACT_LOG_SOFTMAX: return softmax_rows_backward(dz, g, y, 1);
-    default: *gz = g; return NN_OK;
-  }
-}
-
-static int linear_forward (nn_module *m, const nn_tensor *x) {
-  const nn_tensor *w = m->weight;
-  int64_t in = w->shape[1], out_features = w->shape[0];
-  if (x->ndim != 2 || x->shape[1] != in)
-    return nn_seterr(NN_ESHAPE, "Linear(%lld -> %lld): expected input [B x %lld], got %s",
-                     (long long)in, (long long)out_features, (long long)in, shape_str(x).s);
-  int64_t shape[2] = { x->shape[0], out_features };
-  int rc = tensor_resize(m->output, 2, shape);
-  /* y = x W^T, then + b on every row */
-  if (rc == NN_OK) rc = tensor_matmul(m->output, x, w, 0, 1, 1.0f, 0.0f);
-  if (rc == NN_OK && m->bias != NULL) rc = tensor_binary(m->output, m->output, m->bias, NN_ADD);
-  if (rc == NN_OK) rc = apply_activation(m);
+  /* (1) z = x W^T, then + b and (2) f in one pass over z */
+  rc = tensor_matmul(y, x, weight, 0, 1, 1.0f, 0.0f);                      /* (1) */
+  if (rc == NN_OK) rc = bias_act(y, bias, act);                            /* (1), (2) */
+  if (rc == NN_OK && (act == NN_ACT_SOFTMAX || act == NN_ACT_LOG_SOFTMAX))
+    rc = softmax_forward(y, y, act == NN_ACT_LOG_SOFTMAX);                 /* (2) */
   return rc;
 }
 
-static int linear_backward (nn_module *m, const nn_tensor *g) {
-  const nn_tensor *x = m->input;
+/* (6) db = beta db + 1^T g: a pass over g's rows, in order */
+static int bias_grad (nn_tensor *db, const nn_tensor *g, float beta) {
+  int64_t rows = g->shape[0], n = g->shape[1];
+  if (n == 0) return NN_OK;
+  if (g->storage->device == NN_CUDA)
+    return nncuda_sum_rows(tensor_data(db), tensor_data(g), rows, n, beta);
+  float *d = tensor_data(db);
+  const float *gp = tensor_data(g);
+  for (int64_t j = 0; j < n; j++) d[j] = beta == 0.0f ? 0.0f : beta * d[j];
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < n; j++) d[j] += gp[r * n + j];
+  return NN_OK;
+}
+
+int linear_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_bias,
+                     const nn_tensor *grad_y, const nn_tensor *x, const nn_tensor *weight,
+                     float beta) {
+  int rc = weight->ndim == 2 ? NN_OK : nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 2,
+                               "linear: weight must be 2-D (out, in), got %s",
+                               shape_str(weight).s);
+  int64_t out = rc == NN_OK ? weight->shape[0] : 0, in = rc == NN_OK ? weight->shape[1] : 0;
+  if (rc == NN_OK && (x->ndim != 2 || x->shape[1] != in))
+    rc = nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 1, "linear: x must be [B x %lld], got %s",
+                       (long long)in, shape_str(x).s);
+  if (rc == NN_OK && (grad_y->ndim != 2 || grad_y->shape[0] != x->shape[0]
+                      || grad_y->shape[1] != out))
+    rc = nn_seterr_arg(NN_ESHAPE, NN_ROLE_GRAD_OUT, "linear: grad_y must be [%lldx%lld], "
+                       "got %s", (long long)x->shape[0], (long long)out, shape_str(grad_y).s);
+  if (rc == NN_OK && grad_bias != NULL && grad_bias->numel != out)
+    rc = nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT, "linear: grad_bias must be [%lld], got %s",
+                       (long long)out, shape_str(grad_bias).s);
+  if (rc == NN_OK) rc = check_devices(x, grad_y, NN_ROLE_GRAD_OUT);
+  if (rc == NN_OK) rc = check_devices(x, weight, NN_ROLE_INPUT + 2);
+  if (rc == NN_OK) rc = check_devices(x, grad_bias, NN_ROLE_OUT);
+  if (rc != NN_OK) return rc;
+  /* (4) dx = g W, unless nobody reads it (the first layer) */
+  if (grad_x != NULL) rc = tensor_matmul(grad_x, grad_y, weight, 0, 0, 1.0f, 0.0f);  /* (4) */
+  /* (5) dW = g^T x + beta dW (beta 0: the step's zero_grad fused in) */
+  if (rc == NN_OK) rc = tensor_matmul(grad_weight, grad_y, x, 1, 0, 1.0f, beta);     /* (5) */
+  /* (6) db = 1^T g + beta db: sum g over the batch */
+  if (rc == NN_OK && grad_bias != NULL) rc = bias_grad(grad_bias, grad_y, beta);    /* (6) */
+  return rc;
+}
+
+
+/* --- the module ---------------------------------------------------------------- */
+
+enum { WEIGHT, BIAS };                         /* m->param[] */
+enum { GRAD_PRE };                             /* m->buffer[]: dL/dz, (3) */
+enum { IN_FEATURES, OUT_FEATURES, HAS_BIAS, INIT, ACTIVATION };   /* m->opt[] */
+/* m->state: 1 when the last forward applied the activation */
+
+static int linear_init (nn_module *m) {
+  int64_t in = (int64_t)m->opt[IN_FEATURES], out = (int64_t)m->opt[OUT_FEATURES], zero = 0;
+  int64_t wshape[2] = { out, in }, bshape[1] = { out };
+  int rc = module_new_param(m, WEIGHT, 2, wshape, 0.0f);
+  if (rc == NN_OK && m->opt[HAS_BIAS] != 0) rc = module_new_param(m, BIAS, 1, bshape, 0.0f);
+  if (rc == NN_OK) rc = module_new_buffer(m, GRAD_PRE, 1, &zero, 0.0f);
+  /* xavier_* = glorot_*, kaiming_* = he_*: the choices' second half */
+  if (rc == NN_OK) rc = init_weight(m->param[WEIGHT], (nn_init)((int)m->opt[INIT] % 4));
+  return rc;
+}
+
+static int linear_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out) {
+  (void)n;
+  int64_t fin = (int64_t)m->opt[IN_FEATURES], fout = (int64_t)m->opt[OUT_FEATURES];
+  if (in[0].ndim != 2 || in[0].d[1] != fin) {
+    nn_tensor t = { .ndim = in[0].ndim };
+    for (int i = 0; i < in[0].ndim; i++) t.shape[i] = in[0].d[i];
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT, "Linear(%lld -> %lld): expected input "
+                         "[B x %lld], got %s", (long long)fin, (long long)fout, (long long)fin,
+                         shape_str(&t).s);
+  }
+  out->ndim = 2;
+  out->d[0] = in[0].d[0];
+  out->d[1] = fout;
+  return NN_OK;
+}
+
+static int linear_module_forward (nn_module *m, int n, const nn_tensor *const *x, int flags) {
+  (void)n;
+  nn_activation act = (flags & NN_FORWARD_NO_ACTIVATION) ? NN_ACT_NONE
+                                                         : (nn_activation)m->opt[ACTIVATION];
+  m->state = act != NN_ACT_NONE;
+  return linear_forward(m->output, x[0], m->param[WEIGHT], m->param[BIAS], act);
+}
+
+static int linear_module_backward (nn_module *m, const nn_tensor *g, int flags) {
   int rc = NN_OK;
-  /* through the fused activation first: g becomes dL/dz */
-  if (m->activation != NN_ACT_NONE && !(m->backward_flags & NN_BACKWARD_PRE_ACTIVATION))
-    rc = activation_grad(m, g, &g);
-  /* dx = g W, unless nobody reads it (the first layer) */
-  if (!(m->backward_flags & NN_BACKWARD_NO_GRAD_INPUT)) {
-    if (rc == NN_OK) rc = resize_as(m->grad_input, x);
-    if (rc == NN_OK) rc = tensor_matmul(m->grad_input, g, m->weight, 0, 0, 1.0f, 0.0f);
+  if (m->state) {            /* (3): g becomes dL/dz, from g and the output y */
+    nn_tensor *dz = m->buffer[GRAD_PRE];
+    rc = resize_as(dz, m->output);
+    if (rc == NN_OK) rc = activation_backward(dz, g, m->output, (nn_activation)m->opt[ACTIVATION]);
+    g = dz;
   }
-  /* dW += g^T x (or = g^T x when the step's zero_grad is fused in: beta 0) */
-  float beta = (m->backward_flags & NN_BACKWARD_OVERWRITE_GRADS) ? 0.0f : 1.0f;
-  if (rc == NN_OK) rc = tensor_matmul(m->grad_weight, g, x, 1, 0, 1.0f, beta);
-  if (rc != NN_OK || m->bias == NULL) return rc;
-  /* db += 1^T g: sum g over the batch, as a (1,B) @ (B,out) product */
-  nn_tensor *ones = m->state[ONES], row, gb;
-  if (ones->numel != g->shape[0]) {
-    int64_t shape[1] = { g->shape[0] };
-    if ((rc = tensor_resize(ones, 1, shape)) != NN_OK) return rc;
-    if ((rc = tensor_fill(ones, 1.0f)) != NN_OK) return rc;
-  }
-  /* the same memory seen as 2-D matrices, on the stack: no allocation */
-  row = *ones;
-  row.ndim = 2; row.shape[0] = 1; row.shape[1] = g->shape[0];
-  gb = *m->grad_bias;
-  gb.ndim = 2; gb.shape[0] = 1; gb.shape[1] = m->grad_bias->numel;
-  return tensor_matmul(&gb, &row, g, 0, 0, 1.0f, beta);
+  if (rc != NN_OK) return rc;
+  float beta = (flags & NN_BACKWARD_OVERWRITE_GRADS) ? 0.0f : 1.0f;
+  return linear_backward((flags & NN_BACKWARD_NO_GRAD_INPUT) ? NULL : m->grad_input[0],
+                         m->grad[WEIGHT], m->grad[BIAS], g, m->input[0], m->param[WEIGHT], beta);
 }
 
 static void linear_describe (const nn_module *m, char *buf, size_t len) {
-  snprintf(buf, len, "%lld -> %lld%s%s%s", (long long)m->weight->shape[1],
-           (long long)m->weight->shape[0], m->bias ? "" : ", no bias",
-           m->activation ? ", " : "", m->activation ? activation_name(m->activation) : "");
+  nn_activation act = (nn_activation)m->opt[ACTIVATION];
+  snprintf(buf, len, "%lld -> %lld%s%s%s", (long long)m->opt[IN_FEATURES],
+           (long long)m->opt[OUT_FEATURES], m->param[BIAS] ? "" : ", no bias",
+           act ? ", " : "", act ? activation_name(act) : "");
 }
 
-static const nn_module_type linear_type = {
-  .name = "Linear", .forward = linear_forward, .backward = linear_backward,
-  .overwrites_grads = 1,
-  .state_names = { "ones", "grad_pre_activation" }, .describe = linear_describe
+static const char *const init_names[] = {
+  "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+  "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", NULL
+};
+
+const nn_module_type linear_type = {
+  .name = "Linear", .doc = "y = f(x W^T + b): x (B, in) -> y (B, out), W (out, in), b (out)",
+  .min_inputs = 1, .max_inputs = 1,
+  .params = { "weight", "bias" }, .buffers = { "grad_pre_activation" },
+  .options = {
+    { "in_features", NN_OPT_INT, 1, 1, 0, 1, 9007199254740992.0, 0, NULL, "input size" },
+    { "out_features", NN_OPT_INT, 2, 1, 0, 1, 9007199254740992.0, 0, NULL, "output size" },
+    { "bias", NN_OPT_BOOL, 0, 0, 1, 0, 1, 0, NULL, "learn an additive bias b" },
+    { "init", NN_OPT_CHOICE, 0, 0, NN_INIT_GLOROT_UNIFORM, 0, 0, 0, init_names,
+      "how W starts (b starts at 0); seeded by nn.manual_seed" },
+    { "activation", NN_OPT_CHOICE, 0, 0, NN_ACT_NONE, 0, 0, 0, nn_activation_names,
+      "an activation fused into the layer's pass" },
+  },
+  .init = linear_init, .output_shape = linear_output_shape,
+  .forward = linear_module_forward, .backward = linear_module_backward,
+  .describe = linear_describe
 };
 
 /*
@@ -161,34 +268,4 @@ int init_weight (nn_tensor *w, nn_init init) {
     return tensor_uniform(w, -a, a);
   }
   return tensor_normal(w, 0.0f, (float)sqrt(var));
-}
-
-int linear_new (nn_module **out, int64_t in_features, int64_t out_features, int with_bias,
-                nn_init init) {
-  return linear_act_new(out, in_features, out_features, with_bias, init, NN_ACT_NONE);
-}
-
-int linear_act_new (nn_module **out, int64_t in_features, int64_t out_features, int with_bias,
-                    nn_init init, nn_activation act) {
-  nn_module *m;
-  *out = NULL;
-  if (in_features < 1 || out_features < 1)
-    return nn_seterr(NN_EARG, "Linear: sizes must be positive, got in_features=%lld, "
-                     "out_features=%lld", (long long)in_features, (long long)out_features);
-  int rc = module_alloc(&m, &linear_type);
-  if (rc != NN_OK) return rc;
-  int64_t wshape[2] = { out_features, in_features }, bshape[1] = { out_features }, zero = 0;
-  rc = module_new_param(&m->weight, 2, wshape, 0.0f);
-  if (rc == NN_OK) rc = module_new_param(&m->grad_weight, 2, wshape, 0.0f);
-  if (rc == NN_OK && with_bias) rc = module_new_param(&m->bias, 1, bshape, 0.0f);
-  if (rc == NN_OK && with_bias) rc = module_new_param(&m->grad_bias, 1, bshape, 0.0f);
-  if (rc == NN_OK) rc = tensor_new(&m->state[ONES], tensor_default_device(), 1, &zero);
-  if (rc == NN_OK) rc = tensor_new(&m->state[GRAD_PRE], tensor_default_device(), 1, &zero);
-  if (rc == NN_OK && (act < NN_ACT_NONE || act >= NN_ACT_COUNT))
-    rc = nn_seterr(NN_EARG, "Linear: unknown activation %d", (int)act);
-  m->activation = act;
-  if (rc == NN_OK) rc = init_weight(m->weight, init);
-  if (rc != NN_OK) { module_free(m); return rc; }
-  *out = m;
-  return NN_OK;
 }

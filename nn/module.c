@@ -1,18 +1,96 @@
 /*
-** module.c -- what every layer and every loss shares: life cycle, the
-** checks in front of each pass, and the names shown by the Lua side.
+** module.c -- what every layer shares: the registry of layer types, life
+** cycle from a type's description, the checks in front of each pass, and
+** the text a layer prints as.
 **
-** The layer files hold only their math; the order of a pass (keep the
-** input, check grad_out against the output, then the layer's own code)
-** is written once here.
+** The layer files hold only their math (the pure pairs) and their type
+** description; the order of a pass (check the inputs against the type,
+** size the output, keep the inputs, then the layer's own code) is written
+** once here.
 */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn.h"
 
-/* --- layers ------------------------------------------------------------------- */
+/* --- the registry ----------------------------------------------------------------
+** Adding a layer: its file defines `const nn_module_type xxx_type`, nn.h
+** declares it, and it gets one line here.  The Lua side (vm/l_module.c)
+** makes nn.<name> from this list. */
+const nn_module_type *const nn_module_types[] = {
+  &linear_type,
+  &relu_type, &leaky_relu_type, &sigmoid_type, &tanh_type,
+  &softmax_type, &log_softmax_type,
+  &dropout_type, &batchnorm1d_type,
+  &flatten_type, &identity_type,
+  &add_type, &concat_type,
+  NULL
+};
+
+const nn_module_type *module_type_find (const char *name) {
+  for (int i = 0; nn_module_types[i] != NULL; i++)
+    if (strcmp(nn_module_types[i]->name, name) == 0) return nn_module_types[i];
+  return NULL;
+}
+
+const char *const nn_activation_names[] = {
+  "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", NULL
+};
+
+const char *activation_name (nn_activation a) {
+  return a >= 0 && a < NN_ACT_COUNT ? nn_activation_names[a] : "?";
+}
+
+/* --- options ---------------------------------------------------------------------- */
+
+/* "relu, sigmoid or tanh" into buf */
+static void list_choices (char *buf, size_t len, const char *const *choices) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int i = 0; choices[i] != NULL && n < len; i++)
+    n += (size_t)snprintf(buf + n, len - n, "%s%s", i == 0 ? "" : choices[i + 1] ? ", " : " or ",
+                          choices[i]);
+}
+
+int module_check_option (const nn_module_type *type, int i, double v) {
+  const nn_option *o = &type->options[i];
+  const char *who = type->name;
+  char list[256];
+  switch (o->kind) {
+    case NN_OPT_BOOL:
+      if (v == 0.0 || v == 1.0) return NN_OK;
+      return nn_seterr(NN_EARG, "%s: %s must be a boolean", who, o->name);
+    case NN_OPT_CHOICE: {
+      int n = 0;
+      while (o->choices[n] != NULL) n++;
+      if (v >= 0 && v < n && v == floor(v)) return NN_OK;
+      list_choices(list, sizeof list, o->choices);
+      return nn_seterr(NN_EARG, "%s: %s must be %s", who, o->name, list);
+    }
+    case NN_OPT_INT:
+      if (!(v == floor(v)) || !(v >= o->min && v <= o->max)) {
+        if (o->min == 1 && o->max >= 9.007199254740992e15)
+          return nn_seterr(NN_EARG, "%s: %s must be a positive integer, got %.17g", who,
+                           o->name, v);
+        return nn_seterr(NN_EARG, "%s: %s must be an integer in [%g, %g], got %.17g", who,
+                         o->name, o->min, o->max, v);
+      }
+      return NN_OK;
+    case NN_OPT_NUMBER:
+      if (v >= o->min && v <= o->max && !(o->min_excluded && v == o->min)) return NN_OK;
+      if (o->min_excluded && isinf(o->max))
+        return nn_seterr(NN_EARG, "%s: %s must be > %g, got %g", who, o->name, o->min, v);
+      if (isinf(o->min) && isinf(o->max))
+        return nn_seterr(NN_EARG, "%s: %s must be a number, got %g", who, o->name, v);
+      return nn_seterr(NN_EARG, "%s: %s must be in %s%g, %g], got %g", who, o->name,
+                       o->min_excluded ? "(" : "[", o->min, o->max, v);
+  }
+  return nn_seterr(NN_EARG, "%s: option %s has an unknown kind", who, o->name);
+}
+
+/* --- life cycle ------------------------------------------------------------------ */
 
 /* Buffers and parameters start on the default device (the CPU unless
 ** nn.set_default_device said otherwise). */
@@ -21,62 +99,61 @@ static int new_empty (nn_tensor **out) {
   return tensor_new(out, tensor_default_device(), 1, &zero);
 }
 
-int module_alloc (nn_module **out, const nn_module_type *type) {
-  nn_module *m = calloc(1, sizeof *m);
+int module_new (nn_module **out, const nn_module_type *type, const double *opt) {
   *out = NULL;
+  for (int i = 0; i < NN_MAXOPT && type->options[i].name != NULL; i++) {
+    double v = opt ? opt[i] : type->options[i].dflt;
+    if (type->options[i].required && opt == NULL)
+      return nn_seterr(NN_EARG, "%s: %s is required", type->name, type->options[i].name);
+    int rc = module_check_option(type, i, v);
+    if (rc != NN_OK) return rc;
+  }
+  nn_module *m = calloc(1, sizeof *m);
   if (m == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
   m->type = type;
   m->training = 1;
+  for (int i = 0; i < NN_MAXOPT && type->options[i].name != NULL; i++)
+    m->opt[i] = opt ? opt[i] : type->options[i].dflt;
   int rc = new_empty(&m->output);
-  if (rc == NN_OK) rc = new_empty(&m->grad_input);
+  for (int k = 0; rc == NN_OK && k < type->max_inputs; k++) rc = new_empty(&m->grad_input[k]);
+  if (rc == NN_OK && type->init != NULL) rc = type->init(m);
   if (rc != NN_OK) { module_free(m); return rc; }
   *out = m;
   return NN_OK;
 }
 
+static void drop_inputs (nn_module *m) {
+  for (int k = 0; k < NN_MAXINPUT; k++) {
+    tensor_release(m->input[k]);
+    m->input[k] = NULL;
+  }
+  m->n_inputs = 0;
+}
+
 void module_free (nn_module *m) {
   if (m == NULL) return;
-  tensor_release(m->input);
+  drop_inputs(m);
   tensor_release(m->output);
-  tensor_release(m->grad_input);
-  tensor_release(m->weight);
-  tensor_release(m->bias);
-  tensor_release(m->grad_weight);
-  tensor_release(m->grad_bias);
-  for (int i = 0; i < NN_MAXSTATE; i++) tensor_release(m->state[i]);
+  for (int k = 0; k < NN_MAXINPUT; k++) tensor_release(m->grad_input[k]);
+  for (int i = 0; i < NN_MAXPARAM; i++) {
+    tensor_release(m->param[i]);
+    tensor_release(m->grad[i]);
+  }
+  for (int i = 0; i < NN_MAXBUFFER; i++) tensor_release(m->buffer[i]);
   free(m);
 }
 
-/* Every tensor the layer owns, for module_to: parameters, their gradients,
-** state, and the two buffers. */
-static int move_all (nn_tensor *const ts[], int n, nn_device dev) {
-  for (int i = 0; i < n; i++)
-    if (ts[i] != NULL) {
-      int rc = tensor_move(ts[i], dev);
-      if (rc != NN_OK) return rc;
-    }
-  return NN_OK;
-}
-
-int module_to (nn_module *m, nn_device dev) {
-  nn_tensor *const ts[] = {
-    m->weight, m->bias, m->grad_weight, m->grad_bias, m->output, m->grad_input,
-    m->state[0], m->state[1], m->state[2], m->state[3]
-  };
-  _Static_assert(NN_MAXSTATE == 4, "module_to lists every state tensor");
-  int rc = move_all(ts, (int)(sizeof ts / sizeof ts[0]), dev);
-  /* the kept input is the caller's, on the old device: a backward now
-  ** needs a forward first */
-  if (rc == NN_OK && m->input != NULL && m->input->storage->device != dev) {
-    tensor_release(m->input);
-    m->input = NULL;
-  }
+int module_new_param (nn_module *m, int i, int ndim, const int64_t *shape, float value) {
+  int rc = tensor_new(&m->param[i], tensor_default_device(), ndim, shape);
+  if (rc == NN_OK) rc = tensor_fill(m->param[i], value);
+  if (rc == NN_OK) rc = tensor_new(&m->grad[i], tensor_default_device(), ndim, shape);
+  if (rc == NN_OK) rc = tensor_fill(m->grad[i], 0.0f);
   return rc;
 }
 
-int module_new_param (nn_tensor **out, int ndim, const int64_t *shape, float value) {
-  int rc = tensor_new(out, tensor_default_device(), ndim, shape);
-  if (rc == NN_OK) rc = tensor_fill(*out, value);
+int module_new_buffer (nn_module *m, int i, int ndim, const int64_t *shape, float value) {
+  int rc = tensor_new(&m->buffer[i], tensor_default_device(), ndim, shape);
+  if (rc == NN_OK) rc = tensor_fill(m->buffer[i], value);
   return rc;
 }
 
@@ -84,78 +161,132 @@ int resize_as (nn_tensor *t, const nn_tensor *like) {
   return tensor_resize(t, like->ndim, like->shape);
 }
 
-/* parameters and input on one device */
-static int check_device (const nn_module *m, const nn_tensor *x) {
-  const nn_tensor *p = m->weight ? m->weight : m->bias;
-  if (p != NULL && p->storage->device != x->storage->device)
-    return nn_seterr(NN_EDEVICE, "%s: input is on %s, the layer's parameters are on %s",
-                     m->type->name, device_name(x->storage->device),
-                     device_name(p->storage->device));
+nn_shape shape_of (const nn_tensor *t) {
+  nn_shape s;
+  s.ndim = t->ndim;
+  for (int i = 0; i < t->ndim; i++) s.d[i] = t->shape[i];
+  return s;
+}
+
+static int same_shape (const nn_shape *a, const nn_tensor *t) {
+  if (a->ndim != t->ndim) return 0;
+  for (int i = 0; i < a->ndim; i++) if (a->d[i] != t->shape[i]) return 0;
+  return 1;
+}
+
+/* --- devices ----------------------------------------------------------------------- */
+
+/* Every tensor the layer owns, for module_to: parameters, their gradients,
+** buffers, the output and the grad_inputs. */
+int module_to (nn_module *m, nn_device dev) {
+  nn_tensor *ts[2 * NN_MAXPARAM + NN_MAXBUFFER + 1 + NN_MAXINPUT];
+  int n = 0;
+  for (int i = 0; i < NN_MAXPARAM; i++) { ts[n++] = m->param[i]; ts[n++] = m->grad[i]; }
+  for (int i = 0; i < NN_MAXBUFFER; i++) ts[n++] = m->buffer[i];
+  ts[n++] = m->output;
+  for (int k = 0; k < NN_MAXINPUT; k++) ts[n++] = m->grad_input[k];
+  for (int i = 0; i < n; i++)
+    if (ts[i] != NULL && ts[i]->storage->device != dev) {
+      int rc = tensor_move(ts[i], dev);
+      if (rc != NN_OK) return rc;
+    }
+  /* the kept inputs are the caller's, on the old device: a backward now
+  ** needs a forward first */
+  if (m->n_inputs > 0 && m->input[0]->storage->device != dev) drop_inputs(m);
   return NN_OK;
 }
 
-int module_forward (nn_module *m, nn_tensor *x) {
-  int rc = check_device(m, x);
-  /* the parameters are on x's device; the buffers and state follow it (a
-  ** ReLU or a Dropout has nothing else, and works on either device) */
-  if (rc == NN_OK) rc = module_to(m, x->storage->device);
-  if (rc != NN_OK) return rc;
-  /* keep x for backward; retain before release, x may be the kept one */
-  tensor_retain(x);
-  tensor_release(m->input);
-  m->input = x;
-  rc = m->type->forward(m, x);
-  if (rc != NN_OK) {          /* no backward through a pass that failed */
-    tensor_release(m->input);
-    m->input = NULL;
+/* parameters and every input on one device */
+static int check_devices (const nn_module *m, int n, nn_tensor *const *x) {
+  const nn_tensor *p = m->param[0] ? m->param[0] : m->param[1];
+  nn_device dev = p ? p->storage->device : x[0]->storage->device;
+  for (int k = 0; k < n; k++)
+    if (x[k]->storage->device != dev)
+      return nn_seterr_arg(NN_EDEVICE, NN_ROLE_INPUT + k, "%s: input %d is on %s, %s on %s",
+                           m->type->name, k + 1, device_name(x[k]->storage->device),
+                           p ? "the layer's parameters are" : "input 1 is", device_name(dev));
+  return NN_OK;
+}
+
+/* --- the passes ---------------------------------------------------------------------- */
+
+int module_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out) {
+  const nn_module_type *t = m->type;
+  if (n < t->min_inputs || n > t->max_inputs) {
+    if (t->min_inputs == t->max_inputs)
+      return nn_seterr(NN_EARG, "%s takes %d input%s, got %d", t->name, t->min_inputs,
+                       t->min_inputs == 1 ? "" : "s", n);
+    return nn_seterr(NN_EARG, "%s takes %d to %d inputs, got %d", t->name, t->min_inputs,
+                     t->max_inputs, n);
   }
+  if (t->output_shape != NULL) return t->output_shape(m, n, in, out);
+  *out = in[0];                       /* element-wise: the shape it gets */
+  return NN_OK;
+}
+
+int module_forward (nn_module *m, int n, nn_tensor *const *x, int flags) {
+  nn_shape in[NN_MAXINPUT], out;
+  int rc = n >= 1 && n <= NN_MAXINPUT ? NN_OK : nn_seterr(NN_EARG, "%s: %d inputs",
+                                                          m->type->name, n);
+  for (int k = 0; rc == NN_OK && k < n; k++) in[k] = shape_of(x[k]);
+  if (rc == NN_OK) rc = module_output_shape(m, n, in, &out);
+  if (rc == NN_OK) rc = check_devices(m, n, x);
+  /* the parameters are on x's device; the buffers follow it (a ReLU or a
+  ** Dropout has nothing else, and works on either device) */
+  if (rc == NN_OK) rc = module_to(m, x[0]->storage->device);
+  if (rc == NN_OK) rc = tensor_resize(m->output, out.ndim, out.d);
+  if (rc != NN_OK) {                   /* no backward through a pass that failed */
+    drop_inputs(m);
+    return rc;
+  }
+  /* keep the inputs for backward; retain before release, one may be a
+  ** kept one */
+  for (int k = 0; k < n; k++) tensor_retain(x[k]);
+  drop_inputs(m);
+  for (int k = 0; k < n; k++) { m->input[k] = x[k]; m->input_shape[k] = in[k]; }
+  m->n_inputs = n;
+  rc = m->type->forward(m, n, (const nn_tensor *const *)x, flags);
+  if (rc != NN_OK) drop_inputs(m);     /* no backward through a pass that failed */
   return rc;
 }
 
-int module_backward (nn_module *m, const nn_tensor *grad_out) {
-  if (m->input == NULL)
+int module_backward (nn_module *m, const nn_tensor *grad_out, int flags) {
+  const char *name = m->type->name;
+  if (m->n_inputs == 0)
     return nn_seterr(NN_EARG, "%s: backward before forward: there is no input to "
-                     "differentiate at", m->type->name);
+                     "differentiate at", name);
+  /* what a kept input guarantees: the shape it had at forward.  A layer
+  ** whose input is another layer's output buffer sees it resized when
+  ** that layer runs again on another batch size. */
+  for (int k = 0; k < m->n_inputs; k++)
+    if (!same_shape(&m->input_shape[k], m->input[k]))
+      return nn_seterr(NN_EARG, "%s: input %d was resized to %s since the forward: run "
+                       "forward again before backward", name, k + 1,
+                       shape_str(m->input[k]).s);
   const nn_tensor *y = m->output;
   int same = grad_out->ndim == y->ndim;
   for (int i = 0; same && i < y->ndim; i++) same = grad_out->shape[i] == y->shape[i];
   if (!same)
-    return nn_seterr(NN_ESHAPE, "%s: grad_output must have the output's shape %s, got %s",
-                     m->type->name, shape_str(y).s, shape_str(grad_out).s);
-  if (grad_out->storage->device != m->input->storage->device)
-    return nn_seterr(NN_EDEVICE, "%s: grad_output is on %s, the input was on %s",
-                     m->type->name, device_name(grad_out->storage->device),
-                     device_name(m->input->storage->device));
-  return m->type->backward(m, grad_out);
-}
-
-int module_backward_ex (nn_module *m, const nn_tensor *grad_out, int flags) {
-  if ((flags & NN_BACKWARD_PRE_ACTIVATION) && m->activation == NN_ACT_NONE)
-    return nn_seterr(NN_EARG, "%s: the layer has no fused activation to skip", m->type->name);
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_GRAD_OUT, "%s: grad_output must have the "
+                         "output's shape %s, got %s", name, shape_str(y).s,
+                         shape_str(grad_out).s);
+  if (grad_out->storage->device != m->input[0]->storage->device)
+    return nn_seterr_arg(NN_EDEVICE, NN_ROLE_GRAD_OUT, "%s: grad_output is on %s, the input "
+                         "was on %s", name, device_name(grad_out->storage->device),
+                         device_name(m->input[0]->storage->device));
+  /* a layer without parameters has nothing to overwrite */
   int rc = NN_OK;
-  /* a layer that cannot overwrite its gradients gets them zeroed first */
-  if ((flags & NN_BACKWARD_OVERWRITE_GRADS) && !m->type->overwrites_grads) {
-    if (m->input == NULL) return module_backward(m, grad_out);   /* its error */
-    rc = module_zero_grad(m);
-    flags &= ~NN_BACKWARD_OVERWRITE_GRADS;
-  }
-  m->backward_flags = flags;
-  if (rc == NN_OK) rc = module_backward(m, grad_out);
-  m->backward_flags = 0;
+  if (!(flags & NN_BACKWARD_NO_GRAD_INPUT))
+    for (int k = 0; rc == NN_OK && k < m->n_inputs; k++)
+      rc = tensor_resize(m->grad_input[k], m->input[k]->ndim, m->input[k]->shape);
+  if (rc == NN_OK) rc = m->type->backward(m, grad_out, flags);
   return rc;
-}
-
-const char *activation_name (nn_activation a) {
-  static const char *const names[NN_ACT_COUNT] = {
-    "linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax"
-  };
-  return a >= 0 && a < NN_ACT_COUNT ? names[a] : "?";
 }
 
 int module_zero_grad (nn_module *m) {
   int rc = NN_OK;
-  if (m->grad_weight != NULL) rc = tensor_fill(m->grad_weight, 0.0f);
-  if (rc == NN_OK && m->grad_bias != NULL) rc = tensor_fill(m->grad_bias, 0.0f);
+  for (int i = 0; rc == NN_OK && i < NN_MAXPARAM; i++)
+    if (m->grad[i] != NULL) rc = tensor_fill(m->grad[i], 0.0f);
   return rc;
 }
 
@@ -163,6 +294,8 @@ void module_set_training (nn_module *m, int training) {
   m->training = training != 0;
 }
 
+/* "Dropout(p=0.5)": the options that differ from their defaults, or all
+** positional ones; the type's describe hook when it has one. */
 void module_describe (const nn_module *m, char *buf, size_t len) {
   const nn_module_type *t = m->type;
   size_t n = (size_t)snprintf(buf, len, "%s", t->name);
@@ -173,8 +306,17 @@ void module_describe (const nn_module *m, char *buf, size_t len) {
     if (n < len) snprintf(buf + n, len - n, ")");
     return;
   }
-  for (int i = 0; i < NN_MAXHYPER && t->hyper_names[i] != NULL && n < len; i++)
-    n += (size_t)snprintf(buf + n, len - n, "%s%s=%g", i == 0 ? "(" : ", ",
-                          t->hyper_names[i], (double)m->hyper[i]);
-  if (t->hyper_names[0] != NULL && n < len) snprintf(buf + n, len - n, ")");
+  int shown = 0;
+  for (int i = 0; i < NN_MAXOPT && t->options[i].name != NULL && n < len; i++) {
+    const nn_option *o = &t->options[i];
+    const char *sep = shown++ == 0 ? "(" : ", ";
+    if (o->kind == NN_OPT_CHOICE)
+      n += (size_t)snprintf(buf + n, len - n, "%s%s=%s", sep, o->name, o->choices[(int)m->opt[i]]);
+    else if (o->kind == NN_OPT_BOOL)
+      n += (size_t)snprintf(buf + n, len - n, "%s%s=%s", sep, o->name,
+                            m->opt[i] != 0 ? "true" : "false");
+    else
+      n += (size_t)snprintf(buf + n, len - n, "%s%s=%g", sep, o->name, m->opt[i]);
+  }
+  if (shown > 0 && n < len) snprintf(buf + n, len - n, ")");
 }

@@ -8,21 +8,25 @@
 ** derivation of its gradient: shapes, forward formula, Jacobian or
 ** chain-rule step, final formula, and where it comes from.
 **
-** A layer (nn_module) owns its buffers.  Every pass writes into them and
+** Each layer's math is a pure pair (linear_forward, linear_backward ...:
+** see "the pure pairs" below); a layer (nn_module) owns its buffers and
+** calls its pair.  Every pass writes into the buffers and
 ** they are reused while the shape stays the same, so a steady training loop
 ** allocates nothing:
 **   output       y = f(x), written by forward
-**   grad_input   dL/dx, written (overwritten) by backward
-**   grad_weight, grad_bias   dL/dW, dL/db, ACCUMULATED (+=) by backward
+**   grad_input   dL/dx, one per input, written (overwritten) by backward
+**   grad[i]      dL/dparam[i] (grad_weight, grad_bias), ACCUMULATED (+=) by backward
 **                until module_zero_grad(), as in PyTorch and Torch7, so that
 **                gradients of several batches can be summed
 ** The tensor structs themselves never change for the life of the layer (a
 ** resize swaps the storage under them), so the Lua side can hold
 ** `layer.output` once and see every later pass through it.
 **
-** Conventions: tensors are (batch, features) row-major; a layer's input is
-** kept (retained) by forward, because backward needs it; grad_out must have
-** the output's shape.  Errors come back as NN_* codes with nn_errmsg(), and
+** Conventions: tensors are (batch, features) row-major; a layer's inputs
+** are kept (retained) by forward, because backward needs them, and their
+** shapes are recorded: a backward after another layer resized a kept input
+** is an error, never a read out of bounds.  grad_out must have the
+** output's shape.  Errors come back as NN_* codes with nn_errmsg(), and
 ** the message names the layer: "Linear(3 -> 2): expected input [B x 3], got
 ** [4x5]".
 */
@@ -31,89 +35,139 @@
 
 #include "tensor.h"
 
-#define NN_MAXSTATE 4    /* extra tensors a layer keeps (running_mean, mask, ...) */
-#define NN_MAXHYPER 3    /* numbers that configure it (p, eps, momentum, ...) */
+#define NN_MAXPARAM  2   /* parameters of one layer: weight, bias */
+#define NN_MAXBUFFER 4   /* tensors a layer keeps besides them (running_mean, mask, ...) */
+#define NN_MAXOPT    6   /* options that configure it (in_features, p, eps, ...) */
+#define NN_MAXINPUT  8   /* inputs of one forward (Add: 2, Concat: up to 8) */
 
 typedef struct nn_module nn_module;
 
 /* An activation fused into a layer (Keras's Dense(..., activation='relu')):
-** applied to the layer's own output in place, so no second buffer and no
-** second layer.  The element-wise ones take their derivative from the
-** output y: relu'(x) = [y > 0], sigmoid' = y (1 - y), tanh' = 1 - y^2. */
+** applied in the same pass as the bias, so no second buffer and no second
+** layer.  The element-wise ones take their derivative from the output y:
+** relu'(z) = [y > 0], sigmoid' = y (1 - y), tanh' = 1 - y^2. */
 typedef enum nn_activation {
   NN_ACT_NONE, NN_ACT_RELU, NN_ACT_SIGMOID, NN_ACT_TANH, NN_ACT_SOFTMAX, NN_ACT_LOG_SOFTMAX,
   NN_ACT_COUNT
 } nn_activation;
 /* "relu", ...; "linear" for NN_ACT_NONE (Keras's name for no activation) */
 const char *activation_name (nn_activation a);
+/* the names in nn_activation's order, NULL-ended (an option's choices) */
+extern const char *const nn_activation_names[];
 
-/* What makes a Linear a Linear: its passes, and the names under which the
-** Lua side shows its extra tensors and numbers. */
+/* --- how a layer type describes itself ----------------------------------------
+**
+** Everything that is said about a layer type is said once, in its
+** nn_module_type: its options (with their kinds, defaults and ranges), its
+** parameters and buffers by name, how many inputs it takes, the shape it
+** gives for a shape it gets, and its passes.  The Lua side builds the
+** constructor nn.Linear(...), the fields (l.eps, l.weight), summary(), and
+** checkpoints from this description alone: nothing switches on a name. */
+
+typedef enum nn_opt_kind { NN_OPT_INT, NN_OPT_NUMBER, NN_OPT_BOOL, NN_OPT_CHOICE } nn_opt_kind;
+
+typedef struct nn_option {
+  const char *name;              /* "eps" */
+  nn_opt_kind kind;
+  int positional;                /* its place in nn.X(a, b, ...), from 1; 0: by name only */
+  int required;                  /* 1: no default (Linear's sizes) */
+  double dflt;                   /* the default (CHOICE: the index of the name) */
+  double min, max;               /* INT, NUMBER: the range, inclusive ... */
+  int min_excluded;              /* ... except min itself when 1 (eps > 0) */
+  const char *const *choices;    /* CHOICE: the names, NULL-ended; the value is the index */
+  const char *doc;               /* one line for help() */
+} nn_option;
+
+/* The shape a layer gives for the shapes it gets (batch dim included). */
+typedef struct nn_shape { int ndim; int64_t d[NN_MAXDIM]; } nn_shape;
+
 typedef struct nn_module_type {
-  const char *name;                                          /* "Linear" */
-  /* y = f(x) into m->output.  x is already retained in m->input. */
-  int (*forward) (nn_module *m, const nn_tensor *x);
-  /* grad_in = (dy/dx)^T grad_out into m->grad_input; parameter gradients
-  ** += their share.  grad_out has the output's shape (checked before). */
-  int (*backward) (nn_module *m, const nn_tensor *grad_out);
-  /* m->state[i] is shown as state_names[i]; hyper[i] as hyper_names[i] */
-  const char *state_names[NN_MAXSTATE];
-  const char *hyper_names[NN_MAXHYPER];
-  /* Optional: the sizes shown in the description, "3 -> 2" for Linear(3 -> 2);
-  ** NULL shows the name and the hyper numbers, "Dropout(p=0.5)". */
+  const char *name;                      /* "Linear" */
+  const char *doc;                       /* one line: what it computes, with shapes */
+  int min_inputs, max_inputs;            /* 1, 1 for most; Add 2, 2 */
+  const char *params[NN_MAXPARAM];       /* m->param[i] is params[i] ("weight") */
+  const char *buffers[NN_MAXBUFFER];     /* m->buffer[i] is buffers[i] ("running_mean") */
+  int persistent_buffers;                /* the first n buffers are state a checkpoint keeps */
+  nn_option options[NN_MAXOPT];          /* m->opt[i] is options[i]; ends at a NULL name */
+  /* Make the parameters and buffers from m->opt (checked against the
+  ** ranges already).  NULL: the layer has none. */
+  int (*init) (nn_module *m);
+  /* The output's shape for inputs of shapes in[0 .. n-1]: NN_ESHAPE, blaming
+  ** the input at fault (NN_ROLE_INPUT + k), when they do not fit.  module_forward
+  ** calls it before the pass; summary() calls it with a batch of 1. */
+  int (*output_shape) (const nn_module *m, int n, const nn_shape *in, nn_shape *out);
+  /* y = f(x[0], ..., x[n-1]) into m->output, already of the shape above.
+  ** The inputs are also kept in m->input[]. */
+  int (*forward) (nn_module *m, int n, const nn_tensor *const *x, int flags);
+  /* dL/dx[k] from dL/dy into m->grad_input[k]; parameter gradients += (or =,
+  ** NN_BACKWARD_OVERWRITE_GRADS).  grad_out has the output's shape, and
+  ** the kept inputs the shapes they had at forward (both checked before). */
+  int (*backward) (nn_module *m, const nn_tensor *grad_out, int flags);
+  /* Optional: the text inside "Linear(...)"; NULL lists the options. */
   void (*describe) (const nn_module *m, char *buf, size_t len);
-  /* 1: backward honours NN_BACKWARD_OVERWRITE_GRADS itself (else
-  ** module_backward_ex zeroes the gradients first) */
-  int overwrites_grads;
 } nn_module_type;
+
+/* Every layer type, NULL-ended (module.c): the one list a new layer joins. */
+extern const nn_module_type *const nn_module_types[];
+/* The type named `name` ("Linear"), or NULL. */
+const nn_module_type *module_type_find (const char *name);
 
 struct nn_module {
   const nn_module_type *type;
   int training;                   /* 1: training mode (Dropout, BatchNorm) */
-  nn_tensor *input;               /* x of the last forward, retained; NULL before */
+  double opt[NN_MAXOPT];          /* the option values, in the type's order */
+  int n_inputs;                   /* of the last forward; 0 before (or after a failed one) */
+  nn_tensor *input[NN_MAXINPUT];  /* its inputs, retained for backward */
+  nn_shape input_shape[NN_MAXINPUT]; /* their shapes then: backward checks they still hold */
   nn_tensor *output;              /* y */
-  nn_tensor *grad_input;          /* dL/dx */
-  nn_tensor *weight, *bias;       /* NULL where the layer has none */
-  nn_tensor *grad_weight, *grad_bias;
-  nn_tensor *state[NN_MAXSTATE];  /* per layer: see its type's state_names */
-  float hyper[NN_MAXHYPER];       /* per layer: see its type's hyper_names */
-  nn_activation activation;       /* a fused activation after the layer (Linear) */
-  int backward_flags;             /* NN_BACKWARD_*, set only inside module_backward_ex */
+  nn_tensor *grad_input[NN_MAXINPUT]; /* dL/dx[k], one per possible input */
+  nn_tensor *param[NN_MAXPARAM];  /* NULL where the layer has none (no bias) */
+  nn_tensor *grad[NN_MAXPARAM];   /* dL/dparam[i] */
+  nn_tensor *buffer[NN_MAXBUFFER];
+  int state;                      /* what the last forward left for backward (per layer) */
 };
 
 /* --- every layer ------------------------------------------------------------ */
 
-/* y = m(x): keeps x for backward, then runs the layer's forward.  The result
-** is m->output.  Errors: NN_ESHAPE (naming the layer and both shapes),
-** NN_EDEVICE, NN_ENOMEM. */
-int module_forward (nn_module *m, nn_tensor *x);
-/* dL/dx from dL/dy, into m->grad_input; parameter gradients accumulate.
-** Errors: NN_EARG (no forward yet), NN_ESHAPE (grad_out is not the
-** output's shape), NN_EDEVICE. */
-int module_backward (nn_module *m, const nn_tensor *grad_out);
-/* module_backward with flags (or-ed):
-**   NN_BACKWARD_PRE_ACTIVATION  grad_out is dL/dz at the pre-activation z of
-**     the layer's fused activation, whose backward is skipped: the entry for
-**     the fused Softmax + cross-entropy gradient, dL/dz = (p - y) / B
-**     (NN_EARG if the layer has no activation)
+/* Flags of a forward and a backward (or-ed):
+**   NN_FORWARD_NO_ACTIVATION  leave out the layer's fused activation: the
+**     output is the pre-activation z (the logits, for a criterion that takes
+**     them: Model's Softmax + cross-entropy); the backward that follows then
+**     skips the activation's backward too
 **   NN_BACKWARD_NO_GRAD_INPUT  only the parameter gradients: grad_input is
 **     left as it was (the first layer of a network, whose dL/dx nobody
 **     reads: for Linear, one GEMM of three saved)
 **   NN_BACKWARD_OVERWRITE_GRADS  the parameter gradients are set, not
 **     accumulated: module_zero_grad and this backward in one pass (a
-**     training step's; for Linear, GEMMs with beta 0 and no fill)
-** Errors: those of module_backward. */
-enum { NN_BACKWARD_PRE_ACTIVATION = 1, NN_BACKWARD_NO_GRAD_INPUT = 2,
+**     training step's; for Linear, GEMMs with beta 0 and no fill) */
+enum { NN_FORWARD_NO_ACTIVATION = 1, NN_BACKWARD_NO_GRAD_INPUT = 2,
        NN_BACKWARD_OVERWRITE_GRADS = 4 };
-int module_backward_ex (nn_module *m, const nn_tensor *grad_out, int flags);
+
+/* A new layer of `type` with options opt[] (in the type's order; NULL: every
+** default).  Errors: NN_EARG naming the option and its range (a required
+** option missing, an integer that is not, a value out of range), NN_ENOMEM. */
+int module_new (nn_module **out, const nn_module_type *type, const double *opt);
+/* NN_OK if v is a valid value of option i of type; else NN_EARG, with a
+** message "p must be in [0, 1], got 1.5". */
+int module_check_option (const nn_module_type *type, int i, double v);
+/* y = m(x[0], ..., x[n-1]): keeps the inputs for backward, then runs the
+** layer's forward.  The result is m->output.  Errors: NN_EARG (n out of
+** the type's range), NN_ESHAPE (naming the layer and the shapes, blaming
+** the input: NN_ROLE_INPUT + k), NN_EDEVICE, NN_ENOMEM. */
+int module_forward (nn_module *m, int n, nn_tensor *const *x, int flags);
+/* dL/dx[k] from dL/dy, into m->grad_input[k]; parameter gradients
+** accumulate (or are set, NN_BACKWARD_OVERWRITE_GRADS).  Errors: NN_EARG
+** (no forward yet; a kept input resized since, by another layer or by
+** hand), NN_ESHAPE (grad_out is not the output's shape), NN_EDEVICE. */
+int module_backward (nn_module *m, const nn_tensor *grad_out, int flags);
 /* grad_weight = grad_bias = 0 */
 int module_zero_grad (nn_module *m);
 /* Move the layer to `dev` (layer:to('cuda')): parameters, gradients,
-** state (running statistics, masks) and the output and grad_input buffers,
-** each in place (tensor_move), so the Lua side's layer.weight follows.  The
-** kept input is dropped.  A forward does the same for whatever the layer
-** holds besides parameters, so a ReLU or a Dropout follows its input by
-** itself; a layer with parameters on another device than x is an error.
+** buffers and the output and grad_input tensors, each in place
+** (tensor_move), so the Lua side's layer.weight follows.  The kept inputs
+** are dropped.  A forward does the same for whatever the layer holds
+** besides parameters, so a ReLU or a Dropout follows its input by itself; a
+** layer with parameters on another device than x is an error.
 ** Errors: those of tensor_move (the layer may then be half moved: move it
 ** again). */
 int module_to (nn_module *m, nn_device dev);
@@ -122,18 +176,28 @@ void module_set_training (nn_module *m, int training);
 /* "Linear(3 -> 2)", "Dropout(p=0.5)": what __tostring shows. */
 void module_describe (const nn_module *m, char *buf, size_t len);
 void module_free (nn_module *m);                 /* NULL is fine */
+/* The output shape m gives for inputs of shapes in[0 .. n-1] (summary).
+** Errors: as module_forward's shape errors. */
+int module_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out);
 
-/* For the layer files: a zeroed module of `type` with empty output and
-** grad_input tensors on the CPU, in training mode. */
-int module_alloc (nn_module **out, const nn_module_type *type);
-/* A new tensor of `ndim` sizes, filled with 0: a parameter or its gradient. */
-int module_new_param (nn_tensor **out, int ndim, const int64_t *shape, float value);
+/* For the layer files: a parameter (with its gradient) or a buffer of
+** `ndim` sizes on the default device, filled with `value`. */
+int module_new_param (nn_module *m, int i, int ndim, const int64_t *shape, float value);
+int module_new_buffer (nn_module *m, int i, int ndim, const int64_t *shape, float value);
 /* Give t the shape of `like` (reusing its storage when it fits). */
 int resize_as (nn_tensor *t, const nn_tensor *like);
+/* t's shape as an nn_shape */
+nn_shape shape_of (const nn_tensor *t);
 
-/* --- the layers -----------------------------------------------------------------
-** Each constructor returns NN_OK and the layer in *out, or an error code
-** (NN_EARG for a bad size or value, NN_ENOMEM) with *out NULL. */
+/* --- the layer types (one file each) -------------------------------------------- */
+
+extern const nn_module_type linear_type;      /* linear.c */
+extern const nn_module_type relu_type, leaky_relu_type, sigmoid_type, tanh_type; /* activation.c */
+extern const nn_module_type softmax_type, log_softmax_type;   /* softmax.c */
+extern const nn_module_type dropout_type;     /* dropout.c */
+extern const nn_module_type batchnorm1d_type; /* batchnorm.c */
+extern const nn_module_type flatten_type, identity_type;      /* reshape.c */
+extern const nn_module_type add_type, concat_type;            /* join.c */
 
 /* How Linear's weight starts.  fan_in = in_features, fan_out = out_features.
 **   GLOROT_UNIFORM  U(-a, a), a = sqrt(6 / (fan_in + fan_out))   Glorot & Bengio (2010)
@@ -144,48 +208,77 @@ int resize_as (nn_tensor *t, const nn_tensor *like);
 typedef enum nn_init {
   NN_INIT_GLOROT_UNIFORM, NN_INIT_GLOROT_NORMAL, NN_INIT_HE_UNIFORM, NN_INIT_HE_NORMAL
 } nn_init;
-
-/* y = x W^T + b.  x: (B, in), W: (out, in), b: (out), y: (B, out). */
-int linear_new (nn_module **out, int64_t in_features, int64_t out_features, int with_bias,
-                nn_init init);
-/* The same, with a fused activation: y = act(x W^T + b). */
-int linear_act_new (nn_module **out, int64_t in_features, int64_t out_features, int with_bias,
-                    nn_init init, nn_activation act);
 /* Fill a Linear-shaped weight w (out, in) by the given scheme (seeded by
 ** nn_manual_seed).  Errors: NN_EARG. */
 int init_weight (nn_tensor *w, nn_init init);
 
-/* Element-wise activations, any shape. */
-int relu_new (nn_module **out);
-int leaky_relu_new (nn_module **out, float negative_slope);
-int sigmoid_new (nn_module **out);
-int tanh_new (nn_module **out);
+/* --- the pure pairs ----------------------------------------------------------------
+** Each layer's math as two stateless functions, outputs first, in the
+** manner of llm.c and THNN: they know nothing of nn_module, and a module
+** is a thin owner of buffers that calls them.  Every output is
+** preallocated by the caller with the shape given, on the inputs' device
+** (NN_ESHAPE / NN_EDEVICE otherwise, blaming NN_ROLE_OUT).  The
+** derivation of each sits above it in its file, with numbered equations.
+** Convention (llm.c): grad_x is overwritten; parameter gradients are
+** scaled by `beta` first (beta 1: +=, beta 0: =) and then get their share. */
 
-/* Along the last dim of x (..., C): each row becomes probabilities
-** (Softmax) or their logarithms (LogSoftmax). */
-int softmax_new (nn_module **out);
-int log_softmax_new (nn_module **out);
-/* The row functions of those two layers, for a layer that fuses them:
-** y = softmax(x) (log = 0) or log_softmax(x) (log = 1) along the last dim,
-** and dx = the backward from g and the saved y.  y may be x, dx may be g;
-** out tensors are preallocated with x's shape, on x's device (NN_EDEVICE
-** otherwise). */
-int softmax_rows (nn_tensor *y, const nn_tensor *x, int log);
-int softmax_rows_backward (nn_tensor *dx, const nn_tensor *g, const nn_tensor *y, int log);
+/* linear.c.  x: (B, in), weight: (out, in), bias: (out) or NULL, y: (B, out).
+** y = act(x W^T + b): the GEMM, then bias and activation in one pass. */
+int linear_forward (nn_tensor *y, const nn_tensor *x, const nn_tensor *weight,
+                    const nn_tensor *bias, nn_activation act);
+/* grad_y: (B, out) = dL/dz at the pre-activation (activation_backward first
+** if there is one).  grad_x (B, in) or NULL (not needed: one GEMM saved);
+** grad_weight (out, in); grad_bias (out) or NULL. */
+int linear_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_bias,
+                     const nn_tensor *grad_y, const nn_tensor *x, const nn_tensor *weight,
+                     float beta);
 
-/* Zeroes each element with probability p in training, scales the rest by
-** 1/(1-p); identity in evaluation.  0 <= p <= 1. */
-int dropout_new (nn_module **out, float p);
+/* activation.c.  Element-wise, any shape; y and x of one shape.  p: the
+** LeakyReLU slope (ignored by the others).  grad_x = grad_y * f'(.), from
+** the output y (relu, sigmoid, tanh, softmax, log_softmax) or the input x
+** (leaky_relu: pass x as y).  y may be x, grad_x may be grad_y. */
+int activation_forward (nn_tensor *y, const nn_tensor *x, nn_activation act);
+int activation_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tensor *y,
+                         nn_activation act);
+int leaky_relu_forward (nn_tensor *y, const nn_tensor *x, float negative_slope);
+int leaky_relu_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tensor *x,
+                         float negative_slope);
 
-/* Normalises each feature over the batch.  x: (B, C). */
-int batchnorm1d_new (nn_module **out, int64_t num_features, float eps, float momentum,
-                     int affine);
+/* softmax.c.  Along the last dim of x (..., C): each row becomes
+** probabilities (log = 0) or their logarithms (log = 1); grad_x from
+** grad_y and the saved y.  y may be x, grad_x may be grad_y. */
+int softmax_forward (nn_tensor *y, const nn_tensor *x, int log);
+int softmax_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tensor *y, int log);
 
-/* (B, d1, d2, ...) -> (B, d1*d2*...), a view. */
-int flatten_new (nn_module **out);
-/* y = x */
-int identity_new (nn_module **out);
+/* dropout.c.  training: draws mask (x's shape) = [u >= p] / (1 - p) with
+** u ~ U[0, 1) from the one generator, y = x * mask; evaluation (or p = 0):
+** y = x and mask is emptied.  grad_x = grad_y * mask (grad_y when mask is
+** empty). */
+int dropout_forward (nn_tensor *y, nn_tensor *mask, const nn_tensor *x, float p, int training);
+int dropout_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tensor *mask);
 
+/* batchnorm.c.  x, y: (B, C); gamma, beta: (C) or NULL (affine = false);
+** running_mean, running_var: (C), moved in training; save_mean,
+** save_invstd: (C), written for backward.  training needs B >= 2.
+** backward: batch = 1 if the forward used the batch's statistics. */
+int batchnorm_forward (nn_tensor *y, nn_tensor *running_mean, nn_tensor *running_var,
+                       nn_tensor *save_mean, nn_tensor *save_invstd, const nn_tensor *x,
+                       const nn_tensor *gamma, const nn_tensor *beta, double eps,
+                       double momentum, int training);
+int batchnorm_backward (nn_tensor *grad_x, nn_tensor *grad_gamma, nn_tensor *grad_beta,
+                        const nn_tensor *grad_y, const nn_tensor *x,
+                        const nn_tensor *save_mean, const nn_tensor *save_invstd,
+                        const nn_tensor *gamma, int batch);
+
+/* join.c.  add: y = a + b, where b has a's shape or is a's trailing dims
+** (a row broadcast over the leading dims; or a and b the other way round);
+** the backward sums grad_y over the broadcast dims for the smaller one.
+** concat: y = [x_0, ..., x_{n-1}] along dim d (0-based), every other dim
+** equal; the backward cuts grad_y back into pieces. */
+int add_forward (nn_tensor *y, const nn_tensor *a, const nn_tensor *b);
+int add_backward (nn_tensor *grad_a, nn_tensor *grad_b, const nn_tensor *grad_y);
+int concat_forward (nn_tensor *y, int n, const nn_tensor *const *x, int d);
+int concat_backward (nn_tensor *const *grad_x, int n, const nn_tensor *grad_y, int d);
 
 #include "criterion.h"   /* losses, their fused gradients, and metrics */
 

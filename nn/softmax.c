@@ -16,34 +16,6 @@
 #include "softmax.h"
 
 
-/* x as (rows, C), or NN_ESHAPE for a 0-dim x. */
-static int rows_and_classes (const nn_module *m, const nn_tensor *x, int64_t *rows,
-                             int64_t *classes) {
-  if (x->ndim < 1)
-    return nn_seterr(NN_ESHAPE, "%s: expected input [... x C], got %s", m->type->name,
-                     shape_str(x).s);
-  *classes = x->shape[x->ndim - 1];
-  *rows = 1;
-  for (int d = 0; d < x->ndim - 1; d++) *rows *= x->shape[d];
-  return NN_OK;
-}
-
-/* the checks and the buffer of a forward: x at least 1-D; y resized to x's
-** shape (storage reused) */
-static int forward_begin (nn_module *m, const nn_tensor *x, int64_t *rows, int64_t *classes) {
-  int rc = rows_and_classes(m, x, rows, classes);
-  if (rc == NN_OK) rc = resize_as(m->output, x);
-  return rc;
-}
-
-/* the same for a backward: dx resized to g's shape (= y's, checked by
-** module_backward) */
-static int backward_begin (nn_module *m, const nn_tensor *g, int64_t *rows, int64_t *classes) {
-  int rc = rows_and_classes(m, g, rows, classes);
-  if (rc == NN_OK) rc = resize_as(m->grad_input, g);
-  return rc;
-}
-
 /* y = softmax (log: log-softmax) of each row of x, seen as (rows, n), on
 ** x's device.  y may be x. */
 static int rows_forward (float *y, const float *x, int64_t rows, int64_t n, int log,
@@ -66,64 +38,73 @@ static int rows_backward (float *dx, const float *g, const float *y, int64_t row
   return NN_OK;
 }
 
-static int forward (nn_module *m, const nn_tensor *x, int log) {
-  int64_t rows = 0, n = 0;
-  int rc = forward_begin(m, x, &rows, &n);
-  if (rc != NN_OK) return rc;
-  return rows_forward(tensor_data(m->output), tensor_data(x), rows, n, log,
-                      x->storage->device);
-}
-
-static int backward (nn_module *m, const nn_tensor *g, int log) {
-  int64_t rows = 0, n = 0;
-  int rc = backward_begin(m, g, &rows, &n);
-  if (rc != NN_OK) return rc;
-  return rows_backward(tensor_data(m->grad_input), tensor_data(g), tensor_data(m->output),
-                       rows, n, log, g->storage->device);
-}
-
-/* the same two on tensors that a fused activation passes in (linear.c):
-** y and x (dx and g, y) of one shape, on one device */
-static int same_device (const nn_tensor *a, const nn_tensor *b) {
+/* NN_OK when a and b have one numel (a row-wise view of one shape) and
+** device; else the error, blaming `role` (b's) */
+static int check_like (const nn_tensor *a, const nn_tensor *b, int role, const char *what) {
+  if (b->ndim < 1)
+    return nn_seterr_arg(NN_ESHAPE, role, "softmax: expected %s [... x C], got a scalar %s",
+                         what, shape_str(b).s);
+  if (a->numel != b->numel || a->shape[a->ndim - 1] != b->shape[b->ndim - 1])
+    return nn_seterr_arg(NN_ESHAPE, role, "softmax: %s %s does not match %s", what,
+                         shape_str(b).s, shape_str(a).s);
   if (a->storage->device != b->storage->device)
-    return nn_seterr(NN_EDEVICE, "softmax activation: tensors on %s and %s",
-                     device_name(a->storage->device), device_name(b->storage->device));
+    return nn_seterr_arg(NN_EDEVICE, role, "softmax: %s is on %s, not %s", what,
+                         device_name(b->storage->device), device_name(a->storage->device));
   return NN_OK;
 }
 
-int softmax_rows (nn_tensor *y, const nn_tensor *x, int log) {
-  int rc = same_device(y, x);
+int softmax_forward (nn_tensor *y, const nn_tensor *x, int log) {
+  int rc = x->ndim >= 1 ? NN_OK : nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT, "softmax: expected "
+                                               "input [... x C], got %s", shape_str(x).s);
+  if (rc == NN_OK) rc = check_like(x, y, NN_ROLE_OUT, "y");
   if (rc != NN_OK) return rc;
-  int64_t n = x->ndim > 0 ? x->shape[x->ndim - 1] : 1;
-  if (n == 0) return NN_OK;
-  if (y->numel != x->numel)
-    return nn_seterr(NN_ESHAPE, "softmax_rows: y %s and x %s differ", shape_str(y).s,
-                     shape_str(x).s);
-  return rows_forward(tensor_data(y), tensor_data(x), x->numel / n, n, log,
+  int64_t n = x->shape[x->ndim - 1];
+  return rows_forward(tensor_data(y), tensor_data(x), n ? x->numel / n : 0, n, log,   /* (1) */
                       x->storage->device);
 }
 
-int softmax_rows_backward (nn_tensor *dx, const nn_tensor *g, const nn_tensor *y, int log) {
-  int rc = same_device(y, g);
-  if (rc == NN_OK) rc = same_device(dx, g);
+int softmax_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tensor *y, int log) {
+  int rc = y->ndim >= 1 ? NN_OK : nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 1, "softmax: "
+                                               "expected y [... x C], got %s", shape_str(y).s);
+  if (rc == NN_OK) rc = check_like(y, grad_y, NN_ROLE_GRAD_OUT, "grad_y");
+  if (rc == NN_OK) rc = check_like(y, grad_x, NN_ROLE_OUT, "grad_x");
   if (rc != NN_OK) return rc;
-  int64_t n = y->ndim > 0 ? y->shape[y->ndim - 1] : 1;
-  if (n == 0) return NN_OK;
-  return rows_backward(tensor_data(dx), tensor_data(g), tensor_data(y), y->numel / n, n, log,
-                       y->storage->device);
+  int64_t n = y->shape[y->ndim - 1];
+  return rows_backward(tensor_data(grad_x), tensor_data(grad_y), tensor_data(y),       /* (3) */
+                       n ? y->numel / n : 0, n, log, y->storage->device);
 }
 
-static int softmax_forward (nn_module *m, const nn_tensor *x) { return forward(m, x, 0); }
-static int softmax_backward (nn_module *m, const nn_tensor *g) { return backward(m, g, 0); }
-static int log_softmax_forward (nn_module *m, const nn_tensor *x) { return forward(m, x, 1); }
-static int log_softmax_backward (nn_module *m, const nn_tensor *g) { return backward(m, g, 1); }
 
-static const nn_module_type softmax_type = {
-  .name = "Softmax", .forward = softmax_forward, .backward = softmax_backward
-};
-static const nn_module_type log_softmax_type = {
-  .name = "LogSoftmax", .forward = log_softmax_forward, .backward = log_softmax_backward
-};
+/* --- the modules: Softmax and LogSoftmax differ in `log` alone ---------------------- */
 
-int softmax_new (nn_module **out) { return module_alloc(out, &softmax_type); }
-int log_softmax_new (nn_module **out) { return module_alloc(out, &log_softmax_type); }
+static int is_log (const nn_module *m) { return m->type == &log_softmax_type; }
+
+static int softmax_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out) {
+  (void)n;
+  if (in[0].ndim < 1)
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT, "%s: expected input [... x C], got []",
+                         m->type->name);
+  *out = in[0];
+  return NN_OK;
+}
+
+static int softmax_module_forward (nn_module *m, int n, const nn_tensor *const *x, int flags) {
+  (void)n; (void)flags;
+  return softmax_forward(m->output, x[0], is_log(m));
+}
+
+static int softmax_module_backward (nn_module *m, const nn_tensor *g, int flags) {
+  if (flags & NN_BACKWARD_NO_GRAD_INPUT) return NN_OK;
+  return softmax_backward(m->grad_input[0], g, m->output, is_log(m));
+}
+
+const nn_module_type softmax_type = {
+  .name = "Softmax", .doc = "each row of x (..., C) becomes probabilities: y = e^x / sum e^x",
+  .min_inputs = 1, .max_inputs = 1, .output_shape = softmax_output_shape,
+  .forward = softmax_module_forward, .backward = softmax_module_backward
+};
+const nn_module_type log_softmax_type = {
+  .name = "LogSoftmax", .doc = "y = log softmax(x) along the last dim of x (..., C), stably",
+  .min_inputs = 1, .max_inputs = 1, .output_shape = softmax_output_shape,
+  .forward = softmax_module_forward, .backward = softmax_module_backward
+};

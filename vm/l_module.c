@@ -2,8 +2,10 @@
 ** l_module.c -- layers as Lua userdata: nn.Linear, nn.ReLU, ... (nn/nn.h).
 **
 ** One metatable, "nn.Module", for every layer type: the C layer carries its
-** own type (name, passes, field names), so the Lua side needs no table per
-** layer.  A layer shows its buffers as fields, and they are the live
+** own type description (name, options, parameters, buffers, passes: nn/nn.h),
+** so the Lua side needs no table per layer.  The constructors nn.Linear,
+** nn.ReLU, ... are made here from the registry nn_module_types[], one
+** closure per type: a new layer needs no binding code.  A layer shows its buffers as fields, and they are the live
 ** tensors the layer computes in, not copies:
 **
 **   l = nn.Linear(3, 2)
@@ -11,6 +13,8 @@
 **   l:backward(g)            -- returns l.grad_input; l.grad_weight += ...
 **   l.weight, l.bias, l.grad_weight, l.grad_bias, l.output, l.grad_input
 **   l:parameters()           -- {weight, bias}, {grad_weight, grad_bias}
+**   l.in_features, l.eps ... -- its options; l:config() all of them
+**   add:forward(a, b)        -- several inputs; add:backward(g) -> ga, gb
 **   l:to('cuda'), l:cuda(), l:cpu(), l.device   -- moves every tensor above
 **
 ** The tensor structs behind these fields never change for the life of the
@@ -60,18 +64,6 @@ static ModuleBox *newmodule (lua_State *L) {
 
 static size_t bytes_of (const nn_tensor *t) {
   return t ? (size_t)t->numel * sizeof(float) : 0;
-}
-
-/* Constructors: fill the box pushed by newmodule, or raise.  The collector
-** is told of the parameters' bytes (see nn_gc_account). */
-static int finish_new (lua_State *L, int rc) {
-  if (rc != NN_OK) return nn_raise(L, 0, rc);
-  nn_module *m = ((ModuleBox *)lua_touserdata(L, -1))->m;
-  size_t bytes = bytes_of(m->weight) + bytes_of(m->grad_weight) + bytes_of(m->bias)
-                 + bytes_of(m->grad_bias);
-  for (int i = 0; i < NN_MAXSTATE; i++) bytes += bytes_of(m->state[i]);
-  nn_gc_account(L, bytes);
-  return 1;
 }
 
 /* After a pass: a buffer that got new memory is new C memory to account for. */
@@ -132,160 +124,192 @@ int nn_opt_boolean (lua_State *L, int arg, const char *key, int dflt) {
   return v;
 }
 
-/* A positional number, or the option `key` of a table at arg:
-** nn.Dropout(0.2) and nn.Dropout{p = 0.2} are the same. */
-static double number_or_opt (lua_State *L, int arg, const char *who, const char *key,
-                             double dflt) {
-  if (lua_type(L, arg) == LUA_TNUMBER) return lua_tonumber(L, arg);
-  const char *keys[] = { key, NULL };
-  nn_check_keys(L, arg, who, keys);
-  return nn_opt_number(L, arg, key, dflt);
-}
 
-static int64_t check_size (lua_State *L, int arg, const char *what) {
-  int isint;
-  lua_Integer v = lua_tointegerx(L, arg, &isint);
-  if (!isint || v < 1)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s must be a positive integer, got %s", what,
-                                          luaL_tolstring(L, arg, NULL)));
-  return (int64_t)v;
-}
+/* --- constructors -------------------------------------------------------------
+** nn.Linear(3, 2, {bias = false}): the options a type gives a position come
+** first, in order, then at most one table of options by name (any option,
+** positional ones included: nn.Linear{in_features = 3, out_features = 2},
+** which is what a checkpoint's config holds; its `type` key, if any, must
+** name this type).  Each value is checked against the option's kind and
+** range by the type's description (module_check_option). */
 
-
-/* --- constructors ---------------------------------------------------------------- */
-
-static const char *const init_names[] = {
-  "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-  "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", NULL
-};
-
-/* The fused activation named by opts.activation at arg (nil or "linear": none). */
-static nn_activation check_activation (lua_State *L, int arg) {
-  nn_activation act = NN_ACT_NONE;
-  if (lua_istable(L, arg) && lua_getfield(L, arg, "activation") != LUA_TNIL) {
-    const char *name = lua_tostring(L, -1);
-    for (act = NN_ACT_NONE; name != NULL && act < NN_ACT_COUNT; act++)
-      if (strcmp(name, activation_name(act)) == 0) break;
-    if (name == NULL || act == NN_ACT_COUNT)
-      luaL_argerror(L, arg, lua_pushfstring(L, "activation must be relu, sigmoid, tanh, "
-                    "softmax, log_softmax or linear, got %s", luaL_tolstring(L, -1, NULL)));
+/* "in_features, out_features, bias, ..." */
+static const char *option_names (lua_State *L, const nn_module_type *t) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (int i = 0; i < NN_MAXOPT && t->options[i].name != NULL; i++) {
+    if (i > 0) luaL_addstring(&b, ", ");
+    luaL_addstring(&b, t->options[i].name);
   }
-  return act;
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
 }
 
-/* nn.Linear(in_features, out_features [, {bias = true, init = 'glorot_uniform',
-**           activation = nil}])
-** y = x W^T + b, x: (B, in) -> y: (B, out); W: (out, in).  init is one of
-** glorot_uniform (Keras's default), glorot_normal, he_uniform, he_normal,
-** or their other names xavier_* and kaiming_*; seeded by nn.manual_seed.
-** activation ('relu', 'sigmoid', 'tanh', 'softmax', 'log_softmax') is fused:
-** y = f(x W^T + b) in the layer's own output (nn/linear.c).
-** Errors: a size that is not a positive integer, an unknown option. */
-static int l_linear (lua_State *L) {
-  static const char *const keys[] = { "bias", "init", "activation", NULL };
-  int64_t in = check_size(L, 1, "in_features");
-  int64_t out = check_size(L, 2, "out_features");
-  nn_check_keys(L, 3, "Linear", keys);
-  int bias = nn_opt_boolean(L, 3, "bias", 1);
-  int init = 0;
-  if (lua_istable(L, 3) && lua_getfield(L, 3, "init") != LUA_TNIL) {
-    const char *name = lua_tostring(L, -1);
-    for (init = 0; name != NULL && init_names[init] != NULL; init++)
-      if (strcmp(name, init_names[init]) == 0) break;
-    if (name == NULL || init_names[init] == NULL)
-      luaL_argerror(L, 3, lua_pushfstring(L, "init must be glorot_uniform, glorot_normal, "
-                    "he_uniform or he_normal, got %s", luaL_tolstring(L, -1, NULL)));
-    init %= 4;   /* xavier_* = glorot_*, kaiming_* = he_* */
+/* The value at the top of the stack as option i's number, or raise at `arg`. */
+static double option_value (lua_State *L, const nn_module_type *t, int i, int arg) {
+  const nn_option *o = &t->options[i];
+  int ok = 0;
+  double v = 0.0;
+  switch (o->kind) {
+    case NN_OPT_BOOL:
+      ok = lua_isboolean(L, -1);
+      v = lua_toboolean(L, -1);
+      if (!ok) luaL_argerror(L, arg, lua_pushfstring(L, "%s: option '%s' must be a boolean, "
+                             "got %s", t->name, o->name, luaL_typename(L, -1)));
+      return v;
+    case NN_OPT_CHOICE: {
+      const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+      for (int c = 0; name != NULL && o->choices[c] != NULL; c++)
+        if (strcmp(name, o->choices[c]) == 0) return c;
+      module_check_option(t, i, -1);          /* its message lists the choices */
+      return luaL_argerror(L, arg, lua_pushfstring(L, "%s, got %s", nn_errmsg(),
+                                                   luaL_tolstring(L, -1, NULL)));
+    }
+    default:
+      v = lua_tonumberx(L, -1, &ok);
+      if (!ok) luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be a %s, got %s", t->name,
+                             o->name, o->kind == NN_OPT_INT ? "integer" : "number",
+                             luaL_typename(L, -1)));
+      if (module_check_option(t, i, v) != NN_OK) luaL_argerror(L, arg, nn_errmsg());
+      return v;
   }
-  nn_activation act = check_activation(L, 3);
-  ModuleBox *box = newmodule(L);
-  return finish_new(L, linear_act_new(&box->m, in, out, bias, (nn_init)init, act));
 }
 
-static int l_relu (lua_State *L) { ModuleBox *b = newmodule(L); return finish_new(L, relu_new(&b->m)); }
-static int l_sigmoid (lua_State *L) { ModuleBox *b = newmodule(L); return finish_new(L, sigmoid_new(&b->m)); }
-static int l_tanh (lua_State *L) { ModuleBox *b = newmodule(L); return finish_new(L, tanh_new(&b->m)); }
-static int l_softmax (lua_State *L) { ModuleBox *b = newmodule(L); return finish_new(L, softmax_new(&b->m)); }
-static int l_log_softmax (lua_State *L) { ModuleBox *b = newmodule(L); return finish_new(L, log_softmax_new(&b->m)); }
-static int l_flatten (lua_State *L) { ModuleBox *b = newmodule(L); return finish_new(L, flatten_new(&b->m)); }
-static int l_identity (lua_State *L) { ModuleBox *b = newmodule(L); return finish_new(L, identity_new(&b->m)); }
-
-/* nn.LeakyReLU([negative_slope = 0.01]), or {negative_slope = ...} */
-static int l_leaky_relu (lua_State *L) {
-  float slope = (float)number_or_opt(L, 1, "LeakyReLU", "negative_slope", 0.01);
+static int l_new_module (lua_State *L) {
+  const nn_module_type *t = (const nn_module_type *)lua_touserdata(L, lua_upvalueindex(1));
+  double opt[NN_MAXOPT];
+  int given[NN_MAXOPT] = { 0 }, nopt = 0, top = lua_gettop(L), table = 0;
+  while (nopt < NN_MAXOPT && t->options[nopt].name != NULL) nopt++;
+  /* positional values, up to a table */
+  while (top > 0 && lua_isnil(L, top)) top--;          /* nn.BatchNorm1d(3, nil) */
+  for (int arg = 1; arg <= top; arg++) {
+    if (lua_istable(L, arg) && arg == top) { table = arg; break; }
+    if (lua_isnil(L, arg)) continue;                    /* that option's default */
+    int i = 0;
+    while (i < nopt && t->options[i].positional != arg) i++;
+    if (i == nopt)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s takes %s", t->name, nopt == 0 ?
+                    "no options" : lua_pushfstring(L, "options %s, by position or in a table "
+                    "after them", option_names(L, t))));
+    lua_pushvalue(L, arg);
+    opt[i] = option_value(L, t, i, arg);
+    given[i] = 1;
+    lua_pop(L, 1);
+  }
+  /* the table: every key must be an option, or `type` naming this type */
+  if (table) {
+    lua_pushnil(L);
+    while (lua_next(L, table) != 0) {
+      const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+      int i = 0;
+      while (key != NULL && i < nopt && strcmp(key, t->options[i].name) != 0) i++;
+      if (key != NULL && strcmp(key, "type") == 0 && lua_type(L, -1) == LUA_TSTRING
+          && strcmp(lua_tostring(L, -1), t->name) == 0) { lua_pop(L, 1); continue; }
+      if (key == NULL || i == nopt) {
+        const char *bad = luaL_tolstring(L, -2, NULL);
+        luaL_argerror(L, table, lua_pushfstring(L, "%s has no option '%s' (options: %s)",
+                      t->name, bad, option_names(L, t)));
+      }
+      if (given[i])
+        luaL_argerror(L, table, lua_pushfstring(L, "%s: option '%s' is given twice, by "
+                      "position and by name", t->name, key));
+      opt[i] = option_value(L, t, i, table);
+      given[i] = 1;
+      lua_pop(L, 1);
+    }
+  }
+  for (int i = 0; i < nopt; i++) {
+    if (given[i]) continue;
+    if (t->options[i].required)
+      luaL_argerror(L, t->options[i].positional ? t->options[i].positional : 1,
+                    lua_pushfstring(L, "%s: %s must be given (a %s)", t->name,
+                                    t->options[i].name, t->options[i].kind == NN_OPT_INT
+                                    ? "positive integer" : "value"));
+    opt[i] = t->options[i].dflt;
+  }
   ModuleBox *box = newmodule(L);
-  return finish_new(L, leaky_relu_new(&box->m, slope));
-}
-
-/* nn.Dropout([p = 0.5]), or {p = ...}.  Errors: p outside [0, 1]. */
-static int l_dropout (lua_State *L) {
-  float p = (float)number_or_opt(L, 1, "Dropout", "p", 0.5);
-  luaL_argcheck(L, p >= 0.0f && p <= 1.0f, 1, "Dropout: p must be in [0, 1]");
-  ModuleBox *box = newmodule(L);
-  return finish_new(L, dropout_new(&box->m, p));
-}
-
-/* nn.BatchNorm1d(num_features [, {eps = 1e-5, momentum = 0.1, affine = true}])
-** As PyTorch: x: (B, num_features). */
-static int l_batchnorm1d (lua_State *L) {
-  static const char *const keys[] = { "eps", "momentum", "affine", NULL };
-  int64_t n = check_size(L, 1, "num_features");
-  nn_check_keys(L, 2, "BatchNorm1d", keys);
-  double eps = nn_opt_number(L, 2, "eps", 1e-5);
-  double momentum = nn_opt_number(L, 2, "momentum", 0.1);
-  int affine = nn_opt_boolean(L, 2, "affine", 1);
-  luaL_argcheck(L, eps > 0, 2, "BatchNorm1d: eps must be > 0");
-  luaL_argcheck(L, momentum >= 0 && momentum <= 1, 2, "BatchNorm1d: momentum must be in [0, 1]");
-  ModuleBox *box = newmodule(L);
-  return finish_new(L, batchnorm1d_new(&box->m, n, (float)eps, (float)momentum, affine));
+  int rc = module_new(&box->m, t, opt);
+  if (rc != NN_OK) return nn_raise(L, 0, rc);
+  nn_module *m = box->m;
+  size_t bytes = 0;
+  for (int i = 0; i < NN_MAXPARAM; i++) bytes += 2 * bytes_of(m->param[i]);
+  for (int i = 0; i < NN_MAXBUFFER; i++) bytes += bytes_of(m->buffer[i]);
+  nn_gc_account(L, bytes);
+  return 1;
 }
 
 
 /* --- methods ---------------------------------------------------------------------- */
 
-/* layer:forward(input) -> output (the live layer.output) */
+/* push grad_input k's box (named "grad_input" for the first, "grad_input<k+1>" after) */
+static void push_grad_input (lua_State *L, nn_module *m, int k) {
+  char name[24];
+  if (k == 0) strcpy(name, "grad_input");
+  else snprintf(name, sizeof name, "grad_input%d", k + 1);
+  push_field(L, m->grad_input[k], name);
+}
+
+/* layer:forward(x [, x2, ...] [, {activation = true}]) -> output (the live
+** layer.output).  Several inputs for a layer that takes them (nn.Add,
+** nn.Concat).  activation = false leaves out a fused activation (a Dense's
+** output is then its logits; the backward that follows knows).
+** Errors: a wrong number of inputs; an input of the wrong shape or device,
+** blamed by its position. */
 static int m_forward (lua_State *L) {
+  static const char *const keys[] = { "activation", NULL };
   nn_module *m = checkmodule(L, 1);
-  nn_tensor *x = checktensor(L, 2);
+  int top = lua_gettop(L), flags = 0;
+  if (top >= 3 && lua_istable(L, top)) {
+    nn_check_keys(L, top, "forward", keys);
+    if (!nn_opt_boolean(L, top, "activation", 1)) flags |= NN_FORWARD_NO_ACTIVATION;
+    top--;
+  }
+  int n = top - 1;
+  nn_tensor *x[NN_MAXINPUT];
+  if (n < 1) checktensor(L, 2);          /* "nn.Tensor expected, got no value" */
+  if (n > NN_MAXINPUT)
+    luaL_argerror(L, 2 + NN_MAXINPUT, lua_pushfstring(L, "at most %d inputs", NN_MAXINPUT));
+  for (int k = 0; k < n; k++) x[k] = checktensor(L, 2 + k);
   const nn_storage *before = m->output->storage;
-  int rc = module_forward(m, x);
-  if (rc != NN_OK) return nn_raise(L, 2, rc);
+  int rc = module_forward(m, n, x, flags);
+  if (rc != NN_OK) {
+    if (nn_errrole() >= NN_ROLE_INPUT) return nn_raise(L, 2 + nn_errrole() - NN_ROLE_INPUT, rc);
+    return nn_raise(L, 2, rc);
+  }
   account_if_moved(L, m->output, before);
   lua_settop(L, 1);
   push_field(L, m->output, "output");
   return 1;
 }
 
-/* layer:backward(grad_output [, need_grad_input = true [, accumulate = true]])
-** -> grad_input (the live layer.grad_input); grad_weight and grad_bias
-** accumulate until layer:zero_grad().  need_grad_input = false computes only
-** the parameter gradients and returns nothing (the first layer of a
-** network); accumulate = false sets the parameter gradients instead of
-** adding to them: zero_grad and backward in one pass (a training step).
-** layer:backward_pre_activation(grad_pre [, need_grad_input]): the same, but
-** grad_pre is dL/dz before the layer's fused activation, whose own backward
-** is skipped (Model's fused Softmax + cross-entropy gradient uses it).
-** Errors: no forward before; a gradient of another shape or device; for
-** backward_pre_activation, a layer without a fused activation. */
-static int backward_with (lua_State *L, int flags) {
+/* layer:backward(grad_output [, {grad_input = true, accumulate = true}])
+** -> grad_input (the live layer.grad_input; one per input, for a layer of
+** several); grad_weight and grad_bias accumulate until layer:zero_grad().
+** grad_input = false computes only the parameter gradients and returns
+** nothing (the first layer of a network); accumulate = false sets the
+** parameter gradients instead of adding to them: zero_grad and backward in
+** one pass (a training step).
+** Errors: no forward before; a kept input resized since; a gradient of
+** another shape or device. */
+static int m_backward (lua_State *L) {
+  static const char *const keys[] = { "grad_input", "accumulate", NULL };
   nn_module *m = checkmodule(L, 1);
   nn_tensor *g = checktensor(L, 2);
-  int need = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
-  if (!need) flags |= NN_BACKWARD_NO_GRAD_INPUT;
-  if (!lua_isnoneornil(L, 4) && !lua_toboolean(L, 4)) flags |= NN_BACKWARD_OVERWRITE_GRADS;
-  const nn_storage *before = m->grad_input->storage;
-  int rc = module_backward_ex(m, g, flags);
+  nn_check_keys(L, 3, "backward", keys);
+  int need = nn_opt_boolean(L, 3, "grad_input", 1);
+  int flags = need ? 0 : NN_BACKWARD_NO_GRAD_INPUT;
+  if (!nn_opt_boolean(L, 3, "accumulate", 1)) flags |= NN_BACKWARD_OVERWRITE_GRADS;
+  const nn_storage *before[NN_MAXINPUT];
+  for (int k = 0; k < m->type->max_inputs; k++) before[k] = m->grad_input[k]->storage;
+  int rc = module_backward(m, g, flags);
   if (rc != NN_OK) return nn_raise(L, 2, rc);
   if (!need) return 0;
-  account_if_moved(L, m->grad_input, before);
   lua_settop(L, 1);
-  push_field(L, m->grad_input, "grad_input");
-  return 1;
-}
-
-static int m_backward (lua_State *L) { return backward_with(L, 0); }
-static int m_backward_pre_activation (lua_State *L) {
-  return backward_with(L, NN_BACKWARD_PRE_ACTIVATION);
+  for (int k = 0; k < m->n_inputs; k++) {
+    account_if_moved(L, m->grad_input[k], before[k]);
+    push_grad_input(L, m, k);
+  }
+  return m->n_inputs;
 }
 
 static int m_zero_grad (lua_State *L) {
@@ -293,6 +317,11 @@ static int m_zero_grad (lua_State *L) {
   if (rc != NN_OK) return nn_raise(L, 0, rc);
   lua_settop(L, 1);
   return 1;
+}
+
+/* "grad_" .. name: the field of param i's gradient */
+static const char *grad_name (lua_State *L, const char *param) {
+  return lua_pushfstring(L, "grad_%s", param);
 }
 
 /* layer:parameters() -> {weight, bias}, {grad_weight, grad_bias}, {"weight", "bias"}
@@ -305,34 +334,101 @@ static int m_parameters (lua_State *L) {
   lua_createtable(L, 2, 0);
   lua_createtable(L, 2, 0);
   int n = 0;
-  if (m->weight != NULL) {
+  for (int i = 0; i < NN_MAXPARAM; i++) {
+    const char *name = m->type->params[i];
+    if (name == NULL || m->param[i] == NULL) continue;
     n++;
-    push_field(L, m->weight, "weight"); lua_rawseti(L, 2, n);
-    push_field(L, m->grad_weight, "grad_weight"); lua_rawseti(L, 3, n);
-    lua_pushliteral(L, "weight"); lua_rawseti(L, 4, n);
-  }
-  if (m->bias != NULL) {
-    n++;
-    push_field(L, m->bias, "bias"); lua_rawseti(L, 2, n);
-    push_field(L, m->grad_bias, "grad_bias"); lua_rawseti(L, 3, n);
-    lua_pushliteral(L, "bias"); lua_rawseti(L, 4, n);
+    push_field(L, m->param[i], name); lua_rawseti(L, 2, n);
+    push_field(L, m->grad[i], grad_name(L, name)); lua_remove(L, -2); lua_rawseti(L, 3, n);
+    lua_pushstring(L, name); lua_rawseti(L, 4, n);
   }
   return 3;
 }
 
-/* layer:buffers() -> {name = tensor}: the tensors a layer keeps that are
-** not parameters (BatchNorm's running_mean and running_var, Dropout's mask). */
+/* layer:buffers([{persistent = false}]) -> {name = tensor}: the tensors a
+** layer keeps that are not parameters (BatchNorm's running_mean and
+** running_var, Dropout's mask).  persistent = true: only the state a
+** checkpoint keeps (the running statistics). */
 static int m_buffers (lua_State *L) {
+  static const char *const keys[] = { "persistent", NULL };
   nn_module *m = checkmodule(L, 1);
+  nn_check_keys(L, 2, "buffers", keys);
+  int only = nn_opt_boolean(L, 2, "persistent", 0);
   lua_settop(L, 1);
   lua_newtable(L);
-  for (int i = 0; i < NN_MAXSTATE && m->type->state_names[i] != NULL; i++) {
-    push_field(L, m->state[i], m->type->state_names[i]);
-    lua_setfield(L, 2, m->type->state_names[i]);
+  for (int i = 0; i < NN_MAXBUFFER && m->type->buffers[i] != NULL; i++) {
+    if (only && i >= m->type->persistent_buffers) break;
+    push_field(L, m->buffer[i], m->type->buffers[i]);
+    lua_setfield(L, 2, m->type->buffers[i]);
   }
   return 1;
 }
 
+/* option i's value as Lua shows it: an integer, a number, a boolean, a name */
+static void push_option (lua_State *L, const nn_module *m, int i) {
+  const nn_option *o = &m->type->options[i];
+  switch (o->kind) {
+    case NN_OPT_INT: lua_pushinteger(L, (lua_Integer)m->opt[i]); break;
+    case NN_OPT_BOOL: lua_pushboolean(L, m->opt[i] != 0); break;
+    case NN_OPT_CHOICE: lua_pushstring(L, o->choices[(int)m->opt[i]]); break;
+    default: lua_pushnumber(L, m->opt[i]); break;
+  }
+}
+
+/* layer:config() -> {type = "Linear", in_features = 3, ...}: every option,
+** what a checkpoint stores; nn[config.type](config) builds the same layer. */
+static int m_config (lua_State *L) {
+  nn_module *m = checkmodule(L, 1);
+  lua_newtable(L);
+  lua_pushstring(L, m->type->name);
+  lua_setfield(L, -2, "type");
+  for (int i = 0; i < NN_MAXOPT && m->type->options[i].name != NULL; i++) {
+    push_option(L, m, i);
+    lua_setfield(L, -2, m->type->options[i].name);
+  }
+  return 1;
+}
+
+/* a Lua list of sizes at arg as an nn_shape */
+static nn_shape check_shape (lua_State *L, int arg) {
+  nn_shape s;
+  luaL_checktype(L, arg, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, arg);
+  luaL_argcheck(L, n <= NN_MAXDIM, arg, "a shape has at most 5 sizes");
+  s.ndim = (int)n;
+  for (int i = 0; i < s.ndim; i++) {
+    int ok;
+    lua_geti(L, arg, i + 1);
+    lua_Integer v = lua_tointegerx(L, -1, &ok);
+    if (!ok || v < 0)
+      luaL_argerror(L, arg, lua_pushfstring(L, "size %d must be an integer >= 0", i + 1));
+    s.d[i] = (int64_t)v;
+    lua_pop(L, 1);
+  }
+  return s;
+}
+
+/* layer:output_shape(shape [, shape2, ...]) -> shape: what forward would
+** give for inputs of these shapes (lists of sizes, batch included), as
+** summary() shows it.  Errors: shapes the layer does not take. */
+static int m_output_shape (lua_State *L) {
+  nn_module *m = checkmodule(L, 1);
+  int n = lua_gettop(L) - 1;
+  nn_shape in[NN_MAXINPUT], out;
+  luaL_argcheck(L, n >= 1 && n <= NN_MAXINPUT, 2, "expected 1 to 8 shapes");
+  for (int k = 0; k < n; k++) in[k] = check_shape(L, 2 + k);
+  int rc = module_output_shape(m, n, in, &out);
+  if (rc != NN_OK) {
+    int role = nn_errrole();
+    return nn_raise(L, role >= NN_ROLE_INPUT ? 2 + role - NN_ROLE_INPUT : 2, rc);
+  }
+  lua_createtable(L, out.ndim, 0);
+  for (int i = 0; i < out.ndim; i++) {
+    lua_pushinteger(L, (lua_Integer)out.d[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
 /* layer:train([on = true]) -> layer; layer:evaluate() -> layer (alias eval) */
 static int m_train (lua_State *L) {
   nn_module *m = checkmodule(L, 1);
@@ -381,37 +477,50 @@ static int m_gc (lua_State *L) {
 /* layer(x) is layer:forward(x), as PyTorch's module(x) */
 static int m_call (lua_State *L) { return m_forward(L); }
 
-/* The fields: methods first, then the live tensors, then the names the
-** layer's type gives its extra tensors and numbers. */
+/* The fields: methods first, then the live tensors (output, grad_input,
+** the parameters and their gradients, the buffers), then the options, all
+** by the names the layer's type gives them. */
 static int m_index (lua_State *L) {
   nn_module *m = checkmodule(L, 1);
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
   const char *key = lua_tostring(L, 2);
   const nn_module_type *t = m->type;
-  if (key == NULL) return 1;
+  if (key == NULL || lua_type(L, 2) != LUA_TSTRING) return 1;
   lua_settop(L, 2);
-  if (strcmp(key, "output") == 0) push_field(L, m->output, key);
-  else if (strcmp(key, "grad_input") == 0) push_field(L, m->grad_input, key);
-  else if (strcmp(key, "weight") == 0) push_field(L, m->weight, key);
-  else if (strcmp(key, "bias") == 0) push_field(L, m->bias, key);
-  else if (strcmp(key, "grad_weight") == 0) push_field(L, m->grad_weight, key);
-  else if (strcmp(key, "grad_bias") == 0) push_field(L, m->grad_bias, key);
-  else if (strcmp(key, "training") == 0) lua_pushboolean(L, m->training);
-  else if (strcmp(key, "name") == 0) lua_pushstring(L, t->name);
-  else if (strcmp(key, "device") == 0)      /* the parameters', else the output's */
-    lua_pushstring(L, device_name((m->weight ? m->weight : m->output)->storage->device));
-  else if (strcmp(key, "activation") == 0) {
-    if (m->activation != NN_ACT_NONE) lua_pushstring(L, activation_name(m->activation));
-    else lua_pushnil(L);
+  if (strcmp(key, "output") == 0) { push_field(L, m->output, key); return 1; }
+  if (strcmp(key, "grad_input") == 0) { push_grad_input(L, m, 0); return 1; }
+  if (strcmp(key, "training") == 0) { lua_pushboolean(L, m->training); return 1; }
+  if (strcmp(key, "name") == 0) { lua_pushstring(L, t->name); return 1; }
+  if (strcmp(key, "device") == 0) {       /* the parameters', else the output's */
+    const nn_tensor *p = m->param[0] ? m->param[0] : m->param[1] ? m->param[1] : m->output;
+    lua_pushstring(L, device_name(p->storage->device));
+    return 1;
   }
-  else {
-    lua_pushnil(L);
-    for (int i = 0; i < NN_MAXSTATE && t->state_names[i] != NULL; i++)
-      if (strcmp(key, t->state_names[i]) == 0) push_field(L, m->state[i], key);
-    for (int i = 0; i < NN_MAXHYPER && t->hyper_names[i] != NULL; i++)
-      if (strcmp(key, t->hyper_names[i]) == 0) lua_pushnumber(L, m->hyper[i]);
+  for (int i = 0; i < NN_MAXPARAM; i++) {
+    const char *name = t->params[i];
+    if (name == NULL) continue;
+    if (strcmp(key, name) == 0) {                /* nil: a Linear without bias */
+      if (m->param[i] == NULL) { lua_pushnil(L); return 1; }
+      push_field(L, m->param[i], key);
+      return 1;
+    }
+    if (strncmp(key, "grad_", 5) == 0 && strcmp(key + 5, name) == 0) {
+      if (m->grad[i] == NULL) { lua_pushnil(L); return 1; }
+      push_field(L, m->grad[i], key);
+      return 1;
+    }
   }
+  for (int i = 0; i < NN_MAXBUFFER && t->buffers[i] != NULL; i++)
+    if (strcmp(key, t->buffers[i]) == 0) { push_field(L, m->buffer[i], key); return 1; }
+  for (int i = 0; i < NN_MAXOPT && t->options[i].name != NULL; i++)
+    if (strcmp(key, t->options[i].name) == 0) { push_option(L, m, i); return 1; }
+  for (int k = 1; k < m->n_inputs; k++) {
+    char name[24];
+    snprintf(name, sizeof name, "grad_input%d", k + 1);
+    if (strcmp(key, name) == 0) { push_grad_input(L, m, k); return 1; }
+  }
+  lua_pushnil(L);
   return 1;
 }
 
@@ -433,22 +542,74 @@ static const luaL_Reg metameth[] = {
 
 static const luaL_Reg meth[] = {
   {"forward", m_forward}, {"backward", m_backward}, {"zero_grad", m_zero_grad},
-  {"backward_pre_activation", m_backward_pre_activation},
-  {"parameters", m_parameters}, {"buffers", m_buffers},
+  {"parameters", m_parameters}, {"buffers", m_buffers}, {"config", m_config},
+  {"output_shape", m_output_shape},
   {"train", m_train}, {"evaluate", m_evaluate}, {"eval", m_evaluate},
   {"to", m_to}, {"cuda", m_cuda}, {"cpu", m_cpu},
   {NULL, NULL}
 };
 
-static const luaL_Reg constructors[] = {
-  {"Linear", l_linear}, {"Dense", l_linear},
-  {"ReLU", l_relu}, {"LeakyReLU", l_leaky_relu}, {"Sigmoid", l_sigmoid}, {"Tanh", l_tanh},
-  {"Softmax", l_softmax}, {"LogSoftmax", l_log_softmax},
-  {"Dropout", l_dropout}, {"BatchNorm1d", l_batchnorm1d},
-  {"Flatten", l_flatten}, {"Identity", l_identity},
-  {NULL, NULL}
-};
+/* The description of type t as a Lua table (nn.core.module_types[name]):
+** {name, doc, min_inputs, max_inputs, params = {...}, buffers = {...},
+**  persistent = {...}, options = {{name, kind, default, min, max,
+**  choices, positional, required, doc}, ...}, new = constructor} */
+static void push_type (lua_State *L, const nn_module_type *t) {
+  static const char *const kinds[] = { "integer", "number", "boolean", "choice" };
+  lua_newtable(L);
+  lua_pushstring(L, t->name); lua_setfield(L, -2, "name");
+  lua_pushstring(L, t->doc ? t->doc : ""); lua_setfield(L, -2, "doc");
+  lua_pushinteger(L, t->min_inputs); lua_setfield(L, -2, "min_inputs");
+  lua_pushinteger(L, t->max_inputs); lua_setfield(L, -2, "max_inputs");
+  lua_newtable(L);
+  for (int i = 0, n = 0; i < NN_MAXPARAM; i++)
+    if (t->params[i]) { lua_pushstring(L, t->params[i]); lua_rawseti(L, -2, ++n); }
+  lua_setfield(L, -2, "params");
+  lua_newtable(L);
+  lua_newtable(L);
+  for (int i = 0; i < NN_MAXBUFFER && t->buffers[i]; i++) {
+    lua_pushstring(L, t->buffers[i]);
+    lua_rawseti(L, -3, i + 1);
+    if (i < t->persistent_buffers) {
+      lua_pushstring(L, t->buffers[i]);
+      lua_rawseti(L, -2, i + 1);
+    }
+  }
+  lua_setfield(L, -3, "persistent");
+  lua_setfield(L, -2, "buffers");
+  lua_newtable(L);
+  for (int i = 0; i < NN_MAXOPT && t->options[i].name; i++) {
+    const nn_option *o = &t->options[i];
+    lua_newtable(L);
+    lua_pushstring(L, o->name); lua_setfield(L, -2, "name");
+    lua_pushstring(L, kinds[o->kind]); lua_setfield(L, -2, "kind");
+    lua_pushinteger(L, o->positional); lua_setfield(L, -2, "positional");
+    lua_pushboolean(L, o->required); lua_setfield(L, -2, "required");
+    if (!o->required) {
+      if (o->kind == NN_OPT_BOOL) lua_pushboolean(L, o->dflt != 0);
+      else if (o->kind == NN_OPT_CHOICE) lua_pushstring(L, o->choices[(int)o->dflt]);
+      else if (o->kind == NN_OPT_INT) lua_pushinteger(L, (lua_Integer)o->dflt);
+      else lua_pushnumber(L, o->dflt);
+      lua_setfield(L, -2, "default");
+    }
+    if (o->kind == NN_OPT_INT || o->kind == NN_OPT_NUMBER) {
+      lua_pushnumber(L, o->min); lua_setfield(L, -2, "min");
+      lua_pushnumber(L, o->max); lua_setfield(L, -2, "max");
+      lua_pushboolean(L, o->min_excluded); lua_setfield(L, -2, "min_excluded");
+    }
+    if (o->kind == NN_OPT_CHOICE) {
+      lua_newtable(L);
+      for (int c = 0; o->choices[c]; c++) { lua_pushstring(L, o->choices[c]); lua_rawseti(L, -2, c + 1); }
+      lua_setfield(L, -2, "choices");
+    }
+    lua_pushstring(L, o->doc ? o->doc : ""); lua_setfield(L, -2, "doc");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "options");
+}
 
+/* Adds to the table on top (nn.core): the metatable as Module, a
+** constructor per registered type (nn.Linear ...), its alias nn.Dense, and
+** module_types, the descriptions by name. */
 void nn_open_module (lua_State *L) {
   luaL_newmetatable(L, MODULE_MT);
   luaL_setfuncs(L, metameth, 0);
@@ -459,5 +620,19 @@ void nn_open_module (lua_State *L) {
   lua_pushcclosure(L, m_index, 1);
   lua_setfield(L, -2, "__index");
   lua_setfield(L, -2, "Module");    /* nn.core.Module: the metatable */
-  luaL_setfuncs(L, constructors, 0);
+  lua_newtable(L);                  /* module_types */
+  for (int i = 0; nn_module_types[i] != NULL; i++) {
+    const nn_module_type *t = nn_module_types[i];
+    lua_pushlightuserdata(L, (void *)t);
+    lua_pushcclosure(L, l_new_module, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -4, t->name);   /* nn.core.Linear */
+    push_type(L, t);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "new");
+    lua_setfield(L, -2, t->name);
+  }
+  lua_setfield(L, -2, "module_types");
+  lua_getfield(L, -1, "Linear");    /* Keras's name for it */
+  lua_setfield(L, -2, "Dense");
 }
