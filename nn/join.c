@@ -242,6 +242,13 @@ static int concat_dim (const nn_module *m, int ndim) {
   return d < 0 ? ndim + d : d - 1;
 }
 
+static int concat_check_options (const double *opt) {
+  if (opt[DIM] == 0)
+    return nn_seterr(NN_EARG, "Concat: dim must not be 0: dims count from 1 (and -1 is "
+                     "the last)");
+  return NN_OK;
+}
+
 static int concat_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out) {
   return concat_shape(n, in, concat_dim(m, in[0].ndim), out);
 }
@@ -264,5 +271,6 @@ const nn_module_type concat_type = {
     { "dim", NN_OPT_INT, 1, 0, -1, -NN_MAXDIM, NN_MAXDIM, 0, NULL,
       "the dim to join along, 1-based; negative counts from the end" },
   },
+  .check_options = concat_check_options,
   .forward = concat_module_forward, .backward = concat_module_backward
 };

@@ -108,6 +108,13 @@ int module_new (nn_module **out, const nn_module_type *type, const double *opt) 
     int rc = module_check_option(type, i, v);
     if (rc != NN_OK) return rc;
   }
+  if (type->check_options != NULL) {
+    double all[NN_MAXOPT];
+    for (int i = 0; i < NN_MAXOPT && type->options[i].name != NULL; i++)
+      all[i] = opt ? opt[i] : type->options[i].dflt;
+    int rc = type->check_options(all);
+    if (rc != NN_OK) return rc;
+  }
   nn_module *m = calloc(1, sizeof *m);
   if (m == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
   m->type = type;

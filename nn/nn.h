@@ -89,6 +89,9 @@ typedef struct nn_module_type {
   const char *buffers[NN_MAXBUFFER];     /* m->buffer[i] is buffers[i] ("running_mean") */
   int persistent_buffers;                /* the first n buffers are state a checkpoint keeps */
   nn_option options[NN_MAXOPT];          /* m->opt[i] is options[i]; ends at a NULL name */
+  /* Optional: what the ranges cannot say (Concat's dim is not 0): NN_EARG
+  ** naming the option, or NN_OK. */
+  int (*check_options) (const double *opt);
   /* Make the parameters and buffers from m->opt (checked against the
   ** ranges already).  NULL: the layer has none. */
   int (*init) (nn_module *m);

@@ -27,6 +27,9 @@ nn_tensor *totensor (lua_State *L, int arg);
 /* Push a new empty box; fill box->t afterwards.  If filling fails, raising
 ** is safe: the GC collects the empty box. */
 TensorBox *newbox (lua_State *L);
+/* A new tensor of `shape` on `dev`, pushed on the stack (its bytes told to
+** the collector); raises on failure. */
+nn_tensor *nn_push_new (lua_State *L, nn_device dev, int ndim, const int64_t *shape);
 /* Push t, taking over one reference the caller holds. */
 void pushtensor (lua_State *L, nn_tensor *t);
 /* The device named at arg: 'cpu' or 'cuda' (raises "invalid option" else). */
@@ -76,5 +79,7 @@ void nn_open_optim (lua_State *L);
 void nn_open_data (lua_State *L);
 void nn_open_io (lua_State *L);
 void nn_open_metrics (lua_State *L);
+/* nn_open_functional (l_functional.c): the layers' pure pairs as nn.core.functional */
+void nn_open_functional (lua_State *L);
 
 #endif

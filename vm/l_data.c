@@ -16,14 +16,6 @@
 #include "bindings.h"
 #include "idx.h"
 
-/* A new tensor pushed on the stack; raises on failure. */
-static nn_tensor *push_new (lua_State *L, nn_device dev, int ndim, const int64_t *shape) {
-  TensorBox *box = newbox(L);
-  int rc = tensor_new(&box->t, dev, ndim, shape);
-  if (rc != NN_OK) nn_raise(L, 0, rc);
-  nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
-  return box->t;
-}
 
 /* The output at arg: a new tensor of `shape` on `dev` when arg is none or
 ** nil, else the tensor there resized to `shape` in place (its storage is
@@ -31,7 +23,7 @@ static nn_tensor *push_new (lua_State *L, nn_device dev, int ndim, const int64_t
 ** nothing).  Leaves the output on top of the stack. */
 static nn_tensor *output_at (lua_State *L, int arg, nn_device dev, int ndim,
                              const int64_t *shape) {
-  if (lua_isnoneornil(L, arg)) return push_new(L, dev, ndim, shape);
+  if (lua_isnoneornil(L, arg)) return nn_push_new(L, dev, ndim, shape);
   nn_tensor *out = checktensor(L, arg);
   if (out->storage->device != dev)
     luaL_argerror(L, arg, lua_pushfstring(L, "out is on %s, the result belongs on %s",

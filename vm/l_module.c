@@ -229,7 +229,7 @@ static int l_new_module (lua_State *L) {
   }
   ModuleBox *box = newmodule(L);
   int rc = module_new(&box->m, t, opt);
-  if (rc != NN_OK) return nn_raise(L, 0, rc);
+  if (rc != NN_OK) return nn_raise(L, 1, rc);
   nn_module *m = box->m;
   size_t bytes = 0;
   for (int i = 0; i < NN_MAXPARAM; i++) bytes += 2 * bytes_of(m->param[i]);

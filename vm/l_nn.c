@@ -189,6 +189,7 @@ int luaopen_nn_core (lua_State *L) {
   nn_open_data(L);
   nn_open_io(L);
   nn_open_metrics(L);
+  nn_open_functional(L);
   luaL_newlib(L, cuda_funcs);     /* after the tensor methods: t:cuda() is not nn.cuda */
   lua_setfield(L, -2, "cuda");
   lua_State *gc_thread = lua_newthread(L);     /* kept alive in the registry */

@@ -71,8 +71,7 @@ static void gc_account (lua_State *L, const nn_tensor *t) {
   nn_gc_account(L, (size_t)t->numel * sizeof(float));
 }
 
-/* A new tensor pushed on the stack; raises on failure. */
-static nn_tensor *push_new (lua_State *L, nn_device dev, int ndim, const int64_t *shape) {
+nn_tensor *nn_push_new (lua_State *L, nn_device dev, int ndim, const int64_t *shape) {
   TensorBox *box = newbox(L);
   int rc = tensor_new(&box->t, dev, ndim, shape);
   if (rc != NN_OK) nn_raise(L, 0, rc);
@@ -81,7 +80,7 @@ static nn_tensor *push_new (lua_State *L, nn_device dev, int ndim, const int64_t
 }
 
 static nn_tensor *push_like (lua_State *L, const nn_tensor *like) {
-  return push_new(L, like->storage->device, like->ndim, like->shape);
+  return nn_push_new(L, like->storage->device, like->ndim, like->shape);
 }
 
 /* A shape from the arguments first..last: either integers, or one table of
@@ -132,7 +131,7 @@ static int check_dim (lua_State *L, int arg, const nn_tensor *t) {
 static int new_filled (lua_State *L, int kind) {
   int64_t shape[NN_MAXDIM];
   int ndim = read_shape(L, 1, lua_gettop(L), shape, 0);
-  nn_tensor *t = push_new(L, tensor_default_device(), ndim, shape);
+  nn_tensor *t = nn_push_new(L, tensor_default_device(), ndim, shape);
   int rc = kind == 0 ? tensor_fill(t, 0.0f)
          : kind == 1 ? tensor_fill(t, 1.0f)
          : kind == 2 ? tensor_uniform(t, 0.0f, 1.0f)
@@ -151,7 +150,7 @@ static int t_full (lua_State *L) {
   float value = (float)luaL_checknumber(L, n);
   int64_t shape[NN_MAXDIM];
   int ndim = n > 1 ? read_shape(L, 1, n - 1, shape, 0) : 0;
-  nn_tensor *t = push_new(L, tensor_default_device(), ndim, shape);
+  nn_tensor *t = nn_push_new(L, tensor_default_device(), ndim, shape);
   int rc = tensor_fill(t, value);
   if (rc != NN_OK) nn_raise(L, 0, rc);
   return 1;
@@ -170,7 +169,7 @@ static int t_arange (lua_State *L) {
   luaL_argcheck(L, step != 0.0 && step == step, 3, "step must be non-zero");
   double count = ceil((stop - start) / step);
   int64_t n = count > 0 ? (int64_t)count : 0;
-  nn_tensor *t = push_new(L, tensor_default_device(), 1, &n);
+  nn_tensor *t = nn_push_new(L, tensor_default_device(), 1, &n);
   int rc = tensor_arange(t, start, step);
   if (rc != NN_OK) nn_raise(L, 0, rc);
   return 1;
@@ -233,7 +232,7 @@ static int t_from_table (lua_State *L) {
   int64_t shape[NN_MAXDIM];
   int ndim = nested_shape(L, 1, shape);
   /* build into a plain host buffer owned by a new CPU tensor */
-  nn_tensor *t = push_new(L, NN_CPU, ndim, shape);
+  nn_tensor *t = nn_push_new(L, NN_CPU, ndim, shape);
   float *p = tensor_data(t);
   int64_t pos[NN_MAXDIM];
   lua_pushvalue(L, 1);
@@ -559,7 +558,7 @@ static nn_tensor *push_reduced (lua_State *L, const nn_tensor *t, int d, int kee
     if (i != d) shape[n++] = t->shape[i];
     else if (keepdim) shape[n++] = 1;
   }
-  return push_new(L, t->storage->device, n, shape);
+  return nn_push_new(L, t->storage->device, n, shape);
 }
 
 static nn_tensor *reduce_dim (lua_State *L, nn_tensor *t, int d, int keepdim, nn_redop op) {
@@ -642,7 +641,7 @@ static int t_matmul (lua_State *L) {
                                                     shape_str(a).s));
   int64_t shape[2] = { ta ? a->shape[1] : a->shape[0], tb ? b->shape[0] : b->shape[1] };
   if (b->ndim != 2) shape[1] = 0;     /* tensor_matmul reports it, naming arg 2 */
-  nn_tensor *out = push_new(L, a->storage->device, 2, shape);
+  nn_tensor *out = nn_push_new(L, a->storage->device, 2, shape);
   int rc = tensor_matmul(out, a, b, ta, tb, 1.0f, 0.0f);
   if (rc != NN_OK) nn_raise(L, 2, rc);
   return 1;
