@@ -7,9 +7,10 @@
 ** (B, C, L), which this layer refuses with NN_ESHAPE (flatten the L into B
 ** first, or wait for a BatchNorm over more dims).
 **
-** The math of one feature (channel), and its derivation, is in batchnorm.h;
-** here are the checks, and the loop over the channels (on the CPU) or the
-** launch of one CUDA thread per channel.
+** The derivation is above the pair batchnorm_forward / batchnorm_backward;
+** the math of one feature (channel), shared with the GPU, is in
+** batchnorm.h; here are the checks, and the loop over the channels (on the
+** CPU) or the launch of one CUDA thread per channel.
 */
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +33,73 @@ static int check_channels (const nn_tensor *t, int64_t C, const nn_tensor *x, in
 
 static const float *data_or_null (const nn_tensor *t) { return t ? tensor_data(t) : NULL; }
 
+/*
+** BatchNorm1d:  y = \gamma \hat{x} + \beta,   \hat{x} = (x - \mu) / \sqrt{\sigma^2 + \epsilon}
+**
+** Shapes   x, y, g = dL/dy: (B, C)   \gamma, \beta, \mu, \sigma^2: (C)    B = batch size
+**   Every feature (column) c is normalised on its own, over the B examples
+**   of the batch; below, the index c is left out: all sums run over the batch.
+**
+** Forward, training (statistics of this batch):
+**   \mu      = (1/B) \sum_b x_b                                            \tag{1}
+**   \sigma^2 = (1/B) \sum_b (x_b - \mu)^2              biased: divides by B  \tag{2}
+**   r        = 1 / \sqrt{\sigma^2 + \epsilon}          ("invstd", saved for backward)  \tag{3}
+**   \hat{x}_b = (x_b - \mu) r,     y_b = \gamma \hat{x}_b + \beta                 \tag{4}
+**   and the running estimates move towards the batch's (momentum m):
+**   running_mean = (1 - m) running_mean + m \mu
+**   running_var  = (1 - m) running_var  + m \sigma^2 B / (B - 1)     unbiased   \tag{5}
+**   (the unbiased variance here but the biased one in \hat{x}: PyTorch's
+**   choice, which we follow exactly).  Sums are accumulated in double.
+** Forward, evaluation: the same with \mu = running_mean, \sigma^2 = running_var.
+**
+** Backward, evaluation: \mu and r are constants, y_b = \gamma r (x_b - \mu) + \beta,
+**   a diagonal Jacobian:
+**   dL/dx_b = g_b \gamma r                                                     \tag{6}
+**
+** Backward, training: \mu and \sigma^2 are functions of every x_b of the
+**   batch, so x_b reaches L along three paths: directly through its own
+**   \hat{x}_b, through \mu (which every \hat{x}_k uses), and through \sigma^2
+**   (idem).  The chain rule sums the three:
+**   dL/d\hat{x}_b = \gamma g_b
+**   dL/d\sigma^2  = \sum_k dL/d\hat{x}_k (x_k - \mu) (-1/2) r^3
+**   dL/d\mu       = \sum_k dL/d\hat{x}_k (-r)  +  dL/d\sigma^2 (-2/B) \sum_k (x_k - \mu)
+**                 = -r \sum_k dL/d\hat{x}_k      (the last sum is 0: \mu is the mean)
+**   dL/dx_b = dL/d\hat{x}_b r  +  dL/d\sigma^2 2 (x_b - \mu) / B  +  dL/d\mu / B
+**   Substituting, with x_k - \mu = \hat{x}_k / r, everything has a factor \gamma r / B:
+**   dL/dx_b = (\gamma r / B) (B g_b - \sum_k g_k - \hat{x}_b \sum_k g_k \hat{x}_k)  \tag{7}
+**             direct path      via \mu      via \sigma^2
+**   The two subtractions remove from g its mean and its component along
+**   \hat{x}: a shift or a stretch of the batch's x does not change \hat{x},
+**   so it cannot change L.
+**
+** Parameters (either mode; \gamma and \beta are shared by the batch, so sum):
+**   dL/d\gamma = \sum_b g_b \hat{x}_b          dL/d\beta = \sum_b g_b          \tag{8}
+**
+** Conventions: grad_x is overwritten; grad_gamma (the layer's weight) and
+** grad_beta (its bias) accumulate (+=).  With affine = false there is no \gamma, \beta
+** (\gamma = 1, \beta = 0, no parameters).  Backward uses the statistics of
+** the forward that made the output (batchnorm.c keeps which): a layer
+** switched to evaluation between forward and backward still gets the
+** training formula.
+**
+** Batch size 1 in training: \sigma^2 = 0, \hat{x} = 0, and the unbiased
+** variance divides by B - 1 = 0.  PyTorch refuses it ("Expected more than 1
+** value per channel when training"), and so do we, with NN_EARG.  In
+** evaluation a batch of 1 is fine.  B = 0 gives an empty output and, as in
+** PyTorch, leaves the running estimates alone.
+**
+** One channel is one sequential loop over the batch, so on the GPU one
+** thread per channel: thread c reads x[b C + c], and the threads of a warp
+** read C-adjacent floats, one coalesced load per b.  Each thread writes only
+** its own channel (dgamma[c] += included): no atomics, and the sums run in
+** the CPU's order.
+**
+** Source: Ioffe & Szegedy, "Batch Normalization: accelerating deep network
+** training by reducing internal covariate shift", ICML 2015, sec. 3,
+** Algorithm 1 and the chain rule below it; the simplified dx as in cs231n's
+** "batchnorm_backward_alt" and Kevin Zakka, "Deriving the Gradient for the
+** Backward Pass of Batch Normalization" (2016).
+*/
 int batchnorm_forward (nn_tensor *y, nn_tensor *running_mean, nn_tensor *running_var,
                        nn_tensor *save_mean, nn_tensor *save_invstd, const nn_tensor *x,
                        const nn_tensor *gamma, const nn_tensor *beta, double eps,
@@ -58,7 +126,7 @@ int batchnorm_forward (nn_tensor *y, nn_tensor *running_mean, nn_tensor *running
   float *rvar = tensor_data(running_var), *smean = tensor_data(save_mean);
   float *sinvstd = tensor_data(save_invstd);
   const float *xp = tensor_data(x), *g = data_or_null(gamma), *b = data_or_null(beta);
-  /* (1)-(4) per channel (batchnorm.h) */
+  /* (1)-(5) per channel: nn_batchnorm_forward_channel (batchnorm.h) */
   if (x->storage->device == NN_CUDA)
     return nncuda_batchnorm_forward(yp, rmean, rvar, smean, sinvstd, xp, g, b, B, C, eps,
                                     momentum, training);
@@ -96,7 +164,7 @@ int batchnorm_backward (nn_tensor *grad_x, nn_tensor *grad_gamma, nn_tensor *gra
   float *dbeta = grad_beta ? tensor_data(grad_beta) : NULL;
   const float *xp = tensor_data(x), *gp = tensor_data(grad_y), *g = data_or_null(gamma);
   const float *smean = tensor_data(save_mean), *sinvstd = tensor_data(save_invstd);
-  /* (5)-(7) per channel (batchnorm.h) */
+  /* (6) or (7), and (8), per channel: nn_batchnorm_backward_channel (batchnorm.h) */
   if (x->storage->device == NN_CUDA)
     return nncuda_batchnorm_backward(dx, dgamma, dbeta, gp, xp, smean, sinvstd, g, B, C, batch);
   for (int64_t c = 0; c < C; c++)

@@ -7,9 +7,10 @@
 
 /*
 ** Flatten:  (B, d_1, ..., d_k) -> (B, d_1 d_2 ... d_k)
+**   y = reshape(x, (B, d_1 d_2 ... d_k))                                   \tag{1}
 **   y is x read in the same (row-major) order, so the Jacobian is the
 **   identity matrix and dx is g seen in x's shape:
-**   dL/dx_{b, i_1..i_k} = g_{b, flat(i_1..i_k)}   =>  dx = reshape(g, shape(x))
+**   dL/dx_{b, i_1..i_k} = g_{b, flat(i_1..i_k)}   =>  dx = reshape(g, shape(x))   \tag{2}
 **   A 1-D input (B) becomes (B, 1), as in PyTorch's nn.Flatten.
 */
 static int flatten_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out) {
@@ -28,12 +29,12 @@ static int flatten_output_shape (const nn_module *m, int n, const nn_shape *in, 
 static int flatten_forward (nn_module *m, int n, const nn_tensor *const *x, int flags) {
   (void)n; (void)flags;
   int64_t shape[2] = { m->output->shape[0], m->output->shape[1] };   /* set by output_shape */
-  return tensor_alias(m->output, x[0], 2, shape);
+  return tensor_alias(m->output, x[0], 2, shape);                           /* (1) */
 }
 
 static int flatten_backward (nn_module *m, const nn_tensor *g, int flags) {
   if (flags & NN_BACKWARD_NO_GRAD_INPUT) return NN_OK;
-  return tensor_alias(m->grad_input[0], g, m->input[0]->ndim, m->input[0]->shape);
+  return tensor_alias(m->grad_input[0], g, m->input[0]->ndim, m->input[0]->shape);  /* (2) */
 }
 
 /*
