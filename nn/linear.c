@@ -209,6 +209,13 @@ static int linear_module_backward (nn_module *m, const nn_tensor *g, int flags) 
                          m->grad[WEIGHT], m->grad[BIAS], g, m->input[0], m->param[WEIGHT], beta);
 }
 
+/* a fused softmax makes the output a distribution */
+static nn_gives linear_gives (const nn_module *m) {
+  nn_activation act = (nn_activation)m->opt[ACTIVATION];
+  return act == NN_ACT_SOFTMAX ? NN_GIVES_PROBABILITIES
+       : act == NN_ACT_LOG_SOFTMAX ? NN_GIVES_LOG_PROBABILITIES : NN_GIVES_VALUES;
+}
+
 static void linear_describe (const nn_module *m, char *buf, size_t len) {
   nn_activation act = (nn_activation)m->opt[ACTIVATION];
   snprintf(buf, len, "%lld -> %lld%s%s%s", (long long)m->opt[IN_FEATURES],
@@ -236,7 +243,7 @@ const nn_module_type linear_type = {
   },
   .init = linear_init, .output_shape = linear_output_shape,
   .forward = linear_module_forward, .backward = linear_module_backward,
-  .describe = linear_describe
+  .describe = linear_describe, .gives = linear_gives
 };
 
 /*

@@ -43,6 +43,12 @@ const char *activation_name (nn_activation a) {
   return a >= 0 && a < NN_ACT_COUNT ? nn_activation_names[a] : "?";
 }
 
+const char *const nn_gives_names[] = { "values", "probabilities", "log_probabilities", NULL };
+
+nn_gives module_gives (const nn_module *m) {
+  return m->type->gives ? m->type->gives(m) : NN_GIVES_VALUES;
+}
+
 /* --- options ---------------------------------------------------------------------- */
 
 /* "relu, sigmoid or tanh" into buf */

@@ -3,10 +3,11 @@
 **
 ** A plain C library on top of tensor.h (no lua.h): a C program could build
 ** and train a network with it.  Each layer lives in its own file (linear.c,
-** activation.c, softmax.c, dropout.c, batchnorm.c, reshape.c) and each loss
-** family in loss_*.c, and above every forward/backward pair sits the
-** derivation of its gradient: shapes, forward formula, Jacobian or
-** chain-rule step, final formula, and where it comes from.
+** activation.c, softmax.c, dropout.c, batchnorm.c, reshape.c, join.c), and
+** above every forward/backward pair sits the derivation of its gradient:
+** shapes, forward formula, Jacobian or chain-rule step, final formula, and
+** where it comes from, with numbered equations.  The losses are in
+** criterion.h.
 **
 ** Each layer's math is a pure pair (linear_forward, linear_backward ...:
 ** see "the pure pairs" below); a layer (nn_module) owns its buffers and
@@ -81,6 +82,15 @@ typedef struct nn_option {
 /* The shape a layer gives for the shapes it gets (batch dim included). */
 typedef struct nn_shape { int ndim; int64_t d[NN_MAXDIM]; } nn_shape;
 
+/* What a layer's output holds (Model:set reads it to plan the fused
+** Softmax + cross-entropy step; the names are nn_gives_names[]). */
+typedef enum nn_gives {
+  NN_GIVES_VALUES, NN_GIVES_PROBABILITIES, NN_GIVES_LOG_PROBABILITIES
+} nn_gives;
+extern const char *const nn_gives_names[];   /* "values", "probabilities", "log_probabilities" */
+/* what m's output holds */
+nn_gives module_gives (const nn_module *m);
+
 typedef struct nn_module_type {
   const char *name;                      /* "Linear" */
   const char *doc;                       /* one line: what it computes, with shapes */
@@ -106,6 +116,10 @@ typedef struct nn_module_type {
   ** NN_BACKWARD_OVERWRITE_GRADS).  grad_out has the output's shape, and
   ** the kept inputs the shapes they had at forward (both checked before). */
   int (*backward) (nn_module *m, const nn_tensor *grad_out, int flags);
+  /* Optional: what the output holds, when it is a distribution a loss may
+  ** want the logits of instead (NN_GIVES_PROBABILITIES for Softmax, or a
+  ** Dense whose fused activation is softmax); NULL: NN_GIVES_VALUES. */
+  nn_gives (*gives) (const nn_module *m);
   /* Optional: the text inside "Linear(...)"; NULL lists the options. */
   void (*describe) (const nn_module *m, char *buf, size_t len);
 } nn_module_type;

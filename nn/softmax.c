@@ -134,6 +134,10 @@ int softmax_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tenso
 
 static int is_log (const nn_module *m) { return m->type == &log_softmax_type; }
 
+static nn_gives softmax_gives (const nn_module *m) {
+  return is_log(m) ? NN_GIVES_LOG_PROBABILITIES : NN_GIVES_PROBABILITIES;
+}
+
 static int softmax_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out) {
   (void)n;
   if (in[0].ndim < 1)
@@ -156,10 +160,12 @@ static int softmax_module_backward (nn_module *m, const nn_tensor *g, int flags)
 const nn_module_type softmax_type = {
   .name = "Softmax", .doc = "each row of x (..., C) becomes probabilities: y = e^x / sum e^x",
   .min_inputs = 1, .max_inputs = 1, .output_shape = softmax_output_shape,
-  .forward = softmax_module_forward, .backward = softmax_module_backward
+  .forward = softmax_module_forward, .backward = softmax_module_backward,
+  .gives = softmax_gives
 };
 const nn_module_type log_softmax_type = {
   .name = "LogSoftmax", .doc = "y = log softmax(x) along the last dim of x (..., C), stably",
   .min_inputs = 1, .max_inputs = 1, .output_shape = softmax_output_shape,
-  .forward = softmax_module_forward, .backward = softmax_module_backward
+  .forward = softmax_module_forward, .backward = softmax_module_backward,
+  .gives = softmax_gives
 };

@@ -492,6 +492,7 @@ static int m_index (lua_State *L) {
   if (strcmp(key, "grad_input") == 0) { push_grad_input(L, m, 0); return 1; }
   if (strcmp(key, "training") == 0) { lua_pushboolean(L, m->training); return 1; }
   if (strcmp(key, "name") == 0) { lua_pushstring(L, t->name); return 1; }
+  if (strcmp(key, "gives") == 0) { lua_pushstring(L, nn_gives_names[module_gives(m)]); return 1; }
   if (strcmp(key, "device") == 0) {       /* the parameters', else the output's */
     const nn_tensor *p = m->param[0] ? m->param[0] : m->param[1] ? m->param[1] : m->output;
     lua_pushstring(L, device_name(p->storage->device));
