@@ -58,11 +58,11 @@ comma := ,
 SRC_C   = $(wildcard vm/*.c) $(wildcard tensor/*.c) $(wildcard nn/*.c) $(wildcard io/*.c)
 ifeq ($(GPU),1)
   SRC_C  := $(filter-out tensor/cuda_none.c,$(SRC_C))
-  SRC_CU  = tensor/cuda.cu $(wildcard nn/*.cu)
+  SRC_CU  = $(wildcard tensor/*.cu) $(wildcard nn/*.cu)
   CFLAGS += -DNN_HAVE_CUDA
   # cudart linked statically (it opens the driver itself, on first use);
-  # cuBLAS is opened with dlopen on the first GPU matmul (see cuda.cu), and
-  # the rpath is where dlopen finds it.
+  # cuBLAS is opened with dlopen on the first GPU matmul (see
+  # tensor/cuda_gemm.cu), and the rpath is where dlopen finds it.
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -lrt -lpthread -lstdc++
 else
   SRC_CU  =

@@ -2,7 +2,7 @@
 ** backend.h -- what each device implements (internal to tensor/).
 **
 ** tensor.c checks shapes and devices, then calls cpu_* (cpu.c) or cuda_*
-** (cuda.cu; cuda_none.c when nnlua is built without nvcc).  These functions
+** (cuda_*.cu; cuda_none.c when nnlua is built without nvcc).  These functions
 ** take raw pointers and sizes that are already known to be valid; they
 ** report only failures of the device itself (NN_ENOMEM, NN_ECUDA) through
 ** nn_seterr.
@@ -34,7 +34,12 @@ int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
 /* x = a permutation of base .. base+n-1 from Philox blocks block0.. (tensor_randperm) */
 int cpu_randperm (float *x, size_t n, uint64_t seed, uint64_t block0, int base);
 
-/* CUDA (cuda.cu, or cuda_none.c without nvcc) */
+/* CUDA (cuda_none.c without nvcc), defined in
+**   cuda_alloc.cu        availability, the caching allocator, device queries
+**   cuda_elementwise.cu  copies, fill and random numbers, unary and binary
+**                        ops, gathering rows and one-hot rows
+**   cuda_reduce.cu       reductions
+**   cuda_gemm.cu         matmul (cuBLAS) */
 int cuda_available (char *reason, size_t len);
 int cuda_malloc (float **p, size_t n);          /* n floats */
 void cuda_free (float *p);
@@ -62,7 +67,7 @@ int cuda_matmul (float *out, const float *a, const float *b, int M, int N, int K
                  int trans_a, int trans_b, int lda, int ldb, float alpha, float beta);
 
 /* Gathering rows and one-hot rows, on either device (cpu_* in cpu.c,
-** cuda_* in cuda.cu).  An index or label that is not a whole number in
+** cuda_* in cuda_elementwise.cu).  An index or label that is not a whole number in
 ** range is not an error of the device: the function returns NN_OK with the
 ** position (0-based) of the first bad one in *bad, or -1 when all are good,
 ** and tensor.c writes the message.
