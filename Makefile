@@ -56,13 +56,14 @@ NVFLAGS  = -O2 -g -std=c++17 -fmad=false $(CUDA_ARCH) -Itensor -Inn -Xcompiler -
 comma := ,
 
 SRC_C   = $(wildcard vm/*.c) $(wildcard tensor/*.c) $(wildcard nn/*.c) $(wildcard io/*.c)
+# Without CUDA (GPU=0) no .cu is compiled: the C files see the cuda_* and
+# nncuda_* functions as the stubs of NN_CUDA_FN (tensor/nn_cuda.h).
 ifeq ($(GPU),1)
-  SRC_C  := $(filter-out tensor/cuda_none.c,$(SRC_C))
-  SRC_CU  = tensor/cuda.cu $(wildcard nn/*.cu)
+  SRC_CU  = $(wildcard tensor/*.cu) $(wildcard nn/*.cu)
   CFLAGS += -DNN_HAVE_CUDA
   # cudart linked statically (it opens the driver itself, on first use);
-  # cuBLAS is opened with dlopen on the first GPU matmul (see cuda.cu), and
-  # the rpath is where dlopen finds it.
+  # cuBLAS is opened with dlopen on the first GPU matmul (see
+  # tensor/cuda_gemm.cu), and the rpath is where dlopen finds it.
   LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart_static -lrt -lpthread -lstdc++
 else
   SRC_CU  =
@@ -122,7 +123,8 @@ bench: $(BIN) $(BUILD)/gemm_ref
 	GEMM_REF=$(BUILD)/gemm_ref NNLUA=./$(BIN) scripts/bench
 
 # Fuzz targets (libFuzzer, clang): each fuzz/fuzz_NAME.c is linked with the
-# plain C libraries (io/, nn/, tensor/ without CUDA) under ASan + UBSan and
+# plain C libraries (io/, nn/, tensor/ without CUDA: no NN_HAVE_CUDA, so the
+# CUDA functions are NN_CUDA_FN's stubs) under ASan + UBSan and
 # run for FUZZ_SECONDS from the seed corpus fuzz/corpus/NAME/.  Prints one
 # line per target and a last line `N passed, N failed, 0 skipped`, as the
 # spec runs do, so .ci/run counts it.

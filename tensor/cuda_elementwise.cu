@@ -1,0 +1,261 @@
+/*
+** cuda_elementwise.cu -- the CUDA kernels that touch each element on its
+** own: copies, fill, arange and random numbers, the unary and binary ops
+** (and the unary ops' backward), gathering rows and one-hot rows.
+**
+** tensor.c has already checked shapes and devices; here every pointer is a
+** valid device pointer for n floats, and we report only failures of the
+** device itself (NN_EDEVICE when there is no GPU, NN_ENOMEM, NN_ECUDA).
+** Every kernel and copy goes on the one stream (cuda_alloc.cu), and every
+** launch through cuda_run (cuda_util.cuh).
+**
+** The per-element formulas come from elementwise.h and philox.h, the very
+** functions cpu.c calls, so a kernel here differs from the CPU loop only in
+** how the work is spread over threads.
+*/
+#include <string.h>
+
+#include "cuda_util.cuh"   /* CUDA_TRY, GRID_STRIDE, cuda_run, flag_bad */
+extern "C" {
+#include "backend.h"
+}
+#include "philox.h"
+
+/* --- copies ------------------------------------------------------------------------ */
+
+/* n floats from src to dst.  A copy that touches host memory waits until it
+** is done, so the host buffer may be read, reused or freed on return.  Two
+** device ranges that overlap (views of one storage) go through a scratch
+** block, as memmove would, since cudaMemcpy leaves overlap undefined. */
+extern "C" int cuda_memcpy (float *dst, nn_device dst_dev, const float *src, nn_device src_dev,
+                            size_t n) {
+  size_t bytes = n * sizeof(float);
+  if (dst_dev == NN_CPU && src_dev == NN_CPU) {
+    if (n > 0) memmove(dst, src, bytes);
+    return NN_OK;
+  }
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  cudaStream_t stream = cuda_stream();
+  if (dst_dev == NN_CUDA && src_dev == NN_CUDA) {
+    if (dst == src) return NN_OK;
+    if (dst < src + n && src < dst + n) {    /* overlap */
+      void *tmp;
+      if ((rc = cuda_scratch_alloc(&tmp, bytes)) != NN_OK) return rc;
+      cudaError_t err = cudaMemcpyAsync(tmp, src, bytes, cudaMemcpyDeviceToDevice, stream);
+      if (err == cudaSuccess)
+        err = cudaMemcpyAsync(dst, tmp, bytes, cudaMemcpyDeviceToDevice, stream);
+      cuda_scratch_free(tmp);                /* stream order: safe to reuse after these */
+      CUDA_TRY(err);
+      return NN_OK;
+    }
+    CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream));
+    return NN_OK;
+  }
+  cudaMemcpyKind kind = dst_dev == NN_CPU ? cudaMemcpyDeviceToHost : cudaMemcpyHostToDevice;
+  CUDA_TRY(cudaMemcpyAsync(dst, src, bytes, kind, stream));
+  CUDA_TRY(cudaStreamSynchronize(stream));
+  return NN_OK;
+}
+
+/* --- filling and random numbers ---------------------------------------------------
+** Launch shape of all the element-wise kernels (cuda_run over n items):
+** 1-D, THREADS per block, up to one wave of blocks, each thread stepping by
+** the whole grid (gridDim.x * blockDim.x) until it passes n. */
+
+/* x[i] = value */
+static __global__ void fill_kernel (float *x, float value, size_t n) {
+  GRID_STRIDE(i, n)
+    x[i] = value;
+}
+
+/* x[i] = start + i * step, in double, then rounded to float.  __dmul_rn and
+** __dadd_rn keep nvcc from fusing them into one fma, which would round once
+** where cpu.c rounds twice: this way both give the same bits. */
+static __global__ void arange_kernel (float *x, double start, double step, size_t n) {
+  GRID_STRIDE(i, n)
+    x[i] = (float)__dadd_rn(start, __dmul_rn((double)i, step));
+}
+
+/* x[i] = lo + (hi - lo) * u01(r[i % 4]),  r = Philox(seed, block0 + i / 4).
+** Launch: one thread per Philox block (4 elements), grid-stride over the
+** ceil(n / 4) blocks.  Unfused multiply and add, as in cpu.c: the same bits. */
+static __global__ void uniform_kernel (float *x, size_t n, uint64_t seed, uint64_t block0,
+                                       float lo, float hi) {
+  size_t nblocks = (n + 3) / 4;
+  float range = hi - lo;
+  GRID_STRIDE(b, nblocks) {
+    uint32_t r[4];
+    philox_block(r, seed, block0 + b);
+    for (int lane = 0; lane < 4 && 4 * b + lane < n; lane++)
+      x[4 * b + lane] = __fadd_rn(lo, __fmul_rn(range, philox_u01(r[lane])));
+  }
+}
+
+/* x[i] = mean + std * z(r, i % 4),  z: Box-Muller on the block's lanes
+** (philox_normal).  Launch as uniform_kernel.  The uniforms are the CPU's
+** bits; logf, sinf and cosf of the GPU may differ from the C library's by
+** an ulp or two, so normals agree to float rounding, not bit for bit. */
+static __global__ void normal_kernel (float *x, size_t n, uint64_t seed, uint64_t block0,
+                                      float mean, float stddev) {
+  size_t nblocks = (n + 3) / 4;
+  GRID_STRIDE(b, nblocks) {
+    uint32_t r[4];
+    philox_block(r, seed, block0 + b);
+    for (int lane = 0; lane < 4 && 4 * b + lane < n; lane++)
+      x[4 * b + lane] = __fadd_rn(mean, __fmul_rn(stddev, philox_normal(r, lane)));
+  }
+}
+
+extern "C" int cuda_fill (float *x, float value, size_t n) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  return cuda_run(n, fill_kernel, x, value, n);
+}
+
+extern "C" int cuda_arange (float *x, double start, double step, size_t n) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  return cuda_run(n, arange_kernel, x, start, step, n);
+}
+
+extern "C" int cuda_uniform (float *x, size_t n, uint64_t seed, uint64_t block0, float lo,
+                             float hi) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  return cuda_run((n + 3) / 4, uniform_kernel, x, n, seed, block0, lo, hi);
+}
+
+extern "C" int cuda_normal (float *x, size_t n, uint64_t seed, uint64_t block0, float mean,
+                            float stddev) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  return cuda_run((n + 3) / 4, normal_kernel, x, n, seed, block0, mean, stddev);
+}
+
+/* --- element-wise ------------------------------------------------------------------
+** The op is a kernel argument: every thread of a warp takes the same branch
+** of nn_binary_eval's switch, so it costs nothing next to the memory traffic. */
+
+/* out[i] = a[i] (op) b[i % bn].  bn == n: same shapes (no division needed);
+** bn < n: b is a row repeated over a's rows (the bias add).  out may be a,
+** or b when bn == n: each element reads only its own inputs. */
+static __global__ void binary_kernel (float *out, const float *a, const float *b, size_t n,
+                                      size_t bn, int op) {
+  GRID_STRIDE(i, n)
+    out[i] = nn_binary_eval(op, a[i], b[bn == n ? i : i % bn]);
+}
+
+/* out[i] = a[i] (op) s */
+static __global__ void binary_scalar_kernel (float *out, const float *a, float s, size_t n,
+                                             int op) {
+  GRID_STRIDE(i, n)
+    out[i] = nn_binary_eval(op, a[i], s);
+}
+
+/* out[i] = f(a[i]; p, q) */
+static __global__ void unary_kernel (float *out, const float *a, size_t n, int op, float p,
+                                     float q) {
+  GRID_STRIDE(i, n)
+    out[i] = nn_unary_eval(op, a[i], p, q);
+}
+
+/* grad_in[i] = grad_out[i] * f'(s[i]) */
+static __global__ void unary_backward_kernel (float *grad_in, const float *grad_out,
+                                              const float *s, size_t n, int op, float p) {
+  GRID_STRIDE(i, n)
+    grad_in[i] = nn_unary_backward_eval(op, grad_out[i], s[i], p);
+}
+
+extern "C" int cuda_binary (float *out, const float *a, const float *b, size_t n, size_t bn,
+                            nn_binop op) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  if ((unsigned)op >= NN_BINOP_COUNT) return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
+  if (bn == 0 || n % bn != 0)
+    return nn_seterr(NN_EARG, "binary op: b's length %zu does not divide %zu", bn, n);
+  return cuda_run(n, binary_kernel, out, a, b, n, bn, (int)op);
+}
+
+extern "C" int cuda_binary_scalar (float *out, const float *a, float s, size_t n, nn_binop op) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  if ((unsigned)op >= NN_BINOP_COUNT) return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
+  return cuda_run(n, binary_scalar_kernel, out, a, s, n, (int)op);
+}
+
+extern "C" int cuda_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  if ((unsigned)op >= NN_UNOP_COUNT) return nn_seterr(NN_EARG, "unknown unary op %d", (int)op);
+  return cuda_run(n, unary_kernel, out, a, n, (int)op, p, q);
+}
+
+extern "C" int cuda_unary_backward (float *grad_in, const float *grad_out, const float *s,
+                                    size_t n, nn_unop op, float p) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  if (op != NN_RELU && op != NN_LEAKY_RELU && op != NN_SIGMOID && op != NN_TANH)
+    return nn_seterr(NN_EARG, "unary op %d has no backward", (int)op);
+  return cuda_run(n, unary_backward_kernel, grad_in, grad_out, s, n, (int)op, p);
+}
+
+/* --- gathering and one-hot ---------------------------------------------------------
+** Launch as the element-wise kernels: one thread per output float,
+** grid-stride.  A kernel cannot return an error, so a thread that meets an
+** index out of range (or not a whole number) writes nothing and records its
+** row with flag_bad (cuda_util.cuh): afterwards the flag holds the first bad row,
+** the very one cpu.c's loop stops at.  Reading it back waits for the
+** stream, so each call synchronises once: one gather per batch, cheap next
+** to the batch's forward and backward. */
+
+/* Is v a whole number in [lo, hi)?  The same test as cpu.c's index_ok. */
+static __device__ __forceinline__ bool index_ok (float v, double lo, double hi) {
+  return (double)v >= lo && (double)v < hi && (float)(long long)v == v;
+}
+
+/* out[i][j] = src[idx[i] - base][j];  out: (k, row_len), src: (rows, row_len) */
+static __global__ void index_select_kernel (float *out, const float *src, const float *idx,
+                                            size_t k, size_t rows, size_t row_len, int base) {
+  size_t n = k * row_len;
+  GRID_STRIDE(e, n) {
+    size_t i = e / row_len, j = e - i * row_len;
+    float v = idx[i];
+    if (!index_ok(v, base, (double)rows + base)) {
+      flag_bad(i);
+      continue;
+    }
+    out[e] = src[(size_t)((long long)v - base) * row_len + j];
+  }
+}
+
+/* out[i][j] = (j + 1 == labels[i]);  out: (b, c) */
+static __global__ void one_hot_kernel (float *out, const float *labels, size_t b, size_t c) {
+  size_t n = b * c;
+  GRID_STRIDE(e, n) {
+    size_t i = e / c, j = e - i * c;
+    float v = labels[i];
+    if (!index_ok(v, 1.0, (double)c + 1.0)) flag_bad(i);
+    out[e] = (float)j + 1.0f == v ? 1.0f : 0.0f;
+  }
+}
+
+extern "C" int cuda_index_select (float *out, const float *src, const float *idx, size_t k,
+                                  size_t rows, size_t row_len, int base, int64_t *bad) {
+  *bad = -1;
+  int rc = cuda_ready();
+  if (rc != NN_OK || k == 0 || row_len == 0) return rc;
+  return cuda_run_checked(k * row_len, bad, index_select_kernel, out, src, idx, k, rows, row_len,
+                          base);
+}
+
+extern "C" int cuda_one_hot (float *out, const float *labels, size_t b, size_t c, int64_t *bad) {
+  *bad = -1;
+  int rc = cuda_ready();
+  if (rc != NN_OK || b == 0) return rc;
+  if (c == 0) {     /* no columns to write: only the labels to check, and 1..0 holds none */
+    *bad = 0;
+    return NN_OK;
+  }
+  return cuda_run_checked(b * c, bad, one_hot_kernel, out, labels, b, c);
+}
