@@ -8,7 +8,7 @@
 --
 --   EXACT   0       copies, fills, gathers, comparisons, argmax, counts, the
 --                   uniform draws (Philox gives the same bits, and the
---                   multiply and add are unfused on both: tensor/cuda.cu)
+--                   multiply and add are unfused on both: tensor/cuda_elementwise.cu)
 --   ELEM    1e-6    element-wise math: the GPU's expf, logf, tanhf may be
 --                   1-2 ulp from glibc's (~8 ulp budget); the rest rounds as
 --                   on the CPU (nvcc runs with -fmad=false, sqrt and
@@ -263,6 +263,51 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
     layer_case("BatchNorm1d, training", function () return nn.BatchNorm1d(12) end, {10, 12})
     layer_case("BatchNorm1d without affine", function ()
       return nn.BatchNorm1d(12, {affine = false}) end, {10, 12})
+
+    -- layers of several inputs: forward(a, b), one gradient per input
+    local function multi_case(name, make, shapes)
+      it(name, function ()
+        compare(name, ELEM, function (dev)
+          local layer = make():to(dev)
+          local xs = {}
+          for i, s in ipairs(shapes) do xs[i] = randn(dev, table.unpack(s)) end
+          local y = layer:forward(table.unpack(xs))
+          local r = { y:clone() }
+          for _, gx in ipairs{ layer:backward(randn(dev, table.unpack(y.shape))) } do
+            r[#r + 1] = gx:clone()
+          end
+          return r
+        end)
+      end)
+    end
+    multi_case("Add, same shapes", function () return nn.Add() end, {{6, 9}, {6, 9}})
+    multi_case("Add, a row broadcast (the bias-gradient sum)", function () return nn.Add() end,
+               {{37, 9}, {9}})
+    multi_case("Concat along dim 2", function () return nn.Concat(2) end, {{5, 3, 4}, {5, 1, 4}, {5, 6, 4}})
+
+    it("Linear: accumulate = false (beta 0) and forward{activation = false}", function ()
+      compare("linear-beta0", LAYER, function (dev)
+        local l = nn.Dense(20, 13, {activation = "relu"}):to(dev)
+        local x = randn(dev, 8, 20)
+        local z = l:forward(x, {activation = false}):clone()
+        l:backward(randn(dev, 8, 13))
+        l:backward(randn(dev, 8, 13), {accumulate = false, grad_input = false})
+        return { z, l.grad_weight:clone(), l.grad_bias:clone() }
+      end)
+    end)
+
+    it("the pure pairs called directly (nn.functional)", function ()
+      compare("functional", LAYER, function (dev)
+        local F = nn.functional
+        local x, w, b = randn(dev, 8, 20), randn(dev, 13, 20), randn(dev, 13)
+        local g = randn(dev, 8, 13)
+        local gx, gw, gb = F.linear_backward(g, x, w)
+        local y, sm, si = F.batch_norm(randn(dev, 9, 5), nn.tensor.zeros(5):to(dev),
+                                       nn.tensor.ones(5):to(dev))
+        return { F.linear(x, w, b, "tanh"), gx, gw, gb, y, sm, si,
+                 F.concat({x, x}, 1), F.add(x, randn(dev, 20)) }
+      end)
+    end)
 
     it("BatchNorm1d: running statistics, then evaluation", function ()
       compare("bn-eval", LAYER, function (dev)

@@ -223,7 +223,7 @@ int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
 /* --- gathering, shuffling, one-hot ------------------------------------------------ */
 
 /* Is v a whole number in [lo, hi)?  The range test comes first, so the cast
-** to int64 is defined; nan fails it.  (cuda.cu's index_ok is the same test.) */
+** to int64 is defined; nan fails it.  (cuda_elementwise.cu's index_ok is the same test.) */
 static inline int index_ok (float v, double lo, double hi) {
   return (double)v >= lo && (double)v < hi && (float)(int64_t)v == v;
 }

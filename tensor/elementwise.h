@@ -1,7 +1,7 @@
 /*
 ** elementwise.h -- every per-element formula, written once for both backends.
 **
-** Compiled as plain C for cpu.c and as CUDA C++ for cuda.cu: NN_HD marks the
+** Compiled as plain C for cpu.c and as CUDA C++ for the tensor/cuda_*.cu files: NN_HD marks the
 ** functions `__host__ __device__` under nvcc and is empty otherwise, so a CUDA
 ** kernel runs exactly the formula that the CPU specs check.
 */

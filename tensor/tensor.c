@@ -2,7 +2,7 @@
 ** tensor.c -- storage, life cycle, views, and the checks in front of every op.
 **
 ** Each public op checks shapes and devices here, once, then calls the
-** device's loop (cpu.c) or kernel (cuda.cu) through backend.h with raw
+** device's loop (cpu.c) or kernel (tensor/cuda_*.cu) through backend.h with raw
 ** pointers and sizes.  So the backends hold only arithmetic, and the error
 ** messages are written in one place.
 */

@@ -243,7 +243,7 @@ int nn_cuda_device_count (void);
 /* Wait until the GPU has done all the work queued so far (for timing: the
 ** ops return once their kernel is queued).  Errors: NN_ECUDA. */
 int nn_cuda_synchronize (void);
-/* The caching allocator (tensor/cuda.cu): bytes in live tensors, at their
+/* The caching allocator (tensor/cuda_alloc.cu): bytes in live tensors, at their
 ** rounded block sizes; bytes held from CUDA, those plus the cached free
 ** blocks; and a way to give the cached ones back.  As PyTorch's
 ** torch.cuda.memory_allocated, memory_reserved and empty_cache. */
