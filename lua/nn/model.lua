@@ -21,11 +21,17 @@
 -- this file.
 --
 -- One training step (model:step(x, y), which model:train runs per batch):
---   zero every parameter gradient (once: here, and nowhere else)
+--   zero_grad the layers written in Lua that have parameters
 --   out = layer_n(... layer_1(x))                          forward
 --   loss = criterion(out, y)
---   g = dloss/dout; for each layer, last first: g = layer:backward(g)
+--   g = dloss/dout; for each layer, last first, down to the first layer that
+--     has parameters: g = layer:backward(g)   C layers SET their parameter
+--     gradients here (no zero_grad needed: GEMMs with beta 0); Lua layers
+--     add to theirs, zeroed above.  The first layer with parameters computes
+--     only those gradients, not dL/dx; the layers below it are not visited.
 --   optimizer:step(params, grads)                          nn/optim.c
+-- model:backward() outside a step goes through every layer and adds (+=)
+-- to every gradient, as PyTorch's backward: model:zero_grad() clears them.
 -- Where a Softmax output meets categorical cross-entropy (or a LogSoftmax
 -- meets NLLLoss), the backward starts below the Softmax with the fused
 -- gradient of the pair, dL/dz = (p - y) / B (nn/loss_classification.c):
@@ -344,7 +350,8 @@ end
 -- (the output's shape): through every layer from it.  Without: from the
 -- loss of the last model:compute_loss(y) or step, using the fused Softmax +
 -- cross-entropy gradient where it applies.  Parameter gradients accumulate
--- (+=): model:zero_grad() clears them (model:step does it for you).
+-- (+=): model:zero_grad() clears them (model:step needs no zero_grad: see
+-- the top of this file).
 -- Errors: no forward before; a gradient of the wrong shape.
 function Model:backward(grad_output)
   if self._output == nil then fail(2, "model:backward: call model:forward(x) first") end
@@ -395,8 +402,9 @@ function Model:_step(x, y)
   return loss, out
 end
 
---- model:step(x, y) -> loss: one training step on one batch (zero the
--- gradients, forward, loss, backward, optimizer update), in training mode.
+--- model:step(x, y) -> loss: one training step on one batch (forward,
+-- loss, backward setting the gradients, optimizer update; the top of this
+-- file has the details), in training mode.
 -- x: (B, ...), y: the targets the loss takes (copied to the model's device
 -- when they are elsewhere).  Between steps every layer's
 -- output, grad_input and grad_weight can be looked at.
