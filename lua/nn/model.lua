@@ -1,9 +1,11 @@
---- nn.Model: a stack of layers that trains itself, as Keras's Sequential.
+--- nn.Model (also nn.Sequential): a stack of layers that trains itself, as
+-- Keras's Sequential.
 --
---   local model = nn.Model()
---   model:add(nn.Dense(784, 128, {activation = "relu"}))
---   model:add(nn.Dense(128, 10))
---   model:add(nn.Softmax())
+--   local model = nn.Sequential{
+--     nn.Dense(784, 128, {activation = "relu"}),
+--     nn.Dense(128, 10),
+--     nn.Softmax(),
+--   }                          -- or nn.Model() and model:add(layer), one by one
 --   model:set{loss = "categorical_crossentropy", optimizer = nn.optim.Adam{lr = 1e-3},
 --             accuracy = true}
 --   local history = model:train(x, y, {epochs = 5, batch_size = 128,
@@ -54,10 +56,13 @@ local function is_module(v) return getmetatable(v) == nn.Module end
 local function is_tensor(v) return getmetatable(v) == nn.Tensor end
 
 -- a layer is a C layer (nn.Module) or a table with forward and backward
+local function is_layer(v)
+  return is_module(v) or (type(v) == "table" and type(v.forward) == "function"
+                          and type(v.backward) == "function")
+end
+
 local function check_layer(layer, who)
-  if is_module(layer) then return end
-  if type(layer) == "table" and type(layer.forward) == "function"
-     and type(layer.backward) == "function" then return end
+  if is_layer(layer) then return end
   fail(3, "%s: expected a layer (nn.Dense(...), nn.ReLU(), or a table with forward "
        .. "and backward), got %s", who, type(layer))
 end
@@ -98,16 +103,46 @@ end
 -- the buffers that are part of a model's state (saved, counted by summary)
 local persistent = { "running_mean", "running_var" }
 
+-- the layers of nn.Model{l1, l2, ...}, checked before any is added
+local function check_list(list)
+  if is_layer(list) then
+    fail(3, "nn.Model: expected a list of layers {l1, l2, ...}, got one layer; write nn.Model{layer}")
+  end
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" or k < 1 or k > #list then
+      fail(3, "nn.Model: expected a list of layers {l1, l2, ...}, got the key %s",
+           type(k) == "string" and ("'" .. k .. "'") or tostring(k))
+    end
+  end
+  for i = 1, #list do
+    local v = list[i]
+    if not is_layer(v) then
+      fail(3, "nn.Model: entry %d is not a layer (got %s)", i, is_tensor(v) and "a tensor" or type(v))
+    end
+  end
+end
 
---- nn.Model() -> an empty model; nn.Model("basic", {784, 128, 128, 10}) ->
--- Dense + ReLU hidden layers of those sizes, a Dense + Softmax output,
--- categorical cross-entropy, Adam (lr 1e-3) and accuracy.
--- Errors: an unknown template, sizes that are not positive integers.
+
+--- nn.Model() -> an empty model.
+-- nn.Model{l1, l2, ...} (or nn.Sequential{l1, l2, ...}, the same class) ->
+-- a model of those layers, in order, as model:add would add them one by
+-- one (Torch7's and Keras's way to write it); nn.Model{} is an empty model.
+-- nn.Model("basic", {784, 128, 128, 10}) -> Dense + ReLU hidden layers of
+-- those sizes, a Dense + Softmax output, categorical cross-entropy, Adam
+-- (lr 1e-3) and accuracy.
+-- Errors: an entry of the list that is not a layer, naming its index
+-- ("nn.Model: entry 2 is not a layer (got number)"); an unknown template;
+-- sizes that are not positive integers.
 function Model.new(template, sizes)
   local self = setmetatable({ layers = {}, trainable_layers = {}, epoch = 0,
                               training = true, stop_training = false,
                               device = nn.get_default_device() }, Model)
   if template == nil then return self end
+  if type(template) == "table" or is_module(template) then
+    check_list(template)
+    for i = 1, #template do self:add(template[i]) end
+    return self
+  end
   if template ~= "basic" then
     fail(2, "nn.Model: unknown template %s (known: 'basic')", tostring(template))
   end
