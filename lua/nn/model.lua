@@ -342,17 +342,26 @@ function Model:cpu() return self:to("cpu") end
 --- model:forward(x) -> output: x through every layer, in the current mode.
 -- x: (B, ...) as the first layer takes it.  The output is the last layer's
 -- live output tensor (the next forward overwrites it).
--- Errors: a layer's shape error, naming the layer's position.
+-- Errors: a layer's own error, as it raises it: a C layer names itself and
+-- the shapes ("bad argument #1 to 'forward' (Linear(3 -> 2): expected input
+-- [B x 3], got [4x5])").  No pcall per layer: it would cost time on every
+-- batch and turn the error into a string that names no function ('?').
 function Model:forward(x)
   if #self.layers == 0 then fail(2, "model:forward: the model has no layers") end
   local out = x
-  for i, layer in ipairs(self.layers) do
-    local ok, res = pcall(layer.forward, layer, out)
-    if not ok then fail(2, "model:forward: layer %d (%s): %s", i, layer_name(layer), tostring(res)) end
-    out = res
+  for _, layer in ipairs(self.layers) do
+    out = layer:forward(out)
   end
   self._output = out
   return out
+end
+
+-- layer:backward_pre_activation(...) when pre, else layer:backward(...),
+-- called as methods (not layer[name](layer, ...), and not as a tail call)
+-- so that an error names them: "bad argument #1 to 'backward'", never '?'
+local function call_backward(layer, pre, ...)
+  if pre then return (layer:backward_pre_activation(...)) end
+  return (layer:backward(...))
 end
 
 -- backward through layers first..1 from g; returns dL/dx.  With `full`
@@ -368,14 +377,14 @@ local function backward_from(self, first, g, full, pre)
   local accumulate = full and true or false
   for i = first, stop, -1 do
     local layer = layers[i]
-    local method = pre and i == first and "backward_pre_activation" or "backward"
+    local pre_here = pre and i == first
     if not is_module(layer) then
-      g = layer[method](layer, g)
+      g = call_backward(layer, pre_here, g)
     elseif i == stop and not full then
-      layer[method](layer, g, false, accumulate)
+      call_backward(layer, pre_here, g, false, accumulate)
       return nil
     else
-      g = layer[method](layer, g, true, accumulate)
+      g = call_backward(layer, pre_here, g, true, accumulate)
     end
   end
   return g
