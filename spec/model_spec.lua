@@ -112,10 +112,36 @@ describe("nn.Model: building", function()
     H.assert_error_has(function () m:step(nn.tensor.randn(2, 2), nn.tensor{1, 2}) end, { "no optimizer" })
   end)
 
-  it("a forward error names the layer's position", function()
+  it("a forward error is the layer's own, naming the layer and 'forward', never '?'", function()
     local m = nn.Model():add(nn.Dense(4, 3)):add(nn.Dense(5, 2))
-    H.assert_error_has(function () m:forward(nn.tensor.randn(2, 4)) end,
-                       { "layer 2 (Linear)", "expected input [B x 5]" })
+    local msg = H.assert_error_has(function () m:forward(nn.tensor.randn(2, 4)) end,
+                                   { "to 'forward'", "Linear(5 -> 2)", "expected input [B x 5]" })
+    assert.is_nil(msg:find("'?'", 1, true), msg)
+  end)
+
+  it("a wrong-shaped x through train, step, evaluate, predict names 'forward', never '?'", function()
+    local m = nn.Model{ nn.Dense(4, 3), nn.Softmax() }
+    m:set{ loss = "categorical_crossentropy", optimizer = "sgd", accuracy = true }
+    local x, y = nn.tensor.randn(6, 5), nn.tensor{ 1, 2, 3, 1, 2, 3 }
+    local calls = {
+      train = function () m:train(x, y, { verbose = 0, batch_size = 4 }) end,
+      step = function () m:step(x, y) end,
+      evaluate = function () m:evaluate(x, y) end,
+      predict = function () m:predict(x) end,
+      predict_batches = function () m:predict(x, { batch_size = 4 }) end,
+    }
+    for name, call in pairs(calls) do
+      local msg = H.assert_error_has(call, { "to 'forward'", "Linear(4 -> 3)", "got [" })
+      assert.is_nil(msg:find("'?'", 1, true), name .. ": " .. msg)
+    end
+  end)
+
+  it("a wrong-shaped grad_output through model:backward names 'backward', never '?'", function()
+    local m = nn.Model{ nn.Dense(4, 3), nn.Softmax() }
+    m:forward(nn.tensor.randn(2, 4))
+    local msg = H.assert_error_has(function () m:backward(nn.tensor.randn(2, 7)) end,
+                                   { "to 'backward'", "Softmax", "[2x3]" })
+    assert.is_nil(msg:find("'?'", 1, true), msg)
   end)
 end)
 
@@ -537,7 +563,8 @@ describe("nn.Model: Ctrl-C", function()
       local m = nn.Model("basic", {32, 256, 256, 2})
       io.stdout:setvbuf("no")
       local h = m:train(x, y, { epochs = 100000, batch_size = 64, verbose = 2,
-        callbacks = { function (e) if e == 1 then print("TRAINING") end end } })
+        callbacks = { { on_batch_end = function (_, _, batch)
+          if batch == 1 then print("TRAINING") end end } } })
       print("RETURNED interrupted=" .. tostring(h.interrupted) .. " epochs=" .. #h.epoch)
       print("STILL WORKS " .. tostring(m:evaluate(x:slice(1, 10), y:slice(1, 10)) >= 0))
     ]])

@@ -33,8 +33,10 @@ nn.json = nn.safetensors.json          -- encode/decode through jansson
 nn.image = nn.safetensors.image        -- load PGM/PNG as (H, W) in [0, 1], save_pgm
 nn.metrics = require "nn.metrics"      -- accuracies, confusion matrix (lua/nn/metrics.lua)
 nn.callbacks = require "nn.callbacks"  -- early stopping, checkpoints, ... (lua/nn/callbacks.lua)
-nn.Model = require "nn.model"          -- the Keras-like Model (lua/nn/model.lua)
-nn.load = nn.Model.load                -- nn.load(path): a saved Model
+nn.Model = require "nn.model"          -- the Keras-like Model (lua/nn/model.lua; its training
+                                       -- loop in fit.lua, its checkpoints in checkpoint.lua)
+nn.Sequential = nn.Model               -- nn.Sequential{l1, l2, ...}: the same class, Torch7's name
+nn.load = nn.Model.load                -- nn.load(path): a saved Model (lua/nn/checkpoint.lua)
 
 -- tostring(t) and print(t) show the same text as the prompt.
 core.Tensor.__tostring = function (t) return nn.repr(t) end

@@ -1,9 +1,11 @@
---- nn.Model: a stack of layers that trains itself, as Keras's Sequential.
+--- nn.Model (also nn.Sequential): a stack of layers that trains itself, as
+-- Keras's Sequential.
 --
---   local model = nn.Model()
---   model:add(nn.Dense(784, 128, {activation = "relu"}))
---   model:add(nn.Dense(128, 10))
---   model:add(nn.Softmax())
+--   local model = nn.Sequential{
+--     nn.Dense(784, 128, {activation = "relu"}),
+--     nn.Dense(128, 10),
+--     nn.Softmax(),
+--   }                          -- or nn.Model() and model:add(layer), one by one
 --   model:set{loss = "categorical_crossentropy", optimizer = nn.optim.Adam{lr = 1e-3},
 --             accuracy = true}
 --   local history = model:train(x, y, {epochs = 5, batch_size = 128,
@@ -14,12 +16,24 @@
 -- that (Dense + ReLU layers, a Softmax output, categorical cross-entropy,
 -- Adam) and whose parts can then be replaced with model:set{...}.
 --
+-- Three files hold the class: this one (the container, forward, backward,
+-- the step, summary), lua/nn/fit.lua (train, evaluate, predict: the loop,
+-- its progress display and callbacks) and lua/nn/checkpoint.lua (save,
+-- nn.load).  The last two add their methods to this table; see the end of
+-- this file.
+--
 -- One training step (model:step(x, y), which model:train runs per batch):
---   zero every parameter gradient (once: here, and nowhere else)
+--   zero_grad the layers written in Lua that have parameters
 --   out = layer_n(... layer_1(x))                          forward
 --   loss = criterion(out, y)
---   g = dloss/dout; for each layer, last first: g = layer:backward(g)
+--   g = dloss/dout; for each layer, last first, down to the first layer that
+--     has parameters: g = layer:backward(g)   C layers SET their parameter
+--     gradients here (no zero_grad needed: GEMMs with beta 0); Lua layers
+--     add to theirs, zeroed above.  The first layer with parameters computes
+--     only those gradients, not dL/dx; the layers below it are not visited.
 --   optimizer:step(params, grads)                          nn/optim.c
+-- model:backward() outside a step goes through every layer and adds (+=)
+-- to every gradient, as PyTorch's backward: model:zero_grad() clears them.
 -- Where a Softmax output meets categorical cross-entropy (or a LogSoftmax
 -- meets NLLLoss), the backward starts below the Softmax with the fused
 -- gradient of the pair, dL/dz = (p - y) / B (nn/loss_classification.c):
@@ -42,10 +56,13 @@ local function is_module(v) return getmetatable(v) == nn.Module end
 local function is_tensor(v) return getmetatable(v) == nn.Tensor end
 
 -- a layer is a C layer (nn.Module) or a table with forward and backward
+local function is_layer(v)
+  return is_module(v) or (type(v) == "table" and type(v.forward) == "function"
+                          and type(v.backward) == "function")
+end
+
 local function check_layer(layer, who)
-  if is_module(layer) then return end
-  if type(layer) == "table" and type(layer.forward) == "function"
-     and type(layer.backward) == "function" then return end
+  if is_layer(layer) then return end
   fail(3, "%s: expected a layer (nn.Dense(...), nn.ReLU(), or a table with forward "
        .. "and backward), got %s", who, type(layer))
 end
@@ -70,16 +87,62 @@ local function set_mode(layer, training)
   elseif not training and type(layer.evaluate) == "function" then layer:evaluate() end
 end
 
+-- t on the model's device: t itself when it is there (no copy)
+local function on_device(t, device)
+  if t == nil or t.device == device then return t end
+  return t:to(device)
+end
 
---- nn.Model() -> an empty model; nn.Model("basic", {784, 128, 128, 10}) ->
--- Dense + ReLU hidden layers of those sizes, a Dense + Softmax output,
--- categorical cross-entropy, Adam (lr 1e-3) and accuracy.
--- Errors: an unknown template, sizes that are not positive integers.
+local function sorted_names(t)
+  local names = {}
+  for k in pairs(t) do names[#names + 1] = k end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+-- the buffers that are part of a model's state (saved, counted by summary)
+local persistent = { "running_mean", "running_var" }
+
+-- the layers of nn.Model{l1, l2, ...}, checked before any is added
+local function check_list(list)
+  if is_layer(list) then
+    fail(3, "nn.Model: expected a list of layers {l1, l2, ...}, got one layer; write nn.Model{layer}")
+  end
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" or k < 1 or k > #list then
+      fail(3, "nn.Model: expected a list of layers {l1, l2, ...}, got the key %s",
+           type(k) == "string" and ("'" .. k .. "'") or tostring(k))
+    end
+  end
+  for i = 1, #list do
+    local v = list[i]
+    if not is_layer(v) then
+      fail(3, "nn.Model: entry %d is not a layer (got %s)", i, is_tensor(v) and "a tensor" or type(v))
+    end
+  end
+end
+
+
+--- nn.Model() -> an empty model.
+-- nn.Model{l1, l2, ...} (or nn.Sequential{l1, l2, ...}, the same class) ->
+-- a model of those layers, in order, as model:add would add them one by
+-- one (Torch7's and Keras's way to write it); nn.Model{} is an empty model.
+-- nn.Model("basic", {784, 128, 128, 10}) -> Dense + ReLU hidden layers of
+-- those sizes, a Dense + Softmax output, categorical cross-entropy, Adam
+-- (lr 1e-3) and accuracy.
+-- Errors: an entry of the list that is not a layer, naming its index
+-- ("nn.Model: entry 2 is not a layer (got number)"); an unknown template;
+-- sizes that are not positive integers.
 function Model.new(template, sizes)
   local self = setmetatable({ layers = {}, trainable_layers = {}, epoch = 0,
                               training = true, stop_training = false,
                               device = nn.get_default_device() }, Model)
   if template == nil then return self end
+  if type(template) == "table" or is_module(template) then
+    check_list(template)
+    for i = 1, #template do self:add(template[i]) end
+    return self
+  end
   if template ~= "basic" then
     fail(2, "nn.Model: unknown template %s (known: 'basic')", tostring(template))
   end
@@ -135,21 +198,8 @@ local losses = {
   binary_crossentropy = function () return nn.BCELoss() end,
   bce_with_logits = function () return nn.BCEWithLogitsLoss() end,
 }
--- the constructor of each C loss, by its type name (for checkpoints)
-local loss_types = {
-  CategoricalCrossentropy = "CategoricalCrossentropy", CrossEntropyLoss = "CrossEntropyLoss",
-  NLLLoss = "NLLLoss", MSELoss = "MSELoss", L1Loss = "L1Loss", BCELoss = "BCELoss",
-  BCEWithLogitsLoss = "BCEWithLogitsLoss",
-}
 local optimizers = { sgd = "SGD", adagrad = "Adagrad", rmsprop = "RMSprop", adam = "Adam",
                      adamw = "AdamW" }
-
-local function sorted_names(t)
-  local names = {}
-  for k in pairs(t) do names[#names + 1] = k end
-  table.sort(names)
-  return table.concat(names, ", ")
-end
 
 --- model:set{loss = ..., optimizer = ..., accuracy = ...} -> model (alias
 -- compile).  Any part may be left out and set later; a part given again
@@ -289,26 +339,29 @@ end
 function Model:cuda() return self:to("cuda") end
 function Model:cpu() return self:to("cpu") end
 
--- t on the model's device: t itself when it is there (no copy)
-local function on_device(t, device)
-  if t == nil or t.device == device then return t end
-  return t:to(device)
-end
-
 --- model:forward(x) -> output: x through every layer, in the current mode.
 -- x: (B, ...) as the first layer takes it.  The output is the last layer's
 -- live output tensor (the next forward overwrites it).
--- Errors: a layer's shape error, naming the layer's position.
+-- Errors: a layer's own error, as it raises it: a C layer names itself and
+-- the shapes ("bad argument #1 to 'forward' (Linear(3 -> 2): expected input
+-- [B x 3], got [4x5])").  No pcall per layer: it would cost time on every
+-- batch and turn the error into a string that names no function ('?').
 function Model:forward(x)
   if #self.layers == 0 then fail(2, "model:forward: the model has no layers") end
   local out = x
-  for i, layer in ipairs(self.layers) do
-    local ok, res = pcall(layer.forward, layer, out)
-    if not ok then fail(2, "model:forward: layer %d (%s): %s", i, layer_name(layer), tostring(res)) end
-    out = res
+  for _, layer in ipairs(self.layers) do
+    out = layer:forward(out)
   end
   self._output = out
   return out
+end
+
+-- layer:backward_pre_activation(...) when pre, else layer:backward(...),
+-- called as methods (not layer[name](layer, ...), and not as a tail call)
+-- so that an error names them: "bad argument #1 to 'backward'", never '?'
+local function call_backward(layer, pre, ...)
+  if pre then return (layer:backward_pre_activation(...)) end
+  return (layer:backward(...))
 end
 
 -- backward through layers first..1 from g; returns dL/dx.  With `full`
@@ -324,14 +377,14 @@ local function backward_from(self, first, g, full, pre)
   local accumulate = full and true or false
   for i = first, stop, -1 do
     local layer = layers[i]
-    local method = pre and i == first and "backward_pre_activation" or "backward"
+    local pre_here = pre and i == first
     if not is_module(layer) then
-      g = layer[method](layer, g)
+      g = call_backward(layer, pre_here, g)
     elseif i == stop and not full then
-      layer[method](layer, g, false, accumulate)
+      call_backward(layer, pre_here, g, false, accumulate)
       return nil
     else
-      g = layer[method](layer, g, true, accumulate)
+      g = call_backward(layer, pre_here, g, true, accumulate)
     end
   end
   return g
@@ -341,7 +394,8 @@ end
 -- (the output's shape): through every layer from it.  Without: from the
 -- loss of the last model:compute_loss(y) or step, using the fused Softmax +
 -- cross-entropy gradient where it applies.  Parameter gradients accumulate
--- (+=): model:zero_grad() clears them (model:step does it for you).
+-- (+=): model:zero_grad() clears them (model:step needs no zero_grad: see
+-- the top of this file).
 -- Errors: no forward before; a gradient of the wrong shape.
 function Model:backward(grad_output)
   if self._output == nil then fail(2, "model:backward: call model:forward(x) first") end
@@ -392,8 +446,9 @@ function Model:_step(x, y)
   return loss, out
 end
 
---- model:step(x, y) -> loss: one training step on one batch (zero the
--- gradients, forward, loss, backward, optimizer update), in training mode.
+--- model:step(x, y) -> loss: one training step on one batch (forward,
+-- loss, backward setting the gradients, optimizer update; the top of this
+-- file has the details), in training mode.
 -- x: (B, ...), y: the targets the loss takes (copied to the model's device
 -- when they are elsewhere).  Between steps every layer's
 -- output, grad_input and grad_weight can be looked at.
@@ -404,269 +459,6 @@ function Model:step(x, y)
   local device = self:_device()
   return (self:_step(on_device(x, device), on_device(y, device)))
 end
-
-
---- Batches of rows [i, j] of x (and y), in order, as views (no copies).
-local function each_slice(n, batch_size)
-  local i = 1
-  return function ()
-    if i > n then return nil end
-    local j = math.min(i + batch_size - 1, n)
-    local a = i
-    i = j + 1
-    return a, j
-  end
-end
-
-local function rows_of(t, who, name)
-  if not is_tensor(t) then fail(3, "%s: %s must be a tensor, got %s", who, name, type(t)) end
-  if t:dim() == 0 then fail(3, "%s: %s must have a batch dimension, got a scalar", who, name) end
-  return t:size(1)
-end
-
-local function check_batch_size(bs, who)
-  if math.type(bs) ~= "integer" or bs < 1 then
-    fail(3, "%s: batch_size must be a positive integer, got %s", who, tostring(bs))
-  end
-end
-
---- model:evaluate(x, y [, {batch_size = 256}]) -> loss, accuracy: the mean
--- loss over all samples (or the sum, for a loss with reduction 'sum') and
--- the accuracy (nil when no accuracy metric is set), in evaluation mode.
--- Errors: no layers or loss; x and y with different numbers of rows.
-function Model:evaluate(x, y, opts)
-  self:_check_ready("model:evaluate")
-  opts = opts or {}
-  local n = rows_of(x, "model:evaluate", "x")
-  if rows_of(y, "model:evaluate", "y") ~= n then
-    fail(2, "model:evaluate: x has %d rows but y has %d", n, y:size(1))
-  end
-  local bs = opts.batch_size or 256
-  check_batch_size(bs, "model:evaluate")
-  local was = self.training
-  self:set_training(false)
-  local metric, total, mean = self.metric, 0, self.loss.reduction == "mean"
-  if metric then metric:reset() end
-  local device = self:_device()
-  for i, j in each_slice(n, bs) do
-    local xb, yb = on_device(x:slice(i, j), device), on_device(y:slice(i, j), device)
-    local out = self:forward(xb)
-    total = total + self.loss:forward(out, yb) * (mean and (j - i + 1) or 1)
-    if metric then metric:update(out, yb) end
-  end
-  self:set_training(was)
-  return total / (mean and math.max(n, 1) or 1), metric and metric:result() or nil
-end
-
---- model:predict(x [, {batch_size = 256}]) -> a new tensor of the outputs,
--- (N, ...), computed in evaluation mode batch by batch.
--- Errors: no layers; x not a tensor.
-function Model:predict(x, opts)
-  if #self.layers == 0 then fail(2, "model:predict: the model has no layers") end
-  opts = opts or {}
-  local n = rows_of(x, "model:predict", "x")
-  local bs = opts.batch_size or 256
-  check_batch_size(bs, "model:predict")
-  local was, result = self.training, nil
-  self:set_training(false)
-  local device = self:_device()
-  if n <= bs then                -- one batch (one image at the prompt): one copy
-    local out = self:forward(on_device(x, device))
-    local home = nn.get_default_device()
-    result = out.device == home and out:clone() or out:to(home)
-    self:set_training(was)
-    return result
-  end
-  for i, j in each_slice(n, bs) do
-    local out = self:forward(on_device(x:slice(i, j), device))
-    if result == nil then
-      local shape = out:size()
-      shape[1] = n
-      result = nn.tensor.zeros(shape)
-    end
-    result:slice(i, j):copy(out)
-  end
-  self:set_training(was)
-  return result
-end
-
---- model:confusion_matrix(x, y [, {batch_size = 256}]) -> (C, C) counts:
--- row i holds the examples of true class i, column j where they went.
-function Model:confusion_matrix(x, y, opts)
-  local pred = self:predict(x, opts)
-  return nn.metrics.confusion_matrix(pred, y)
-end
-
-
--- the progress of one epoch, on a terminal: one line redrawn in place
-local function draw_bar(epoch, epochs, done, total, logs, seen, elapsed)
-  local width = 24
-  local filled = math.floor(width * done / math.max(total, 1))
-  local bar = ("="):rep(filled) .. (filled < width and ">" or "") .. ("."):rep(width - filled - 1)
-  local rate = elapsed > 0 and seen / elapsed or 0
-  local eta = rate > 0 and (total - done) / math.max(done, 1) * elapsed or 0
-  local acc = logs.accuracy and (" accuracy %.4f"):format(logs.accuracy) or ""
-  local count = ("%" .. #tostring(total) .. "d/%d"):format(done, total)   -- no jumping
-  io.stdout:write(("\rEpoch %d/%d %s [%s] loss %.4f%s  %.0f samples/s  ETA %.0fs   ")
-    :format(epoch, epochs, count, bar, logs.loss, acc, rate, eta))
-  io.stdout:flush()
-end
-
-local function epoch_line(epoch, epochs, logs)
-  local parts = { ("Epoch %d/%d"):format(epoch, epochs), ("loss %.4f"):format(logs.loss) }
-  if logs.accuracy then parts[#parts + 1] = ("accuracy %.4f"):format(logs.accuracy) end
-  if logs.val_loss then parts[#parts + 1] = ("val_loss %.4f"):format(logs.val_loss) end
-  if logs.val_accuracy then parts[#parts + 1] = ("val_accuracy %.4f"):format(logs.val_accuracy) end
-  parts[#parts + 1] = ("%.2fs (%.0f samples/s)"):format(logs.seconds, logs.samples / logs.seconds)
-  return table.concat(parts, "  ")
-end
-
--- the callbacks that have a given hook; a plain function is an epoch hook
-local function hooks(callbacks, name)
-  local list = {}
-  for _, cb in ipairs(callbacks) do
-    if type(cb) == "function" then
-      if name == "on_epoch_end" then
-        list[#list + 1] = function (model, epoch, logs) return cb(epoch, logs, model) end
-      end
-    elseif type(cb[name]) == "function" then
-      list[#list + 1] = function (...) return cb[name](cb, ...) end
-    end
-  end
-  return list
-end
-
-local function call_all(list, ...)
-  for i = 1, #list do list[i](...) end
-end
-
-local train_keys = { epochs = true, batch_size = true, shuffle = true, validation_data = true,
-                     validation_split = true, verbose = true, callbacks = true,
-                     initial_epoch = true, drop_last = true }
-
---- model:train(x, y [, opts]) -> history (alias fit).  Trains on the rows
--- of x (N, ...) against y (N) class indices or (N, ...) targets.
--- opts (Keras's names and defaults):
---   epochs = 1, batch_size = 32, shuffle = true (a new order each epoch,
---   from the generator nn.manual_seed seeds), validation_data = {x_val, y_val}
---   or validation_split = fraction (the LAST rows, before shuffling, as
---   Keras), verbose = 1 (a progress bar on a terminal, else one line per
---   epoch; 0: silent; 2: one line per epoch), callbacks = {...}
---   (nn.callbacks.*, or functions f(epoch, logs, model) run after each
---   epoch), initial_epoch = 0 (epochs run from initial_epoch + 1 to epochs,
---   so a resumed run numbers its epochs on), drop_last = false.
--- history: lists indexed by epoch run: epoch, loss, accuracy, val_loss,
--- val_accuracy, lr, seconds; history.interrupted when Ctrl-C stopped it.
--- Ctrl-C stops at the end of the current batch and returns the history so
--- far, the model intact (a second Ctrl-C interrupts at once).
--- Errors: no layers, loss or optimizer; bad options; shapes that do not fit.
-function Model:train(x, y, opts)
-  self:_check_ready("model:train")
-  opts = opts or {}
-  if type(opts) ~= "table" then fail(2, "model:train: opts must be a table, got %s", type(opts)) end
-  for k in pairs(opts) do
-    if not train_keys[k] then
-      fail(2, "model:train: unknown option '%s' (options: %s)", tostring(k), sorted_names(train_keys))
-    end
-  end
-  local n = rows_of(x, "model:train", "x")
-  if rows_of(y, "model:train", "y") ~= n then
-    fail(2, "model:train: x has %d rows but y has %d", n, y:size(1))
-  end
-  local epochs, initial = opts.epochs or 1, opts.initial_epoch or 0
-  if math.type(epochs) ~= "integer" or epochs < 0 then
-    fail(2, "model:train: epochs must be a non-negative integer, got %s", tostring(epochs))
-  end
-  if math.type(initial) ~= "integer" or initial < 0 then
-    fail(2, "model:train: initial_epoch must be a non-negative integer, got %s", tostring(initial))
-  end
-  local bs = opts.batch_size or 32
-  check_batch_size(bs, "model:train")
-  local x_val, y_val
-  if opts.validation_data ~= nil then
-    local v = opts.validation_data
-    if type(v) ~= "table" or not is_tensor(v[1]) or not is_tensor(v[2]) then
-      fail(2, "model:train: validation_data must be {x_val, y_val}, two tensors")
-    end
-    x_val, y_val = v[1], v[2]
-  elseif opts.validation_split ~= nil then
-    local f = opts.validation_split
-    if type(f) ~= "number" or f < 0 or f >= 1 then
-      fail(2, "model:train: validation_split must be a number in [0, 1), got %s", tostring(f))
-    end
-    if f > 0 then x, y, x_val, y_val = nn.data.split(x, y, f) end
-  end
-  local verbose = opts.verbose == nil and 1 or opts.verbose
-  local tty = verbose == 1 and nn.isatty(1)
-  local callbacks = opts.callbacks or {}
-  if type(callbacks) ~= "table" then fail(2, "model:train: callbacks must be a list") end
-  local on_batch, on_epoch_begin = hooks(callbacks, "on_batch_end"), hooks(callbacks, "on_epoch_begin")
-  local on_epoch_end = hooks(callbacks, "on_epoch_end")
-
-  -- the data goes to the model's device once (as Keras), so each batch is
-  -- gathered there; validation batches are copied one by one (evaluate)
-  local device = self:_device()
-  x, y = on_device(x, device), on_device(y, device)
-  local loader = nn.data.DataLoader(x, y, { batch_size = bs, shuffle = opts.shuffle ~= false,
-                                            drop_last = opts.drop_last or false })
-  local history = { epoch = {}, loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {},
-                    lr = {}, seconds = {} }
-  self.history, self.stop_training = history, false
-  local metric, batches = self.metric, #loader
-  -- Ctrl-C waits for the end of the batch; undone however train ends
-  nn.defer_interrupts(true)
-  local guard <close> = setmetatable({}, { __close = function () nn.defer_interrupts(false) end })
-  call_all(hooks(callbacks, "on_train_begin"), self, {})
-  for epoch = initial + 1, epochs do
-    call_all(on_epoch_begin, self, epoch)
-    self:set_training(true)
-    if metric then metric:reset() end
-    local t0, seen, loss_sum, batch, last_draw = nn.clock(), 0, 0, 0, 0
-    local logs = { loss = 0 }
-    for xb, yb in loader:iter() do
-      local loss, out = self:_step(xb, yb)
-      local b = xb:size(1)
-      batch, seen, loss_sum = batch + 1, seen + b, loss_sum + loss * b
-      if metric then metric:update(out, yb) end
-      if #on_batch > 0 then call_all(on_batch, self, batch, { loss = loss, batch_size = b }) end
-      if tty then
-        local now = nn.clock()
-        if now - last_draw > 0.1 or batch == batches then
-          logs.loss, logs.accuracy = loss_sum / seen, metric and metric:result() or nil
-          draw_bar(epoch, epochs, batch, batches, logs, seen, now - t0)
-          last_draw = now
-        end
-      end
-      if nn.interrupt_pending() then history.interrupted = true; break end
-      if self.stop_training then break end
-    end
-    if tty then io.stdout:write("\n") end
-    logs = { loss = seen > 0 and loss_sum / seen or 0 / 0, samples = seen,
-             accuracy = metric and metric:result() or nil,
-             lr = self.optimizer.get_lr and self.optimizer:get_lr() or self.optimizer.lr }
-    if x_val ~= nil and not history.interrupted then
-      logs.val_loss, logs.val_accuracy = self:evaluate(x_val, y_val, { batch_size = math.max(bs, 256) })
-    end
-    logs.seconds = nn.clock() - t0
-    if history.interrupted then
-      if verbose > 0 then
-        print(("interrupted in epoch %d after batch %d of %d: the model keeps what it learned")
-              :format(epoch, batch, batches))
-      end
-      break
-    end
-    self.epoch = epoch
-    for key, list in pairs(history) do
-      if key == "epoch" then list[#list + 1] = epoch else list[#list + 1] = logs[key] end
-    end
-    call_all(on_epoch_end, self, epoch, logs)
-    if verbose > 0 then print(epoch_line(epoch, epochs, logs)) end
-    if self.stop_training then break end
-  end
-  call_all(hooks(callbacks, "on_train_end"), self, {})
-  return history
-end
-Model.fit = Model.train
 
 
 --- model:get_weights() -> a list of copies of every parameter and
@@ -692,190 +484,6 @@ function Model:set_weights(list)
   end
   for i, entry in ipairs(state) do entry[2]:copy(list[i]) end
   return self
-end
-
--- {name, tensor} of every parameter and persistent buffer:
--- "layers.3.weight", "layers.5.running_mean", ...
-local persistent = { "running_mean", "running_var" }
-function Model:_state_tensors()
-  local out = {}
-  for i, layer in ipairs(self.layers) do
-    local p = layer_params(layer)
-    local names = is_module(layer) and select(3, layer:parameters()) or {}
-    for k = 1, #p do
-      out[#out + 1] = { ("layers.%d.%s"):format(i, names[k] or ("param" .. k)), p[k] }
-    end
-    if is_module(layer) then
-      local buffers = layer:buffers()
-      for _, name in ipairs(persistent) do
-        if buffers[name] then out[#out + 1] = { ("layers.%d.%s"):format(i, name), buffers[name] } end
-      end
-    end
-  end
-  return out
-end
-
-
--- Checkpoints ---------------------------------------------------------------
---
--- A safetensors file (io/safetensors.c) that other tools can read:
---   tensors   layers.<i>.weight, layers.<i>.bias, layers.<i>.running_mean, ...
---             optimizer.<k>.<state>   (exp_avg, momentum_buffer, ...)
---   __metadata__ (strings)
---     format        "nnlua.model/1"
---     architecture  JSON: {layers = {{type = "Linear", in_features = 784, ...}, ...}}
---     training      JSON: {loss = {...}, optimizer = {...}, iterations = n,
---                          metric = "accuracy", epoch = n, rng = {seed, offset}}
-
--- How to describe and rebuild each C layer.  A Lua layer takes part when it
--- has config() -> table and its type is in nn.layer_types.
-local layer_config = {
-  Linear = function (l)
-    return { in_features = l.weight:size(2), out_features = l.weight:size(1),
-             bias = l.bias ~= nil, activation = l.activation }
-  end,
-  LeakyReLU = function (l) return { negative_slope = l.negative_slope } end,
-  Dropout = function (l) return { p = l.p } end,
-  BatchNorm1d = function (l)
-    return { num_features = l.running_mean:size(1), eps = l.eps, momentum = l.momentum,
-             affine = l.weight ~= nil }
-  end,
-}
-nn.layer_types = {
-  Linear = function (c) return nn.Linear(c.in_features, c.out_features,
-                                         { bias = c.bias, activation = c.activation }) end,
-  ReLU = function () return nn.ReLU() end,
-  LeakyReLU = function (c) return nn.LeakyReLU(c.negative_slope) end,
-  Sigmoid = function () return nn.Sigmoid() end,
-  Tanh = function () return nn.Tanh() end,
-  Softmax = function () return nn.Softmax() end,
-  LogSoftmax = function () return nn.LogSoftmax() end,
-  Dropout = function (c) return nn.Dropout(c.p) end,
-  BatchNorm1d = function (c) return nn.BatchNorm1d(c.num_features, { eps = c.eps,
-                                     momentum = c.momentum, affine = c.affine }) end,
-  Flatten = function () return nn.Flatten() end,
-  Identity = function () return nn.Identity() end,
-}
-
-local function config_of(layer, i)
-  local cfg
-  if is_module(layer) then
-    cfg = layer_config[layer.name] and layer_config[layer.name](layer) or {}
-    cfg.type = layer.name
-  elseif type(layer.config) == "function" then
-    cfg = layer:config()
-  end
-  if type(cfg) ~= "table" or nn.layer_types[cfg.type] == nil then
-    fail(4, "model:save: layer %d (%s) cannot be saved: give it a config() method that "
-         .. "returns {type = name, ...} and put a constructor under nn.layer_types[name]",
-         i, layer_name(layer))
-  end
-  return cfg
-end
-
---- model:save(path) -> model: the layers, their parameters and running
--- statistics, the loss, the optimizer and its state, the epoch and the
--- random generator's state, as one safetensors file.  Written to a temporary
--- file in the same directory, fsynced and renamed into place: a crash
--- mid-save leaves the old file whole.
--- Errors: a layer that cannot be described; the file cannot be written.
-function Model:save(path)
-  if type(path) ~= "string" then fail(2, "model:save: path must be a string, got %s", type(path)) end
-  local json = nn.safetensors.json
-  local arch = { layers = {} }
-  for i, layer in ipairs(self.layers) do arch.layers[i] = config_of(layer, i) end
-  local tensors = {}
-  for _, entry in ipairs(self:_state_tensors()) do tensors[entry[1]] = entry[2] end
-  local seed, offset = nn.get_rng_state()
-  local training = { epoch = self.epoch, rng = { seed = seed, offset = offset } }
-  if self.loss then training.loss = { type = self.loss.name, reduction = self.loss.reduction } end
-  if self.metric then training.metric = self.metric.name ~= "custom" and self.metric.name or nil end
-  training.classes = self.classes
-  if self.optimizer and self.optimizer.state_dict then
-    local sd = self.optimizer:state_dict()
-    training.optimizer, training.iterations = sd.config, sd.iterations
-    for name, t in pairs(sd.tensors) do tensors["optimizer." .. name] = t end
-  end
-  nn.safetensors.save(path, tensors, { format = "nnlua.model/1",
-                                       architecture = json.encode(arch),
-                                       training = json.encode(training) })
-  return self
-end
-
--- what a file holds, checked against the model it would fill; raises
--- before anything is changed
-local function check_against(model, tensors, path)
-  for _, entry in ipairs(model:_state_tensors()) do
-    local name, t = entry[1], entry[2]
-    local saved = tensors[name]
-    if saved == nil then fail(4, "nn.load: %s: tensor '%s' is missing", path, name) end
-    local a, b = table.concat(saved:size(), "x"), table.concat(t:size(), "x")
-    if a ~= b then
-      fail(4, "nn.load: %s: tensor '%s' has shape [%s] but the layer needs [%s]", path, name, a, b)
-    end
-  end
-end
-
---- nn.load(path [, {rng = true}]) -> model: a model saved by model:save,
--- with its loss, optimizer (and state), metric and epoch, ready to go on
--- training exactly where it stopped: the random generator is restored too
--- (rng = false keeps the current one).  Resume with
---   model:train(x, y, {epochs = 20, initial_epoch = model.epoch})
--- Errors: a missing, truncated or corrupt file, or one whose tensors do not
--- fit its architecture (a clear message; no half-loaded model).
-function Model.load(path, opts)
-  if type(path) ~= "string" then fail(2, "nn.load: path must be a string, got %s", type(path)) end
-  opts = opts or {}
-  local tensors, meta = nn.safetensors.load(path)
-  local json = nn.safetensors.json
-  if meta.format ~= "nnlua.model/1" or meta.architecture == nil then
-    fail(2, "nn.load: %s: not an nnlua model checkpoint (its __metadata__ has no "
-         .. "format 'nnlua.model/1'); nn.safetensors.load reads any safetensors file", path)
-  end
-  local ok, arch = pcall(json.decode, meta.architecture)
-  local ok2, training = pcall(json.decode, meta.training or "{}")
-  if not ok or not ok2 or type(arch) ~= "table" or type(arch.layers) ~= "table" then
-    fail(2, "nn.load: %s: the architecture in __metadata__ is not valid", path)
-  end
-  local model = Model.new()
-  for i, cfg in ipairs(arch.layers) do
-    local make = type(cfg) == "table" and nn.layer_types[cfg.type]
-    if not make then
-      fail(2, "nn.load: %s: layer %d has unknown type %s", path, i, tostring(type(cfg) == "table" and cfg.type))
-    end
-    local built, layer = pcall(make, cfg)
-    if not built then fail(2, "nn.load: %s: layer %d (%s): %s", path, i, cfg.type, tostring(layer)) end
-    model:add(layer)
-  end
-  check_against(model, tensors, path)
-  local opt
-  if type(training.optimizer) == "table" then
-    local made, o = pcall(nn.optim.from_config, training.optimizer)
-    if not made then fail(2, "nn.load: %s: optimizer: %s", path, tostring(o)) end
-    opt = o
-    local state = {}
-    for name, t in pairs(tensors) do
-      local k = name:match("^optimizer%.(.+)$")
-      if k then state[k] = t end
-    end
-    local loaded, err = pcall(opt.load_state_dict, opt, { config = training.optimizer,
-                              iterations = training.iterations or 0, tensors = state })
-    if not loaded then fail(2, "nn.load: %s: optimizer state: %s", path, tostring(err)) end
-    opt:to(model.device)        -- the file's tensors are on the CPU
-  end
-  -- everything checked: fill the model
-  for _, entry in ipairs(model:_state_tensors()) do entry[2]:copy(tensors[entry[1]]) end
-  local loss
-  if type(training.loss) == "table" and loss_types[training.loss.type] then
-    loss = nn[loss_types[training.loss.type]]({ reduction = training.loss.reduction })
-  end
-  model:set{ loss = loss, optimizer = opt, accuracy = training.metric or false }
-  model.epoch = math.tointeger(training.epoch) or 0
-  model.classes = type(training.classes) == "table" and training.classes or nil
-  if opts.rng ~= false and type(training.rng) == "table" then
-    nn.set_rng_state(training.rng.seed, training.rng.offset)
-  end
-  return model
 end
 
 
@@ -955,5 +563,16 @@ Model.__tostring = function (self)
   return text
 end
 Model.__repr = Model.__tostring
+
+-- The training loop (lua/nn/fit.lua) and the checkpoints
+-- (lua/nn/checkpoint.lua) add their methods to this same table.  Each file
+-- returns a function, called here once with the Model and the helpers they
+-- share; neither requires nn.model, so there is no require cycle.
+local util = { fail = fail, is_module = is_module, is_tensor = is_tensor,
+               layer_name = layer_name, layer_params = layer_params,
+               on_device = on_device, sorted_names = sorted_names,
+               persistent = persistent }
+require("nn.fit")(Model, util)
+require("nn.checkpoint")(Model, util)
 
 return Model

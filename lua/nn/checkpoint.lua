@@ -1,0 +1,206 @@
+--- lua/nn/checkpoint.lua: nn.Model's checkpoints: model:save, nn.load
+-- (Model.load), the list of state tensors they read and write, and the
+-- tables that describe and rebuild each layer (nn.layer_types).
+--
+-- A checkpoint is a safetensors file (io/safetensors.c) that other tools can read:
+--   tensors   layers.<i>.weight, layers.<i>.bias, layers.<i>.running_mean, ...
+--             optimizer.<k>.<state>   (exp_avg, momentum_buffer, ...)
+--   __metadata__ (strings)
+--     format        "nnlua.model/1"
+--     architecture  JSON: {layers = {{type = "Linear", in_features = 784, ...}, ...}}
+--     training      JSON: {loss = {...}, optimizer = {...}, iterations = n,
+--                          metric = "accuracy", epoch = n, rng = {seed, offset}}
+--
+-- How this file joins the Model: it returns a function that lua/nn/model.lua
+-- calls once, at its end, as require("nn.checkpoint")(Model, util); the
+-- function adds its methods to that same Model table.  util holds the small
+-- helpers model.lua shares (fail, is_module, layer_name, layer_params,
+-- persistent).  This file never requires nn.model, so there is no require
+-- cycle; require "nn" gets the table lua/nn/init.lua put in package.loaded
+-- before loading the Model.
+local nn = require "nn"
+
+return function (Model, util)
+  local fail, is_module, layer_name = util.fail, util.is_module, util.layer_name
+  local layer_params, persistent = util.layer_params, util.persistent
+
+  -- {name, tensor} of every parameter and persistent buffer (the names in
+  -- util.persistent): "layers.3.weight", "layers.5.running_mean", ...
+  -- (model:get_weights and set_weights use the same list)
+  function Model:_state_tensors()
+    local out = {}
+    for i, layer in ipairs(self.layers) do
+      local p = layer_params(layer)
+      local names = is_module(layer) and select(3, layer:parameters()) or {}
+      for k = 1, #p do
+        out[#out + 1] = { ("layers.%d.%s"):format(i, names[k] or ("param" .. k)), p[k] }
+      end
+      if is_module(layer) then
+        local buffers = layer:buffers()
+        for _, name in ipairs(persistent) do
+          if buffers[name] then out[#out + 1] = { ("layers.%d.%s"):format(i, name), buffers[name] } end
+        end
+      end
+    end
+    return out
+  end
+
+
+  -- the constructor of each C loss, by its type name (for checkpoints)
+  local loss_types = {
+    CategoricalCrossentropy = "CategoricalCrossentropy", CrossEntropyLoss = "CrossEntropyLoss",
+    NLLLoss = "NLLLoss", MSELoss = "MSELoss", L1Loss = "L1Loss", BCELoss = "BCELoss",
+    BCEWithLogitsLoss = "BCEWithLogitsLoss",
+  }
+
+  -- How to describe and rebuild each C layer.  A Lua layer takes part when it
+  -- has config() -> table and its type is in nn.layer_types.
+  local layer_config = {
+    Linear = function (l)
+      return { in_features = l.weight:size(2), out_features = l.weight:size(1),
+               bias = l.bias ~= nil, activation = l.activation }
+    end,
+    LeakyReLU = function (l) return { negative_slope = l.negative_slope } end,
+    Dropout = function (l) return { p = l.p } end,
+    BatchNorm1d = function (l)
+      return { num_features = l.running_mean:size(1), eps = l.eps, momentum = l.momentum,
+               affine = l.weight ~= nil }
+    end,
+  }
+  nn.layer_types = {
+    Linear = function (c) return nn.Linear(c.in_features, c.out_features,
+                                           { bias = c.bias, activation = c.activation }) end,
+    ReLU = function () return nn.ReLU() end,
+    LeakyReLU = function (c) return nn.LeakyReLU(c.negative_slope) end,
+    Sigmoid = function () return nn.Sigmoid() end,
+    Tanh = function () return nn.Tanh() end,
+    Softmax = function () return nn.Softmax() end,
+    LogSoftmax = function () return nn.LogSoftmax() end,
+    Dropout = function (c) return nn.Dropout(c.p) end,
+    BatchNorm1d = function (c) return nn.BatchNorm1d(c.num_features, { eps = c.eps,
+                                       momentum = c.momentum, affine = c.affine }) end,
+    Flatten = function () return nn.Flatten() end,
+    Identity = function () return nn.Identity() end,
+  }
+
+  local function config_of(layer, i)
+    local cfg
+    if is_module(layer) then
+      cfg = layer_config[layer.name] and layer_config[layer.name](layer) or {}
+      cfg.type = layer.name
+    elseif type(layer.config) == "function" then
+      cfg = layer:config()
+    end
+    if type(cfg) ~= "table" or nn.layer_types[cfg.type] == nil then
+      fail(4, "model:save: layer %d (%s) cannot be saved: give it a config() method that "
+           .. "returns {type = name, ...} and put a constructor under nn.layer_types[name]",
+           i, layer_name(layer))
+    end
+    return cfg
+  end
+
+  --- model:save(path) -> model: the layers, their parameters and running
+  -- statistics, the loss, the optimizer and its state, the epoch and the
+  -- random generator's state, as one safetensors file.  Written to a temporary
+  -- file in the same directory, fsynced and renamed into place: a crash
+  -- mid-save leaves the old file whole.
+  -- Errors: a layer that cannot be described; the file cannot be written.
+  function Model:save(path)
+    if type(path) ~= "string" then fail(2, "model:save: path must be a string, got %s", type(path)) end
+    local json = nn.safetensors.json
+    local arch = { layers = {} }
+    for i, layer in ipairs(self.layers) do arch.layers[i] = config_of(layer, i) end
+    local tensors = {}
+    for _, entry in ipairs(self:_state_tensors()) do tensors[entry[1]] = entry[2] end
+    local seed, offset = nn.get_rng_state()
+    local training = { epoch = self.epoch, rng = { seed = seed, offset = offset } }
+    if self.loss then training.loss = { type = self.loss.name, reduction = self.loss.reduction } end
+    if self.metric then training.metric = self.metric.name ~= "custom" and self.metric.name or nil end
+    training.classes = self.classes
+    if self.optimizer and self.optimizer.state_dict then
+      local sd = self.optimizer:state_dict()
+      training.optimizer, training.iterations = sd.config, sd.iterations
+      for name, t in pairs(sd.tensors) do tensors["optimizer." .. name] = t end
+    end
+    nn.safetensors.save(path, tensors, { format = "nnlua.model/1",
+                                         architecture = json.encode(arch),
+                                         training = json.encode(training) })
+    return self
+  end
+
+  -- what a file holds, checked against the model it would fill; raises
+  -- before anything is changed
+  local function check_against(model, tensors, path)
+    for _, entry in ipairs(model:_state_tensors()) do
+      local name, t = entry[1], entry[2]
+      local saved = tensors[name]
+      if saved == nil then fail(4, "nn.load: %s: tensor '%s' is missing", path, name) end
+      local a, b = table.concat(saved:size(), "x"), table.concat(t:size(), "x")
+      if a ~= b then
+        fail(4, "nn.load: %s: tensor '%s' has shape [%s] but the layer needs [%s]", path, name, a, b)
+      end
+    end
+  end
+
+  --- nn.load(path [, {rng = true}]) -> model: a model saved by model:save,
+  -- with its loss, optimizer (and state), metric and epoch, ready to go on
+  -- training exactly where it stopped: the random generator is restored too
+  -- (rng = false keeps the current one).  Resume with
+  --   model:train(x, y, {epochs = 20, initial_epoch = model.epoch})
+  -- Errors: a missing, truncated or corrupt file, or one whose tensors do not
+  -- fit its architecture (a clear message; no half-loaded model).
+  function Model.load(path, opts)
+    if type(path) ~= "string" then fail(2, "nn.load: path must be a string, got %s", type(path)) end
+    opts = opts or {}
+    local tensors, meta = nn.safetensors.load(path)
+    local json = nn.safetensors.json
+    if meta.format ~= "nnlua.model/1" or meta.architecture == nil then
+      fail(2, "nn.load: %s: not an nnlua model checkpoint (its __metadata__ has no "
+           .. "format 'nnlua.model/1'); nn.safetensors.load reads any safetensors file", path)
+    end
+    local ok, arch = pcall(json.decode, meta.architecture)
+    local ok2, training = pcall(json.decode, meta.training or "{}")
+    if not ok or not ok2 or type(arch) ~= "table" or type(arch.layers) ~= "table" then
+      fail(2, "nn.load: %s: the architecture in __metadata__ is not valid", path)
+    end
+    local model = Model.new()
+    for i, cfg in ipairs(arch.layers) do
+      local make = type(cfg) == "table" and nn.layer_types[cfg.type]
+      if not make then
+        fail(2, "nn.load: %s: layer %d has unknown type %s", path, i, tostring(type(cfg) == "table" and cfg.type))
+      end
+      local built, layer = pcall(make, cfg)
+      if not built then fail(2, "nn.load: %s: layer %d (%s): %s", path, i, cfg.type, tostring(layer)) end
+      model:add(layer)
+    end
+    check_against(model, tensors, path)
+    local opt
+    if type(training.optimizer) == "table" then
+      local made, o = pcall(nn.optim.from_config, training.optimizer)
+      if not made then fail(2, "nn.load: %s: optimizer: %s", path, tostring(o)) end
+      opt = o
+      local state = {}
+      for name, t in pairs(tensors) do
+        local k = name:match("^optimizer%.(.+)$")
+        if k then state[k] = t end
+      end
+      local loaded, err = pcall(opt.load_state_dict, opt, { config = training.optimizer,
+                                iterations = training.iterations or 0, tensors = state })
+      if not loaded then fail(2, "nn.load: %s: optimizer state: %s", path, tostring(err)) end
+      opt:to(model.device)        -- the file's tensors are on the CPU
+    end
+    -- everything checked: fill the model
+    for _, entry in ipairs(model:_state_tensors()) do entry[2]:copy(tensors[entry[1]]) end
+    local loss
+    if type(training.loss) == "table" and loss_types[training.loss.type] then
+      loss = nn[loss_types[training.loss.type]]({ reduction = training.loss.reduction })
+    end
+    model:set{ loss = loss, optimizer = opt, accuracy = training.metric or false }
+    model.epoch = math.tointeger(training.epoch) or 0
+    model.classes = type(training.classes) == "table" and training.classes or nil
+    if opts.rng ~= false and type(training.rng) == "table" then
+      nn.set_rng_state(training.rng.seed, training.rng.offset)
+    end
+    return model
+  end
+end

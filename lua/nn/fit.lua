@@ -1,0 +1,278 @@
+--- lua/nn/fit.lua: the training loop of nn.Model: train (fit), evaluate,
+-- predict, confusion_matrix; batching, the progress display, callbacks and
+-- history, and Ctrl-C.
+--
+-- How this file joins the Model: it returns a function that lua/nn/model.lua
+-- calls once, at its end, as require("nn.fit")(Model, util); the function
+-- adds its methods to that same Model table.  util holds the small helpers
+-- model.lua shares (fail, is_tensor, on_device, sorted_names).  This file
+-- never requires nn.model, so there is no require cycle; require "nn" gets
+-- the table lua/nn/init.lua put in package.loaded before loading the Model.
+local nn = require "nn"
+
+return function (Model, util)
+  local fail, is_tensor, on_device = util.fail, util.is_tensor, util.on_device
+  local sorted_names = util.sorted_names
+
+  --- Batches of rows [i, j] of x (and y), in order, as views (no copies).
+  local function each_slice(n, batch_size)
+    local i = 1
+    return function ()
+      if i > n then return nil end
+      local j = math.min(i + batch_size - 1, n)
+      local a = i
+      i = j + 1
+      return a, j
+    end
+  end
+
+  local function rows_of(t, who, name)
+    if not is_tensor(t) then fail(3, "%s: %s must be a tensor, got %s", who, name, type(t)) end
+    if t:dim() == 0 then fail(3, "%s: %s must have a batch dimension, got a scalar", who, name) end
+    return t:size(1)
+  end
+
+  local function check_batch_size(bs, who)
+    if math.type(bs) ~= "integer" or bs < 1 then
+      fail(3, "%s: batch_size must be a positive integer, got %s", who, tostring(bs))
+    end
+  end
+
+  --- model:evaluate(x, y [, {batch_size = 256}]) -> loss, accuracy: the mean
+  -- loss over all samples (or the sum, for a loss with reduction 'sum') and
+  -- the accuracy (nil when no accuracy metric is set), in evaluation mode.
+  -- Errors: no layers or loss; x and y with different numbers of rows.
+  function Model:evaluate(x, y, opts)
+    self:_check_ready("model:evaluate")
+    opts = opts or {}
+    local n = rows_of(x, "model:evaluate", "x")
+    if rows_of(y, "model:evaluate", "y") ~= n then
+      fail(2, "model:evaluate: x has %d rows but y has %d", n, y:size(1))
+    end
+    local bs = opts.batch_size or 256
+    check_batch_size(bs, "model:evaluate")
+    local was = self.training
+    self:set_training(false)
+    local metric, total, mean = self.metric, 0, self.loss.reduction == "mean"
+    if metric then metric:reset() end
+    local device = self:_device()
+    for i, j in each_slice(n, bs) do
+      local xb, yb = on_device(x:slice(i, j), device), on_device(y:slice(i, j), device)
+      local out = self:forward(xb)
+      total = total + self.loss:forward(out, yb) * (mean and (j - i + 1) or 1)
+      if metric then metric:update(out, yb) end
+    end
+    self:set_training(was)
+    return total / (mean and math.max(n, 1) or 1), metric and metric:result() or nil
+  end
+
+  --- model:predict(x [, {batch_size = 256}]) -> a new tensor of the outputs,
+  -- (N, ...), computed in evaluation mode batch by batch.
+  -- Errors: no layers; x not a tensor.
+  function Model:predict(x, opts)
+    if #self.layers == 0 then fail(2, "model:predict: the model has no layers") end
+    opts = opts or {}
+    local n = rows_of(x, "model:predict", "x")
+    local bs = opts.batch_size or 256
+    check_batch_size(bs, "model:predict")
+    local was, result = self.training, nil
+    self:set_training(false)
+    local device = self:_device()
+    if n <= bs then                -- one batch (one image at the prompt): one copy
+      local out = self:forward(on_device(x, device))
+      local home = nn.get_default_device()
+      result = out.device == home and out:clone() or out:to(home)
+      self:set_training(was)
+      return result
+    end
+    for i, j in each_slice(n, bs) do
+      local out = self:forward(on_device(x:slice(i, j), device))
+      if result == nil then
+        local shape = out:size()
+        shape[1] = n
+        result = nn.tensor.zeros(shape)
+      end
+      result:slice(i, j):copy(out)
+    end
+    self:set_training(was)
+    return result
+  end
+
+  --- model:confusion_matrix(x, y [, {batch_size = 256}]) -> (C, C) counts:
+  -- row i holds the examples of true class i, column j where they went.
+  function Model:confusion_matrix(x, y, opts)
+    local pred = self:predict(x, opts)
+    return nn.metrics.confusion_matrix(pred, y)
+  end
+
+
+  -- the progress of one epoch, on a terminal: one line redrawn in place
+  local function draw_bar(epoch, epochs, done, total, logs, seen, elapsed)
+    local width = 24
+    local filled = math.floor(width * done / math.max(total, 1))
+    local bar = ("="):rep(filled) .. (filled < width and ">" or "") .. ("."):rep(width - filled - 1)
+    local rate = elapsed > 0 and seen / elapsed or 0
+    local eta = rate > 0 and (total - done) / math.max(done, 1) * elapsed or 0
+    local acc = logs.accuracy and (" accuracy %.4f"):format(logs.accuracy) or ""
+    local count = ("%" .. #tostring(total) .. "d/%d"):format(done, total)   -- no jumping
+    io.stdout:write(("\rEpoch %d/%d %s [%s] loss %.4f%s  %.0f samples/s  ETA %.0fs   ")
+      :format(epoch, epochs, count, bar, logs.loss, acc, rate, eta))
+    io.stdout:flush()
+  end
+
+  local function epoch_line(epoch, epochs, logs)
+    local parts = { ("Epoch %d/%d"):format(epoch, epochs), ("loss %.4f"):format(logs.loss) }
+    if logs.accuracy then parts[#parts + 1] = ("accuracy %.4f"):format(logs.accuracy) end
+    if logs.val_loss then parts[#parts + 1] = ("val_loss %.4f"):format(logs.val_loss) end
+    if logs.val_accuracy then parts[#parts + 1] = ("val_accuracy %.4f"):format(logs.val_accuracy) end
+    parts[#parts + 1] = ("%.2fs (%.0f samples/s)"):format(logs.seconds, logs.samples / logs.seconds)
+    return table.concat(parts, "  ")
+  end
+
+  -- the callbacks that have a given hook; a plain function is an epoch hook
+  local function hooks(callbacks, name)
+    local list = {}
+    for _, cb in ipairs(callbacks) do
+      if type(cb) == "function" then
+        if name == "on_epoch_end" then
+          list[#list + 1] = function (model, epoch, logs) return cb(epoch, logs, model) end
+        end
+      elseif type(cb[name]) == "function" then
+        list[#list + 1] = function (...) return cb[name](cb, ...) end
+      end
+    end
+    return list
+  end
+
+  local function call_all(list, ...)
+    for i = 1, #list do list[i](...) end
+  end
+
+  local train_keys = { epochs = true, batch_size = true, shuffle = true, validation_data = true,
+                       validation_split = true, verbose = true, callbacks = true,
+                       initial_epoch = true, drop_last = true }
+
+  --- model:train(x, y [, opts]) -> history (alias fit).  Trains on the rows
+  -- of x (N, ...) against y (N) class indices or (N, ...) targets.
+  -- opts (Keras's names and defaults):
+  --   epochs = 1, batch_size = 32, shuffle = true (a new order each epoch,
+  --   from the generator nn.manual_seed seeds), validation_data = {x_val, y_val}
+  --   or validation_split = fraction (the LAST rows, before shuffling, as
+  --   Keras), verbose = 1 (a progress bar on a terminal, else one line per
+  --   epoch; 0: silent; 2: one line per epoch), callbacks = {...}
+  --   (nn.callbacks.*, or functions f(epoch, logs, model) run after each
+  --   epoch), initial_epoch = 0 (epochs run from initial_epoch + 1 to epochs,
+  --   so a resumed run numbers its epochs on), drop_last = false.
+  -- history: lists indexed by epoch run: epoch, loss, accuracy, val_loss,
+  -- val_accuracy, lr, seconds; history.interrupted when Ctrl-C stopped it.
+  -- Ctrl-C stops at the end of the current batch and returns the history so
+  -- far, the model intact (a second Ctrl-C interrupts at once).
+  -- Errors: no layers, loss or optimizer; bad options; shapes that do not fit.
+  function Model:train(x, y, opts)
+    self:_check_ready("model:train")
+    opts = opts or {}
+    if type(opts) ~= "table" then fail(2, "model:train: opts must be a table, got %s", type(opts)) end
+    for k in pairs(opts) do
+      if not train_keys[k] then
+        fail(2, "model:train: unknown option '%s' (options: %s)", tostring(k), sorted_names(train_keys))
+      end
+    end
+    local n = rows_of(x, "model:train", "x")
+    if rows_of(y, "model:train", "y") ~= n then
+      fail(2, "model:train: x has %d rows but y has %d", n, y:size(1))
+    end
+    local epochs, initial = opts.epochs or 1, opts.initial_epoch or 0
+    if math.type(epochs) ~= "integer" or epochs < 0 then
+      fail(2, "model:train: epochs must be a non-negative integer, got %s", tostring(epochs))
+    end
+    if math.type(initial) ~= "integer" or initial < 0 then
+      fail(2, "model:train: initial_epoch must be a non-negative integer, got %s", tostring(initial))
+    end
+    local bs = opts.batch_size or 32
+    check_batch_size(bs, "model:train")
+    local x_val, y_val
+    if opts.validation_data ~= nil then
+      local v = opts.validation_data
+      if type(v) ~= "table" or not is_tensor(v[1]) or not is_tensor(v[2]) then
+        fail(2, "model:train: validation_data must be {x_val, y_val}, two tensors")
+      end
+      x_val, y_val = v[1], v[2]
+    elseif opts.validation_split ~= nil then
+      local f = opts.validation_split
+      if type(f) ~= "number" or f < 0 or f >= 1 then
+        fail(2, "model:train: validation_split must be a number in [0, 1), got %s", tostring(f))
+      end
+      if f > 0 then x, y, x_val, y_val = nn.data.split(x, y, f) end
+    end
+    local verbose = opts.verbose == nil and 1 or opts.verbose
+    local tty = verbose == 1 and nn.isatty(1)
+    local callbacks = opts.callbacks or {}
+    if type(callbacks) ~= "table" then fail(2, "model:train: callbacks must be a list") end
+    local on_batch, on_epoch_begin = hooks(callbacks, "on_batch_end"), hooks(callbacks, "on_epoch_begin")
+    local on_epoch_end = hooks(callbacks, "on_epoch_end")
+
+    -- the data goes to the model's device once (as Keras), so each batch is
+    -- gathered there; validation batches are copied one by one (evaluate)
+    local device = self:_device()
+    x, y = on_device(x, device), on_device(y, device)
+    local loader = nn.data.DataLoader(x, y, { batch_size = bs, shuffle = opts.shuffle ~= false,
+                                              drop_last = opts.drop_last or false })
+    local history = { epoch = {}, loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {},
+                      lr = {}, seconds = {} }
+    self.history, self.stop_training = history, false
+    local metric, batches = self.metric, #loader
+    -- Ctrl-C waits for the end of the batch; undone however train ends
+    nn.defer_interrupts(true)
+    local guard <close> = setmetatable({}, { __close = function () nn.defer_interrupts(false) end })
+    call_all(hooks(callbacks, "on_train_begin"), self, {})
+    for epoch = initial + 1, epochs do
+      call_all(on_epoch_begin, self, epoch)
+      self:set_training(true)
+      if metric then metric:reset() end
+      local t0, seen, loss_sum, batch, last_draw = nn.clock(), 0, 0, 0, 0
+      local logs = { loss = 0 }
+      for xb, yb in loader:iter() do
+        local loss, out = self:_step(xb, yb)
+        local b = xb:size(1)
+        batch, seen, loss_sum = batch + 1, seen + b, loss_sum + loss * b
+        if metric then metric:update(out, yb) end
+        if #on_batch > 0 then call_all(on_batch, self, batch, { loss = loss, batch_size = b }) end
+        if tty then
+          local now = nn.clock()
+          if now - last_draw > 0.1 or batch == batches then
+            logs.loss, logs.accuracy = loss_sum / seen, metric and metric:result() or nil
+            draw_bar(epoch, epochs, batch, batches, logs, seen, now - t0)
+            last_draw = now
+          end
+        end
+        if nn.interrupt_pending() then history.interrupted = true; break end
+        if self.stop_training then break end
+      end
+      if tty then io.stdout:write("\n") end
+      logs = { loss = seen > 0 and loss_sum / seen or 0 / 0, samples = seen,
+               accuracy = metric and metric:result() or nil,
+               lr = self.optimizer.get_lr and self.optimizer:get_lr() or self.optimizer.lr }
+      if x_val ~= nil and not history.interrupted then
+        logs.val_loss, logs.val_accuracy = self:evaluate(x_val, y_val, { batch_size = math.max(bs, 256) })
+      end
+      logs.seconds = nn.clock() - t0
+      if history.interrupted then
+        if verbose > 0 then
+          print(("interrupted in epoch %d after batch %d of %d: the model keeps what it learned")
+                :format(epoch, batch, batches))
+        end
+        break
+      end
+      self.epoch = epoch
+      for key, list in pairs(history) do
+        if key == "epoch" then list[#list + 1] = epoch else list[#list + 1] = logs[key] end
+      end
+      call_all(on_epoch_end, self, epoch, logs)
+      if verbose > 0 then print(epoch_line(epoch, epochs, logs)) end
+      if self.stop_training then break end
+    end
+    call_all(hooks(callbacks, "on_train_end"), self, {})
+    return history
+  end
+  Model.fit = Model.train
+end
