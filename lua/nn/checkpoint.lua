@@ -1,6 +1,9 @@
 --- lua/nn/checkpoint.lua: nn.Model's checkpoints: model:save, nn.load
 -- (Model.load), the list of state tensors they read and write, and the
--- tables that describe and rebuild each layer (nn.layer_types).
+-- table that rebuilds each layer type (nn.layer_types).  A C layer
+-- describes itself: layer:config() holds its options, nn[type](config)
+-- rebuilds it, and its type's description names its persistent buffers;
+-- nothing here knows a layer by name.
 --
 -- A checkpoint is a safetensors file (io/safetensors.c) that other tools can read:
 --   tensors   layers.<i>.weight, layers.<i>.bias, layers.<i>.running_mean, ...
@@ -14,18 +17,18 @@
 -- How this file joins the Model: it returns a function that lua/nn/model.lua
 -- calls once, at its end, as require("nn.checkpoint")(Model, util); the
 -- function adds its methods to that same Model table.  util holds the small
--- helpers model.lua shares (fail, is_module, layer_name, layer_params,
--- persistent).  This file never requires nn.model, so there is no require
+-- helpers model.lua shares (fail, is_module, layer_name, layer_params).  This file never requires nn.model, so there is no require
 -- cycle; require "nn" gets the table lua/nn/init.lua put in package.loaded
 -- before loading the Model.
 local nn = require "nn"
 
 return function (Model, util)
   local fail, is_module, layer_name = util.fail, util.is_module, util.layer_name
-  local layer_params, persistent = util.layer_params, util.persistent
+  local layer_params = util.layer_params
 
-  -- {name, tensor} of every parameter and persistent buffer (the names in
-  -- util.persistent): "layers.3.weight", "layers.5.running_mean", ...
+  -- {name, tensor} of every parameter and persistent buffer (those its
+  -- type's description lists as persistent, in its order): "layers.3.weight",
+  -- "layers.5.running_mean", ...
   -- (model:get_weights and set_weights use the same list)
   function Model:_state_tensors()
     local out = {}
@@ -36,9 +39,9 @@ return function (Model, util)
         out[#out + 1] = { ("layers.%d.%s"):format(i, names[k] or ("param" .. k)), p[k] }
       end
       if is_module(layer) then
-        local buffers = layer:buffers()
-        for _, name in ipairs(persistent) do
-          if buffers[name] then out[#out + 1] = { ("layers.%d.%s"):format(i, name), buffers[name] } end
+        local buffers = layer:buffers{ persistent = true }
+        for _, name in ipairs(nn.module_types[layer.name].persistent) do
+          out[#out + 1] = { ("layers.%d.%s"):format(i, name), buffers[name] }
         end
       end
     end
@@ -53,42 +56,15 @@ return function (Model, util)
     BCEWithLogitsLoss = "BCEWithLogitsLoss",
   }
 
-  -- How to describe and rebuild each C layer.  A Lua layer takes part when it
-  -- has config() -> table and its type is in nn.layer_types.
-  local layer_config = {
-    Linear = function (l)
-      return { in_features = l.weight:size(2), out_features = l.weight:size(1),
-               bias = l.bias ~= nil, activation = l.activation }
-    end,
-    LeakyReLU = function (l) return { negative_slope = l.negative_slope } end,
-    Dropout = function (l) return { p = l.p } end,
-    BatchNorm1d = function (l)
-      return { num_features = l.running_mean:size(1), eps = l.eps, momentum = l.momentum,
-               affine = l.weight ~= nil }
-    end,
-  }
-  nn.layer_types = {
-    Linear = function (c) return nn.Linear(c.in_features, c.out_features,
-                                           { bias = c.bias, activation = c.activation }) end,
-    ReLU = function () return nn.ReLU() end,
-    LeakyReLU = function (c) return nn.LeakyReLU(c.negative_slope) end,
-    Sigmoid = function () return nn.Sigmoid() end,
-    Tanh = function () return nn.Tanh() end,
-    Softmax = function () return nn.Softmax() end,
-    LogSoftmax = function () return nn.LogSoftmax() end,
-    Dropout = function (c) return nn.Dropout(c.p) end,
-    BatchNorm1d = function (c) return nn.BatchNorm1d(c.num_features, { eps = c.eps,
-                                       momentum = c.momentum, affine = c.affine }) end,
-    Flatten = function () return nn.Flatten() end,
-    Identity = function () return nn.Identity() end,
-  }
+  -- The constructor of each layer type, by the name a checkpoint's config
+  -- gives: every C layer type (its constructor takes its config table), and
+  -- any Lua layer type a user puts here (with a config() method).
+  nn.layer_types = {}
+  for name, t in pairs(nn.module_types) do nn.layer_types[name] = t.new end
 
   local function config_of(layer, i)
     local cfg
-    if is_module(layer) then
-      cfg = layer_config[layer.name] and layer_config[layer.name](layer) or {}
-      cfg.type = layer.name
-    elseif type(layer.config) == "function" then
+    if type(layer.config) == "function" then
       cfg = layer:config()
     end
     if type(cfg) ~= "table" or nn.layer_types[cfg.type] == nil then

@@ -34,12 +34,16 @@
 --   optimizer:step(params, grads)                          nn/optim.c
 -- model:backward() outside a step goes through every layer and adds (+=)
 -- to every gradient, as PyTorch's backward: model:zero_grad() clears them.
--- Where a Softmax output meets categorical cross-entropy (or a LogSoftmax
--- meets NLLLoss), the backward starts below the Softmax with the fused
--- gradient of the pair, dL/dz = (p - y) / B (nn/loss_classification.c):
--- stable where p underflows, and one pass instead of two.  The loss and
--- accuracy reported are those of what the model outputs (the probabilities),
--- as Keras and PyTorch report them.
+-- Where the last layer gives probabilities (a Softmax, or a Dense whose
+-- fused activation is softmax) and the loss takes them (categorical
+-- cross-entropy; or log-probabilities and NLLLoss), model:set plans the step
+-- on the logits instead, as Keras does: the loss is computed by
+-- nn.CrossEntropyLoss, the criterion that takes logits and owns the fused
+-- gradient dL/dz = (softmax(z) - y) / B (nn/loss_classification.c): stable
+-- where p underflows, and one pass instead of two.  The Softmax layer still
+-- runs, so predict and its live output give probabilities; a fused softmax
+-- is left out of the step's forward ({activation = false}), so that
+-- layer's output holds the logits after a step.
 --
 -- Every layer's output and gradients stay live tensors: after a step,
 -- model.layers[1].grad_weight is the gradient that step computed.
@@ -100,8 +104,6 @@ local function sorted_names(t)
   return table.concat(names, ", ")
 end
 
--- the buffers that are part of a model's state (saved, counted by summary)
-local persistent = { "running_mean", "running_var" }
 
 -- the layers of nn.Model{l1, l2, ...}, checked before any is added
 local function check_list(list)
@@ -180,7 +182,7 @@ function Model:add(layer)
   end
   self._params = nil            -- the flat parameter lists are rebuilt on the next step
   self.device = self:_device()
-  self:_find_fused()
+  self:_plan_loss()
   return self
 end
 
@@ -251,26 +253,22 @@ function Model:set(opts)
     if acc == true then acc = "accuracy" end
     self.metric = acc and nn.metrics.get(acc) or nil
   end
-  self:_find_fused()
+  self:_plan_loss()
   return self
 end
 Model.compile = Model.set
 
--- Is the output a Softmax (or LogSoftmax) whose loss is categorical
--- cross-entropy (or NLL)?  Then backward uses the fused gradient.
-function Model:_find_fused()
-  self._fused = nil
+-- The plan of the step's loss (the top of this file): self._plan is nil,
+-- or {loss = nn.CrossEntropyLoss{...}, fused = true when the softmax is the
+-- last layer's fused activation}.  Read from the descriptions alone: what
+-- the last layer gives (layer.gives) and what the loss takes (loss.takes).
+function Model:_plan_loss()
+  self._plan = nil
   local last, loss = self.layers[#self.layers], self.loss
   if last == nil or loss == nil or not is_module(last) then return end
-  local want = { CategoricalCrossentropy = false, NLLLoss = true }   -- loss -> log?
-  local is_log = want[loss.name]
-  if is_log == nil then return end
-  local act = is_log and "log_softmax" or "softmax"
-  if last.name == (is_log and "LogSoftmax" or "Softmax") then
-    self._fused = { skip_layer = true, log = is_log }
-  elseif last.activation == act then
-    self._fused = { skip_layer = false, log = is_log }
-  end
+  if last.gives == "values" or last.gives ~= loss.takes then return end
+  local fused = last:config().activation ~= nil     -- the softmax is its activation
+  self._plan = { loss = nn.CrossEntropyLoss{ reduction = loss.reduction }, fused = fused }
 end
 
 function Model:_check_ready(who)
@@ -356,35 +354,53 @@ function Model:forward(x)
   return out
 end
 
--- layer:backward_pre_activation(...) when pre, else layer:backward(...),
--- called as methods (not layer[name](layer, ...), and not as a tail call)
--- so that an error names them: "bad argument #1 to 'backward'", never '?'
-local function call_backward(layer, pre, ...)
-  if pre then return (layer:backward_pre_activation(...)) end
-  return (layer:backward(...))
+-- The forward of a step (and of evaluate): as model:forward, but where a
+-- plan puts the loss on the logits (Model:_plan_loss) also returns them:
+-- the last layer's input (a Softmax layer still runs, for the live output),
+-- or the last layer's output with its fused softmax left out.
+-- Returns out, and the tensor the loss takes (out itself without a plan).
+function Model:_forward_for_loss(x)
+  local plan, layers = self._plan, self.layers
+  if plan == nil then
+    local out = self:forward(x)
+    return out, out
+  end
+  local n, out = #layers, x
+  for i = 1, n - 1 do out = layers[i]:forward(out) end
+  if plan.fused then
+    out = layers[n]:forward(out, { activation = false })
+    self._output = out
+    return out, out
+  end
+  local logits = out
+  out = layers[n]:forward(out)
+  self._output = out
+  return out, logits
 end
+
+-- Steps' options of C layers' backward: set the parameter gradients (the
+-- step's zero_grad fused in: GEMMs with beta 0), and for the first layer
+-- that has parameters, no dL/dx (nobody reads it: for a Dense, one GEMM of
+-- three).  model:backward() outside a step accumulates, through every layer.
+local STEP, STEP_FIRST = { accumulate = false }, { accumulate = false, grad_input = false }
 
 -- backward through layers first..1 from g; returns dL/dx.  With `full`
 -- false (a training step) it does less, for the same gradients: below the
--- first layer that has parameters nothing is computed, and that layer
--- computes only its parameter gradients (not dL/dx: for a Dense, one GEMM
--- of three); and C layers set their parameter gradients instead of adding
--- to them (the step's zero_grad fused into the backward: no fill, GEMMs
--- with beta 0).  pre: g is dL/dz below layer `first`'s fused activation.
-local function backward_from(self, first, g, full, pre)
+-- first layer that has parameters nothing is computed (STEP_FIRST above).
+local function backward_from(self, first, g, full)
   local layers, stop = self.layers, full and 1 or self._first_trainable
   if stop == nil then return nil end                 -- nothing to train
-  local accumulate = full and true or false
   for i = first, stop, -1 do
     local layer = layers[i]
-    local pre_here = pre and i == first
     if not is_module(layer) then
-      g = call_backward(layer, pre_here, g)
-    elseif i == stop and not full then
-      call_backward(layer, pre_here, g, false, accumulate)
+      g = layer:backward(g)
+    elseif full then
+      g = layer:backward(g)
+    elseif i == stop then
+      layer:backward(g, STEP_FIRST)
       return nil
     else
-      g = call_backward(layer, pre_here, g, true, accumulate)
+      g = layer:backward(g, STEP)
     end
   end
   return g
@@ -392,8 +408,9 @@ end
 
 --- model:backward([grad_output]) -> grad_input, dL/dx.  With grad_output
 -- (the output's shape): through every layer from it.  Without: from the
--- loss of the last model:compute_loss(y) or step, using the fused Softmax +
--- cross-entropy gradient where it applies.  Parameter gradients accumulate
+-- loss of the last model:compute_loss(y), at the model's output (the
+-- plain chain rule, through a Softmax's Jacobian: the fused gradient is
+-- the step's).  Parameter gradients accumulate
 -- (+=): model:zero_grad() clears them (model:step needs no zero_grad: see
 -- the top of this file).
 -- Errors: no forward before; a gradient of the wrong shape.
@@ -403,15 +420,23 @@ function Model:backward(grad_output)
   if self._target == nil then
     fail(2, "model:backward: give grad_output, or compute the loss first with model:compute_loss(y)")
   end
-  return self:_backward_loss(self._output, self._target, true)
+  return backward_from(self, #self.layers, self.loss:backward(self._output, self._target), true)
 end
 
+-- the backward of a step's loss: from the criterion the plan chose, at the
+-- tensor it took (the logits: below a Softmax layer, or at a Dense whose
+-- forward left its softmax out and whose backward then skips it too)
 function Model:_backward_loss(out, y, full)
-  local n, fused = #self.layers, self._fused
-  if fused == nil then return backward_from(self, n, self.loss:backward(out, y), full) end
-  local g = self.loss:softmax_backward(out, y, fused.log)     -- dL/dz, stable
-  if fused.skip_layer then return backward_from(self, n - 1, g, full) end
-  return backward_from(self, n, g, full, true)
+  local n, plan = #self.layers, self._plan
+  if plan == nil then return backward_from(self, n, self.loss:backward(out, y), full) end
+  local g = plan.loss:backward()            -- at its last forward: (softmax(z) - y) / B
+  return backward_from(self, plan.fused and n or n - 1, g, full)
+end
+
+-- the loss of a step's forward (out, and what the plan's loss takes)
+function Model:_loss_of(out, logits, y)
+  if self._plan then return self._plan.loss:forward(logits, y) end
+  return self.loss:forward(out, y)
 end
 
 --- model:compute_loss(y) -> the loss of the last forward's output against y
@@ -438,10 +463,10 @@ function Model:_step(x, y)
   for _, layer in ipairs(self.trainable_layers) do
     if not is_module(layer) then layer:zero_grad() end
   end
-  local out = self:forward(x)
-  local loss = self.loss:forward(out, y)
-  self._target = y
-  self:_backward_loss(out, y)
+  local out, logits = self:_forward_for_loss(x)
+  local loss = self:_loss_of(out, logits, y)
+  self._target = nil                  -- compute_loss sets it, for model:backward()
+  self:_backward_loss(logits, y)
   self.optimizer:step(self._params, self._grads)
   return loss, out
 end
@@ -489,12 +514,17 @@ end
 
 --- model:summary() -> the table Keras prints: each layer, its output shape
 -- (B for the batch), its number of parameters, and the totals.  Also
--- printed.  Output shapes follow from the first layer's input size when it
--- is a Dense; "?" where a Lua layer does not say.
+-- printed.  Output shapes follow from the first layer's in_features (or
+-- num_features) option, through each layer's output_shape; "?" where a Lua
+-- layer does not say.
 function Model:summary()
   local lines, shape = {}, nil
   local first = self.layers[1]
-  if first and is_module(first) and first.name == "Linear" then shape = { first.weight:size(2) } end
+  if shape == nil and first and is_module(first) then
+    local cfg = first:config()
+    local width = cfg.in_features or cfg.num_features
+    if width then shape = { width } end
+  end
   local rule = ("-"):rep(64)
   lines[#lines + 1] = ("%-4s %-32s %-16s %10s"):format("#", "Layer", "Output shape", "Params")
   lines[#lines + 1] = rule
@@ -504,8 +534,7 @@ function Model:summary()
     local count = 0
     for _, p in ipairs((layer_params(layer))) do count = count + p:numel() end
     if is_module(layer) then
-      local b = layer:buffers()
-      for _, name in ipairs(persistent) do if b[name] then buffers = buffers + b[name]:numel() end end
+      for _, b in pairs(layer:buffers{ persistent = true }) do buffers = buffers + b:numel() end
     end
     total = total + count
     local shown = shape and ("(B, " .. table.concat(shape, ", ") .. ")") or "?"
@@ -530,19 +559,16 @@ function Model._thousands(n)
 end
 
 -- the output shape (without the batch) of a layer given its input shape
+-- (nil: not known), as the layer's own description computes it
 function Model._output_shape(layer, shape)
+  if shape == nil then return nil end
   if not is_module(layer) then
     return type(layer.output_shape) == "function" and layer:output_shape(shape) or nil
   end
-  local name = layer.name
-  if name == "Linear" then return { layer.weight:size(1) } end
-  if shape == nil then return nil end
-  if name == "Flatten" then
-    local n = 1
-    for _, d in ipairs(shape) do n = n * d end
-    return { n }
-  end
-  return shape     -- activations, Softmax, Dropout, BatchNorm, Identity
+  local ok, out = pcall(layer.output_shape, layer, { 1, table.unpack(shape) })
+  if not ok then return nil end
+  table.remove(out, 1)
+  return out
 end
 
 Model.__tostring = function (self)
@@ -570,8 +596,7 @@ Model.__repr = Model.__tostring
 -- share; neither requires nn.model, so there is no require cycle.
 local util = { fail = fail, is_module = is_module, is_tensor = is_tensor,
                layer_name = layer_name, layer_params = layer_params,
-               on_device = on_device, sorted_names = sorted_names,
-               persistent = persistent }
+               on_device = on_device, sorted_names = sorted_names }
 require("nn.fit")(Model, util)
 require("nn.checkpoint")(Model, util)
 
