@@ -91,7 +91,7 @@ describe("nn.BCELoss", function()
 
   it("names the loss and both shapes when input and target differ", function()
     H.assert_error_has(function() nn.BCELoss():forward(probs(2, 3), probs(3, 2)) end,
-      { "bad argument #1 to 'forward'", "BCELoss", "[2x3]", "[3x2]" })
+      { "bad argument #2 to 'forward'", "BCELoss", "[2x3]", "[3x2]" })
   end)
 end)
 
@@ -153,7 +153,7 @@ describe("nn.BCEWithLogitsLoss", function()
   it("names the loss and both shapes when input and target differ", function()
     H.assert_error_has(function()
       nn.BCEWithLogitsLoss():forward(nn.tensor.randn(4), nn.tensor.randn(4, 1))
-    end, { "bad argument #1 to 'forward'", "BCEWithLogitsLoss", "[4]", "[4x1]" })
+    end, { "bad argument #2 to 'forward'", "BCEWithLogitsLoss", "[4]", "[4x1]" })
   end)
 end)
 

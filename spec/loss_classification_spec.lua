@@ -154,7 +154,7 @@ describe("nn.CrossEntropyLoss", function()
     local ce = nn.CrossEntropyLoss()
     local x = nn.tensor.randn(4, 3)
     H.assert_error_has(function() ce:forward(x, nn.tensor.zeros(3)) end,
-      { "bad argument #1 to 'forward'", "CrossEntropyLoss", "[4x3]", "[3]" })
+      { "bad argument #2 to 'forward'", "CrossEntropyLoss", "[4x3]", "[3]" })
     H.assert_error_has(function() ce:forward(x, nn.tensor.zeros(4, 2)) end,
       { "CrossEntropyLoss", "[4x3]", "[4x2]" })
     H.assert_error_has(function() ce:backward(x, nn.tensor.zeros(4, 3, 1)) end,
