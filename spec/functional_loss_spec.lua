@@ -150,3 +150,25 @@ describe("the loss constructors check their options against the description", fu
     assert.is_nil(cce.no_such_field)
   end)
 end)
+
+-- On a GPU: x sets the device, so a target elsewhere is blamed (#2); the
+-- pairs called without a module make their own scratch on the device.
+describe("nn.functional on CUDA", function()
+  if not nn.cuda.is_available() then pending("no CUDA device: CUDA specs skipped") return end
+
+  it("blames a target on another device, by role", function()
+    local x, t = nn.tensor.randn(2, 3), nn.tensor.randn(2, 3)
+    H.assert_error_has(function () nn.F.mse_loss(x:cuda(), t) end,
+      { "bad argument #2 to 'mse_loss'", "MSELoss: input is on cuda, target on cpu" })
+    H.assert_error_has(function () nn.CrossEntropyLoss():forward(x:cuda(), nn.tensor{ 1, 2 }) end,
+      { "bad argument #2 to 'forward'", "CrossEntropyLoss: input is on cuda, target on cpu" })
+  end)
+
+  it("gives the CPU's loss and gradient (H.LIBM: see spec/loss_*_spec.lua)", function()
+    local x, t = nn.tensor.randn(40, 5), nn.tensor.rand(40, 5)
+    H.assert_close(nn.F.bce_with_logits_loss(x:cuda(), t:cuda()), nn.F.bce_with_logits_loss(x, t),
+                   H.LIBM)
+    H.assert_tensor(nn.F.cross_entropy_backward(x:cuda(), t:cuda()):cpu(),
+                    nn.F.cross_entropy_backward(x, t):totable(), H.LIBM)
+  end)
+end)
