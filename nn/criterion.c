@@ -1,10 +1,91 @@
 /*
-** criterion.c -- what every loss shares: life cycle, the checks in front
-** of each pass.  The losses' math is in loss_*.c.
+** criterion.c -- what every loss shares: the checks in front of each pure
+** pair, the options' descriptions and checks, and the life cycle of an
+** nn_criterion.  The losses' math is in loss_*.c.
 */
 #include <stdlib.h>
 
 #include "nn.h"
+
+/* --- the checks every pair makes ---------------------------------------------- */
+
+double loss_scale (nn_redop reduction, int64_t n) {
+  return reduction == NN_MEAN && n > 0 ? 1.0 / (double)n : 1.0;
+}
+
+int loss_check_reduction (const char *name, nn_redop reduction) {
+  if (reduction != NN_MEAN && reduction != NN_SUM)
+    return nn_seterr(NN_EARG, "%s: reduction must be mean or sum, got op %d", name,
+                     (int)reduction);
+  return NN_OK;
+}
+
+static int same_shape (const nn_tensor *a, const nn_tensor *b) {
+  int same = a->ndim == b->ndim;
+  for (int i = 0; same && i < a->ndim; i++) same = a->shape[i] == b->shape[i];
+  return same;
+}
+
+/* x sets the shape and the device; a target that differs is at fault */
+int loss_same_shape (const char *name, const nn_tensor *x, const nn_tensor *target) {
+  if (!same_shape(x, target))
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_TARGET, "%s: input %s and target %s must have "
+                         "one shape", name, shape_str(x).s, shape_str(target).s);
+  if (x->storage->device != target->storage->device)
+    return nn_seterr_arg(NN_EDEVICE, NN_ROLE_TARGET, "%s: input is on %s, target on %s", name,
+                         device_name(x->storage->device),
+                         device_name(target->storage->device));
+  return NN_OK;
+}
+
+int loss_check_grad (const char *name, const nn_tensor *grad_x, const nn_tensor *x) {
+  if (!same_shape(grad_x, x))
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT, "%s: grad_x %s must have the input's shape %s",
+                         name, shape_str(grad_x).s, shape_str(x).s);
+  if (grad_x->storage->device != x->storage->device)
+    return nn_seterr_arg(NN_EDEVICE, NN_ROLE_OUT, "%s: grad_x is on %s, input on %s", name,
+                         device_name(grad_x->storage->device), device_name(x->storage->device));
+  return NN_OK;
+}
+
+int loss_scratch (nn_tensor **tmp, nn_tensor *work, const nn_tensor *x, int64_t n) {
+  *tmp = NULL;
+  if (work == NULL) return tensor_new(tmp, x->storage->device, 1, &n);
+  int rc = tensor_move(work, x->storage->device);
+  if (rc == NN_OK) rc = tensor_resize(work, 1, &n);
+  if (rc == NN_OK) *tmp = tensor_retain(work);
+  return rc;
+}
+
+/* --- options -------------------------------------------------------------------- */
+
+static const char *const reduction_choices[] = { "mean", "sum", NULL };
+
+const nn_loss_option nn_loss_reduction_option = {
+  .name = "reduction", .kind = NN_LOSS_OPT_CHOICE,
+  .doc = "how the terms become one number: their mean or their sum",
+  .choices = reduction_choices, .dflt = 0
+};
+
+const nn_loss_option *const nn_loss_reduction_only[] = { &nn_loss_reduction_option };
+
+int criterion_check_option (const nn_criterion_type *type, int i, double v) {
+  const nn_loss_option *o = type->options[i];
+  if (o->kind == NN_LOSS_OPT_CHOICE) {
+    int n = 0;
+    while (o->choices[n] != NULL) n++;
+    if (!(v >= 0 && v < n && v == (double)(int)v))
+      return nn_seterr(NN_EARG, "%s: %s must be the index of one of its %d choices, got %g",
+                       type->name, o->name, n, v);
+    return NN_OK;
+  }
+  if (!(v >= o->min && (o->max_open ? v < o->max : v <= o->max)))   /* nan fails */
+    return nn_seterr(NN_EARG, "%s: %s must be a number in [%g, %g%c, got %g", type->name,
+                     o->name, o->min, o->max, o->max_open ? ')' : ']', v);
+  return NN_OK;
+}
+
+/* --- life cycle ---------------------------------------------------------------- */
 
 /* Scratch tensors start on the default device and follow the input. */
 static int new_empty (nn_tensor **out) {
@@ -12,25 +93,19 @@ static int new_empty (nn_tensor **out) {
   return tensor_new(out, tensor_default_device(), 1, &zero);
 }
 
-static int move_all (nn_tensor *const ts[], int n, nn_device dev) {
-  for (int i = 0; i < n; i++)
-    if (ts[i] != NULL) {
-      int rc = tensor_move(ts[i], dev);
-      if (rc != NN_OK) return rc;
-    }
-  return NN_OK;
-}
-
-/* --- losses ------------------------------------------------------------------ */
-
-int criterion_alloc (nn_criterion **out, const nn_criterion_type *type, nn_redop reduction) {
+int criterion_new (nn_criterion **out, const nn_criterion_type *type, const double *values) {
   *out = NULL;
-  if (reduction != NN_MEAN && reduction != NN_SUM)
-    return nn_seterr(NN_EARG, "%s: reduction must be mean or sum", type->name);
+  double v[NN_LOSS_MAXOPT];
+  for (int i = 0; i < type->noptions; i++) {
+    v[i] = values != NULL ? values[i] : type->options[i]->dflt;
+    int rc = criterion_check_option(type, i, v[i]);
+    if (rc != NN_OK) return rc;
+  }
   nn_criterion *c = calloc(1, sizeof *c);
   if (c == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
   c->type = type;
-  c->reduction = reduction;
+  for (int i = 0; i < type->noptions; i++) c->opt[i] = v[i];
+  c->reduction = v[0] == 1 ? NN_SUM : NN_MEAN;     /* option 0: 'mean' | 'sum' */
   int rc = new_empty(&c->grad_input);
   if (rc == NN_OK) rc = new_empty(&c->work);
   if (rc != NN_OK) { criterion_free(c); return rc; }
@@ -45,45 +120,62 @@ void criterion_free (nn_criterion *c) {
   free(c);
 }
 
-static int same_device (const nn_criterion *c, const nn_tensor *x, const nn_tensor *target) {
-  if (x->storage->device != target->storage->device)
-    return nn_seterr(NN_EDEVICE, "%s: input is on %s, target on %s", c->type->name,
-                     device_name(x->storage->device), device_name(target->storage->device));
-  return NN_OK;
-}
-
-/* the two scratch tensors follow x's device */
-static int criterion_follow (nn_criterion *c, const nn_tensor *x) {
-  nn_tensor *const ts[] = { c->grad_input, c->work };
-  return move_all(ts, 2, x->storage->device);
-}
-
 int criterion_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target,
                        double *loss) {
-  int rc = same_device(c, x, target);
-  if (rc == NN_OK) rc = criterion_follow(c, x);
-  if (rc == NN_OK) rc = c->type->forward(c, x, target, &c->loss);
+  int rc = c->type->forward(c, x, target, &c->loss);
   if (rc == NN_OK) *loss = c->loss;
   return rc;
 }
 
+/* grad_input follows x (a backward pair wants it preallocated) */
 int criterion_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target) {
-  int rc = same_device(c, x, target);
-  if (rc == NN_OK) rc = criterion_follow(c, x);
+  int rc = tensor_move(c->grad_input, x->storage->device);
   if (rc == NN_OK) rc = resize_as(c->grad_input, x);
   if (rc == NN_OK) rc = c->type->backward(c, x, target);
   return rc;
 }
 
-double criterion_scale (const nn_criterion *c, int64_t n) {
-  return c->reduction == NN_MEAN && n > 0 ? 1.0 / (double)n : 1.0;
+/* The reduction as criterion_new takes it: the index of its choice. */
+static int new_with_reduction (nn_criterion **out, const nn_criterion_type *type,
+                               nn_redop reduction) {
+  *out = NULL;
+  int rc = loss_check_reduction(type->name, reduction);
+  if (rc != NN_OK) return rc;
+  double v[NN_LOSS_MAXOPT];
+  for (int i = 0; i < type->noptions; i++) v[i] = type->options[i]->dflt;
+  v[0] = reduction == NN_SUM ? 1 : 0;
+  return criterion_new(out, type, v);
 }
 
-int criterion_same_shape (const nn_criterion *c, const nn_tensor *x, const nn_tensor *target) {
-  int same = x->ndim == target->ndim;
-  for (int i = 0; same && i < x->ndim; i++) same = x->shape[i] == target->shape[i];
-  if (!same)
-    return nn_seterr(NN_ESHAPE, "%s: input %s and target %s must have one shape",
-                     c->type->name, shape_str(x).s, shape_str(target).s);
-  return NN_OK;
+/* --- every loss type ------------------------------------------------------------ */
+
+const nn_criterion_type *const nn_criterion_types[] = {
+  &mse_loss_type, &l1_loss_type, &bce_loss_type, &bce_with_logits_loss_type,
+  &cross_entropy_loss_type, &nll_loss_type, &categorical_crossentropy_type, NULL
+};
+
+int mse_loss_new (nn_criterion **out, nn_redop reduction) {
+  return new_with_reduction(out, &mse_loss_type, reduction);
+}
+int l1_loss_new (nn_criterion **out, nn_redop reduction) {
+  return new_with_reduction(out, &l1_loss_type, reduction);
+}
+int bce_loss_new (nn_criterion **out, nn_redop reduction) {
+  return new_with_reduction(out, &bce_loss_type, reduction);
+}
+int bce_with_logits_loss_new (nn_criterion **out, nn_redop reduction) {
+  return new_with_reduction(out, &bce_with_logits_loss_type, reduction);
+}
+int cross_entropy_loss_new (nn_criterion **out, nn_redop reduction) {
+  return new_with_reduction(out, &cross_entropy_loss_type, reduction);
+}
+int nll_loss_new (nn_criterion **out, nn_redop reduction) {
+  return new_with_reduction(out, &nll_loss_type, reduction);
+}
+int categorical_crossentropy_new (nn_criterion **out, nn_redop reduction, double eps) {
+  *out = NULL;
+  int rc = loss_check_reduction(categorical_crossentropy_type.name, reduction);
+  if (rc != NN_OK) return rc;
+  double v[2] = { reduction == NN_SUM ? 1 : 0, eps };
+  return criterion_new(out, &categorical_crossentropy_type, v);
 }

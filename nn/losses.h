@@ -6,7 +6,9 @@
 ** loss_classification.c, loss_binary.c and loss_regression.c check the
 ** shapes and loop over the rows (elements) on the CPU; nn/cuda_losses.cu
 ** runs the same functions in one CUDA thread per row (element) (NN_HD,
-** elementwise.h).  The derivations are here, above the code they explain.
+** elementwise.h).  The derivations, with numbered equations, sit above the
+** pure pairs in those .c files; a "(n)" here is equation n of the loss's
+** derivation there.
 **
 ** The reduction is the caller's.  A row (element) function gives that
 ** row's (element's) loss, in double.  The CPU adds them up in one double
@@ -69,60 +71,32 @@ NN_HD double nn_target_at (const float *tr, int64_t k, int64_t j) {
 }
 
 
-/*
-** CrossEntropyLoss:  log-softmax of the logits, then the negative
-** log-likelihood of the target, fused into one stable pass.
-**
-** Shapes   x: (B, C) logits (any real numbers)   t: (B) indices or (B, C)
-**          L: a scalar
-**
-** Forward  softmax   p_{bc} = e^{x_{bc}} / \sum_j e^{x_{bj}}
-**          log p_{bc} = x_{bc} - lse_b,    lse_b = \log \sum_j e^{x_{bj}}
-**          L = s \sum_b \sum_c -t_{bc} \log p_{bc}
-**            = s \sum_b ( T_b lse_b - \sum_c t_{bc} x_{bc} )
-**          index targets (t_{b.} = e_{k_b}):  L = s \sum_b ( lse_b - x_{b k_b} )
-**
-** Backward  \partial lse_b / \partial x_{bj} = e^{x_{bj}} / \sum_i e^{x_{bi}} = p_{bj}
-**   (the derivative of log-sum-exp is softmax), and example b's loss depends
-**   on row b only, so
-**     dL/dx_{bj} = s ( T_b p_{bj} - t_{bj} )     =>  dx = s (p T - t)   (B, C)
-**   index targets:  dx = s (p - onehot(k)).  The famous "softmax minus
-**   target": no division by p, so nothing blows up where p is tiny, which is
-**   why the two steps are fused instead of chaining a Softmax and a log.
-**
-** Stability  lse_b = m_b + \log \sum_j e^{x_{bj} - m_b},  m_b = \max_j x_{bj}:
-**   every exponent is <= 0 (no overflow) and the largest term is e^0 = 1, so
-**   the sum is in [1, C] and its log is finite (no log 0).  Logits of
-**   +-1e4 give a finite loss (up to 2e4) and a gradient in [-1, 1].
-**
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.2.2.3
-**   (softmax units, the log-sum-exp and its stable form), sec. 6.2.1.1 (the
-**   cross-entropy as the negative log-likelihood).
-*/
+/* CrossEntropyLoss, one row; the derivation and the numbered equations
+** are above cross_entropy_loss_forward in loss_classification.c. */
 NN_HD double nn_ce_row_loss (double acc, const float *x, const float *tr, int64_t k,
                              int64_t C) {
-  /* lse = m + log sum_j exp(x_j - m): stable */
+  /* (5) lse = m + log sum_j exp(x_j - m): stable */
   double m = nn_row_max(x, C), z = 0.0;
   for (int64_t j = 0; j < C; j++) z += exp((double)x[j] - m);
   double lse = m + log(z);
-  if (tr == NULL) return acc + (lse - (double)x[k]);
-  for (int64_t j = 0; j < C; j++) acc += (double)tr[j] * (lse - (double)x[j]);
+  if (tr == NULL) return acc + (lse - (double)x[k]);                      /* (3), index */
+  for (int64_t j = 0; j < C; j++) acc += (double)tr[j] * (lse - (double)x[j]);   /* (2) (3) */
   return acc;                            /* -sum_c t_c (x_c - lse) */
 }
 
 NN_HD void nn_ce_row_grad (float *dx, const float *x, const float *tr, int64_t k, int64_t C,
                            double s) {
-  /* e_j = exp(x_j - m) into the gradient row, and z = sum_j e_j */
+  /* (1) (5) e_j = exp(x_j - m) into the gradient row, and z = sum_j e_j */
   double m = nn_row_max(x, C), z = 0.0;
   for (int64_t j = 0; j < C; j++) {
     double e = exp((double)x[j] - m);
     dx[j] = (float)e;
     z += e;
   }
-  if (tr == NULL) {                      /* s (p - onehot(k)) */
+  if (tr == NULL) {                      /* (4) s (p - onehot(k)) */
     for (int64_t j = 0; j < C; j++)
       dx[j] = (float)(s * ((double)dx[j] / z - (j == k ? 1.0 : 0.0)));
-  } else {                               /* s (p T - t) */
+  } else {                               /* (4) s (p T - t) */
     double T = 0.0;
     for (int64_t j = 0; j < C; j++) T += tr[j];
     for (int64_t j = 0; j < C; j++)
@@ -131,33 +105,15 @@ NN_HD void nn_ce_row_grad (float *dx, const float *x, const float *tr, int64_t k
 }
 
 
-/*
-** NLLLoss (negative log-likelihood):  x already holds log-probabilities
-** (a LogSoftmax output); the loss picks the target's.
-**
-** Shapes   x: (B, C) log-probabilities   t: (B) indices or (B, C)   L: scalar
-**
-** Forward  L = -s \sum_b x_{b k_b}                 (index targets)
-**          L = -s \sum_b \sum_c t_{bc} x_{bc}      (probability targets)
-**
-** Backward  L is linear in x:
-**     dL/dx_{bc} = -s t_{bc}     =>  dx = -s t   (-s onehot(k) for indices)
-**   LogSoftmax followed by NLLLoss is CrossEntropyLoss, in two steps: the
-**   LogSoftmax's backward turns this -s t into s (p T - t).
-**
-** PyTorch's NLLLoss takes index targets only; the probability form is the
-** same formula with t_{b.} in place of e_{k_b}.  x is not checked to be
-** <= 0: any numbers go, as in PyTorch.
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.2.1.1.
-*/
+/* NLLLoss, one row; derivation above nll_loss_forward (loss_classification.c). */
 NN_HD double nn_nll_row_loss (double acc, const float *x, const float *tr, int64_t k,
                               int64_t C) {
-  if (tr == NULL) return acc - (double)x[k];
-  for (int64_t j = 0; j < C; j++) acc -= (double)tr[j] * (double)x[j];
+  if (tr == NULL) return acc - (double)x[k];                              /* (1) */
+  for (int64_t j = 0; j < C; j++) acc -= (double)tr[j] * (double)x[j];    /* (2) */
   return acc;
 }
 
-/* in float: -s t, with s rounded to float once */
+/* (3) in float: -s t, with s rounded to float once */
 NN_HD void nn_nll_row_grad (float *dx, const float *tr, int64_t k, int64_t C, double s) {
   float sf = (float)s;
   if (tr == NULL) {                      /* -s at the target, 0 elsewhere */
@@ -169,45 +125,8 @@ NN_HD void nn_nll_row_grad (float *dx, const float *tr, int64_t k, int64_t C, do
 }
 
 
-/*
-** CategoricalCrossentropy (Keras, from_logits=False):  x holds
-** probabilities, a Softmax output; Keras renormalises each row and clips it
-** away from 0 and 1 before the log.
-**
-** Shapes   x: (B, C) probabilities (positive, each row summing to about 1)
-**          t: (B, C) probabilities, or (B) class indices (a convenience
-**          Keras lacks: index k means the one-hot row e_k)      L: scalar
-**
-** Forward, per row (b dropped), S = \sum_k x_k,  \epsilon = eps (1e-7):
-**   p_c = x_c / S                          renormalise
-**   q_c = clip(p_c, \epsilon, 1 - \epsilon)   keep \log q finite
-**   L = s \sum_b \sum_c -t_c \log q_c
-**   Terms with t_c = 0 are skipped (0 \log q = 0 anyway while eps > 0).
-**
-** Backward, by the chain rule through the three steps:
-**   dL_b/dq_c = -t_c / q_c
-**   dq_c/dp_c = 1 where \epsilon <= p_c <= 1 - \epsilon, else 0: the clip is
-**     flat outside, so a clipped entry passes no gradient (as
-**     tf.clip_by_value's gradient, which lets the bounds themselves through)
-**   so g_c := dL_b/dp_c = -t_c / p_c where not clipped, 0 where clipped
-**   dp_k/dx_c = (\delta_{kc} S - x_k) / S^2 = (\delta_{kc} - p_k) / S
-**   dL_b/dx_c = \sum_k g_k (\delta_{kc} - p_k) / S
-**             = (1/S) ( g_c - \sum_k g_k p_k )
-**   =>  dx_{bc} = (s / S_b) ( g_{bc} - \sum_k g_{bk} p_{bk} )
-**   For a one-hot t = e_k with p_k unclipped: g = -e_k / p_k, \sum g p = -1,
-**   and dx_c = (s/S)(\delta_{ck} (-1/p_k) + 1).  Scaling a row of x leaves L
-**   unchanged (p is scale-free), and indeed \sum_c x_c dL/dx_c = 0.
-**
-** Stability  the clip bounds -\log q by -\log \epsilon (16.1 for 1e-7) and
-**   the division g = -t/p by 1/\epsilon.  Probabilities that come from a
-**   Softmax can still round to 0 in float32, where this loss saturates and
-**   its gradient vanishes: for training, CrossEntropyLoss on the logits is
-**   the stable choice.  A row summing to 0 has no probabilities: nan, as Keras.
-**
-** Source: Keras, keras/backend.py categorical_crossentropy (the renormalise
-**   and the clip with epsilon()); Goodfellow, Bengio & Courville, Deep
-**   Learning (2016), sec. 6.2.2.3.
-*/
+/* CategoricalCrossentropy, one row; derivation above
+** categorical_crossentropy_forward (loss_classification.c). */
 
 /* lo = eps: the clip is [lo, 1 - lo] */
 NN_HD double nn_cce_row_loss (double acc, const float *x, const float *tr, int64_t k,
@@ -221,9 +140,9 @@ NN_HD double nn_cce_row_loss (double acc, const float *x, const float *tr, int64
     /* clip(p, eps, 1 - eps), by comparisons so that a NaN stays NaN (fmin
     ** and fmax would drop it, and a diverged model would show a finite
     ** loss that TerminateOnNaN cannot see) */
-    double p = (double)x[j] / S;
-    double q = p < lo ? lo : p > hi ? hi : p;
-    acc -= tc * log(q);
+    double p = (double)x[j] / S;                          /* (1) */
+    double q = p < lo ? lo : p > hi ? hi : p;             /* (2) */
+    acc -= tc * log(q);                                   /* (3) */
   }
   return acc;
 }
@@ -239,11 +158,11 @@ NN_HD void nn_cce_row_grad (float *dx, const float *x, const float *tr, int64_t 
   for (int64_t j = 0; j < C; j++) {
     double tc = nn_target_at(tr, k, j);
     double p = (double)x[j] / S, g = 0.0;
-    if (tc != 0.0 && p >= lo && p <= hi) g = -tc / p;
+    if (tc != 0.0 && p >= lo && p <= hi) g = -tc / p;    /* (4) */
     dx[j] = (float)g;
     dot += g * p;
   }
-  /* dx_j = (s / S) (g_j - dot) */
+  /* (5) dx_j = (s / S) (g_j - dot) */
   for (int64_t j = 0; j < C; j++) dx[j] = (float)(s / S * ((double)dx[j] - dot));
 }
 
@@ -272,32 +191,16 @@ NN_HD void nn_class_row_grad (nn_class_loss_op op, float *dx, const float *x,
 }
 
 
-/*
-** The fused gradient of Softmax (or LogSoftmax) followed by
-** CategoricalCrossentropy (or NLLLoss), as Keras and PyTorch compute it
-** when they see the pair.
-**
-** Shapes   z: (B, C) the logits fed to the Softmax    y: (B, C) its output,
-**          p = softmax(z) (or log p, for LogSoftmax)    t: (B) or (B, C)
-**
-** Chaining the two backward passes would divide by p in the loss
-** (dL/dp = -s t / p) and multiply by the softmax Jacobian
-** (dp_i/dz_j = p_i (\delta_{ij} - p_j)) afterwards:
-**   dL/dz_{bj} = \sum_i (-s t_{bi} / p_{bi}) p_{bi} (\delta_{ij} - p_{bj})
-**              = s ( T_b p_{bj} - t_{bj} )        (T_b = \sum_i t_{bi})
-** the same "softmax minus target" as CrossEntropyLoss above, with no
-** division: exact where p underflows to 0, where the chained form gives
-** 0 * inf.  (CategoricalCrossentropy clips p to [eps, 1 - eps] in its
-** loss; the fused gradient is that of the unclipped loss, as Keras's.)
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.2.2.3.
-*/
+/* The fused gradient of Softmax (LogSoftmax) then CategoricalCrossentropy
+** (NLLLoss), one row; derivation above softmax_cross_entropy_backward
+** (loss_classification.c). */
 NN_HD void nn_softmax_xent_row_grad (float *dz, const float *y, const float *tr, int64_t k,
                                      int64_t C, double s, int y_is_log) {
   double T = 1.0;
   if (tr != NULL) { T = 0.0; for (int64_t j = 0; j < C; j++) T += tr[j]; }
   for (int64_t j = 0; j < C; j++) {
-    double p = y_is_log ? exp((double)y[j]) : (double)y[j];
-    dz[j] = (float)(s * (T * p - nn_target_at(tr, k, j)));
+    double p = y_is_log ? exp((double)y[j]) : (double)y[j];   /* (2) */
+    dz[j] = (float)(s * (T * p - nn_target_at(tr, k, j)));     /* (1) */
   }
 }
 
@@ -308,36 +211,9 @@ NN_HD void nn_softmax_xent_row_grad (float *dz, const float *y, const float *tr,
 ** \sigma(z) = 1 / (1 + e^{-z}).
 */
 
-/*
-** BCELoss (binary cross-entropy):  x holds probabilities, a Sigmoid output.
-**
-** Shapes   x, t: any shape, the same; n = numel.   L: a scalar.
-**
-** Forward  L = -s \sum_k [ t_k \log x_k + (1 - t_k) \log(1 - x_k) ]
-**   the negative log-likelihood of t under a Bernoulli(x).  Each log is
-**   clamped to >= -100, as PyTorch does, so x = 0 or 1 gives a finite loss:
-**   100 for an entry that is confidently wrong (x = 0 where t = 1), 0 where
-**   confidently right.
-**
-** Backward  d/dx [t \log x + (1 - t) \log(1 - x)] = t/x - (1 - t)/(1 - x)
-**                                                = (t - x) / (x (1 - x))
-**     dL/dx_k = s (x_k - t_k) / \max(x_k (1 - x_k), 10^{-12})
-**   The max is PyTorch's eps: at x = 0 or 1 the gradient is huge but finite.
-**   (There the clamped forward is flat and its true derivative is 0; PyTorch
-**   keeps the big push back toward the target, and so do we.)
-**
-** Stability  weak by nature: x from a Sigmoid rounds to exactly 0 or 1 in
-**   float32 once |logit| > ~17, and then the loss saturates at the clamp.
-**   For training, BCEWithLogitsLoss on the logits is the stable choice.
-**
-** Errors: an x outside [0, 1] (or nan) is not a probability: the loss
-**   rejects it (NN_EARG naming the entry), so the functions below only ever
-**   see x in [0, 1].
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.2.2.2
-**   (sigmoid units for Bernoulli outputs); PyTorch docs, torch.nn.BCELoss
-**   (the clamp of the log at -100) and aten/src/ATen/native/Loss.cpp
-**   (binary_cross_entropy_backward, EPSILON = 1e-12).
-*/
+/* BCELoss, one element; derivation above bce_loss_forward (loss_binary.c).
+** Each log is clamped to >= -100 and the gradient's denominator to
+** >= 1e-12, as PyTorch (aten/src/ATen/native/Loss.cpp). */
 #define NN_BCE_LOG_MIN (-100.0)
 #define NN_BCE_EPS 1e-12
 
@@ -348,44 +224,19 @@ NN_HD double nn_bce_loss (float x, float t) {
   double xk = x, tk = t;
   /* log(0) = -inf, clamped to -100 */
   double log_x = fmax(log(xk), NN_BCE_LOG_MIN), log_1mx = fmax(log1p(-xk), NN_BCE_LOG_MIN);
-  return -(tk * log_x + (1.0 - tk) * log_1mx);
+  return -(tk * log_x + (1.0 - tk) * log_1mx);          /* (1) */
 }
 
 NN_HD float nn_bce_grad (float x, float t, double s) {
   double xk = x, tk = t;
-  return (float)(s * (xk - tk) / fmax(xk * (1.0 - xk), NN_BCE_EPS));
+  return (float)(s * (xk - tk) / fmax(xk * (1.0 - xk), NN_BCE_EPS));   /* (2) */
 }
 
-/*
-** BCEWithLogitsLoss:  a Sigmoid and BCELoss fused, on logits x.
-**
-** Shapes   x: any shape (logits, any real numbers), t: x's shape; n = numel.
-**
-** Forward  with p = \sigma(x):  \log p = -\log(1 + e^{-x}),
-**          \log(1 - p) = -x - \log(1 + e^{-x}), so each term is
-**   \ell = -t \log p - (1 - t) \log(1 - p) = (1 - t) x + \log(1 + e^{-x})
-**   That overflows for x << 0 (e^{-x}).  Since \log(1 + e^{-x}) =
-**   -x + \log(1 + e^{x}) for x < 0, both cases are
-**   \ell = \max(x, 0) - x t + \log(1 + e^{-|x|})
-**   L = s \sum_k \ell_k
-**
-** Backward  d\ell/dx = (1 - t) - e^{-x} / (1 + e^{-x}) = (1 - t) - (1 - p)
-**     dL/dx_k = s (\sigma(x_k) - t_k)          =>  dx = s (\sigma(x) - t)
-**   The Sigmoid's derivative p (1 - p) cancels BCE's 1 / (p (1 - p)): the
-**   same "prediction minus target" as softmax with cross-entropy.
-**
-** Stability  e^{-|x|} is in (0, 1]: no overflow, and log1p keeps the small
-**   term \log(1 + u) accurate where u is tiny (large |x|).  \sigma is taken
-**   as 1 / (1 + e^{-x}) for x >= 0 and e^{x} / (1 + e^{x}) for x < 0, so the
-**   exponent is never positive.  Logits of +-1e4 give a finite loss (1e4
-**   where wrong) and a gradient in [-s, s].
-**
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.2.2.2
-**   (the softplus form of the loss); PyTorch docs, torch.nn.BCEWithLogitsLoss.
-*/
+/* BCEWithLogitsLoss, one element; derivation above
+** bce_with_logits_loss_forward (loss_binary.c). */
 NN_HD double nn_bce_logits_loss (float x, float t) {
   double xk = x, tk = t;
-  return fmax(xk, 0.0) - xk * tk + log1p(exp(-fabs(xk)));
+  return fmax(xk, 0.0) - xk * tk + log1p(exp(-fabs(xk)));   /* (1) */
 }
 
 /* sigma(z) in double, with a non-positive exponent on either side of 0 */
@@ -396,7 +247,7 @@ NN_HD double nn_sigmoid_double (double z) {
 }
 
 NN_HD float nn_bce_logits_grad (float x, float t, double s) {
-  return (float)(s * (nn_sigmoid_double(x) - (double)t));
+  return (float)(s * (nn_sigmoid_double(x) - (double)t));   /* (3) */
 }
 
 
@@ -407,41 +258,25 @@ NN_HD float nn_bce_logits_grad (float x, float t, double s) {
 ** give the same number.
 */
 
-/*
-** MSELoss (mean squared error):   L = (1/n) \sum_k (x_k - t_k)^2
-**
-** Shapes   x, t: any shape, the same; n = numel.   L: a scalar.
-** Backward: L depends on x_k through its own term only:
-**   dL/dx_k = (2/n) (x_k - t_k)      =>  dx = (2/n) (x - t)
-** (with reduction='sum', drop the 1/n).  The target gets no gradient.
-** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 5.1.4.
-*/
+/* MSELoss, one element; derivation above mse_loss_forward (loss_regression.c). */
 NN_HD double nn_mse_loss (float x, float t) {
   double d = (double)x - (double)t;
-  return d * d;
+  return d * d;                                          /* (1) */
 }
 
 /* in float: (2 s) (x - t), the factor rounded to float once */
 NN_HD float nn_mse_grad (float x, float t, double s) {
-  return (float)(2.0 * s) * (x - t);
+  return (float)(2.0 * s) * (x - t);                     /* (2) */
 }
 
-/*
-** L1Loss (mean absolute error):   L = (1/n) \sum_k |x_k - t_k|
-**
-** Shapes   as MSELoss.
-** Backward: d|u|/du = sign(u), undefined at u = 0, where we use 0 (the
-**   subgradient PyTorch picks; a kink, so a finite-difference check must
-**   keep away from x = t):
-**   dL/dx_k = sign(x_k - t_k) / n    =>  dx = sign(x - t) / n
-** Less pulled by outliers than MSE: every error pulls with the same force.
-*/
-NN_HD double nn_l1_loss (float x, float t) { return fabs((double)x - (double)t); }
+/* L1Loss, one element; derivation above l1_loss_forward (loss_regression.c).
+** A kink at x = t, where the gradient is 0. */
+NN_HD double nn_l1_loss (float x, float t) { return fabs((double)x - (double)t); }   /* (1) */
 
 /* in float: s sign(x - t), 0 at the kink */
 NN_HD float nn_l1_grad (float x, float t, double s) {
   float sf = (float)s, u = x - t;
-  return u > 0.0f ? sf : (u < 0.0f ? -sf : 0.0f);
+  return u > 0.0f ? sf : (u < 0.0f ? -sf : 0.0f);        /* (2) */
 }
 
 

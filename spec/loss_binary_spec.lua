@@ -91,7 +91,7 @@ describe("nn.BCELoss", function()
 
   it("names the loss and both shapes when input and target differ", function()
     H.assert_error_has(function() nn.BCELoss():forward(probs(2, 3), probs(3, 2)) end,
-      { "bad argument #1 to 'forward'", "BCELoss", "[2x3]", "[3x2]" })
+      { "bad argument #2 to 'forward'", "BCELoss", "[2x3]", "[3x2]" })
   end)
 end)
 
@@ -153,7 +153,85 @@ describe("nn.BCEWithLogitsLoss", function()
   it("names the loss and both shapes when input and target differ", function()
     H.assert_error_has(function()
       nn.BCEWithLogitsLoss():forward(nn.tensor.randn(4), nn.tensor.randn(4, 1))
-    end, { "bad argument #1 to 'forward'", "BCEWithLogitsLoss", "[4]", "[4x1]" })
+    end, { "bad argument #2 to 'forward'", "BCEWithLogitsLoss", "[4]", "[4x1]" })
+  end)
+end)
+
+-- The pure pairs, called without a module (nn/loss_binary.c through
+-- nn.functional), against values by hand: Lua's math.log and math.exp in
+-- double on inputs that are exact in float32.  Tolerance TOL (H.LIBM): libm
+-- and one float32 rounding of each gradient entry.
+describe("nn.functional binary pairs", function()
+  local F = nn.functional
+
+  local function pair (fwd, bwd, reduction, scale)
+    return {
+      forward = function (_, x, t) return fwd(x, t, reduction) end,
+      backward = function (_, x, t) return bwd(x, t, reduction) * (scale or 1) end,
+    }
+  end
+
+  it("bce_loss is -mean(t log x + (1 - t) log(1 - x)); bce_loss_backward s (x - t) / (x (1 - x))", function()
+    -- x = 0.5 against 1, 0.25 against 0
+    local x, t = nn.tensor{ 0.5, 0.25 }, nn.tensor{ 1, 0 }
+    local sum = -math.log(0.5) - math.log(0.75)
+    H.assert_close(F.bce_loss(x, t), sum / 2, TOL)
+    H.assert_close(F.bce_loss(x, t, "sum"), sum, TOL)
+    -- (0.5 - 1) / 0.25 = -2;  0.25 / 0.1875 = 4/3
+    H.assert_tensor(F.bce_loss_backward(x, t), { -1, 2 / 3 }, TOL)
+    H.assert_tensor(F.bce_loss_backward(x, t, "sum"), { -2, 4 / 3 }, TOL)
+  end)
+
+  it("bce_with_logits_loss is max(x,0) - x t + log(1 + e^-|x|); its backward s (sigmoid(x) - t)", function()
+    local x, t = nn.tensor{ 0, 2, -1 }, nn.tensor{ 1, 0, 0.5 }
+    local terms = { math.log(2), 2 + math.log(1 + math.exp(-2)), 0.5 + math.log(1 + math.exp(-1)) }
+    local sum = terms[1] + terms[2] + terms[3]
+    H.assert_close(F.bce_with_logits_loss(x, t), sum / 3, TOL)
+    H.assert_close(F.bce_with_logits_loss(x, t, "sum"), sum, TOL)
+    local function sigmoid (z) return 1 / (1 + math.exp(-z)) end
+    H.assert_tensor(F.bce_with_logits_loss_backward(x, t, "sum"),
+                    { 0.5 - 1, sigmoid(2), sigmoid(-1) - 0.5 }, TOL)
+    H.assert_tensor(F.bce_with_logits_loss_backward(x, t),
+                    { (0.5 - 1) / 3, sigmoid(2) / 3, (sigmoid(-1) - 0.5) / 3 }, TOL)
+  end)
+
+  for _, red in ipairs{ "mean", "sum" } do
+    it(("backward pairs match central differences of their forward pairs, %s"):format(red), function()
+      nn.manual_seed(31)
+      H.assert_gradcheck(pair(F.bce_loss, F.bce_loss_backward, red), probs(4, 3), labels(4, 3))
+      H.assert_gradcheck(pair(F.bce_loss, F.bce_loss_backward, red), probs(2, 5), nn.tensor.rand(2, 5))
+      H.assert_gradcheck(pair(F.bce_with_logits_loss, F.bce_with_logits_loss_backward, red),
+                         nn.tensor.randn(4, 3) * 3, labels(4, 3))
+      H.assert_gradcheck(pair(F.bce_with_logits_loss, F.bce_with_logits_loss_backward, red),
+                         nn.tensor.randn(2, 2, 3) * 3, nn.tensor.rand(2, 2, 3))
+    end)
+  end
+
+  it("gradcheck rejects a pair whose backward is off by a factor", function()
+    nn.manual_seed(32)
+    assert.is_false((nn.gradcheck(pair(F.bce_loss, F.bce_loss_backward, "mean", 2), probs(3, 4),
+                                  labels(3, 4))))
+    assert.is_false((nn.gradcheck(pair(F.bce_with_logits_loss, F.bce_with_logits_loss_backward,
+                                       "sum", 0.5), nn.tensor.randn(3, 4) * 3, labels(3, 4))))
+  end)
+
+  it("blame the input (#1) for a value that is not a probability, the target (#2) for its shape", function()
+    H.assert_error_has(function () F.bce_loss(nn.tensor{ 0.5, 1.5 }, nn.tensor{ 1, 1 }) end,
+      { "bad argument #1 to 'bce_loss'", "BCELoss: input[2] = 1.5 is not a probability in [0, 1]" })
+    H.assert_error_has(function () F.bce_loss_backward(nn.tensor{ -1 }, nn.tensor{ 1 }) end,
+      { "bad argument #1 to 'bce_loss_backward'", "input[1] = -1" })
+    H.assert_error_has(function () F.bce_with_logits_loss(nn.tensor.randn(4), nn.tensor.randn(4, 1)) end,
+      { "bad argument #2 to 'bce_with_logits_loss'", "BCEWithLogitsLoss", "[4]", "[4x1]" })
+    H.assert_error_has(function () F.bce_loss(probs(2), probs(2), "max") end,
+      { "bad argument #3 to 'bce_loss'", "reduction must be 'mean' or 'sum'" })
+  end)
+
+  it("the loss object's methods blame by role too: input #1, target #2", function()
+    local bce = nn.BCELoss()
+    H.assert_error_has(function () bce:forward(nn.tensor{ 2 }, nn.tensor{ 1 }) end,
+      { "bad argument #1 to 'forward'", "BCELoss: input[1] = 2" })
+    H.assert_error_has(function () bce:backward(probs(3), probs(2)) end,
+      { "bad argument #2 to 'backward'", "BCELoss", "[3]", "[2]" })
   end)
 end)
 

@@ -154,7 +154,7 @@ describe("nn.CrossEntropyLoss", function()
     local ce = nn.CrossEntropyLoss()
     local x = nn.tensor.randn(4, 3)
     H.assert_error_has(function() ce:forward(x, nn.tensor.zeros(3)) end,
-      { "bad argument #1 to 'forward'", "CrossEntropyLoss", "[4x3]", "[3]" })
+      { "bad argument #2 to 'forward'", "CrossEntropyLoss", "[4x3]", "[3]" })
     H.assert_error_has(function() ce:forward(x, nn.tensor.zeros(4, 2)) end,
       { "CrossEntropyLoss", "[4x3]", "[4x2]" })
     H.assert_error_has(function() ce:backward(x, nn.tensor.zeros(4, 3, 1)) end,
@@ -336,6 +336,138 @@ describe("nn.CategoricalCrossentropy", function()
       { "target[3] = 1.5 is not a class index" })
     H.assert_error_has(function() cce:forward(x, nn.tensor.zeros(3, 3)) end,
       { "CategoricalCrossentropy", "[4x3]", "[3x3]" })
+  end)
+end)
+
+-- The pure pairs, called without a module (nn/loss_classification.c
+-- through nn.functional), against values by hand: Lua's math.exp and
+-- math.log in double on inputs exact in float32.  Tolerance TOL (H.LIBM):
+-- libm, and one float32 rounding of each gradient entry.
+describe("nn.functional classification pairs", function()
+  local F = nn.functional
+  before_each(function() nn.manual_seed(17) end)
+
+  -- a loss object over a pair, for nn.gradcheck; `scale` makes it wrong
+  local function pair (fwd, bwd, scale, ...)
+    local opts = table.pack(...)
+    return {
+      forward = function (_, x, t) return fwd(x, t, table.unpack(opts, 1, opts.n)) end,
+      backward = function (_, x, t) return bwd(x, t, table.unpack(opts, 1, opts.n)) * scale end,
+    }
+  end
+
+  -- softmax of a Lua row, in double
+  local function softmax (row)
+    local z, p = 0, {}
+    for _, v in ipairs(row) do z = z + math.exp(v) end
+    for j, v in ipairs(row) do p[j] = math.exp(v) / z end
+    return p, math.log(z)
+  end
+
+  it("cross_entropy is lse - x[target]; its backward the fused s (softmax(x) - t)", function()
+    local rows = { { 1, 2, 3 }, { 0, 0, 0 } }
+    local p1, lse1 = softmax(rows[1])
+    local p2, lse2 = softmax(rows[2])
+    local x, t = nn.tensor(rows), nn.tensor{ 3, 1 }
+    local sum = (lse1 - 3) + (lse2 - 0)
+    H.assert_close(F.cross_entropy(x, t), sum / 2, TOL)
+    H.assert_close(F.cross_entropy(x, t, "sum"), sum, TOL)
+    H.assert_tensor(F.cross_entropy_backward(x, t, "sum"),
+                    { { p1[1], p1[2], p1[3] - 1 }, { p2[1] - 1, p2[2], p2[3] } }, TOL)
+    H.assert_tensor(F.cross_entropy_backward(x, one_hot({ 3, 1 }, 3)),
+                    { { p1[1] / 2, p1[2] / 2, (p1[3] - 1) / 2 },
+                      { (p2[1] - 1) / 2, p2[2] / 2, p2[3] / 2 } }, TOL)
+  end)
+
+  it("cross_entropy_backward is the fused gradient of a Softmax then CategoricalCrossentropy", function()
+    local z, t = nn.tensor.randn(5, 4) * 3, indices(5, 4)
+    local fused = nn.CategoricalCrossentropy():softmax_backward(nn.Softmax():forward(z), t)
+    H.assert_tensor(F.cross_entropy_backward(z, t), fused:totable(), 1e-5)
+    -- stable: logits of +-1e4 give a gradient in [-1, 1], no nan
+    local g = F.cross_entropy_backward(nn.tensor{ { 1e4, -1e4 } }, nn.tensor{ 2 })
+    H.assert_tensor(g, { { 1, -1 } }, H.EXACT)
+  end)
+
+  it("nll_loss is -mean x[target] (or -sum t x / B); its backward -s t", function()
+    local x = nn.tensor{ { -1, -2, -0.5 }, { -0.25, -3, -1 } }
+    H.assert_close(F.nll_loss(x, nn.tensor{ 2, 1 }), 1.125, H.EXACT)
+    H.assert_close(F.nll_loss(x, nn.tensor{ 2, 1 }, "sum"), 2.25, H.EXACT)
+    H.assert_close(F.nll_loss(x, nn.tensor{ { 0.5, 0.5, 0 }, { 0, 0, 1 } }), 1.25, H.EXACT)
+    H.assert_tensor(F.nll_loss_backward(x, nn.tensor{ 2, 1 }), { { 0, -0.5, 0 }, { -0.5, 0, 0 } },
+                    H.EXACT)
+    H.assert_tensor(F.nll_loss_backward(x, nn.tensor{ { 0.5, 0.5, 0 }, { 0, 0, 1 } }, "sum"),
+                    { { -0.5, -0.5, 0 }, { 0, 0, -1 } }, H.EXACT)
+  end)
+
+  it("categorical_crossentropy renormalises and clips; its backward (s / S) (g - sum g p)", function()
+    -- the row (1, 1, 2) sums to S = 4: p = (1/4, 1/4, 1/2); against class 3
+    -- g = (0, 0, -2), sum g p = -1, dx = (1/4) (1, 1, -1)
+    local x = nn.tensor{ { 1, 1, 2 } }
+    H.assert_close(F.categorical_crossentropy(x, nn.tensor{ 3 }), -math.log(0.5), TOL)
+    H.assert_close(F.categorical_crossentropy(x, nn.tensor{ 3 }, 1e-7, "sum"), -math.log(0.5), TOL)
+    H.assert_tensor(F.categorical_crossentropy_backward(x, nn.tensor{ 3 }), { { 0.25, 0.25, -0.25 } },
+                    H.EXACT)
+    -- eps = 0.1 clips p = 0.05 up to 0.1: the loss -log(0.1), no gradient
+    local y = nn.tensor{ { 0.05, 0.95 } }
+    H.assert_close(F.categorical_crossentropy(y, nn.tensor{ 1 }, 0.1), -math.log(0.1), TOL)
+    H.assert_tensor(F.categorical_crossentropy_backward(y, nn.tensor{ 1 }, 0.1), { { 0, 0 } },
+                    H.EXACT)
+    -- the default eps is the loss object's: the same loss as nn.CategoricalCrossentropy()
+    local z, t = nn.tensor.rand(4, 3) + 0.1, soft_labels(4, 3)
+    assert.are.equal(nn.CategoricalCrossentropy():forward(z, t), F.categorical_crossentropy(z, t))
+  end)
+
+  for _, red in ipairs{ "mean", "sum" } do
+    it(("backward pairs match central differences of their forward pairs, %s"):format(red), function()
+      local function probs (B, C) return nn.tensor.rand(B, C) + 0.5 end
+      H.assert_gradcheck(pair(F.cross_entropy, F.cross_entropy_backward, 1, red),
+                         nn.tensor.randn(5, 4) * 2, indices(5, 4))
+      H.assert_gradcheck(pair(F.cross_entropy, F.cross_entropy_backward, 1, red),
+                         nn.tensor.randn(3, 5) * 2, soft_labels(3, 5))
+      H.assert_gradcheck(pair(F.nll_loss, F.nll_loss_backward, 1, red),
+                         nn.tensor.randn(4, 3), indices(4, 3))
+      H.assert_gradcheck(pair(F.nll_loss, F.nll_loss_backward, 1, red),
+                         nn.tensor.randn(4, 3), soft_labels(4, 3))
+      H.assert_gradcheck(pair(F.categorical_crossentropy, F.categorical_crossentropy_backward, 1,
+                              1e-7, red), probs(5, 4), indices(5, 4))
+      H.assert_gradcheck(pair(F.categorical_crossentropy, F.categorical_crossentropy_backward, 1,
+                              0.01, red), probs(3, 4), soft_labels(3, 4))
+    end)
+  end
+
+  it("gradcheck rejects a pair whose backward is off by a factor", function()
+    local x, t = nn.tensor.randn(4, 3) * 2, indices(4, 3)
+    assert.is_false((nn.gradcheck(pair(F.cross_entropy, F.cross_entropy_backward, 2), x, t)))
+    assert.is_false((nn.gradcheck(pair(F.nll_loss, F.nll_loss_backward, 0.5, "sum"), x, t)))
+    assert.is_false((nn.gradcheck(pair(F.categorical_crossentropy,
+                                       F.categorical_crossentropy_backward, 2),
+                                  nn.tensor.rand(4, 3) + 0.5, t)))
+  end)
+
+  it("blame the input (#1) for its shape, the target (#2) for its shape and its indices", function()
+    local x = nn.tensor.randn(3, 4)
+    H.assert_error_has(function () F.cross_entropy(nn.tensor{ 1, 2, 3 }, nn.tensor{ 1 }) end,
+      { "bad argument #1 to 'cross_entropy'", "CrossEntropyLoss: input must be (B, C)" })
+    H.assert_error_has(function () F.nll_loss(x, nn.tensor.zeros(2)) end,
+      { "bad argument #2 to 'nll_loss'", "NLLLoss", "[3x4]", "[2]" })
+    H.assert_error_has(function () F.cross_entropy_backward(x, nn.tensor{ 1, 5, 2 }) end,
+      { "bad argument #2 to 'cross_entropy_backward'", "target[2] = 5 is not a class index in 1..4" })
+    H.assert_error_has(function () F.categorical_crossentropy(x:abs(), nn.tensor{ 0, 1, 1 }) end,
+      { "bad argument #2 to 'categorical_crossentropy'", "target[1] = 0" })
+  end)
+
+  it("categorical_crossentropy checks eps (#3) and the reduction (#4)", function()
+    local x, t = nn.tensor.rand(2, 3) + 0.1, nn.tensor{ 1, 2 }
+    H.assert_error_has(function () F.categorical_crossentropy(x, t, 0.5) end,
+      { "bad argument #3 to 'categorical_crossentropy'", "eps must be a number in [0, 0.5), got 0.5" })
+    H.assert_error_has(function () F.categorical_crossentropy_backward(x, t, -1e-9) end,
+      { "bad argument #3 to 'categorical_crossentropy_backward'", "eps must be a number in [0, 0.5)" })
+    H.assert_error_has(function () F.categorical_crossentropy(x, t, "small") end,
+      { "bad argument #3 to 'categorical_crossentropy'", "eps must be a number, got string" })
+    H.assert_error_has(function () F.categorical_crossentropy(x, t, nil, "avg") end,
+      { "bad argument #4 to 'categorical_crossentropy'", "reduction must be 'mean' or 'sum', got 'avg'" })
+    -- nil takes the default eps
+    assert.are.equal(F.categorical_crossentropy(x, t), F.categorical_crossentropy(x, t, nil, "mean"))
   end)
 end)
 

@@ -65,10 +65,11 @@ describe("regression losses", function()
     assert.is_false((nn.gradcheck(broken, nn.tensor.randn(2, 3), nn.tensor.randn(2, 3))))
   end)
 
+  -- the input sets the shape; a target of another shape is at fault (#2)
   it("name the loss and both shapes when input and target differ", function()
     for _, c in ipairs{ nn.MSELoss(), nn.L1Loss() } do
       H.assert_error_has(function () c:forward(nn.tensor.randn(2, 3), nn.tensor.randn(3, 2)) end,
-                         {"bad argument #1 to 'forward'", c.name, "[2x3]", "[3x2]"})
+                         {"bad argument #2 to 'forward'", c.name, "[2x3]", "[3x2]"})
     end
   end)
 
@@ -92,6 +93,77 @@ describe("regression losses", function()
                        {"reduction must be 'mean' or 'sum'"})
     H.assert_error_has(function () nn.L1Loss{reduce = "sum"} end, {"L1Loss has no option 'reduce'"})
     assert.are.equal("nn.MSELoss(reduction=sum)", tostring(nn.MSELoss{reduction = "sum"}))
+  end)
+end)
+
+-- The pure pairs, called without a module (nn/loss_regression.c through
+-- nn.functional).  The numbers are X and T above, by hand: differences
+-- 0.5, 0, -2, -2, 1, -0.5; their squares sum to 9.5 and their absolute
+-- values to 6, all dyadic, so only the division by n = 6 rounds.
+describe("nn.functional regression pairs", function()
+  local F = nn.functional
+
+  -- a loss object over a pair, for nn.gradcheck; `scale` makes it wrong
+  local function pair (fwd, bwd, reduction, scale)
+    return {
+      forward = function (_, x, t) return fwd(x, t, reduction) end,
+      backward = function (_, x, t) return bwd(x, t, reduction) * (scale or 1) end,
+    }
+  end
+
+  it("mse_loss is the mean (or sum) of squared differences; mse_loss_backward 2 s (x - t)", function()
+    local x, t = nn.tensor(X), nn.tensor(T)
+    H.assert_close(F.mse_loss(x, t), 9.5 / 6, H.ROUND)
+    H.assert_close(F.mse_loss(x, t, "sum"), 9.5, H.EXACT)
+    H.assert_tensor(F.mse_loss_backward(x, t), {{1 / 6, 0, -2 / 3}, {-2 / 3, 1 / 3, -1 / 6}}, H.ROUND)
+    H.assert_tensor(F.mse_loss_backward(x, t, "sum"), {{1, 0, -4}, {-4, 2, -1}}, H.EXACT)
+  end)
+
+  it("l1_loss is the mean (or sum) of |x - t|; l1_loss_backward s sign(x - t), 0 at x == t", function()
+    local x, t = nn.tensor(X), nn.tensor(T)
+    H.assert_close(F.l1_loss(x, t), 1.0, H.EXACT)
+    H.assert_close(F.l1_loss(x, t, "sum"), 6.0, H.EXACT)
+    H.assert_tensor(F.l1_loss_backward(x, t), {{1 / 6, 0, -1 / 6}, {-1 / 6, 1 / 6, -1 / 6}}, H.ROUND)
+    H.assert_tensor(F.l1_loss_backward(x, t, "sum"), {{1, 0, -1}, {-1, 1, -1}}, H.EXACT)
+  end)
+
+  it("backward pairs return a new tensor each call, of x's shape", function()
+    local x, t = nn.tensor(X), nn.tensor(T)
+    local g1, g2 = F.mse_loss_backward(x, t), F.mse_loss_backward(x, t)
+    assert.are_not.equal(g1, g2)
+    assert.are.same({2, 3}, g1.shape)
+  end)
+
+  for _, red in ipairs{ "mean", "sum" } do
+    it(("backward pairs match central differences of their forward pairs, %s"):format(red), function()
+      nn.manual_seed(23)
+      H.assert_gradcheck(pair(F.mse_loss, F.mse_loss_backward, red), nn.tensor.randn(3, 4),
+                         nn.tensor.randn(3, 4))
+      H.assert_gradcheck(pair(F.mse_loss, F.mse_loss_backward, red), nn.tensor.randn(2, 2, 3),
+                         nn.tensor.randn(2, 2, 3))
+      local t = nn.tensor.randn(3, 4)
+      H.assert_gradcheck(pair(F.l1_loss, F.l1_loss_backward, red), t + H.randn_away(0.1, 3, 4), t)
+    end)
+  end
+
+  it("gradcheck rejects a pair whose backward is off by a factor", function()
+    nn.manual_seed(24)
+    local x, t = nn.tensor.randn(3, 4), nn.tensor.randn(3, 4)
+    assert.is_false((nn.gradcheck(pair(F.mse_loss, F.mse_loss_backward, "mean", 0.5), x, t)))
+    assert.is_false((nn.gradcheck(pair(F.l1_loss, F.l1_loss_backward, "sum", 2), x + H.randn_away(0.1, 3, 4), x)))
+  end)
+
+  it("blame the target (#2) for a shape that is not x's, and a bad reduction (#3)", function()
+    local x = nn.tensor.randn(2, 3)
+    H.assert_error_has(function () F.mse_loss(x, nn.tensor.randn(3, 2)) end,
+                       {"bad argument #2 to 'mse_loss'", "MSELoss", "[2x3]", "[3x2]"})
+    H.assert_error_has(function () F.l1_loss_backward(x, nn.tensor.randn(6)) end,
+                       {"bad argument #2 to 'l1_loss_backward'", "L1Loss", "[6]"})
+    H.assert_error_has(function () F.mse_loss(x, x, "none") end,
+                       {"bad argument #3 to 'mse_loss'", "reduction must be 'mean' or 'sum', got 'none'"})
+    H.assert_error_has(function () F.l1_loss(x, x, 1) end,
+                       {"bad argument #3 to 'l1_loss'", "got number"})
+    H.assert_error_has(function () F.mse_loss(x, {}) end, {"bad argument #2 to 'mse_loss'"})
   end)
 end)
 

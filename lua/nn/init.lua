@@ -21,6 +21,8 @@ nn.repr = require "nn.repr"
 --- nn.gradcheck(layer_or_loss, input [, target] [, opts]) -> ok, report:
 -- analytic gradients against central finite differences (lua/nn/gradcheck.lua).
 nn.gradcheck = require "nn.gradcheck"
+nn.functional = core.functional
+nn.F = nn.functional
 
 -- The Lua parts, one file each.  They may `require "nn"` at their top and
 -- get this very table (filled by the time their functions run).
