@@ -143,9 +143,20 @@ typedef struct nn_loss_option {
 
 typedef struct nn_criterion nn_criterion;
 
+/* What a tensor holds, as a layer gives it (layer.gives) and a loss takes
+** it (loss.takes): plain values (logits, regression outputs), or each row
+** a probability distribution over the classes of its last dim (a softmax),
+** or their logarithms.  Model:set reads both to plan the fused Softmax +
+** cross-entropy step.  The names are nn_gives_names[]. */
+typedef enum nn_gives {
+  NN_GIVES_VALUES, NN_GIVES_PROBABILITIES, NN_GIVES_LOG_PROBABILITIES
+} nn_gives;
+extern const char *const nn_gives_names[];   /* "values", "probabilities", "log_probabilities" */
+
 typedef struct nn_criterion_type {
   const char *name;                 /* "MSELoss": the Lua constructor's name */
   const char *doc;                  /* one line: what x and the target hold */
+  nn_gives takes;                   /* what x holds (class rows, for Model's plan) */
   int noptions;                     /* options[0] is always the reduction */
   const nn_loss_option *const *options;
   /* The pair, with c's buffers and options: loss into *loss ... */
@@ -197,12 +208,6 @@ int bce_loss_new (nn_criterion **out, nn_redop reduction);
 int bce_with_logits_loss_new (nn_criterion **out, nn_redop reduction);
 int categorical_crossentropy_new (nn_criterion **out, nn_redop reduction, double eps);
 
-/* dL/dz for a Softmax (y_is_log = 0) or LogSoftmax (1) output y: (B, C)
-** followed by the loss c (CategoricalCrossentropy or NLLLoss) against t:
-** softmax_cross_entropy_backward with c's reduction, naming c.
-** grad_logits is moved to y's device and resized to y's shape. */
-int criterion_softmax_grad (nn_tensor *grad_logits, const nn_criterion *c, const nn_tensor *y,
-                            const nn_tensor *t, int y_is_log);
 
 /* For the loss files (criterion.c): the checks and pieces every pair shares.
 ** loss_scale: 1/n for the mean, 1 for the sum (and 1 for an empty mean,

@@ -402,23 +402,6 @@ int softmax_cross_entropy_backward (nn_tensor *grad_z, const nn_tensor *y,
   return NN_OK;
 }
 
-/* The fused gradient with c's reduction, naming c.  grad_logits follows y
-** to its device (tensor_move: the criterion's grad_input may not have seen
-** y's device yet) and takes y's shape.  The target's checks come first, so
-** a bad target is reported before grad_logits is touched. */
-int criterion_softmax_grad (nn_tensor *grad_logits, const nn_criterion *c, const nn_tensor *y,
-                            const nn_tensor *t, int y_is_log) {
-  int is_index;
-  int rc = check_class_target(c->type->name, y, t, &is_index);
-  if (rc == NN_OK) rc = tensor_move(grad_logits, y->storage->device);
-  if (rc == NN_OK) rc = resize_as(grad_logits, y);
-  if (rc == NN_OK)
-    rc = softmax_cross_entropy_backward(grad_logits, y, t, y_is_log, c->reduction,
-                                        c->type->name);
-  return rc;
-}
-
-
 /* --- as criteria: the pairs with the criterion's buffers ------------------------- */
 
 enum { EPS = 1 };    /* CategoricalCrossentropy's c->opt[EPS]; opt[0] is the reduction */
@@ -453,6 +436,7 @@ const nn_criterion_type nll_loss_type = {
   .name = "NLLLoss",
   .doc = "negative log-likelihood of log-probabilities x (B, C) against (B) 1-based class "
          "indices or (B, C) probabilities",
+  .takes = NN_GIVES_LOG_PROBABILITIES,
   .noptions = 1, .options = nn_loss_reduction_only,
   .forward = nll_forward, .backward = nll_backward
 };
@@ -468,6 +452,7 @@ const nn_criterion_type categorical_crossentropy_type = {
   .name = "CategoricalCrossentropy",
   .doc = "Keras's cross-entropy of probabilities x (B, C) against (B, C) probabilities or "
          "(B) 1-based class indices",
+  .takes = NN_GIVES_PROBABILITIES,
   .noptions = 2, .options = cce_options,
   .forward = cce_forward, .backward = cce_backward
 };

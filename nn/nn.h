@@ -35,6 +35,7 @@
 #define NN_NN_H
 
 #include "tensor.h"
+#include "criterion.h"   /* losses, their fused gradients, metrics; nn_gives */
 
 #define NN_MAXPARAM  2   /* parameters of one layer: weight, bias */
 #define NN_MAXBUFFER 4   /* tensors a layer keeps besides them (running_mean, mask, ...) */
@@ -82,12 +83,6 @@ typedef struct nn_option {
 /* The shape a layer gives for the shapes it gets (batch dim included). */
 typedef struct nn_shape { int ndim; int64_t d[NN_MAXDIM]; } nn_shape;
 
-/* What a layer's output holds (Model:set reads it to plan the fused
-** Softmax + cross-entropy step; the names are nn_gives_names[]). */
-typedef enum nn_gives {
-  NN_GIVES_VALUES, NN_GIVES_PROBABILITIES, NN_GIVES_LOG_PROBABILITIES
-} nn_gives;
-extern const char *const nn_gives_names[];   /* "values", "probabilities", "log_probabilities" */
 /* what m's output holds */
 nn_gives module_gives (const nn_module *m);
 
@@ -296,7 +291,5 @@ int add_forward (nn_tensor *y, const nn_tensor *a, const nn_tensor *b);
 int add_backward (nn_tensor *grad_a, nn_tensor *grad_b, const nn_tensor *grad_y);
 int concat_forward (nn_tensor *y, int n, const nn_tensor *const *x, int d);
 int concat_backward (nn_tensor *const *grad_x, int n, const nn_tensor *grad_y, int d);
-
-#include "criterion.h"   /* losses, their fused gradients, and metrics */
 
 #endif

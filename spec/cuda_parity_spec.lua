@@ -361,11 +361,11 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
 
     it("the fused Softmax + CategoricalCrossentropy and LogSoftmax + NLLLoss gradients", function ()
       compare("fused", ELEM * 10, function (dev)
-        local cce, nll = nn.CategoricalCrossentropy(), nn.NLLLoss()
-        return { cce:softmax_backward(softmaxed(dev), labels(dev)):clone(),
-                 cce:softmax_backward(softmaxed(dev), probs(dev)):clone(),
-                 nll:softmax_backward(log_softmaxed(dev), labels(dev), true):clone(),
-                 nll:softmax_backward(log_softmaxed(dev), probs(dev), true):clone() }
+        local F, LOG = nn.functional, { log = true }
+        return { F.softmax_cross_entropy_backward(softmaxed(dev), labels(dev)),
+                 F.softmax_cross_entropy_backward(softmaxed(dev), probs(dev)),
+                 F.softmax_cross_entropy_backward(log_softmaxed(dev), labels(dev), LOG),
+                 F.softmax_cross_entropy_backward(log_softmaxed(dev), probs(dev), LOG) }
       end)
     end)
   end)

@@ -17,6 +17,7 @@
 -- exponentials kept in float32 in between): H.LIBM again.
 local nn = require "nn"
 local H = require "spec.helpers"
+local F = nn.functional
 
 local TOL = H.LIBM
 
@@ -344,7 +345,6 @@ end)
 -- math.log in double on inputs exact in float32.  Tolerance TOL (H.LIBM):
 -- libm, and one float32 rounding of each gradient entry.
 describe("nn.functional classification pairs", function()
-  local F = nn.functional
   before_each(function() nn.manual_seed(17) end)
 
   -- a loss object over a pair, for nn.gradcheck; `scale` makes it wrong
@@ -381,7 +381,7 @@ describe("nn.functional classification pairs", function()
 
   it("cross_entropy_backward is the fused gradient of a Softmax then CategoricalCrossentropy", function()
     local z, t = nn.tensor.randn(5, 4) * 3, indices(5, 4)
-    local fused = nn.CategoricalCrossentropy():softmax_backward(nn.Softmax():forward(z), t)
+    local fused = F.softmax_cross_entropy_backward(nn.Softmax():forward(z), t)
     H.assert_tensor(F.cross_entropy_backward(z, t), fused:totable(), 1e-5)
     -- stable: logits of +-1e4 give a gradient in [-1, 1], no nan
     local g = F.cross_entropy_backward(nn.tensor{ { 1e4, -1e4 } }, nn.tensor{ 2 })
@@ -531,9 +531,9 @@ describe("classification losses on CUDA", function()
         for _, t in ipairs{ indices(B, C), soft_labels(B, C) } do
           for _, red in ipairs{ "mean", "sum" } do
             local what = ("%s [%dx%d], %s target, %s"):format(p[1], B, C, kind(t), red)
-            local want = p[3]{ reduction = red }:softmax_backward(y, t, p[4]):totable()
-            -- a fresh loss: its grad_input starts on the cpu and follows y
-            local got = p[3]{ reduction = red }:softmax_backward(y:cuda(), t:cuda(), p[4])
+            local want = F.softmax_cross_entropy_backward(y, t, { log = p[4], reduction = red }):totable()
+            local got = F.softmax_cross_entropy_backward(y:cuda(), t:cuda(),
+                                                         { log = p[4], reduction = red })
             H.assert_tensor(got:cpu(), want, TOL, what)
           end
         end
@@ -568,7 +568,7 @@ describe("classification losses on CUDA", function()
     for _, bad in ipairs(BAD) do
       local t = nn.tensor(bad)
       local cpu_msg, gpu_msg = errors(function (on)
-        nn.CategoricalCrossentropy():softmax_backward(on(y), on(t))
+        F.softmax_cross_entropy_backward(on(y), on(t))
       end)
       assert.are.equal(cpu_msg, gpu_msg)
       assert.truthy(cpu_msg:find("CategoricalCrossentropy: target[", 1, true), cpu_msg)
@@ -578,7 +578,7 @@ describe("classification losses on CUDA", function()
   it("wants input and target on one device for the fused gradient", function()
     local y = nn.Softmax():forward(nn.tensor.randn(2, 3))
     H.assert_error_has(function ()
-      nn.CategoricalCrossentropy():softmax_backward(y:cuda(), nn.tensor{ 1, 2 })
+      F.softmax_cross_entropy_backward(y:cuda(), nn.tensor{ 1, 2 })
     end, { "CategoricalCrossentropy: input is on cuda, target on cpu" })
   end)
 end)

@@ -45,7 +45,7 @@ describe("nn.Sequential{...} and nn.Model{...}", function()
   it("trains like any model, and finds the fused Softmax + cross-entropy gradient", function()
     local m = nn.Sequential{ nn.Dense(4, 3), nn.Softmax() }
     m:set{ loss = "categorical_crossentropy", optimizer = nn.optim.SGD{ lr = 0.1 } }
-    assert.is_truthy(m._fused)
+    assert.is_truthy(m._plan)
     local loss = m:step(nn.tensor.randn(8, 4), nn.tensor{ 1, 2, 3, 1, 2, 3, 1, 2 })
     assert.is_true(loss > 0)
   end)

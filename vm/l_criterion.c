@@ -204,29 +204,6 @@ static int c_backward (lua_State *L) {
   return 1;
 }
 
-/* crit:softmax_backward(y, target [, log = false]) -> dL/dz (the live
-** crit.grad_input, which then holds the gradient at the logits z, not at y).
-** y: (B, C) the output of a Softmax (or, with log = true, a LogSoftmax)
-** whose input was z; crit a CategoricalCrossentropy (or NLLLoss).  The fused,
-** stable gradient s (T p - t) of the pair (nn/loss_classification.c), which
-** Model uses in place of the two backward passes.
-** Errors: crit is another loss; the shapes and targets as forward. */
-static int c_softmax_backward (lua_State *L) {
-  nn_criterion *c = checkcriterion(L, 1);
-  nn_tensor *y = checktensor(L, 2);
-  nn_tensor *target = checktensor(L, 3);
-  int is_log = lua_toboolean(L, 4);
-  const char *want = is_log ? "NLLLoss" : "CategoricalCrossentropy";
-  if (strcmp(c->type->name, want) != 0)
-    return luaL_error(L, "%s: softmax_backward needs a %s after a %s", c->type->name, want,
-                      is_log ? "LogSoftmax" : "Softmax");
-  int rc = criterion_softmax_grad(c->grad_input, c, y, target, is_log);
-  if (rc != NN_OK) return raise_loss_error(L, rc);
-  lua_settop(L, 1);
-  push_grad_input(L, c);
-  return 1;
-}
-
 /* crit:config() -> {type = 'CategoricalCrossentropy', reduction = 'mean',
 ** eps = 1e-07}: what a checkpoint stores; nn.core.loss_types[cfg.type](cfg)
 ** builds the same loss again. */
@@ -285,6 +262,7 @@ static int c_index (lua_State *L) {
   if (strcmp(key, "output") == 0 || strcmp(key, "loss") == 0) lua_pushnumber(L, c->loss);
   else if (strcmp(key, "name") == 0) lua_pushstring(L, c->type->name);
   else if (strcmp(key, "doc") == 0) lua_pushstring(L, c->type->doc);
+  else if (strcmp(key, "takes") == 0) lua_pushstring(L, nn_gives_names[c->type->takes]);
   else {
     lua_pushnil(L);
     for (int i = 0; i < c->type->noptions; i++)
@@ -312,7 +290,6 @@ static const luaL_Reg metameth[] = {
 };
 
 static const luaL_Reg meth[] = {
-  {"softmax_backward", c_softmax_backward},
   {"forward", c_forward}, {"backward", c_backward},
   {"config", c_config},
   {NULL, NULL}
@@ -420,6 +397,31 @@ static int f_nll_backward (lua_State *L) {
   return functional_backward(L, "NLLLoss", nll_loss_backward);
 }
 
+/* nn.F.softmax_cross_entropy_backward(y, target [, {log = false,
+** reduction = 'mean'}]) -> dL/dz: the fused gradient s (T p - t) of a
+** Softmax (log: LogSoftmax) whose output is y and whose input was z, followed
+** by categorical cross-entropy (log: NLL), from y alone
+** (nn/loss_classification.c).  Models train with CrossEntropyLoss on the
+** logits instead; this is the same gradient for a learner who has only the
+** probabilities.  Errors: as the losses' (shapes, class indices, devices). */
+static int f_softmax_xent_backward (lua_State *L) {
+  static const char *const keys[] = { "log", "reduction", NULL };
+  nn_tensor *y = checktensor(L, 1), *target = checktensor(L, 2);
+  nn_check_keys(L, 3, "softmax_cross_entropy_backward", keys);
+  int is_log = nn_opt_boolean(L, 3, "log", 0);
+  nn_redop r = NN_MEAN;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "reduction");
+    r = check_reduction(L, lua_gettop(L), "softmax_cross_entropy_backward");
+    lua_pop(L, 1);
+  }
+  const char *as = is_log ? "NLLLoss" : "CategoricalCrossentropy";   /* the loss it stands for */
+  nn_tensor *grad = push_grad(L, y);
+  int rc = softmax_cross_entropy_backward(grad, y, target, is_log, r, as);
+  if (rc != NN_OK) return raise_pair_error(L, rc);
+  return 1;
+}
+
 static int f_cce (lua_State *L) {
   nn_tensor *x = checktensor(L, 1), *target = checktensor(L, 2);
   double eps = check_eps(L, 3);
@@ -447,6 +449,7 @@ static const luaL_Reg functional[] = {
   {"cross_entropy", f_cross_entropy}, {"cross_entropy_backward", f_cross_entropy_backward},
   {"nll_loss", f_nll}, {"nll_loss_backward", f_nll_backward},
   {"categorical_crossentropy", f_cce}, {"categorical_crossentropy_backward", f_cce_backward},
+  {"softmax_cross_entropy_backward", f_softmax_xent_backward},
   {NULL, NULL}
 };
 
