@@ -544,6 +544,24 @@ describe("nn.Model: checkpoints", function()
     assert.are.same(straight, { first[1], first[2], rest.loss[1], rest.loss[2] })
   end)
 
+  it("keeps every option of every layer and of the loss: each one's config(), not a list by name", function()
+    local m = nn.Sequential{ nn.Dense(4, 5, { activation = "tanh", init = "he_normal" }),
+                             nn.BatchNorm1d(5, { eps = 1e-3, momentum = 0.25 }),
+                             nn.LeakyReLU(0.3), nn.Dropout(0.125),
+                             nn.Dense(5, 3, { bias = false }), nn.LogSoftmax() }
+    m:set{ loss = nn.CategoricalCrossentropy{ eps = 1e-4, reduction = "sum" },
+           optimizer = nn.optim.SGD{ lr = 0.1 } }
+    local path = tmpfile()
+    m:save(path)
+    local m2 = nn.load(path)
+    os.remove(path)
+    for i, layer in ipairs(m.layers) do
+      assert.are.same(layer:config(), m2.layers[i]:config(), "layer " .. i)
+    end
+    assert.are.same({ type = "CategoricalCrossentropy", eps = 1e-4, reduction = "sum" },
+                    m2.loss:config())
+  end)
+
   it("loading a truncated or corrupt file raises and changes nothing", function()
     local m = small_model()
     local path = tmpfile()

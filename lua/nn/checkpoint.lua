@@ -49,13 +49,6 @@ return function (Model, util)
   end
 
 
-  -- the constructor of each C loss, by its type name (for checkpoints)
-  local loss_types = {
-    CategoricalCrossentropy = "CategoricalCrossentropy", CrossEntropyLoss = "CrossEntropyLoss",
-    NLLLoss = "NLLLoss", MSELoss = "MSELoss", L1Loss = "L1Loss", BCELoss = "BCELoss",
-    BCEWithLogitsLoss = "BCEWithLogitsLoss",
-  }
-
   -- The constructor of each layer type, by the name a checkpoint's config
   -- gives: every C layer type (its constructor takes its config table), and
   -- any Lua layer type a user puts here (with a config() method).
@@ -90,7 +83,7 @@ return function (Model, util)
     for _, entry in ipairs(self:_state_tensors()) do tensors[entry[1]] = entry[2] end
     local seed, offset = nn.get_rng_state()
     local training = { epoch = self.epoch, rng = { seed = seed, offset = offset } }
-    if self.loss then training.loss = { type = self.loss.name, reduction = self.loss.reduction } end
+    if self.loss then training.loss = self.loss:config() end     -- {type, reduction, eps ...}
     if self.metric then training.metric = self.metric.name ~= "custom" and self.metric.name or nil end
     training.classes = self.classes
     if self.optimizer and self.optimizer.state_dict then
@@ -168,8 +161,12 @@ return function (Model, util)
     -- everything checked: fill the model
     for _, entry in ipairs(model:_state_tensors()) do entry[2]:copy(tensors[entry[1]]) end
     local loss
-    if type(training.loss) == "table" and loss_types[training.loss.type] then
-      loss = nn[loss_types[training.loss.type]]({ reduction = training.loss.reduction })
+    -- the loss from its config, by the constructor its type names
+    local make_loss = type(training.loss) == "table" and nn.loss_types[training.loss.type]
+    if make_loss then
+      local made, l = pcall(make_loss, training.loss)
+      if not made then fail(2, "nn.load: %s: loss: %s", path, tostring(l)) end
+      loss = l
     end
     model:set{ loss = loss, optimizer = opt, accuracy = training.metric or false }
     model.epoch = math.tointeger(training.epoch) or 0
