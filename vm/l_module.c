@@ -450,7 +450,7 @@ static int m_evaluate (lua_State *L) {
 ** memory (then move it again, or back). */
 static int move_to (lua_State *L, nn_device dev) {
   int rc = module_to(checkmodule(L, 1), dev);
-  if (rc != NN_OK) return nn_raise(L, 1, rc);
+  if (rc != NN_OK) return nn_raise(L, 0, rc);
   lua_settop(L, 1);
   return 1;
 }

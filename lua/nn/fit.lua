@@ -39,7 +39,9 @@ return function (Model, util)
   end
 
   --- model:evaluate(x, y [, {batch_size = 256}]) -> loss, accuracy: the mean
-  -- loss over all samples (or the sum, for a loss with reduction 'sum') and
+  -- loss over all samples (or the sum, for a loss with reduction 'sum'),
+  -- computed as a training step computes it (on the logits, where the model
+  -- plans the fused Softmax + cross-entropy: model.lua's top comment), and
   -- the accuracy (nil when no accuracy metric is set), in evaluation mode.
   -- Errors: no layers or loss; x and y with different numbers of rows.
   function Model:evaluate(x, y, opts)
@@ -58,8 +60,8 @@ return function (Model, util)
     local device = self:_device()
     for i, j in each_slice(n, bs) do
       local xb, yb = on_device(x:slice(i, j), device), on_device(y:slice(i, j), device)
-      local out = self:forward(xb)
-      total = total + self.loss:forward(out, yb) * (mean and (j - i + 1) or 1)
+      local out, logits = self:_forward_for_loss(xb)     -- as a step computes its loss
+      total = total + self:_loss_of(out, logits, yb) * (mean and (j - i + 1) or 1)
       if metric then metric:update(out, yb) end
     end
     self:set_training(was)
