@@ -122,7 +122,9 @@ void criterion_free (nn_criterion *c) {
 
 int criterion_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target,
                        double *loss) {
-  int rc = c->type->forward(c, x, target, &c->loss);
+  const nn_criterion_type *t = c->type;
+  int rc = t->pair_forward ? t->pair_forward(&c->loss, c->work, x, target, c->reduction)
+                           : t->forward(c, x, target, &c->loss);
   if (rc == NN_OK) *loss = c->loss;
   return rc;
 }
@@ -131,7 +133,9 @@ int criterion_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *tar
 int criterion_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *target) {
   int rc = tensor_move(c->grad_input, x->storage->device);
   if (rc == NN_OK) rc = resize_as(c->grad_input, x);
-  if (rc == NN_OK) rc = c->type->backward(c, x, target);
+  if (rc == NN_OK)
+    rc = c->type->pair_backward ? c->type->pair_backward(c->grad_input, x, target, c->reduction)
+                                : c->type->backward(c, x, target);
   return rc;
 }
 

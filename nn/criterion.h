@@ -159,10 +159,17 @@ typedef struct nn_criterion_type {
   nn_gives takes;                   /* what x holds (class rows, for Model's plan) */
   int noptions;                     /* options[0] is always the reduction */
   const nn_loss_option *const *options;
-  /* The pair, with c's buffers and options: loss into *loss ... */
+  /* The pair, for a loss whose only option is the reduction: criterion.c
+  ** calls it with c's buffers (work, grad_input) and reduction ... */
+  int (*pair_forward) (double *loss, nn_tensor *work, const nn_tensor *x,
+                       const nn_tensor *target, nn_redop reduction);
+  int (*pair_backward) (nn_tensor *grad_x, const nn_tensor *x, const nn_tensor *target,
+                        nn_redop reduction);
+  /* ... or, for a loss with options of its own (NULL pair_forward), the
+  ** pair with c's buffers and options: loss into *loss, and dL/dx into
+  ** c->grad_input (already x's shape and device). */
   int (*forward) (nn_criterion *c, const nn_tensor *x, const nn_tensor *target,
                   double *loss);
-  /* ... and dL/dx into c->grad_input (already x's shape and device). */
   int (*backward) (nn_criterion *c, const nn_tensor *x, const nn_tensor *target);
 } nn_criterion_type;
 

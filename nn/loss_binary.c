@@ -215,29 +215,16 @@ int bce_with_logits_loss_backward (nn_tensor *grad_x, const nn_tensor *x,
 
 /* --- as criteria: the pairs with the criterion's buffers ------------------------- */
 
-static int bce_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
-  return bce_loss_forward(loss, c->work, x, t, c->reduction);
-}
-static int bce_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
-  return bce_loss_backward(c->grad_input, x, t, c->reduction);
-}
-static int bce_logits_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t,
-                               double *loss) {
-  return bce_with_logits_loss_forward(loss, c->work, x, t, c->reduction);
-}
-static int bce_logits_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
-  return bce_with_logits_loss_backward(c->grad_input, x, t, c->reduction);
-}
 
 const nn_criterion_type bce_loss_type = {
   .name = "BCELoss",
   .doc = "binary cross-entropy of probabilities x in [0, 1] against targets of x's shape",
   .noptions = 1, .options = nn_loss_reduction_only,
-  .forward = bce_forward, .backward = bce_backward
+  .pair_forward = bce_loss_forward, .pair_backward = bce_loss_backward
 };
 const nn_criterion_type bce_with_logits_loss_type = {
   .name = "BCEWithLogitsLoss",
   .doc = "binary cross-entropy of sigmoid(x), x logits, against targets of x's shape",
   .noptions = 1, .options = nn_loss_reduction_only,
-  .forward = bce_logits_forward, .backward = bce_logits_backward
+  .pair_forward = bce_with_logits_loss_forward, .pair_backward = bce_with_logits_loss_backward
 };

@@ -117,6 +117,56 @@ static int cuda_grad (nn_tensor *grad_x, const nn_tensor *x, const nn_tensor *t,
 }
 
 
+/* The loss of a classification op over the batch: the checks, then row by
+** row (op's row function of losses.h on the CPU, one CUDA thread per row),
+** then the scale s of the reduction.  lo: CategoricalCrossentropy's eps. */
+static int class_forward (double *loss, nn_tensor *work, const nn_tensor *x,
+                          const nn_tensor *target, nn_redop reduction, nn_class_loss_op op,
+                          double lo, const char *name) {
+  int is_index;
+  int rc = check_pair(name, NULL, x, target, reduction, &is_index);
+  if (rc != NN_OK) return rc;
+  int64_t B = x->shape[0], C = x->shape[1];
+  double sum = 0.0;
+  if (x->storage->device == NN_CUDA) {
+    rc = cuda_sum(&sum, work, x, target, is_index, op, lo, name);
+    if (rc != NN_OK) return rc;
+  } else {
+    const float *xp = tensor_data(x), *tp = tensor_data(target);
+    for (int64_t b = 0; b < B; b++) {
+      const float *tr;
+      int64_t k;
+      nn_row_target(&tr, &k, tp, b, C, is_index);
+      sum = nn_class_row_loss(op, sum, xp + b * C, tr, k, C, lo);
+    }
+  }
+  *loss = sum * loss_scale(reduction, B);
+  return NN_OK;
+}
+
+/* Its gradient, likewise: grad_x row by row, scaled by s. */
+static int class_backward (nn_tensor *grad_x, const nn_tensor *x, const nn_tensor *target,
+                           nn_redop reduction, nn_class_loss_op op, double lo,
+                           const char *name) {
+  int is_index;
+  int rc = check_pair(name, grad_x, x, target, reduction, &is_index);
+  if (rc != NN_OK) return rc;
+  int64_t B = x->shape[0], C = x->shape[1];
+  double s = loss_scale(reduction, B);
+  if (x->storage->device == NN_CUDA)
+    return cuda_grad(grad_x, x, target, is_index, op, s, lo, name);
+  const float *xp = tensor_data(x), *tp = tensor_data(target);
+  float *dx = tensor_data(grad_x);
+  for (int64_t b = 0; b < B; b++) {
+    const float *tr;
+    int64_t k;
+    nn_row_target(&tr, &k, tp, b, C, is_index);
+    nn_class_row_grad(op, dx + b * C, xp + b * C, tr, k, C, s, lo);
+  }
+  return NN_OK;
+}
+
+
 /*
 ** CrossEntropyLoss:  log-softmax of the logits, then the negative
 ** log-likelihood of the target, fused into one stable pass.
@@ -151,47 +201,14 @@ static int cuda_grad (nn_tensor *grad_x, const nn_tensor *x, const nn_tensor *t,
 */
 int cross_entropy_loss_forward (double *loss, nn_tensor *work, const nn_tensor *x,
                                 const nn_tensor *target, nn_redop reduction) {
-  const char *name = "CrossEntropyLoss";
-  int is_index;
-  int rc = check_pair(name, NULL, x, target, reduction, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  double sum = 0.0;
-  if (x->storage->device == NN_CUDA) {
-    rc = cuda_sum(&sum, work, x, target, is_index, NN_LOSS_CE, 0.0, name);
-    if (rc != NN_OK) return rc;
-  } else {
-    const float *xp = tensor_data(x), *tp = tensor_data(target);
-    for (int64_t b = 0; b < B; b++) {
-      const float *tr;
-      int64_t k;
-      nn_row_target(&tr, &k, tp, b, C, is_index);
-      sum = nn_ce_row_loss(sum, xp + b * C, tr, k, C);       /* (2) (3) (5), row b */
-    }
-  }
-  *loss = sum * loss_scale(reduction, B);                    /* (3) s */
-  return NN_OK;
+  /* (2) (3) (5) row by row, then the scale s of (3) */
+  return class_forward(loss, work, x, target, reduction, NN_LOSS_CE, 0.0, "CrossEntropyLoss");
 }
 
 int cross_entropy_loss_backward (nn_tensor *grad_x, const nn_tensor *x,
                                  const nn_tensor *target, nn_redop reduction) {
-  const char *name = "CrossEntropyLoss";
-  int is_index;
-  int rc = check_pair(name, grad_x, x, target, reduction, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  double s = loss_scale(reduction, B);
-  if (x->storage->device == NN_CUDA)
-    return cuda_grad(grad_x, x, target, is_index, NN_LOSS_CE, s, 0.0, name);
-  const float *xp = tensor_data(x), *tp = tensor_data(target);
-  float *dx = tensor_data(grad_x);
-  for (int64_t b = 0; b < B; b++) {
-    const float *tr;
-    int64_t k;
-    nn_row_target(&tr, &k, tp, b, C, is_index);
-    nn_ce_row_grad(dx + b * C, xp + b * C, tr, k, C, s);     /* (1) (4) (5), row b */
-  }
-  return NN_OK;
+  /* (1) (4) (5) row by row */
+  return class_backward(grad_x, x, target, reduction, NN_LOSS_CE, 0.0, "CrossEntropyLoss");
 }
 
 
@@ -217,47 +234,14 @@ int cross_entropy_loss_backward (nn_tensor *grad_x, const nn_tensor *x,
 */
 int nll_loss_forward (double *loss, nn_tensor *work, const nn_tensor *x,
                       const nn_tensor *target, nn_redop reduction) {
-  const char *name = "NLLLoss";
-  int is_index;
-  int rc = check_pair(name, NULL, x, target, reduction, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  double sum = 0.0;
-  if (x->storage->device == NN_CUDA) {
-    rc = cuda_sum(&sum, work, x, target, is_index, NN_LOSS_NLL, 0.0, name);
-    if (rc != NN_OK) return rc;
-  } else {
-    const float *xp = tensor_data(x), *tp = tensor_data(target);
-    for (int64_t b = 0; b < B; b++) {
-      const float *tr;
-      int64_t k;
-      nn_row_target(&tr, &k, tp, b, C, is_index);
-      sum = nn_nll_row_loss(sum, xp + b * C, tr, k, C);      /* (1) or (2), row b */
-    }
-  }
-  *loss = sum * loss_scale(reduction, B);                    /* (1) (2) s */
-  return NN_OK;
+  /* (1) or (2) row by row, then s */
+  return class_forward(loss, work, x, target, reduction, NN_LOSS_NLL, 0.0, "NLLLoss");
 }
 
 int nll_loss_backward (nn_tensor *grad_x, const nn_tensor *x, const nn_tensor *target,
                        nn_redop reduction) {
-  const char *name = "NLLLoss";
-  int is_index;
-  int rc = check_pair(name, grad_x, x, target, reduction, &is_index);
-  if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  double s = loss_scale(reduction, B);
-  if (x->storage->device == NN_CUDA)
-    return cuda_grad(grad_x, x, target, is_index, NN_LOSS_NLL, s, 0.0, name);
-  const float *tp = tensor_data(target);
-  float *dx = tensor_data(grad_x);
-  for (int64_t b = 0; b < B; b++) {
-    const float *tr;
-    int64_t k;
-    nn_row_target(&tr, &k, tp, b, C, is_index);
-    nn_nll_row_grad(dx + b * C, tr, k, C, s);                /* (3), row b */
-  }
-  return NN_OK;
+  /* (3) row by row */
+  return class_backward(grad_x, x, target, reduction, NN_LOSS_NLL, 0.0, "NLLLoss");
 }
 
 
@@ -308,50 +292,21 @@ static int check_eps (double eps) {
 int categorical_crossentropy_forward (double *loss, nn_tensor *work, const nn_tensor *x,
                                       const nn_tensor *target, double eps,
                                       nn_redop reduction) {
-  const char *name = "CategoricalCrossentropy";
-  int is_index;
   int rc = check_eps(eps);
-  if (rc == NN_OK) rc = check_pair(name, NULL, x, target, reduction, &is_index);
   if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  double sum = 0.0;
-  if (x->storage->device == NN_CUDA) {
-    rc = cuda_sum(&sum, work, x, target, is_index, NN_LOSS_CCE, eps, name);
-    if (rc != NN_OK) return rc;
-  } else {
-    const float *xp = tensor_data(x), *tp = tensor_data(target);
-    for (int64_t b = 0; b < B; b++) {
-      const float *tr;
-      int64_t k;
-      nn_row_target(&tr, &k, tp, b, C, is_index);
-      sum = nn_cce_row_loss(sum, xp + b * C, tr, k, C, eps);   /* (1) (2) (3), row b */
-    }
-  }
-  *loss = sum * loss_scale(reduction, B);                      /* (3) s */
-  return NN_OK;
+  /* (1) (2) (3) row by row, then the scale s of (3) */
+  return class_forward(loss, work, x, target, reduction, NN_LOSS_CCE, eps,
+                       "CategoricalCrossentropy");
 }
 
 int categorical_crossentropy_backward (nn_tensor *grad_x, const nn_tensor *x,
                                        const nn_tensor *target, double eps,
                                        nn_redop reduction) {
-  const char *name = "CategoricalCrossentropy";
-  int is_index;
   int rc = check_eps(eps);
-  if (rc == NN_OK) rc = check_pair(name, grad_x, x, target, reduction, &is_index);
   if (rc != NN_OK) return rc;
-  int64_t B = x->shape[0], C = x->shape[1];
-  double s = loss_scale(reduction, B);
-  if (x->storage->device == NN_CUDA)
-    return cuda_grad(grad_x, x, target, is_index, NN_LOSS_CCE, s, eps, name);
-  const float *xp = tensor_data(x), *tp = tensor_data(target);
-  float *dx = tensor_data(grad_x);
-  for (int64_t b = 0; b < B; b++) {
-    const float *tr;
-    int64_t k;
-    nn_row_target(&tr, &k, tp, b, C, is_index);
-    nn_cce_row_grad(dx + b * C, xp + b * C, tr, k, C, s, eps);   /* (4) (5), row b */
-  }
-  return NN_OK;
+  /* (4) (5) row by row */
+  return class_backward(grad_x, x, target, reduction, NN_LOSS_CCE, eps,
+                        "CategoricalCrossentropy");
 }
 
 
@@ -406,18 +361,6 @@ int softmax_cross_entropy_backward (nn_tensor *grad_z, const nn_tensor *y,
 
 enum { EPS = 1 };    /* CategoricalCrossentropy's c->opt[EPS]; opt[0] is the reduction */
 
-static int ce_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
-  return cross_entropy_loss_forward(loss, c->work, x, t, c->reduction);
-}
-static int ce_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
-  return cross_entropy_loss_backward(c->grad_input, x, t, c->reduction);
-}
-static int nll_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
-  return nll_loss_forward(loss, c->work, x, t, c->reduction);
-}
-static int nll_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
-  return nll_loss_backward(c->grad_input, x, t, c->reduction);
-}
 static int cce_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
   return categorical_crossentropy_forward(loss, c->work, x, t, c->opt[EPS], c->reduction);
 }
@@ -430,7 +373,7 @@ const nn_criterion_type cross_entropy_loss_type = {
   .doc = "cross-entropy of logits x (B, C) against (B) 1-based class indices or (B, C) "
          "probabilities",
   .noptions = 1, .options = nn_loss_reduction_only,
-  .forward = ce_forward, .backward = ce_backward
+  .pair_forward = cross_entropy_loss_forward, .pair_backward = cross_entropy_loss_backward
 };
 const nn_criterion_type nll_loss_type = {
   .name = "NLLLoss",
@@ -438,7 +381,7 @@ const nn_criterion_type nll_loss_type = {
          "indices or (B, C) probabilities",
   .takes = NN_GIVES_LOG_PROBABILITIES,
   .noptions = 1, .options = nn_loss_reduction_only,
-  .forward = nll_forward, .backward = nll_backward
+  .pair_forward = nll_loss_forward, .pair_backward = nll_loss_backward
 };
 
 static const nn_loss_option eps_option = {

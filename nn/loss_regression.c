@@ -145,28 +145,16 @@ int l1_loss_backward (nn_tensor *grad_x, const nn_tensor *x, const nn_tensor *ta
 
 /* --- as criteria: the pairs with the criterion's buffers ------------------------- */
 
-static int mse_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
-  return mse_loss_forward(loss, c->work, x, t, c->reduction);
-}
-static int mse_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
-  return mse_loss_backward(c->grad_input, x, t, c->reduction);
-}
-static int l1_forward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t, double *loss) {
-  return l1_loss_forward(loss, c->work, x, t, c->reduction);
-}
-static int l1_backward (nn_criterion *c, const nn_tensor *x, const nn_tensor *t) {
-  return l1_loss_backward(c->grad_input, x, t, c->reduction);
-}
 
 const nn_criterion_type mse_loss_type = {
   .name = "MSELoss",
   .doc = "mean squared error of values x against targets of x's shape",
   .noptions = 1, .options = nn_loss_reduction_only,
-  .forward = mse_forward, .backward = mse_backward
+  .pair_forward = mse_loss_forward, .pair_backward = mse_loss_backward
 };
 const nn_criterion_type l1_loss_type = {
   .name = "L1Loss",
   .doc = "mean absolute error of values x against targets of x's shape",
   .noptions = 1, .options = nn_loss_reduction_only,
-  .forward = l1_forward, .backward = l1_backward
+  .pair_forward = l1_loss_forward, .pair_backward = l1_loss_backward
 };
