@@ -213,4 +213,15 @@ function H.write_file (path, text)
   f:close()
 end
 
+--- A loss object over a pure pair of nn.functional, for nn.gradcheck:
+-- forward(x, t) = fwd(x, t, reduction), backward(x, t) = bwd(x, t,
+-- reduction) * scale (scale ~= 1 breaks it on purpose, to show the check
+-- can fail).
+function H.loss_pair (fwd, bwd, reduction, scale)
+  return {
+    forward = function (_, x, t) return fwd(x, t, reduction) end,
+    backward = function (_, x, t) return bwd(x, t, reduction) * (scale or 1) end,
+  }
+end
+
 return H

@@ -164,12 +164,7 @@ end)
 describe("nn.functional binary pairs", function()
   local F = nn.functional
 
-  local function pair (fwd, bwd, reduction, scale)
-    return {
-      forward = function (_, x, t) return fwd(x, t, reduction) end,
-      backward = function (_, x, t) return bwd(x, t, reduction) * (scale or 1) end,
-    }
-  end
+  local pair = H.loss_pair   -- a loss object over a pair, for nn.gradcheck
 
   it("bce_loss is -mean(t log x + (1 - t) log(1 - x)); bce_loss_backward s (x - t) / (x (1 - x))", function()
     -- x = 0.5 against 1, 0.25 against 0

@@ -103,13 +103,7 @@ end)
 describe("nn.functional regression pairs", function()
   local F = nn.functional
 
-  -- a loss object over a pair, for nn.gradcheck; `scale` makes it wrong
-  local function pair (fwd, bwd, reduction, scale)
-    return {
-      forward = function (_, x, t) return fwd(x, t, reduction) end,
-      backward = function (_, x, t) return bwd(x, t, reduction) * (scale or 1) end,
-    }
-  end
+  local pair = H.loss_pair   -- a loss object over a pair, for nn.gradcheck
 
   it("mse_loss is the mean (or sum) of squared differences; mse_loss_backward 2 s (x - t)", function()
     local x, t = nn.tensor(X), nn.tensor(T)
