@@ -470,8 +470,8 @@ int optim_step (nn_tensor *param, nn_tensor *const state[], const nn_tensor *gra
 ** errno, which no vector instruction does.  Measured on the 2-core dev
 ** machine, 1e6 floats, one thread, ms per step:
 **                         SGD+mom  Adagrad  RMSprop+mom  Adam  AdamW
-**   -O2 (the Makefile)      1.0      2.3       2.8        3.1   3.4
-**   -O3 -fno-math-errno     0.24     0.59      0.63       0.82  0.82
+**   -O2 (the old flags)     1.0      2.3       2.8        3.1   3.4
+**   -O3 -fno-math-errno     0.24     0.59      0.63       0.82  0.82   (the Makefile's OPT)
 **   PyTorch 1.13, single    0.57     1.2       1.5        2.1   2.3
 ** and the vectorised results are bit for bit those of the scalar loop
 ** (sqrtps and divps round as sqrtss and divss; -std=c11 forbids fusing a

@@ -73,8 +73,10 @@ void nn_open_criterion (lua_State *L);
 **   nn_open_optim   (l_optim.c):   the fused optimizer updates of nn/optim.c
 **   nn_open_data    (l_data.c):    IDX files, gather and shuffle for batches
 **   nn_open_io      (l_io.c):      safetensors checkpoints, JSON, images
-**   nn_open_metrics (l_metrics.c): accuracies, confusion matrix, fused
-**                                  Softmax + cross-entropy gradient */
+**   nn_open_metrics (l_metrics.c): accuracies, confusion matrix
+** (the fused Softmax + cross-entropy gradient is the CrossEntropyLoss's, in
+** nn/loss_classification.c; nn.F.softmax_cross_entropy_backward in
+** l_criterion.c gives it from probabilities) */
 void nn_open_optim (lua_State *L);
 void nn_open_data (lua_State *L);
 void nn_open_io (lua_State *L);
