@@ -120,8 +120,8 @@ const nn_module_type leaky_relu_type = {
   .name = "LeakyReLU", .doc = "y = x if x > 0, negative_slope * x otherwise; any shape",
   .min_inputs = 1, .max_inputs = 1,
   .options = {
-    { "negative_slope", NN_OPT_NUMBER, 1, 0, 0.01, -HUGE_VAL, HUGE_VAL, 0, NULL,
-      "the slope for x <= 0" },
+    { .name = "negative_slope", .kind = NN_OPT_NUMBER, .positional = 1, .dflt = 0.01,
+      .min = -HUGE_VAL, .max = HUGE_VAL, .doc = "the slope for x <= 0" },
   },
   .forward = leaky_module_forward, .backward = leaky_module_backward
 };

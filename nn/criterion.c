@@ -61,28 +61,16 @@ int loss_scratch (nn_tensor **tmp, nn_tensor *work, const nn_tensor *x, int64_t 
 
 static const char *const reduction_choices[] = { "mean", "sum", NULL };
 
-const nn_loss_option nn_loss_reduction_option = {
-  .name = "reduction", .kind = NN_LOSS_OPT_CHOICE,
+const nn_option nn_loss_reduction_option = {
+  .name = "reduction", .kind = NN_OPT_CHOICE,
   .doc = "how the terms become one number: their mean or their sum",
   .choices = reduction_choices, .dflt = 0
 };
 
-const nn_loss_option *const nn_loss_reduction_only[] = { &nn_loss_reduction_option };
+const nn_option *const nn_loss_reduction_only[] = { &nn_loss_reduction_option };
 
 int criterion_check_option (const nn_criterion_type *type, int i, double v) {
-  const nn_loss_option *o = type->options[i];
-  if (o->kind == NN_LOSS_OPT_CHOICE) {
-    int n = 0;
-    while (o->choices[n] != NULL) n++;
-    if (!(v >= 0 && v < n && v == (double)(int)v))
-      return nn_seterr(NN_EARG, "%s: %s must be the index of one of its %d choices, got %g",
-                       type->name, o->name, n, v);
-    return NN_OK;
-  }
-  if (!(v >= o->min && (o->max_open ? v < o->max : v <= o->max)))   /* nan fails */
-    return nn_seterr(NN_EARG, "%s: %s must be a number in [%g, %g%c, got %g", type->name,
-                     o->name, o->min, o->max, o->max_open ? ')' : ']', v);
-  return NN_OK;
+  return nn_option_check(type->name, type->options[i], v);
 }
 
 /* --- life cycle ---------------------------------------------------------------- */

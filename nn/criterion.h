@@ -124,22 +124,33 @@ int softmax_cross_entropy_backward (nn_tensor *grad_z, const nn_tensor *y,
 
 /* --- a loss as an object: nn_criterion ------------------------------------------ */
 
-/* One option of a loss, as the type describes it.  Its value is a double:
-** the number itself (NN_LOSS_OPT_NUMBER), or the index of the choice
-** (NN_LOSS_OPT_CHOICE: 0 for choices[0], ...). */
-typedef enum nn_loss_opt_kind { NN_LOSS_OPT_CHOICE, NN_LOSS_OPT_NUMBER } nn_loss_opt_kind;
+/* One option of a layer or a loss, as its type describes it (nn.h's
+** nn_module_type, nn_criterion_type below).  Its value is a double: the
+** number itself, 0 or 1 for a boolean, or the index of the choice (0 for
+** choices[0], ...), so nn.BatchNorm1d(4).eps prints 1e-05 as given. */
+typedef enum nn_opt_kind { NN_OPT_INT, NN_OPT_NUMBER, NN_OPT_BOOL, NN_OPT_CHOICE } nn_opt_kind;
 
-typedef struct nn_loss_option {
-  const char *name;                 /* "reduction", "eps" */
-  nn_loss_opt_kind kind;
-  const char *doc;                  /* one line */
-  const char *const *choices;       /* CHOICE: NULL-ended names */
-  double dflt;                      /* the default (CHOICE: its index) */
-  double min, max;                  /* NUMBER: the range, min included */
-  int max_open;                     /* NUMBER: 1 when max is excluded */
-} nn_loss_option;
+typedef struct nn_option {
+  const char *name;              /* "eps" */
+  nn_opt_kind kind;
+  int positional;                /* its place in nn.X(a, b, ...), from 1; 0: by name only */
+  int required;                  /* 1: no default (Linear's sizes) */
+  double dflt;                   /* the default (CHOICE: the index of the name) */
+  double min, max;               /* INT, NUMBER: the range, inclusive ... */
+  int min_excluded;              /* ... except min itself when 1 (eps > 0) ... */
+  int max_excluded;              /* ... or max itself (eps < 0.5) */
+  const char *const *choices;    /* CHOICE: the names, NULL-ended; the value is the index */
+  const char *doc;               /* one line for help() */
+} nn_option;
 
-#define NN_LOSS_MAXOPT 4
+/* 2^53, the largest integer a double holds exactly: the top of a size's range */
+#define NN_OPT_SIZE_MAX 9007199254740992.0
+
+/* NN_OK if v is a valid value of option o of the type named `who`; else
+** NN_EARG with a message such as "Dropout: p must be in [0, 1], got 1.5". */
+int nn_option_check (const char *who, const nn_option *o, double v);
+
+#define NN_LOSS_MAXOPT 4     /* options of one loss */
 
 typedef struct nn_criterion nn_criterion;
 
@@ -158,7 +169,7 @@ typedef struct nn_criterion_type {
   const char *doc;                  /* one line: what x and the target hold */
   nn_gives takes;                   /* what x holds (class rows, for Model's plan) */
   int noptions;                     /* options[0] is always the reduction */
-  const nn_loss_option *const *options;
+  const nn_option *const *options;
   /* The pair, for a loss whose only option is the reduction: criterion.c
   ** calls it with c's buffers (work, grad_input) and reduction ... */
   int (*pair_forward) (double *loss, nn_tensor *work, const nn_tensor *x,
@@ -184,8 +195,8 @@ struct nn_criterion {
 
 /* The reduction option every loss has: 'mean' (default) | 'sum'; and the
 ** options of a loss that has no other. */
-extern const nn_loss_option nn_loss_reduction_option;
-extern const nn_loss_option *const nn_loss_reduction_only[];
+extern const nn_option nn_loss_reduction_option;
+extern const nn_option *const nn_loss_reduction_only[];
 /* Every loss type, NULL-ended, and each by itself (loss_*.c). */
 extern const nn_criterion_type *const nn_criterion_types[];
 extern const nn_criterion_type mse_loss_type, l1_loss_type, bce_loss_type,

@@ -81,7 +81,8 @@ const nn_module_type dropout_type = {
                             "the rest by 1/(1-p); y = x in evaluation",
   .min_inputs = 1, .max_inputs = 1, .buffers = { "mask" },
   .options = {
-    { "p", NN_OPT_NUMBER, 1, 0, 0.5, 0, 1, 0, NULL, "the probability of dropping an element" },
+    { .name = "p", .kind = NN_OPT_NUMBER, .positional = 1, .dflt = 0.5, .min = 0, .max = 1,
+      .doc = "the probability of dropping an element" },
   },
   .init = dropout_init,
   .forward = dropout_module_forward, .backward = dropout_module_backward

@@ -268,8 +268,9 @@ const nn_module_type concat_type = {
                            "layer:forward(x1, x2, ...)",
   .min_inputs = 1, .max_inputs = NN_MAXINPUT, .output_shape = concat_output_shape,
   .options = {
-    { "dim", NN_OPT_INT, 1, 0, -1, -NN_MAXDIM, NN_MAXDIM, 0, NULL,
-      "the dim to join along, 1-based; negative counts from the end" },
+    { .name = "dim", .kind = NN_OPT_INT, .positional = 1, .dflt = -1, .min = -NN_MAXDIM,
+      .max = NN_MAXDIM,
+      .doc = "the dim to join along, 1-based; negative counts from the end" },
   },
   .check_options = concat_check_options,
   .forward = concat_module_forward, .backward = concat_module_backward

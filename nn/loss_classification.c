@@ -384,12 +384,12 @@ const nn_criterion_type nll_loss_type = {
   .pair_forward = nll_loss_forward, .pair_backward = nll_loss_backward
 };
 
-static const nn_loss_option eps_option = {
-  .name = "eps", .kind = NN_LOSS_OPT_NUMBER,
+static const nn_option eps_option = {
+  .name = "eps", .kind = NN_OPT_NUMBER,
   .doc = "the probabilities are clipped to [eps, 1 - eps] before the log",
-  .dflt = 1e-7, .min = 0.0, .max = 0.5, .max_open = 1
+  .dflt = 1e-7, .min = 0.0, .max = 0.5, .max_excluded = 1
 };
-static const nn_loss_option *const cce_options[] = { &nn_loss_reduction_option, &eps_option };
+static const nn_option *const cce_options[] = { &nn_loss_reduction_option, &eps_option };
 
 const nn_criterion_type categorical_crossentropy_type = {
   .name = "CategoricalCrossentropy",

@@ -66,19 +66,8 @@ extern const char *const nn_activation_names[];
 ** constructor nn.Linear(...), the fields (l.eps, l.weight), summary(), and
 ** checkpoints from this description alone: nothing switches on a name. */
 
-typedef enum nn_opt_kind { NN_OPT_INT, NN_OPT_NUMBER, NN_OPT_BOOL, NN_OPT_CHOICE } nn_opt_kind;
-
-typedef struct nn_option {
-  const char *name;              /* "eps" */
-  nn_opt_kind kind;
-  int positional;                /* its place in nn.X(a, b, ...), from 1; 0: by name only */
-  int required;                  /* 1: no default (Linear's sizes) */
-  double dflt;                   /* the default (CHOICE: the index of the name) */
-  double min, max;               /* INT, NUMBER: the range, inclusive ... */
-  int min_excluded;              /* ... except min itself when 1 (eps > 0) */
-  const char *const *choices;    /* CHOICE: the names, NULL-ended; the value is the index */
-  const char *doc;               /* one line for help() */
-} nn_option;
+/* (nn_option, the description of one option, is in criterion.h: losses
+** have options too) */
 
 /* The shape a layer gives for the shapes it gets (batch dim included). */
 typedef struct nn_shape { int ndim; int64_t d[NN_MAXDIM]; } nn_shape;

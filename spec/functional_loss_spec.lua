@@ -132,7 +132,7 @@ describe("the loss constructors check their options against the description", fu
     for _, eps in ipairs{ 0.5, 1, -1e-9, 0 / 0 } do
       H.assert_error_has(function () nn.CategoricalCrossentropy{ eps = eps } end,
         { "bad argument #1 to 'CategoricalCrossentropy'",
-          "CategoricalCrossentropy: eps must be a number in [0, 0.5), got" })
+          "CategoricalCrossentropy: eps must be in [0, 0.5), got" })
     end
     -- the bounds: 0 is in, just below 0.5 is in
     assert.are.equal(0.499, nn.CategoricalCrossentropy{ eps = 0.499 }.eps)

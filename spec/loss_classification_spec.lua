@@ -459,9 +459,9 @@ describe("nn.functional classification pairs", function()
   it("categorical_crossentropy checks eps (#3) and the reduction (#4)", function()
     local x, t = nn.tensor.rand(2, 3) + 0.1, nn.tensor{ 1, 2 }
     H.assert_error_has(function () F.categorical_crossentropy(x, t, 0.5) end,
-      { "bad argument #3 to 'categorical_crossentropy'", "eps must be a number in [0, 0.5), got 0.5" })
+      { "bad argument #3 to 'categorical_crossentropy'", "eps must be in [0, 0.5), got 0.5" })
     H.assert_error_has(function () F.categorical_crossentropy_backward(x, t, -1e-9) end,
-      { "bad argument #3 to 'categorical_crossentropy_backward'", "eps must be a number in [0, 0.5)" })
+      { "bad argument #3 to 'categorical_crossentropy_backward'", "eps must be in [0, 0.5)" })
     H.assert_error_has(function () F.categorical_crossentropy(x, t, "small") end,
       { "bad argument #3 to 'categorical_crossentropy'", "eps must be a number, got string" })
     H.assert_error_has(function () F.categorical_crossentropy(x, t, nil, "avg") end,

@@ -52,7 +52,7 @@ static void push_grad_input (lua_State *L, nn_criterion *c) {
 /* --- options, as the type describes them --------------------------------------- */
 
 /* "'mean' or 'sum'": the choices of o, pushed */
-static const char *push_choices (lua_State *L, const nn_loss_option *o) {
+static const char *push_choices (lua_State *L, const nn_option *o) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (int i = 0; o->choices[i] != NULL; i++) {
@@ -70,11 +70,11 @@ static const char *push_choices (lua_State *L, const nn_loss_option *o) {
 ** naming the loss, the option and what it takes.  The range of a number is
 ** checked by the C side (criterion_check_option). */
 static double check_option (lua_State *L, int idx, int arg, const char *who,
-                            const nn_loss_option *o) {
+                            const nn_option *o) {
   idx = lua_absindex(L, idx);
   int t = lua_type(L, idx);
   if (t == LUA_TNIL || t == LUA_TNONE) return o->dflt;
-  if (o->kind == NN_LOSS_OPT_CHOICE) {
+  if (o->kind == NN_OPT_CHOICE) {
     if (t == LUA_TSTRING)
       for (int i = 0; o->choices[i] != NULL; i++)
         if (strcmp(o->choices[i], lua_tostring(L, idx)) == 0) return i;
@@ -91,8 +91,8 @@ static double check_option (lua_State *L, int idx, int arg, const char *who,
 }
 
 /* the value v of option o, as Lua shows it: the choice's name, or the number */
-static void push_option (lua_State *L, const nn_loss_option *o, double v) {
-  if (o->kind == NN_LOSS_OPT_CHOICE) lua_pushstring(L, o->choices[(int)v]);
+static void push_option (lua_State *L, const nn_option *o, double v) {
+  if (o->kind == NN_OPT_CHOICE) lua_pushstring(L, o->choices[(int)v]);
   else lua_pushnumber(L, v);
 }
 
