@@ -2,6 +2,23 @@
 ** activation.c -- element-wise activations: ReLU, LeakyReLU, Sigmoid, Tanh,
 ** as pure pairs (activation_forward / activation_backward, and LeakyReLU's
 ** own pair, whose slope is a number) and the modules that own their buffers.
+*/
+#include <math.h>
+
+#include "nn.h"
+
+static const nn_unop unops[NN_ACT_COUNT] = {
+  [NN_ACT_RELU] = NN_RELU, [NN_ACT_SIGMOID] = NN_SIGMOID, [NN_ACT_TANH] = NN_TANH
+};
+
+static int check_act (nn_activation act) {
+  if (act < NN_ACT_NONE || act >= NN_ACT_COUNT)
+    return nn_seterr(NN_EARG, "activation: unknown activation %d", (int)act);
+  return NN_OK;
+}
+
+/*
+** Activations:  y = f(x), element by element
 **
 ** All four share one shape of derivation.  y = f(x) element by element, any
 ** shape, so output unit k depends on input unit k only:
@@ -29,20 +46,6 @@
 ** it reads.  Softmax and LogSoftmax, row functions, are in softmax.c.
 ** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.3.
 */
-#include <math.h>
-
-#include "nn.h"
-
-static const nn_unop unops[NN_ACT_COUNT] = {
-  [NN_ACT_RELU] = NN_RELU, [NN_ACT_SIGMOID] = NN_SIGMOID, [NN_ACT_TANH] = NN_TANH
-};
-
-static int check_act (nn_activation act) {
-  if (act < NN_ACT_NONE || act >= NN_ACT_COUNT)
-    return nn_seterr(NN_EARG, "activation: unknown activation %d", (int)act);
-  return NN_OK;
-}
-
 int activation_forward (nn_tensor *y, const nn_tensor *x, nn_activation act) {
   int rc = check_act(act);
   if (rc != NN_OK) return rc;

@@ -86,24 +86,6 @@ int add_backward (nn_tensor *grad_a, nn_tensor *grad_b, const nn_tensor *grad_y)
   return rc;
 }
 
-/*
-** Concat along dim d:  y = [x_0, x_1, ..., x_{n-1}]
-**
-** Shapes   x_k: (d_1, ..., c_k, ..., d_m), every dim but d equal;
-**   y: the same with c = \sum_k c_k at d.  Row-major, y is O blocks
-**   (O = the product of the dims before d), and block o of y is block o
-**   of x_0, then of x_1, ...: each x_k is a (O, c_k I) matrix (I = the
-**   product of the dims after d) copied into columns [s_k, s_k + c_k I)
-**   of y seen as (O, c I), s_k = (c_0 + ... + c_{k-1}) I.
-**
-** Forward   y[o, s_k + j] = x_k[o, j]                                      \tag{1}
-**
-** Backward  each element of y is one element of one x_k, so the Jacobian
-**   is a permutation, and its transpose cuts g back into pieces:
-**   dL/dx_k[o, j] = g[o, s_k + j]                                          \tag{2}
-** Source: Torch7's nn.JoinTable; PyTorch's torch.cat.
-*/
-
 /* dst (rows, cols) at dst_ld <- src at src_ld, on either device */
 static int copy_block (float *dst, int64_t dst_ld, const float *src, int64_t src_ld,
                        int64_t rows, int64_t cols, nn_device dev) {
@@ -144,6 +126,23 @@ static int concat_shape (int n, const nn_shape *in, int d, nn_shape *out) {
   return NN_OK;
 }
 
+/*
+** Concat along dim d:  y = [x_0, x_1, ..., x_{n-1}]
+**
+** Shapes   x_k: (d_1, ..., c_k, ..., d_m), every dim but d equal;
+**   y: the same with c = \sum_k c_k at d.  Row-major, y is O blocks
+**   (O = the product of the dims before d), and block o of y is block o
+**   of x_0, then of x_1, ...: each x_k is a (O, c_k I) matrix (I = the
+**   product of the dims after d) copied into columns [s_k, s_k + c_k I)
+**   of y seen as (O, c I), s_k = (c_0 + ... + c_{k-1}) I.
+**
+** Forward   y[o, s_k + j] = x_k[o, j]                                      \tag{1}
+**
+** Backward  each element of y is one element of one x_k, so the Jacobian
+**   is a permutation, and its transpose cuts g back into pieces:
+**   dL/dx_k[o, j] = g[o, s_k + j]                                          \tag{2}
+** Source: Torch7's nn.JoinTable; PyTorch's torch.cat.
+*/
 int concat_forward (nn_tensor *y, int n, const nn_tensor *const *x, int d) {
   nn_shape in[NN_MAXINPUT], out;
   if (n < 1 || n > NN_MAXINPUT)

@@ -9,6 +9,53 @@
 #include "nn.h"
 #include "linear.h"
 
+static int check_devices (const nn_tensor *a, const nn_tensor *b, int role) {
+  if (b != NULL && a->storage->device != b->storage->device)
+    return nn_seterr_arg(NN_EDEVICE, role, "linear: tensors on %s and %s",
+                         device_name(a->storage->device), device_name(b->storage->device));
+  return NN_OK;
+}
+
+/* y (rows, n) = f(y + b) in place, b: (n) or NULL.  The switch on f is
+** outside the loops (one loop per f), so each loop vectorises. */
+static inline void bias_act_loop (float *y, const float *b, int64_t rows, int64_t n, int act) {
+  for (int64_t r = 0; r < rows; r++) {
+    float *yr = y + r * n;
+    if (b != NULL) for (int64_t j = 0; j < n; j++) yr[j] = nn_bias_act(yr[j], b[j], act);
+    else for (int64_t j = 0; j < n; j++) yr[j] = nn_bias_act(yr[j], 0.0f, act);
+  }
+}
+
+static int bias_act (nn_tensor *y, const nn_tensor *bias, nn_activation act) {
+  int64_t rows = y->shape[0], n = y->shape[1];
+  const float *b = bias ? tensor_data(bias) : NULL;
+  int ew = act == NN_ACT_RELU || act == NN_ACT_SIGMOID || act == NN_ACT_TANH ? (int)act : 0;
+  if (rows * n == 0 || (b == NULL && ew == 0)) return NN_OK;
+  if (y->storage->device == NN_CUDA) return nncuda_bias_act(tensor_data(y), b, rows, n, ew);
+  float *yp = tensor_data(y);
+  switch (ew) {
+    case NN_ACT_RELU: bias_act_loop(yp, b, rows, n, NN_ACT_RELU); break;
+    case NN_ACT_SIGMOID: bias_act_loop(yp, b, rows, n, NN_ACT_SIGMOID); break;
+    case NN_ACT_TANH: bias_act_loop(yp, b, rows, n, NN_ACT_TANH); break;
+    default: bias_act_loop(yp, b, rows, n, NN_ACT_NONE); break;
+  }
+  return NN_OK;
+}
+
+/* (6) db = beta db + 1^T g: a pass over g's rows, in order */
+static int bias_grad (nn_tensor *db, const nn_tensor *g, float beta) {
+  int64_t rows = g->shape[0], n = g->shape[1];
+  if (n == 0) return NN_OK;
+  if (g->storage->device == NN_CUDA)
+    return nncuda_sum_rows(tensor_data(db), tensor_data(g), rows, n, beta);
+  float *d = tensor_data(db);
+  const float *gp = tensor_data(g);
+  for (int64_t j = 0; j < n; j++) d[j] = beta == 0.0f ? 0.0f : beta * d[j];
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t j = 0; j < n; j++) d[j] += gp[r * n + j];
+  return NN_OK;
+}
+
 /*
 ** Linear (Dense):  y = f(x W^T + b)
 **
@@ -44,40 +91,6 @@
 ** linear.h), and (6) is one pass over g: neither is worth a GEMM.
 ** Source: Goodfellow, Bengio & Courville, Deep Learning (2016), sec. 6.5.
 */
-
-static int check_devices (const nn_tensor *a, const nn_tensor *b, int role) {
-  if (b != NULL && a->storage->device != b->storage->device)
-    return nn_seterr_arg(NN_EDEVICE, role, "linear: tensors on %s and %s",
-                         device_name(a->storage->device), device_name(b->storage->device));
-  return NN_OK;
-}
-
-/* y (rows, n) = f(y + b) in place, b: (n) or NULL.  The switch on f is
-** outside the loops (one loop per f), so each loop vectorises. */
-static inline void bias_act_loop (float *y, const float *b, int64_t rows, int64_t n, int act) {
-  for (int64_t r = 0; r < rows; r++) {
-    float *yr = y + r * n;
-    if (b != NULL) for (int64_t j = 0; j < n; j++) yr[j] = nn_bias_act(yr[j], b[j], act);
-    else for (int64_t j = 0; j < n; j++) yr[j] = nn_bias_act(yr[j], 0.0f, act);
-  }
-}
-
-static int bias_act (nn_tensor *y, const nn_tensor *bias, nn_activation act) {
-  int64_t rows = y->shape[0], n = y->shape[1];
-  const float *b = bias ? tensor_data(bias) : NULL;
-  int ew = act == NN_ACT_RELU || act == NN_ACT_SIGMOID || act == NN_ACT_TANH ? (int)act : 0;
-  if (rows * n == 0 || (b == NULL && ew == 0)) return NN_OK;
-  if (y->storage->device == NN_CUDA) return nncuda_bias_act(tensor_data(y), b, rows, n, ew);
-  float *yp = tensor_data(y);
-  switch (ew) {
-    case NN_ACT_RELU: bias_act_loop(yp, b, rows, n, NN_ACT_RELU); break;
-    case NN_ACT_SIGMOID: bias_act_loop(yp, b, rows, n, NN_ACT_SIGMOID); break;
-    case NN_ACT_TANH: bias_act_loop(yp, b, rows, n, NN_ACT_TANH); break;
-    default: bias_act_loop(yp, b, rows, n, NN_ACT_NONE); break;
-  }
-  return NN_OK;
-}
-
 int linear_forward (nn_tensor *y, const nn_tensor *x, const nn_tensor *weight,
                     const nn_tensor *bias, nn_activation act) {
   int64_t out = weight->ndim == 2 ? weight->shape[0] : -1;
@@ -106,20 +119,6 @@ int linear_forward (nn_tensor *y, const nn_tensor *x, const nn_tensor *weight,
   if (rc == NN_OK && (act == NN_ACT_SOFTMAX || act == NN_ACT_LOG_SOFTMAX))
     rc = softmax_forward(y, y, act == NN_ACT_LOG_SOFTMAX);                 /* (2) */
   return rc;
-}
-
-/* (6) db = beta db + 1^T g: a pass over g's rows, in order */
-static int bias_grad (nn_tensor *db, const nn_tensor *g, float beta) {
-  int64_t rows = g->shape[0], n = g->shape[1];
-  if (n == 0) return NN_OK;
-  if (g->storage->device == NN_CUDA)
-    return nncuda_sum_rows(tensor_data(db), tensor_data(g), rows, n, beta);
-  float *d = tensor_data(db);
-  const float *gp = tensor_data(g);
-  for (int64_t j = 0; j < n; j++) d[j] = beta == 0.0f ? 0.0f : beta * d[j];
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t j = 0; j < n; j++) d[j] += gp[r * n + j];
-  return NN_OK;
 }
 
 int linear_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_bias,
