@@ -196,10 +196,45 @@ int module_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape
   return NN_OK;
 }
 
+static int forward_inputs (nn_module *m, int n, nn_tensor *const *x, int flags);
+
+/* An input that is the layer's own output buffer (l(l(x)), a square Linear
+** fed its own output) would be overwritten while it is read: it is copied
+** first, and the layer keeps the copy as that input.  xs[k] is x[k] or its
+** copy, each holding one reference of ours. */
+static int copy_aliased (const nn_module *m, int n, nn_tensor *const *x, nn_tensor **xs) {
+  for (int k = 0; k < n; k++) {
+    int rc = NN_OK;
+    if (!m->type->views_input && x[k]->storage == m->output->storage) {
+      rc = tensor_new_like(&xs[k], x[k]);
+      if (rc == NN_OK) rc = tensor_copy(xs[k], x[k]);
+      if (rc != NN_OK) tensor_release(xs[k]);
+    } else {
+      xs[k] = tensor_retain(x[k]);
+    }
+    if (rc != NN_OK) {
+      while (k-- > 0) tensor_release(xs[k]);
+      return rc;
+    }
+  }
+  return NN_OK;
+}
+
 int module_forward (nn_module *m, int n, nn_tensor *const *x, int flags) {
-  nn_shape in[NN_MAXINPUT], out;
+  nn_tensor *xs[NN_MAXINPUT];
   int rc = n >= 1 && n <= NN_MAXINPUT ? NN_OK : nn_seterr(NN_EARG, "%s: %d inputs",
                                                           m->type->name, n);
+  if (rc == NN_OK) rc = copy_aliased(m, n, x, xs);
+  if (rc != NN_OK) return rc;
+  rc = forward_inputs(m, n, xs, flags);
+  for (int k = 0; k < n; k++) tensor_release(xs[k]);   /* the layer holds its own references */
+  return rc;
+}
+
+/* module_forward's body, on inputs that are not the output buffer */
+static int forward_inputs (nn_module *m, int n, nn_tensor *const *x, int flags) {
+  nn_shape in[NN_MAXINPUT], out;
+  int rc = NN_OK;
   for (int k = 0; rc == NN_OK && k < n; k++) in[k] = shape_of(x[k]);
   if (rc == NN_OK) rc = module_output_shape(m, n, in, &out);
   if (rc == NN_OK) rc = check_devices(m, n, x);

@@ -104,6 +104,10 @@ typedef struct nn_module_type {
   ** want the logits of instead (NN_GIVES_PROBABILITIES for Softmax, or a
   ** Dense whose fused activation is softmax); NULL: NN_GIVES_VALUES. */
   nn_gives (*gives) (const nn_module *m);
+  /* 1: the output is a view of the input (Flatten, Identity); 0: the layer
+  ** writes its own output buffer, so an input that is that very buffer
+  ** (l(l(x))) is copied first. */
+  int views_input;
   /* Optional: the text inside "Linear(...)"; NULL lists the options. */
   void (*describe) (const nn_module *m, char *buf, size_t len);
 } nn_module_type;

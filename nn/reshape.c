@@ -54,9 +54,9 @@ static int identity_backward (nn_module *m, const nn_tensor *g, int flags) {
 const nn_module_type flatten_type = {
   .name = "Flatten", .doc = "(B, d1, d2, ...) -> (B, d1*d2*...), a view",
   .min_inputs = 1, .max_inputs = 1, .output_shape = flatten_output_shape,
-  .forward = flatten_forward, .backward = flatten_backward
+  .forward = flatten_forward, .backward = flatten_backward, .views_input = 1
 };
 const nn_module_type identity_type = {
   .name = "Identity", .doc = "y = x, a view", .min_inputs = 1, .max_inputs = 1,
-  .forward = identity_forward, .backward = identity_backward
+  .forward = identity_forward, .backward = identity_backward, .views_input = 1
 };

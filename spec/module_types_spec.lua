@@ -121,3 +121,29 @@ describe("what a kept input guarantees", function()
                        {"BatchNorm1d: input 1 was resized to [300x4] since the forward"})
   end)
 end)
+
+describe("a layer fed its own output", function()
+  it("l(l(x)) computes as on a copy of the first output, for every layer that writes its own output", function()
+    nn.manual_seed(33)
+    local makers = {
+      function () return nn.Linear(3, 3) end, function () return nn.ReLU() end,
+      function () return nn.LeakyReLU(0.2) end, function () return nn.Sigmoid() end,
+      function () return nn.Tanh() end, function () return nn.Softmax() end,
+      function () return nn.LogSoftmax() end, function () return nn.BatchNorm1d(3) end,
+      function () return nn.Dropout(0.5):evaluate() end,
+    }
+    for _, make in ipairs(makers) do
+      local x = nn.tensor.randn(4, 3)
+      local l = make()
+      local want = l:forward(l:forward(x):clone()):clone()
+      local got = l(l(x))
+      H.assert_tensor(got, want:totable(), H.EXACT, tostring(l))
+    end
+  end)
+
+  it("Add fed its own output as one input", function()
+    local add = nn.Add()
+    local y = add:forward(nn.tensor{{1, 2}}, nn.tensor{10, 20})
+    H.assert_tensor(add:forward(y, nn.tensor{100, 200}), {{111, 222}}, H.EXACT)
+  end)
+end)
