@@ -51,6 +51,12 @@ int nn_raise (lua_State *L, int arg, int rc);
 ** Never returns. */
 int nn_raise_by_role (lua_State *L, int rc, int dflt, ...);
 
+/* The file path at arg: a string (raises "string expected" otherwise) with
+** no NUL byte in it, which C would silently cut the path at (raises "bad
+** argument #arg (the path holds a NUL byte at byte n)").  Every binding
+** that hands a path to io/ takes it through here. */
+const char *nn_checkpath (lua_State *L, int arg);
+
 /* Options come as a table, `nn.Linear(3, 2, {bias = false})`.  A key that
 ** is not in `keys` (NULL-ended) raises, naming `who` and the known keys, so
 ** a typo does not pass unseen; nil at arg is no options.  nn_opt_number and

@@ -51,7 +51,7 @@ static void check_apart (lua_State *L, int arg, const nn_tensor *in, const char 
 ** the images of MNIST).  Errors: "load_idx: <path>: <reason>" for a missing
 ** or unreadable file, a bad magic number, a truncated or corrupt file. */
 static int l_load_idx (lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = nn_checkpath(L, 1);
   TensorBox *box = newbox(L);
   int rc = idx_load(&box->t, path);
   if (rc != NN_OK) return luaL_error(L, "load_idx: %s", nn_errmsg());

@@ -57,6 +57,18 @@ static JsonBox *new_json_box (lua_State *L) {
   return box;
 }
 
+/* --- paths ------------------------------------------------------------------------ */
+
+const char *nn_checkpath (lua_State *L, int arg) {
+  size_t len;
+  const char *path = luaL_checklstring(L, arg, &len);
+  size_t nul = strlen(path);
+  if (nul != len)
+    luaL_argerror(L, arg, lua_pushfstring(L, "the path holds a NUL byte at byte %I (C would "
+                                          "cut it there)", (lua_Integer)nul + 1));
+  return path;
+}
+
 /* --- safetensors ---------------------------------------------------------------- */
 
 /* The metadata table at arg (string -> string) as the text of a JSON
@@ -106,7 +118,7 @@ static int push_metadata_json (lua_State *L, int arg) {
 ** Errors: a bad argument names the key; "safetensors.save: <path>: <reason>"
 ** when the file cannot be written, and then the old file is untouched. */
 static int l_safetensors_save (lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = nn_checkpath(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   int n = 0;
   lua_pushnil(L);
@@ -151,7 +163,7 @@ static int l_safetensors_save (lua_State *L) {
 ** file is checked first (io/safetensors.c); nothing is returned from a file
 ** that fails a check.  Errors: "safetensors.load: <path>: <reason>". */
 static int l_safetensors_load (lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = nn_checkpath(L, 1);
   StBox *box = (StBox *)lua_newuserdatauv(L, sizeof *box, 0);
   box->f = NULL;
   luaL_setmetatable(L, ST_BOX_MT);
@@ -412,7 +424,7 @@ static int l_json_decode (lua_State *L) {
 ** Errors: "image.load: <path>: <reason>" for a missing, unknown, corrupt or
 ** truncated file. */
 static int l_image_load (lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = nn_checkpath(L, 1);
   TensorBox *box = newbox(L);
   int rc = image_load(&box->t, path);
   if (rc != NN_OK) return luaL_error(L, "image.load: %s", nn_errmsg());
@@ -425,7 +437,7 @@ static int l_image_load (lua_State *L) {
 ** Errors: bad argument #2 unless t is 2-D and non-empty; "image.save_pgm:
 ** <path>: <reason>" when the file cannot be written. */
 static int l_image_save_pgm (lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = nn_checkpath(L, 1);
   nn_tensor *t = checktensor(L, 2);
   int rc = image_save_pgm(path, t);
   if (rc == NN_ESHAPE) return luaL_argerror(L, 2, nn_errmsg());
