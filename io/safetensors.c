@@ -12,8 +12,12 @@
 ** then the tensors by name), pads it with spaces to a multiple of 8, and
 ** writes header and data to a temporary file that is renamed into place.
 */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -582,12 +586,81 @@ static mode_t new_file_mode (const char *path) {
   return 0666 & ~mask;
 }
 
+/* What a file of mode m is, for messages. */
+static const char *file_kind (mode_t m) {
+  if (S_ISDIR(m)) return "a directory";
+  if (S_ISFIFO(m)) return "a FIFO";
+  if (S_ISCHR(m)) return "a character device";
+  if (S_ISBLK(m)) return "a block device";
+  if (S_ISSOCK(m)) return "a socket";
+  if (S_ISLNK(m)) return "a symbolic link";
+  return "not a regular file";
+}
+
+/* The file a save to `path` replaces, malloc'ed in *target: path itself
+** when nothing is there (or lstat fails: the steps after report why) or a
+** regular file is; the regular file a symbolic link leads to, followed to
+** its end (realpath), so the link stays a link, as editors do.  Anything
+** else is refused, before a byte is written: a directory, a FIFO, a
+** device, a socket, a dangling link or one to such a file.  (A file
+** swapped in between this check and the rename is not caught.) */
+static int resolve_target (char **target, const char *path) {
+  struct stat st;
+  *target = NULL;
+  if (lstat(path, &st) != 0 || S_ISREG(st.st_mode)) {
+    if ((*target = dup_string(path)) == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
+    return NN_OK;
+  }
+  if (!S_ISLNK(st.st_mode))
+    return nn_seterr(NN_EIO, "%s: is %s, not a regular file: refusing to replace it", path,
+                     file_kind(st.st_mode));
+  char *real = realpath(path, NULL);
+  if (real == NULL)
+    return nn_seterr(NN_EIO, "%s: is a symbolic link that leads nowhere (%s): refusing to "
+                     "replace it", path, strerror(errno));
+  if (stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
+    int rc = nn_seterr(NN_EIO, "%s: is a symbolic link to %s (%s), not to a regular file: "
+                       "refusing to replace it", path, file_kind(st.st_mode), real);
+    free(real);
+    return rc;
+  }
+  *target = real;
+  return NN_OK;
+}
+
+/* Remove the temporary files that earlier saves to dir/base left behind
+** when their writer died: ".<base>.tmp.<pid>.XXXXXX" (regular files) whose
+** pid names no live process (kill(pid, 0) fails with ESRCH).  A file of a
+** live writer, or of a pid we cannot tell about, stays.  Best effort: a
+** failure here does not fail the save. */
+static void remove_orphans (const char *dir, const char *base) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return;
+  size_t blen = strlen(base);
+  const struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *name = e->d_name, *p = name + 1 + blen + 5;
+    char *end;
+    if (name[0] != '.' || strncmp(name + 1, base, blen) != 0
+        || strncmp(name + 1 + blen, ".tmp.", 5) != 0 || !isdigit((unsigned char)*p))
+      continue;
+    errno = 0;
+    long pid = strtol(p, &end, 10);
+    if (errno != 0 || pid <= 0 || pid > INT_MAX || *end != '.' || strlen(end + 1) != 6) continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;     /* alive, or not ours to know */
+    struct stat st;
+    if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+      unlinkat(dirfd(d), name, 0);
+  }
+  closedir(d);
+}
+
 int st_save (const char *path, int n, const char *const *names, nn_tensor *const *tensors,
              const char *metadata_json) {
   int rc, fd = -1, err = 0, created = 0;
   st_named *order = NULL;
   json_t *meta = NULL;
-  char *text = NULL, *tmp = NULL, *dir = NULL;
+  char *text = NULL, *tmp = NULL, *dir = NULL, *target = NULL;
   FILE *fp = NULL;
   const char *what = "cannot write", *base = strrchr(path, '/');
   size_t hlen = 0, padded = 0;
@@ -624,12 +697,18 @@ int st_save (const char *path, int n, const char *const *names, nn_tensor *const
     goto done;
   }
 
-  /* the temporary file "<dir>/.<base>.tmp.XXXXXX", beside the target */
-  dir = dir_of(path);
-  tmp = malloc(strlen(path) + 16);
+  /* what is replaced: a regular file, or the one a symbolic link leads to */
+  if ((rc = resolve_target(&target, path)) != NN_OK) goto done;
+  const char *tbase = strrchr(target, '/');
+  tbase = tbase ? tbase + 1 : target;
+
+  /* the temporary file "<dir>/.<base>.tmp.<pid>.XXXXXX", beside the target:
+     the pid says whose it is, so a later save can tell an orphan */
+  dir = dir_of(target);
+  tmp = malloc(strlen(target) + 40);
   if (dir == NULL || tmp == NULL) { rc = nn_seterr(NN_ENOMEM, "out of host memory"); goto done; }
-  sprintf(tmp, "%.*s.%s.tmp.XXXXXX", (int)(base - path), path, base);
-  mode_t mode = new_file_mode(path);
+  sprintf(tmp, "%.*s.%s.tmp.%ld.XXXXXX", (int)(tbase - target), target, tbase, (long)getpid());
+  mode_t mode = new_file_mode(target);
   fd = mkstemp(tmp);
   if (fd < 0) { err = errno; what = "cannot create a temporary file in its directory"; goto io_fail; }
   created = 1;
@@ -655,7 +734,7 @@ int st_save (const char *path, int n, const char *const *names, nn_tensor *const
   int closed = fclose(fp);
   fp = NULL;
   if (closed != 0) { err = errno; what = "cannot close"; goto io_fail; }
-  if (rename(tmp, path) != 0) {
+  if (rename(tmp, target) != 0) {
     err = errno;
     what = "cannot rename the temporary file over it";
     goto io_fail;
@@ -669,6 +748,7 @@ int st_save (const char *path, int n, const char *const *names, nn_tensor *const
     rc = nn_seterr(NN_EIO, "%s: written, but its directory %s could not be synced: %s", path,
                    dir, strerror(errno));
   if (dfd >= 0) close(dfd);
+  remove_orphans(dir, tbase);
   goto done;
 
 io_fail:
@@ -682,6 +762,7 @@ done:
   free(text);
   free(tmp);
   free(dir);
+  free(target);
   json_decref(meta);
   return rc;
 }

@@ -42,12 +42,21 @@ typedef struct st_file {
 } st_file;
 
 /* Write n tensors under their names, and the metadata, to `path`, atomically:
-** the bytes go to a temporary file "<dir>/.<base>.tmp.XXXXXX" in the same
-** directory, which is flushed, fsynced, closed and renamed over `path`; then
-** the directory is fsynced, so the rename itself is on disk.  A crash or a
-** kill at any moment leaves either the old file or the new one at `path`
-** (and perhaps the temporary file beside it).  The new file keeps the mode of
-** the file it replaces, or gets 0666 & ~umask.
+** the bytes go to a temporary file "<dir>/.<base>.tmp.<pid>.XXXXXX" in the
+** same directory (<pid>: the writer's process id), which is flushed,
+** fsynced, closed and renamed over `path`; then the directory is fsynced, so
+** the rename itself is on disk.  A crash or a kill at any moment leaves
+** either the old file or the new one at `path` (and perhaps the temporary
+** file beside it: an orphan).  After a save succeeds, the orphans of earlier
+** saves to the same file are removed: those whose <pid> is no live process
+** (kill(pid, 0) fails with ESRCH); those of live writers stay.  The new file
+** keeps the mode of the file it replaces, or gets 0666 & ~umask.
+**   What it replaces: nothing, or a regular file.  A symbolic link is
+** followed to the regular file it leads to, and that file is replaced (the
+** temporary file goes beside it), so the link stays a link, as editors do.
+** Anything else at `path` -- a directory, a FIFO, a device, a socket, a
+** dangling link or a link to such a file -- is refused (NN_EIO, saying what
+** it is) before anything is written.
 **   names      n distinct non-empty strings, none "__metadata__"; written in
 **              strcmp order, so the same tensors give the same bytes
 **   tensors    n tensors, any device (CUDA ones are copied to the host)

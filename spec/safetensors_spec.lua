@@ -185,6 +185,44 @@ describe("nn.safetensors file layout", function()
     assert.are.same({"t.safetensors"}, list_dir(dir))
     assert.are.equal(3, st.load(path).w:get(1))
   end)
+
+  it("through a symbolic link to a regular file: replaces the file it leads to; the link stays a link", function()
+    assert(os.execute("mkdir " .. shell_quote(dir .. "/real")))
+    local real, link = dir .. "/real/m.safetensors", dir .. "/m.safetensors"
+    st.save(real, {w = nn.tensor{1}}, {version = "old"})
+    assert(os.execute("chmod 640 " .. shell_quote(real) .. " && ln -s real/m.safetensors " .. shell_quote(link)))
+    st.save(link, {w = nn.tensor{2}}, {version = "new"})
+    assert.is_true(os.execute("test -L " .. shell_quote(link)) == true, "the link was replaced by a file")
+    local _, m = st.load(real)
+    assert.are.equal("new", m.version)
+    assert.are.equal(2, st.load(link).w:get(1))
+    -- the temporary file went beside the target, and the mode is the target's
+    assert.are.same({"m.safetensors", "real"}, list_dir(dir))
+    assert.are.same({"m.safetensors"}, list_dir(dir .. "/real"))
+    local h = io.popen("stat -c %a " .. shell_quote(real))
+    assert.are.equal("640", h:read("l"))
+    h:close()
+  end)
+
+  -- temporary files are ".<name>.tmp.<pid>.XXXXXX"; a save removes those
+  -- of its path whose pid is no live process
+  it("removes the temporary files that dead writers left behind, and keeps a live writer's", function()
+    local path = dir .. "/t.safetensors"
+    local h = io.popen("sh -c 'echo $$'")          -- a process that has exited
+    local dead = h:read("n")
+    h:close()
+    h = io.popen("echo $PPID")                     -- this process: alive
+    local live = h:read("n")
+    h:close()
+    assert.is_true(os.execute("kill -0 " .. live) == true, "the live pid is not alive")
+    assert.is_false(os.execute("kill -0 " .. dead .. " 2>/dev/null") == true, "the dead pid is alive")
+    local dead_tmp = (".t.safetensors.tmp.%d.AbC123"):format(dead)
+    local live_tmp = (".t.safetensors.tmp.%d.XyZ789"):format(live)
+    local other = (".u.safetensors.tmp.%d.AbC123"):format(dead)   -- another path's: not ours
+    for _, name in ipairs({dead_tmp, live_tmp, other}) do write_file(dir .. "/" .. name, "partial") end
+    st.save(path, {w = nn.tensor{1}})
+    assert.are.same({live_tmp, other, "t.safetensors"}, list_dir(dir))
+  end)
 end)
 
 describe("nn.safetensors.load errors", function()
@@ -387,13 +425,67 @@ describe("nn.safetensors.save errors", function()
     assert.are.same({}, list_dir(dir))
   end)
 
-  it("over a directory: the directory stays, and no temporary file is left", function()
+  it("over a directory: refused before writing; the directory stays, and no temporary file is left", function()
     local p = dir .. "/ckpt"
     assert(os.execute("mkdir " .. shell_quote(p) .. " && touch " .. shell_quote(p .. "/inside")))
     H.assert_error_has(function() st.save(p, {w = nn.tensor{1}}) end,
-                       {"safetensors.save: " .. p .. ": cannot rename the temporary file over it: Is a directory"})
+                       {"safetensors.save: " .. p .. ": is a directory, not a regular file: refusing to replace it"})
     assert.are.same({"ckpt"}, list_dir(dir))
     assert.are.same({"inside"}, list_dir(p))
+  end)
+
+  -- `test -<flag> path` in the shell: -p a FIFO, -L a symbolic link, -f a
+  -- regular file (after links), -c a character device
+  local function is (flag, p) return os.execute("test -" .. flag .. " " .. shell_quote(p)) == true end
+  local function readlink (p)
+    local h = io.popen("readlink " .. shell_quote(p))
+    local target = h:read("l")
+    h:close()
+    return target
+  end
+
+  it("over a FIFO: refused, naming the path and what it is; the FIFO stays", function()
+    local p = dir .. "/fifo"
+    assert(os.execute("mkfifo " .. shell_quote(p)))
+    H.assert_error_has(function() st.save(p, {w = nn.tensor{1}}) end,
+                       {"safetensors.save: " .. p .. ": is a FIFO, not a regular file: refusing to replace it"})
+    assert.is_true(is("p", p), "the FIFO was replaced")
+    assert.are.same({"fifo"}, list_dir(dir))
+  end)
+
+  it("over a symbolic link to a FIFO, or to /dev/null: refused; the link and what it leads to stay", function()
+    local fifo, to_fifo, to_null = dir .. "/fifo", dir .. "/to_fifo", dir .. "/to_null"
+    assert(os.execute("mkfifo " .. shell_quote(fifo) .. " && ln -s fifo " .. shell_quote(to_fifo)
+                      .. " && ln -s /dev/null " .. shell_quote(to_null)))
+    H.assert_error_has(function() st.save(to_fifo, {w = nn.tensor{1}}) end,
+                       {"safetensors.save: " .. to_fifo .. ": is a symbolic link to a FIFO (" .. fifo .. ")",
+                        "refusing to replace it"})
+    H.assert_error_has(function() st.save(to_null, {w = nn.tensor{1}}) end,
+                       {"safetensors.save: " .. to_null .. ": is a symbolic link to a character device (/dev/null)",
+                        "refusing to replace it"})
+    assert.is_true(is("L", to_fifo) and is("L", to_null), "a link was replaced")
+    assert.are.equal("fifo", readlink(to_fifo))
+    assert.are.equal("/dev/null", readlink(to_null))
+    assert.is_true(is("p", fifo), "the FIFO was replaced")
+    assert.is_true(is("c", "/dev/null"), "/dev/null is no longer a device")
+    assert.are.same({"fifo", "to_fifo", "to_null"}, list_dir(dir))
+  end)
+
+  it("over a dangling symbolic link: refused; the link stays", function()
+    local p = dir .. "/dangling"
+    assert(os.execute("ln -s nowhere " .. shell_quote(p)))
+    H.assert_error_has(function() st.save(p, {w = nn.tensor{1}}) end,
+                       {"safetensors.save: " .. p .. ": is a symbolic link that leads nowhere"})
+    assert.are.equal("nowhere", readlink(p))
+    assert.are.same({"dangling"}, list_dir(dir))
+  end)
+
+  it("a path with a NUL byte: refused, nothing written at the path cut short", function()
+    H.assert_error_has(function() st.save(dir .. "/x.safetensors\0.bak", {w = nn.tensor{1}}) end,
+                       {"bad argument #1", "the path holds a NUL byte at byte " .. #dir + 15})
+    H.assert_error_has(function() st.load(dir .. "/x.safetensors\0.bak") end,
+                       {"bad argument #1", "the path holds a NUL byte"})
+    assert.are.same({}, list_dir(dir))
   end)
 
   it("to a name ending in '/'", function()
@@ -434,7 +526,7 @@ describe("nn.safetensors atomic save", function()
   -- over and over (versions start at arg[2]); each run is killed with
   -- SIGKILL after a growing delay.  After every kill the file must load and
   -- be one complete version: the tensor all equal to its metadata version.
-  -- A killed writer may leave its ".ckpt.safetensors.tmp.XXXXXX" behind:
+  -- A killed writer may leave its ".ckpt.safetensors.tmp.<pid>.XXXXXX" behind:
   -- that is allowed (and is the sign that the kill landed mid-save); only
   -- the renamed file counts.
   it("a writer killed at any moment leaves the old or the new file, whole", function()

@@ -22,11 +22,17 @@ local M = {}
 -- or a table of strings -> strings.  The file is written to a temporary file
 -- beside `path`, fsynced and renamed into place, so `path` holds the old
 -- file or the new one, never a part (a writer killed mid-save may leave its
--- ".<name>.tmp.XXXXXX" file behind).  Names are written sorted: the same
--- tensors give the same bytes.
+-- ".<name>.tmp.<pid>.XXXXXX" file behind; the next save to the same path
+-- removes those whose <pid> is no longer a live process).  Names are
+-- written sorted: the same tensors give the same bytes.
+-- Only a regular file is replaced.  A symbolic link is followed to the
+-- regular file it leads to, which is replaced (the link stays a link, as
+-- editors do); a directory, FIFO, device, socket, dangling link or link to
+-- one of those is refused, and left as it was.
 -- Errors: a bad argument names the key ("tensors['w'] must be a tensor, got
--- number", "metadata['epoch'] must be a string, got number");
--- "safetensors.save: <path>: <reason>" when the file cannot be written.
+-- number", "metadata['epoch'] must be a string, got number"), or a path
+-- holding a NUL byte; "safetensors.save: <path>: <reason>" when the file
+-- cannot be written or is not a regular file.
 M.save = core.safetensors_save
 
 --- nn.safetensors.load(path) -> tensors, metadata
