@@ -190,7 +190,10 @@ static int load_png (nn_tensor **out, const unsigned char *buf, size_t len, cons
   /* to one gray channel of 8 or 16 bits */
   if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
   if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-  if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+  /* alpha, and tRNS transparency (which palette expansion turns into an
+     alpha channel), dropped: a transparent pixel keeps its color */
+  if ((color & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
+    png_set_strip_alpha(png);
   /* Rec. 709 weights, given explicitly so that a cHRM chunk does not change
      them: libpng keeps them as 15-bit fractions (6966, 23435 and the rest,
      2367, of 32768) */

@@ -84,6 +84,32 @@ describe("nn.image.load PNG", function()
     assert.is_true(math.abs(t:get(2, 1) - 6966 / 32768) > 0.1)
   end)
 
+  -- An 8-bit palette PNG with a tRNS chunk, built here byte by byte: 3x1
+  -- pixels, palette red, blue, white; tRNS makes red fully and blue half
+  -- transparent.  The image data is one stored deflate block (RFC 1950/1951:
+  -- 78 01, then BFINAL=1 BTYPE=00, LEN, NLEN, the bytes, Adler-32).
+  local function palette_trns_png ()
+    local raw = "\0\0\1\2"                     -- filter 0, then indices 0, 1, 2
+    local a, b = 1, 0
+    for i = 1, #raw do a = (a + raw:byte(i)) % 65521; b = (b + a) % 65521 end
+    local zdata = "\x78\x01\x01" .. string.pack("<I2I2", #raw, ~#raw & 0xffff) .. raw
+                  .. string.pack(">I4", b << 16 | a)
+    return "\x89PNG\r\n\x1a\n"
+      .. chunk("IHDR", string.pack(">I4I4BBBBB", 3, 1, 8, 3, 0, 0, 0))
+      .. chunk("PLTE", "\255\0\0" .. "\0\0\255" .. "\255\255\255")
+      .. chunk("tRNS", "\0\128")
+      .. chunk("IDAT", zdata)
+      .. chunk("IEND", "")
+  end
+
+  it("8-bit palette with a tRNS chunk: transparency dropped, colors kept", function()
+    local dir = temp_dir()
+    write_file(dir .. "/trns.png", palette_trns_png())
+    -- red 54, blue 18 (as for RGB above), white 255: whatever their alpha
+    H.assert_tensor(image.load(dir .. "/trns.png"), scaled({{54, 18, 255}}, 255), H.ROUND)
+    os.execute("rm -rf " .. shell_quote(dir))
+  end)
+
   it("tells the format by its bytes, not its name", function()
     local dir = temp_dir()
     write_file(dir .. "/photo.pgm", read_file(FIX .. "image_gray8.png"))
@@ -166,6 +192,8 @@ describe("nn.image.load PNG errors", function()
                        {"image.load: " .. dir .. "/none.png: No such file or directory"})
     H.assert_error_has(function() image.load(dir) end, {"image.load: " .. dir .. ": not a regular file"})
     H.assert_error_has(function() image.load() end, {"bad argument #1", "string expected"})
+    H.assert_error_has(function() image.load(FIX .. "image_gray8.png\0.txt") end,
+                       {"bad argument #1", "the path holds a NUL byte"})
   end)
 end)
 
@@ -274,5 +302,8 @@ describe("nn.image.save_pgm", function()
     H.assert_error_has(function() image.save_pgm(path, "x") end, {"bad argument #2", "nn.Tensor expected"})
     H.assert_error_has(function() image.save_pgm(dir .. "/no/x.pgm", nn.tensor{{1}}) end,
                        {"image.save_pgm: " .. dir .. "/no/x.pgm: No such file or directory"})
+    H.assert_error_has(function() image.save_pgm(dir .. "/x.pgm\0.bak", nn.tensor{{1}}) end,
+                       {"bad argument #1", "the path holds a NUL byte at byte " .. #dir + 7})
+    assert.is_nil(io.open(dir .. "/x.pgm"), "a file was written at the path cut short")
   end)
 end)
