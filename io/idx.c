@@ -2,8 +2,11 @@
 ** idx.c -- the IDX reader (format in idx.h).
 **
 ** One parser for both entry points: it pulls bytes from a `source`, which
-** is a zlib file (gzread decompresses a gzip stream and passes a plain file
-** through unchanged) or a block of memory (the fuzz target).  Every length
+** is a file (inflated by zlib's inflate when it starts with the gzip magic
+** 1f 8b, else read as it is) or a block of memory (the fuzz target).  We
+** drive inflate ourselves rather than through gzread, which silently
+** ignores whatever follows the last gzip member: here bytes after the end
+** of the gzip stream are refused, as they are after a plain file.  Every length
 ** is checked before it is trusted: the 4-byte magic, the header of ndim
 ** sizes, the product of the sizes against overflow and IDX_MAX_NUMEL, and
 ** the data against the sizes, to the byte.  When the total length is known
@@ -31,54 +34,115 @@
 
 #define CHUNK ((size_t)1 << 20)   /* bytes per read: a multiple of every element size */
 #define DEFLATE_MAX_RATIO 1032     /* inflated bytes per compressed byte, at most */
+#define INBUF ((size_t)1 << 17)    /* 128 KiB of the file per read(): few syscalls */
 
 /* --- sources ------------------------------------------------------------------- */
 
 /* Where the bytes come from. */
 typedef struct source {
   const char *name;              /* the path, or "<memory>": the start of every message */
-  gzFile gz;                     /* a zlib file (gzip or plain), or NULL: memory */
+  int fd;                        /* a file, or -1: memory */
+  int gzip;                      /* the file starts 1f 8b: its bytes go through zs */
+  z_stream zs;                   /* the file's bytes read ahead (next_in, avail_in), and
+                                    for gzip the inflater */
+  unsigned char *in;             /* INBUF bytes: where zs.next_in points */
+  int eof;                       /* read() has said the file has no more */
+  int ended;                     /* gzip: no more data (the last member ended, or the
+                                    file did, and then `cut` says so) */
+  int64_t nread;                 /* bytes of the file read() so far */
   const unsigned char *mem;      /* memory: the bytes, their count, the next one */
   size_t len, pos;
   int64_t size;                  /* all the bytes there are, when known beforehand; else -1 */
   int64_t packed;                /* a gzip file's own length, when known; else -1 */
-  const char *cut;               /* zlib's message when a gzip stream ended early, else NULL */
+  const char *cut;               /* why a gzip stream ended early, else NULL */
 } source;
 
-/* zlib's gzerror() text is "<path>: message", and our path is "<fd:N>"
-** (gzdopen): keep the message. */
-static const char *zlib_message (gzFile gz, int *errnum) {
-  const char *msg = gzerror(gz, errnum);
-  const char *colon = msg ? strstr(msg, ": ") : NULL;
-  return colon ? colon + 2 : (msg ? msg : "unknown zlib error");
+/* Read ahead until `want` bytes of the file wait in s->in (fewer only at
+** the end of the file).  Errors: NN_EIO. */
+static int fill (source *s, size_t want) {
+  while (s->zs.avail_in < want && !s->eof) {
+    if (s->zs.next_in != s->in && s->zs.avail_in > 0) memmove(s->in, s->zs.next_in, s->zs.avail_in);
+    s->zs.next_in = s->in;
+    ssize_t r = read(s->fd, s->in + s->zs.avail_in, INBUF - s->zs.avail_in);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return nn_seterr(NN_EIO, "%s: read error: %s", s->name, strerror(errno));
+    if (r == 0) s->eof = 1;
+    s->zs.avail_in += (uInt)r;
+    s->nread += r;
+  }
+  return NN_OK;
+}
+
+/* gzip: up to n bytes of inflated data into buf.  A file may hold several
+** gzip members one after the other (RFC 1952 sec. 2.2), read as one
+** stream; after the last, the file must end: anything else there is
+** refused, as trailing bytes after a plain file are. */
+static int read_gzip (source *s, unsigned char *buf, size_t n, size_t *got) {
+  int rc;
+  while (*got < n && !s->ended) {
+    if ((rc = fill(s, 1)) != NN_OK) return rc;
+    if (s->zs.avail_in == 0) {                    /* the file ends inside a member */
+      s->cut = "unexpected end of file";
+      s->ended = 1;
+      break;
+    }
+    size_t want = n - *got < CHUNK ? n - *got : CHUNK;
+    s->zs.next_out = buf + *got;
+    s->zs.avail_out = (uInt)want;
+    int z = inflate(&s->zs, Z_NO_FLUSH);
+    *got += want - s->zs.avail_out;
+    if (z == Z_OK || z == Z_BUF_ERROR) continue;
+    if (z == Z_MEM_ERROR)
+      return nn_seterr(NN_ENOMEM, "%s: out of memory while decompressing", s->name);
+    if (z != Z_STREAM_END)
+      return nn_seterr(NN_EFORMAT, "%s: corrupt gzip stream: %s", s->name,
+                       s->zs.msg ? s->zs.msg : "unknown zlib error");
+    /* a member ended, its CRC-32 and length checked: the file ends, or
+       another member starts (1f 8b) */
+    if ((rc = fill(s, 2)) != NN_OK) return rc;
+    if (s->zs.avail_in == 0) { s->ended = 1; break; }
+    if (s->zs.avail_in < 2 || s->zs.next_in[0] != 0x1f || s->zs.next_in[1] != 0x8b) {
+      if (s->packed >= 0)
+        return nn_seterr(NN_EFORMAT, "%s: trailing bytes: %lld after the end of the gzip "
+                         "stream, not gzip data", s->name,
+                         (long long)(s->packed - (s->nread - (int64_t)s->zs.avail_in)));
+      return nn_seterr(NN_EFORMAT, "%s: trailing bytes after the end of the gzip stream, not "
+                       "gzip data", s->name);
+    }
+    if (inflateReset(&s->zs) != Z_OK)
+      return nn_seterr(NN_EFORMAT, "%s: corrupt gzip stream", s->name);
+  }
+  return NN_OK;
 }
 
 /* Read up to n bytes into buf; *got < n only at the end of the data.  A
 ** gzip stream that ends before its end marker is an end too, and s->cut
 ** then says so.  Errors: NN_EIO (a read failed), NN_EFORMAT (a corrupt
-** gzip stream: bad header, bad data, bad checksum), NN_ENOMEM. */
+** gzip stream: bad header, bad data, bad checksum, bytes after its end),
+** NN_ENOMEM. */
 static int source_read (source *s, unsigned char *buf, size_t n, size_t *got) {
   *got = 0;
-  if (s->gz == NULL) {
+  if (s->fd < 0) {
     size_t take = s->len - s->pos < n ? s->len - s->pos : n;
     if (take > 0) memcpy(buf, s->mem + s->pos, take);
     s->pos += take;
     *got = take;
     return NN_OK;
   }
-  while (*got < n) {
-    size_t want = n - *got < CHUNK ? n - *got : CHUNK;    /* gzread takes an unsigned */
-    int r = gzread(s->gz, buf + *got, (unsigned)want);
-    if (r > 0) { *got += (size_t)r; continue; }
-    int errnum = Z_OK;
-    const char *msg = zlib_message(s->gz, &errnum);
-    if (errnum == Z_OK) break;                               /* the end of the file */
-    if (errnum == Z_BUF_ERROR) { s->cut = msg; break; }      /* "unexpected end of file" */
-    if (errnum == Z_ERRNO)
-      return nn_seterr(NN_EIO, "%s: read error: %s", s->name, strerror(errno));
-    if (errnum == Z_MEM_ERROR)
-      return nn_seterr(NN_ENOMEM, "%s: out of memory while decompressing", s->name);
-    return nn_seterr(NN_EFORMAT, "%s: corrupt gzip stream: %s", s->name, msg);
+  if (s->gzip) return read_gzip(s, buf, n, got);
+  /* a plain file: what was read ahead first, then straight from the file */
+  size_t ahead = s->zs.avail_in < n ? s->zs.avail_in : n;
+  if (ahead > 0) memcpy(buf, s->zs.next_in, ahead);
+  s->zs.next_in += ahead;
+  s->zs.avail_in -= (uInt)ahead;
+  *got = ahead;
+  while (*got < n && !s->eof) {
+    ssize_t r = read(s->fd, buf + *got, n - *got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return nn_seterr(NN_EIO, "%s: read error: %s", s->name, strerror(errno));
+    if (r == 0) s->eof = 1;
+    *got += (size_t)r;
+    s->nread += r;
   }
   return NN_OK;
 }
@@ -133,7 +197,7 @@ static int read_header (idx_header *h, source *s) {
     return nn_seterr(NN_EFORMAT, "%s: bad magic number: found %02x %02x %02x %02x, expected 00 00 "
                      "then the type and the number of dims (is it an IDX file?%s)", s->name,
                      b[0], b[1], b[2], b[3],
-                     s->gz == NULL && b[0] == 0x1f && b[1] == 0x8b
+                     s->fd < 0 && b[0] == 0x1f && b[1] == 0x8b
                        ? " it looks gzip'd: decompress it first" : "");
   h->type = find_type(b[2]);
   if (h->type == NULL)
@@ -294,25 +358,37 @@ int idx_load (nn_tensor **out, const char *path) {
     close(fd);
     return nn_seterr(NN_EIO, "%s: %s", path, strerror(err));
   }
-  gzFile gz = gzdopen(fd, "rb");
-  if (gz == NULL) {
+  source s = { .name = path, .fd = fd, .size = -1, .packed = -1 };
+  s.in = malloc(INBUF);
+  if (s.in == NULL) {
     close(fd);
     return nn_seterr(NN_ENOMEM, "%s: out of host memory", path);
   }
-  gzbuffer(gz, 1 << 17);     /* 128 KiB of compressed input per read(): fewer syscalls */
-  source s = { .name = path, .gz = gz, .size = -1, .packed = -1 };
-  /* a plain file (zlib passes it through): its length is the file's;
-  ** a gzip file: its length bounds the data's */
-  if (S_ISREG(st.st_mode)) {
-    if (gzdirect(gz)) s.size = (int64_t)st.st_size;
-    else s.packed = (int64_t)st.st_size;
+  s.zs.next_in = s.in;
+  /* gzip when it starts with the magic 1f 8b, else plain: a plain file's
+  ** length is the file's; a gzip file's length bounds the data's */
+  int rc = fill(&s, 2);
+  if (rc == NN_OK) {
+    s.gzip = s.zs.avail_in >= 2 && s.in[0] == 0x1f && s.in[1] == 0x8b;
+    if (S_ISREG(st.st_mode)) {
+      if (s.gzip) s.packed = (int64_t)st.st_size;
+      else s.size = (int64_t)st.st_size;
+    }
+    /* 15 + 16: a window of up to 32 KiB, in gzip wrapping only */
+    if (s.gzip && inflateInit2(&s.zs, 15 + 16) != Z_OK) {
+      s.gzip = 0;
+      rc = nn_seterr(NN_ENOMEM, "%s: out of memory for the inflater", path);
+    }
   }
-  int rc = load(out, &s);
-  gzclose_r(gz);             /* closes fd */
+  if (rc == NN_OK) rc = load(out, &s);
+  if (s.gzip) inflateEnd(&s.zs);
+  free(s.in);
+  close(fd);
   return rc;
 }
 
 int idx_load_mem (nn_tensor **out, const unsigned char *buf, size_t len) {
-  source s = { .name = "<memory>", .mem = buf, .len = len, .size = (int64_t)len, .packed = -1 };
+  source s = { .name = "<memory>", .fd = -1, .mem = buf, .len = len, .size = (int64_t)len,
+               .packed = -1 };
   return load(out, &s);
 }

@@ -25,8 +25,10 @@
 **   NN_EIO      the file cannot be opened or read (with strerror)
 **   NN_EFORMAT  not an IDX file ("bad magic number: ..."), an unknown type,
 **               0 or more than 5 dims, "truncated: expected N bytes of data,
-**               found M", "trailing bytes", or a corrupt gzip stream (with
-**               zlib's message)
+**               found M", "trailing bytes" (after the data, or after the end
+**               of the gzip stream: a gzip file may hold several members one
+**               after another, and nothing else), or a corrupt gzip stream
+**               (with zlib's message)
 **   NN_ENOMEM   the tensor does not fit in memory
 */
 #ifndef NN_IDX_H

@@ -260,6 +260,25 @@ describe("nn.data.load_idx on bad files", function ()
     assert_rejects(gzip_stored(good .. "xyz"), {"trailing bytes after the 24 bytes of data"}, ".gz")
   end)
 
+  it("rejects bytes after the end of the gzip stream, as it rejects them after a plain file", function ()
+    local gz = gzip_stored(good)
+    assert_rejects(gz .. "garbage", {"trailing bytes: 7 after the end of the gzip stream, not gzip data"}, ".gz")
+    assert_rejects(gz .. "\0", {"trailing bytes: 1 after the end of the gzip stream, not gzip data"}, ".gz")
+    -- a second member that is itself cut short is corrupt too
+    assert_rejects(gz .. "\31\139", {"gzip stream"}, ".gz")
+  end)
+
+  it("reads a gzip file of several members (concatenated, as RFC 1952 allows)", function ()
+    local t = nn.data.load_idx(file_with(gzip_stored(good:sub(1, 10)) .. gzip_stored(good:sub(11)), ".gz"))
+    assert.are.equal(24 * 7, t:sum())
+  end)
+
+  it("refuses a path holding a NUL byte, instead of reading the path cut short", function ()
+    local p = file_with(good)
+    H.assert_error_has(function () nn.data.load_idx(p .. "\0.gz") end,
+                       {"bad argument #1", "the path holds a NUL byte at byte " .. #p + 1})
+  end)
+
   it("rejects a small gzip file whose header claims more than it can inflate to", function ()
     -- 60000 x 28 x 28 bytes cannot come out of a file of ~40 bytes (deflate: 1032:1 at most)
     local msg = assert_rejects(gzip_stored(idx(UBYTE, {60000, 28, 28}, "\0\0\0")),
