@@ -233,10 +233,11 @@ int tensor_resize (nn_tensor *t, int ndim, const int64_t *shape) {
   /* reuse the block whenever it is large enough, as Torch7's resize: views
      of it (a Flatten after this layer, a user's t:view(-1)) keep seeing the
      buffer, and a steady loop allocates nothing even while they exist.  A
-     view of another tensor reuses only its own elements: growing within the
-     block would write over its parent's other rows. */
-  int fits = t->offset == 0 && (size_t)probe.numel <= s->numel;
-  if (t->view) fits = fits && probe.numel <= t->numel;
+     view of another tensor reuses only its own elements (a row of a batch
+     given as out is filled in place); growing within the block would write
+     over its parent's other rows, so it gets a block of its own. */
+  int fits = t->view ? probe.numel <= t->numel
+                     : t->offset == 0 && (size_t)probe.numel <= s->numel;
   if (!fits) {
     nn_storage *fresh;
     rc = storage_new(&fresh, s->device, (size_t)probe.numel);
