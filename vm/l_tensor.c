@@ -616,7 +616,10 @@ static int reduce (lua_State *L, nn_redop op) {
   return 1;
 }
 
-/* t:max() -> number;  t:max(d [, keepdim]) -> values, indices (1-based). */
+/* t:max() -> number;  t:max(d [, keepdim]) -> values, indices (1-based).
+** The indices are float32, exact up to 2^24: along a dim longer than 2^24
+** elements this raises (bad argument, "... exact only up to 2^24") rather
+** than round them.  nan is skipped unless a whole row is nan: then index 1. */
 static int reduce_with_index (lua_State *L, nn_redop op, nn_redop argop) {
   nn_tensor *t = checktensor(L, 1);
   if (lua_isnoneornil(L, 2)) return reduce(L, op);
@@ -628,7 +631,9 @@ static int reduce_with_index (lua_State *L, nn_redop op, nn_redop argop) {
   return 2;
 }
 
-/* t:argmax() -> 1-based flat index;  t:argmax(d) -> tensor of 1-based indices. */
+/* t:argmax() -> 1-based flat index, a Lua integer, exact at any size;
+** t:argmax(d) -> tensor of 1-based indices, float32: a dim longer than 2^24
+** (16777216) raises, as max's.  All nan: the first index, 1. */
 static int arg_reduce (lua_State *L, nn_redop argop) {
   nn_tensor *t = checktensor(L, 1);
   if (lua_isnoneornil(L, 2)) {
