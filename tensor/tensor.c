@@ -158,15 +158,14 @@ int nn_double_to_int (int64_t *r, double v, int64_t lo, int64_t hi, const char *
   if (v != v) return nn_seterr(NN_EARG, "%s is nan, not a whole number", what);
   if (v != floor(v) || v == HUGE_VAL || v == -HUGE_VAL)   /* inf - inf is nan: floor(inf) == inf */
     return nn_seterr(NN_EARG, "%s must be a whole number, got %.17g", what, v);
-  /* compare as doubles: lo and hi are exact when within 2^53, and a v
-     outside int64 is caught here before any conversion */
-  if (v < (double)lo || v > (double)hi)
+  /* a double outside [-2^63, 2^63) has no int64: converting it is undefined
+     behaviour, so it is refused as doubles first; (double)INT64_MAX rounds
+     up to 2^63, hence >= */
+  int64_t x;
+  if (v < -0x1p63 || v >= 0x1p63 || (x = (int64_t)v) < lo || x > hi)
     return nn_seterr(NN_EARG, "%s must be in %lld .. %lld, got %.17g", what, (long long)lo,
                      (long long)hi, v);
-  *r = (int64_t)v;
-  if (*r < lo || *r > hi)      /* (double)hi rounded up: 2^63 - 1 becomes 2^63 */
-    return nn_seterr(NN_EARG, "%s must be in %lld .. %lld, got %.17g", what, (long long)lo,
-                     (long long)hi, v);
+  *r = x;
   return NN_OK;
 }
 
