@@ -164,7 +164,9 @@ int tensor_view (nn_tensor **out, nn_tensor *t, int ndim, const int64_t *shape);
 /* Make t, in place, a view of src with another shape of the same numel:
 ** t drops its own storage and shares src's (so a tensor that Lua holds, a
 ** layer's output, can follow its input without a new struct).
-** Errors: NN_ESHAPE (numel differs), NN_EARG (ndim > 5). */
+** t becomes a view (t->view): a later resize that grows it gets a block of
+** its own.  Errors: NN_ESHAPE (numel differs), NN_EARG (ndim > 5; t fixed
+** by tensor_fix_shape and the shape or block would change). */
 int tensor_alias (nn_tensor *t, const nn_tensor *src, int ndim, const int64_t *shape);
 /* Rows [start, start + length) of t along dim 0, as a view.  Errors: NN_EARG
 ** (any start and length, even near INT64_MAX, are checked without overflow),
