@@ -90,6 +90,11 @@ int module_new (nn_module **out, const nn_module_type *type, const double *opt) 
   for (int k = 0; rc == NN_OK && k < type->max_inputs; k++) rc = new_empty(&m->grad_input[k]);
   if (rc == NN_OK && type->init != NULL) rc = type->init(m);
   if (rc != NN_OK) { module_free(m); return rc; }
+  /* the state a checkpoint keeps (running_mean, ...) has the shape init gave
+     it for good: no `out` from outside may reshape or reallocate it.  The
+     scratch buffers after them are resized by the layer itself. */
+  for (int i = 0; i < type->persistent_buffers; i++)
+    if (m->buffer[i] != NULL) tensor_fix_shape(m->buffer[i]);
   *out = m;
   return NN_OK;
 }
@@ -120,6 +125,9 @@ int module_new_param (nn_module *m, int i, int ndim, const int64_t *shape, float
   if (rc == NN_OK) rc = tensor_fill(m->param[i], value);
   if (rc == NN_OK) rc = tensor_new(&m->grad[i], tensor_default_device(), ndim, shape);
   if (rc == NN_OK) rc = tensor_fill(m->grad[i], 0.0f);
+  /* a parameter and its gradient keep this shape for the layer's life: the
+     layer's math reads their sizes from its options, not from them */
+  if (rc == NN_OK) { tensor_fix_shape(m->param[i]); tensor_fix_shape(m->grad[i]); }
   return rc;
 }
 

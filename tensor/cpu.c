@@ -125,7 +125,7 @@ int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, s
 /* One reduction over n values a[0], a[stride], ...: sums in double, so that
 ** the mean of a million floats keeps ~7 significant digits.  Arg ops give
 ** the 0-based index of the first extreme; nan compares false and is skipped
-** unless every value is nan. */
+** unless every value is nan, and then the first (index 0) is the answer. */
 static double reduce_strided (const float *a, size_t n, size_t stride, nn_redop op) {
   if (op == NN_SUM || op == NN_MEAN) {
     double s = 0.0;
@@ -137,7 +137,11 @@ static double reduce_strided (const float *a, size_t n, size_t stride, nn_redop 
   float v = a[0];
   for (size_t k = 1; k < n; k++) {
     float x = a[k * stride];
-    if (want_max ? (x > v || v != v) : (x < v || v != v)) { v = x; best = k; }
+    /* a nan so far gives way to the first number, never to another nan */
+    if (want_max ? (x > v || (v != v && x == x)) : (x < v || (v != v && x == x))) {
+      v = x;
+      best = k;
+    }
   }
   return (op == NN_ARGMAX || op == NN_ARGMIN) ? (double)best : (double)v;
 }

@@ -46,7 +46,7 @@ static __device__ __forceinline__ bool ext_beats (float v, size_t i, float bv, s
                                                   int want_max) {
   if (i == NO_INDEX) return false;
   if (bi == NO_INDEX) return true;
-  if (bv != bv) return v == v || i > bi;     /* current is nan */
+  if (bv != bv) return v == v || i < bi;     /* current is nan: a number, or an earlier nan */
   if (v != v) return false;                  /* a nan never beats a number */
   if (v == bv) return i < bi;
   return want_max ? v > bv : v < bv;

@@ -6,6 +6,7 @@
 ** pointers and sizes.  So the backends hold only arithmetic, and the error
 ** messages are written in one place.
 */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,20 +108,74 @@ static void storage_release (nn_storage *s) {
   free(s);
 }
 
+/* --- sizes ---------------------------------------------------------------------- */
+
+int nn_size_add (int64_t *r, int64_t a, int64_t b) {
+  int64_t x;
+  if (__builtin_add_overflow(a, b, &x))
+    return nn_seterr(NN_EARG, "size arithmetic overflows int64: %lld + %lld", (long long)a,
+                     (long long)b);
+  *r = x;
+  return NN_OK;
+}
+
+int nn_size_mul (int64_t *r, int64_t a, int64_t b) {
+  int64_t x;
+  if (__builtin_mul_overflow(a, b, &x))
+    return nn_seterr(NN_EARG, "size arithmetic overflows int64: %lld * %lld", (long long)a,
+                     (long long)b);
+  *r = x;
+  return NN_OK;
+}
+
+int nn_shape_numel (int64_t *numel, int ndim, const int64_t *shape) {
+  if (ndim < 0 || ndim > NN_MAXDIM)
+    return nn_seterr(NN_EARG, "a tensor has 0 to %d dims, got %d", NN_MAXDIM, ndim);
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] < 0)
+      return nn_seterr(NN_EARG, "size %d must be >= 0, got %lld", i + 1, (long long)shape[i]);
+    if (shape[i] > NN_MAX_NUMEL)
+      return nn_seterr(NN_EARG, "size %d is %lld, above the limit of 2^40 elements",
+                       i + 1, (long long)shape[i]);
+  }
+  /* every size is at most 2^40, so checking each partial product against the
+     limit first keeps them all far from int64's range */
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] == 0) { n = 0; break; }
+  }
+  for (int i = 0; i < ndim && n != 0; i++) {
+    if (n > NN_MAX_NUMEL / shape[i])
+      return nn_seterr(NN_EARG, "tensor too large: the sizes multiply to more than 2^40 "
+                       "elements (at size %d)", i + 1);
+    n *= shape[i];
+  }
+  *numel = n;
+  return NN_OK;
+}
+
+int nn_double_to_int (int64_t *r, double v, int64_t lo, int64_t hi, const char *what) {
+  if (v != v) return nn_seterr(NN_EARG, "%s is nan, not a whole number", what);
+  if (v != floor(v) || v == HUGE_VAL || v == -HUGE_VAL)   /* inf - inf is nan: floor(inf) == inf */
+    return nn_seterr(NN_EARG, "%s must be a whole number, got %.17g", what, v);
+  /* a double outside [-2^63, 2^63) has no int64: converting it is undefined
+     behaviour, so it is refused as doubles first; (double)INT64_MAX rounds
+     up to 2^63, hence >= */
+  int64_t x;
+  if (v < -0x1p63 || v >= 0x1p63 || (x = (int64_t)v) < lo || x > hi)
+    return nn_seterr(NN_EARG, "%s must be in %lld .. %lld, got %.17g", what, (long long)lo,
+                     (long long)hi, v);
+  *r = x;
+  return NN_OK;
+}
+
 /* --- life cycle ----------------------------------------------------------------- */
 
 /* Fill in ndim, shape and numel after checking them.  Errors: NN_EARG. */
 static int set_shape (nn_tensor *t, int ndim, const int64_t *shape) {
-  if (ndim < 0 || ndim > NN_MAXDIM)
-    return nn_seterr(NN_EARG, "a tensor has 0 to %d dims, got %d", NN_MAXDIM, ndim);
-  int64_t numel = 1;
-  for (int i = 0; i < ndim; i++) {
-    if (shape[i] < 0)
-      return nn_seterr(NN_EARG, "size %d must be >= 0, got %lld", i + 1, (long long)shape[i]);
-    if (shape[i] > 0 && numel > (INT64_C(1) << 40) / shape[i])   /* 4 TiB */
-      return nn_seterr(NN_EARG, "tensor too large");
-    numel *= shape[i];
-  }
+  int64_t numel;
+  int rc = nn_shape_numel(&numel, ndim, shape);
+  if (rc != NN_OK) return rc;
   t->ndim = ndim;
   for (int i = 0; i < NN_MAXDIM; i++) t->shape[i] = i < ndim ? shape[i] : 0;
   t->numel = numel;
@@ -154,21 +209,42 @@ void tensor_release (nn_tensor *t) {
   free(t);
 }
 
+static int same_shape (const nn_tensor *t, int ndim, const int64_t *shape) {
+  if (t->ndim != ndim) return 0;
+  for (int i = 0; i < ndim; i++) if (t->shape[i] != shape[i]) return 0;
+  return 1;
+}
+
+/* The error of a fixed tensor asked to change shape. */
+static int refuse_fixed (const nn_tensor *t, const nn_tensor *want) {
+  return nn_seterr_arg(NN_EARG, NN_ROLE_OUT, "a layer's parameter or buffer cannot be resized: "
+                       "it is %s, asked for %s", shape_str(t).s, shape_str(want).s);
+}
+
+void tensor_fix_shape (nn_tensor *t) { t->fixed = 1; }
+
 int tensor_resize (nn_tensor *t, int ndim, const int64_t *shape) {
   nn_tensor probe;
   int rc = set_shape(&probe, ndim, shape);
-  if (rc != NN_OK) return rc;
+  if (rc != NN_OK) return nn_blame(rc, NN_ROLE_OUT);
+  if (t->fixed) return same_shape(t, ndim, shape) ? NN_OK : refuse_fixed(t, &probe);
   nn_storage *s = t->storage;
   /* reuse the block whenever it is large enough, as Torch7's resize: views
      of it (a Flatten after this layer, a user's t:view(-1)) keep seeing the
-     buffer, and a steady loop allocates nothing even while they exist */
-  if (!(t->offset == 0 && (size_t)probe.numel <= s->numel)) {
+     buffer, and a steady loop allocates nothing even while they exist.  A
+     view of another tensor reuses only its own elements (a row of a batch
+     given as out is filled in place); growing within the block would write
+     over its parent's other rows, so it gets a block of its own. */
+  int fits = t->view ? probe.numel <= t->numel
+                     : t->offset == 0 && (size_t)probe.numel <= s->numel;
+  if (!fits) {
     nn_storage *fresh;
     rc = storage_new(&fresh, s->device, (size_t)probe.numel);
     if (rc != NN_OK) return rc;
     storage_release(s);
     t->storage = fresh;
     t->offset = 0;
+    t->view = 0;
   }
   return set_shape(t, ndim, shape);
 }
@@ -185,6 +261,7 @@ static int new_view (nn_tensor **out, nn_tensor *t, size_t offset, int ndim, con
   v->storage->refcount++;
   v->offset = offset;
   v->refcount = 1;
+  v->view = 1;
   *out = v;
   return NN_OK;
 }
@@ -203,7 +280,12 @@ int tensor_view (nn_tensor **out, nn_tensor *t, int ndim, const int64_t *shape) 
     }
     else if (s[i] < 0) return nn_seterr(NN_ESHAPE, "size %d must be >= 0 or -1, got %lld",
                                         i + 1, (long long)s[i]);
-    else known *= s[i];
+    else if (s[i] > NN_MAX_NUMEL)
+      return nn_seterr(NN_ESHAPE, "size %d is %lld, above the limit of 2^40 elements",
+                       i + 1, (long long)s[i]);
+    else if (nn_size_mul(&known, known, s[i]) != NN_OK)
+      return nn_seterr(NN_ESHAPE, "the sizes multiply to more than int64 holds (at size %d)",
+                       i + 1);
   }
   if (infer >= 0) {
     if (known == 0 || t->numel % known != 0)
@@ -228,6 +310,8 @@ int tensor_alias (nn_tensor *t, const nn_tensor *src, int ndim, const int64_t *s
   if (probe.numel != src->numel)
     return nn_seterr(NN_ESHAPE, "%s has %lld elements, %s needs %lld", shape_str(src).s,
                      (long long)src->numel, shape_str(&probe).s, (long long)probe.numel);
+  if (t->fixed && (t != src || !same_shape(t, ndim, shape))) return refuse_fixed(t, &probe);
+  if (t != src) t->view = 1;        /* src's elements, in a block that may be larger */
   if (t->storage != src->storage) {
     src->storage->refcount++;       /* take the new block before dropping the old */
     storage_release(t->storage);
@@ -240,10 +324,18 @@ int tensor_alias (nn_tensor *t, const nn_tensor *src, int ndim, const int64_t *s
 int tensor_narrow (nn_tensor **out, nn_tensor *t, int64_t start, int64_t length) {
   *out = NULL;
   if (t->ndim < 1) return nn_seterr(NN_EARG, "cannot narrow a 0-dim tensor");
-  if (start < 0 || length < 0 || start + length > t->shape[0])
-    return nn_seterr(NN_EARG, "rows %lld..%lld are outside %s (dim 1 has %lld rows)",
-                     (long long)start + 1, (long long)(start + length), shape_str(t).s,
-                     (long long)t->shape[0]);
+  /* start + length could overflow: compare against what is left instead */
+  if (start < 0 || length < 0 || start > t->shape[0] || length > t->shape[0] - start) {
+    int64_t end = 0;
+    if (start >= 0 && nn_size_add(&end, start, length) == NN_OK && end >= start)
+      return nn_seterr_arg(NN_EARG, NN_ROLE_INDEX, "rows %lld..%lld are outside %s (dim 1 has "
+                           "%lld rows)", (long long)start + 1, (long long)end, shape_str(t).s,
+                           (long long)t->shape[0]);
+    return nn_seterr_arg(NN_EARG, NN_ROLE_INDEX, "%lld rows from row %lld are outside %s "
+                         "(dim 1 has %lld rows)", (long long)length,
+                         (long long)start + (start < INT64_MAX),    /* 1-based, no overflow */
+                         shape_str(t).s, (long long)t->shape[0]);
+  }
   int64_t shape[NN_MAXDIM];
   memcpy(shape, t->shape, sizeof shape);
   shape[0] = length;
@@ -425,6 +517,8 @@ int tensor_unary (nn_tensor *out, const nn_tensor *a, nn_unop op, float p, float
 
 /* --- reductions -------------------------------------------------------------------- */
 
+#define EXACT_FLOAT_INTS (INT64_C(1) << 24)   /* 2^24: every whole number up to it is a float */
+
 int tensor_unary_backward (nn_tensor *grad_in, const nn_tensor *grad_out,
                            const nn_tensor *saved, nn_unop op, float p) {
   int rc;
@@ -457,6 +551,11 @@ int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op) {
   if (n == 0 && op != NN_SUM)
     return nn_seterr(NN_EARG, "%s over an empty dim %d of %s", redop_name(op), d + 1,
                      shape_str(a).s);
+  /* indices are stored as floats: past 2^24 they would be rounded, silently */
+  if ((op == NN_ARGMAX || op == NN_ARGMIN) && (int64_t)n > EXACT_FLOAT_INTS)
+    return nn_seterr_arg(NN_EARG, NN_ROLE_INDEX, "%s over dim %d of %s: the dim has %lld "
+                         "elements, and indices are float32, exact only up to 2^24 = 16777216",
+                         redop_name(op), d + 1, shape_str(a).s, (long long)n);
   int rc;
   if ((int64_t)(outer * inner) != out->numel)
     return nn_seterr(NN_ESHAPE, "output %s does not hold %s reduced over dim %d",
@@ -562,8 +661,6 @@ int tensor_index_select (nn_tensor *out, const nn_tensor *src, const nn_tensor *
                    "(the rows of %s)", (double)v, (long long)bad + base, base,
                    (long long)rows - 1 + base, shape_str(src).s);
 }
-
-#define EXACT_FLOAT_INTS (INT64_C(1) << 24)   /* 2^24: every whole number up to it is a float */
 
 int tensor_randperm (nn_tensor *out, int base) {
   size_t n = (size_t)out->numel;

@@ -54,6 +54,11 @@ typedef struct nn_tensor {
   int64_t shape[NN_MAXDIM];
   int64_t numel;               /* product of shape (1 when ndim == 0) */
   int refcount;
+  int fixed;                   /* its shape is fixed: tensor_resize refuses to
+                                  change it (a layer's parameter or buffer) */
+  int view;                    /* it shares a block made for another tensor
+                                  (tensor_view, _narrow, _alias): it never grows
+                                  within that block, into its parent's elements */
 } nn_tensor;
 
 /* --- errors ------------------------------------------------------------- */
@@ -94,6 +99,27 @@ int nn_errrole (void);
 ** `return nn_blame(rc, NN_ROLE_OUT)` after a helper reported it. */
 int nn_blame (int code, int role);
 
+/* --- sizes: checked arithmetic on user numbers ---------------------------
+** Every size, offset, count and product that comes from a user's number is
+** computed with these, so that nothing wraps around (signed overflow is
+** undefined behaviour in C) and no huge size reaches an allocator. */
+
+/* The most elements a tensor may have, and so the largest size of a dim:
+** 2^40 floats, 4 TiB.  Larger shapes are refused with NN_EARG. */
+#define NN_MAX_NUMEL (INT64_C(1) << 40)
+/* *r = a + b, *r = a * b; NN_EARG ("size arithmetic overflows int64") when
+** the exact result does not fit an int64_t (*r is then unchanged). */
+int nn_size_add (int64_t *r, int64_t a, int64_t b);
+int nn_size_mul (int64_t *r, int64_t a, int64_t b);
+/* *numel = the product of shape[0 .. ndim-1] (1 for ndim 0).  Errors: NN_EARG
+** for ndim outside 0..5, a negative size, or a product (or a single size)
+** above NN_MAX_NUMEL; the message names the size ("size 2 ..."). */
+int nn_shape_numel (int64_t *numel, int ndim, const int64_t *shape);
+/* A double (a Lua number) as a whole number in lo..hi.  Errors: NN_EARG for
+** inf, -inf, nan, a fraction or a value outside lo..hi, the message
+** starting with `what` ("arange: the element count ..."). */
+int nn_double_to_int (int64_t *r, double v, int64_t lo, int64_t hi, const char *what);
+
 /* "[64x784]": a shape as text, in a struct so that no malloc is needed. */
 typedef struct nn_shapestr { char s[96]; } nn_shapestr;
 nn_shapestr shape_str (const nn_tensor *t);
@@ -113,8 +139,17 @@ void tensor_release (nn_tensor *t);           /* NULL is fine */
 /* Give t a new shape in place.  Keeps the storage when it is large enough
 ** (views of t then see what is written next, as in Torch7); otherwise
 ** allocates a new one (contents then undefined) and views keep the old.
-** This is how layers reuse their buffers. */
+** This is how layers reuse their buffers.  A view (t->view) keeps its block
+** only while it does not grow beyond its own elements: a one-row view never
+** grows into its parent's other rows.  Errors: NN_EARG (a bad shape; or t is
+** fixed, tensor_fix_shape, and the shape would change: "a layer's parameter
+** or buffer cannot be resized"), NN_ENOMEM. */
 int tensor_resize (nn_tensor *t, int ndim, const int64_t *shape);
+/* Fix t's shape: tensor_resize and tensor_alias then refuse to change it
+** (its values may still change; tensor_move may still move it).  A layer
+** marks its parameters, their gradients and its persistent buffers so that
+** no `out` argument from outside can reshape or reallocate them. */
+void tensor_fix_shape (nn_tensor *t);
 
 /* First float of t: storage->data + offset.  On CUDA a device pointer. */
 static inline float *tensor_data (const nn_tensor *t) {
@@ -129,9 +164,13 @@ int tensor_view (nn_tensor **out, nn_tensor *t, int ndim, const int64_t *shape);
 /* Make t, in place, a view of src with another shape of the same numel:
 ** t drops its own storage and shares src's (so a tensor that Lua holds, a
 ** layer's output, can follow its input without a new struct).
-** Errors: NN_ESHAPE (numel differs), NN_EARG (ndim > 5). */
+** t becomes a view (t->view): a later resize that grows it gets a block of
+** its own.  Errors: NN_ESHAPE (numel differs), NN_EARG (ndim > 5; t fixed
+** by tensor_fix_shape and the shape or block would change). */
 int tensor_alias (nn_tensor *t, const nn_tensor *src, int ndim, const int64_t *shape);
-/* Rows [start, start + length) of t along dim 0, as a view.  Errors: NN_EARG. */
+/* Rows [start, start + length) of t along dim 0, as a view.  Errors: NN_EARG
+** (any start and length, even near INT64_MAX, are checked without overflow),
+** blaming NN_ROLE_INDEX. */
 int tensor_narrow (nn_tensor **out, nn_tensor *t, int64_t start, int64_t length);
 /* dst = src, element by element; same numel, any devices (this is how data
 ** moves between host and GPU).  Errors: NN_ESHAPE, NN_ECUDA. */
@@ -217,11 +256,16 @@ typedef enum nn_redop { NN_SUM, NN_MEAN, NN_MAX, NN_MIN, NN_ARGMAX, NN_ARGMIN, N
 const char *redop_name (nn_redop op);
 
 /* Over all elements.  Sums accumulate in double.  For ARGMAX/ARGMIN the
-** result is the 0-based flat index of the first extreme.  Errors: NN_EARG
+** result is the 0-based flat index of the first extreme (a double: exact at
+** any size); nan is skipped unless every value is nan, and then it is 0.  Errors: NN_EARG
 ** (MAX/MIN/ARG* of an empty tensor). */
 int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op);
 /* Along dim d: out has a's shape without d (its numel is a's / shape[d]).
-** For ARGMAX/ARGMIN out holds 0-based indices as floats. */
+** For ARGMAX/ARGMIN out holds 0-based indices as floats, which are exact
+** only up to 2^24: a dim longer than 2^24 (16777216) elements is refused
+** (NN_EARG, blaming NN_ROLE_INDEX) rather than answered with rounded indices,
+** until an integer dtype exists.  A nan is skipped unless all are nan; then
+** the answer is the first index, 0. */
 int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op);
 /* Population variance over all elements (divides by n), in double. */
 int tensor_var_all (double *result, const nn_tensor *a);

@@ -20,7 +20,11 @@
 /* The output at arg: a new tensor of `shape` on `dev` when arg is none or
 ** nil, else the tensor there resized to `shape` in place (its storage is
 ** kept when large enough, so a loop that passes the same out allocates
-** nothing).  Leaves the output on top of the stack. */
+** nothing).  Leaves the output on top of the stack.  Raises at arg for a
+** layer's parameter or persistent buffer whose shape would change (they
+** are fixed: tensor_fix_shape), and tensor_resize gives a view that would
+** grow past its own elements a block of its own, so no out writes into
+** memory that someone else owns. */
 static nn_tensor *output_at (lua_State *L, int arg, nn_device dev, int ndim,
                              const int64_t *shape) {
   if (lua_isnoneornil(L, arg)) return nn_push_new(L, dev, ndim, shape);
@@ -89,7 +93,7 @@ static int l_index_select (lua_State *L) {
 ** tensor to fill instead, resized to (n), on any device.  Errors: n not an
 ** integer in 0 .. 2^24. */
 static int l_randperm (lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
+  lua_Integer n = luaL_checkinteger(L, 1);     /* inf, nan, 2.5: "no integer representation" */
   luaL_argcheck(L, n >= 0 && n <= (INT64_C(1) << 24), 1,
                 "n must be in 0 .. 2^24 (16777216): float32 holds whole numbers exactly up to it");
   int64_t shape[1] = { n };
@@ -113,6 +117,10 @@ static int l_one_hot (lua_State *L) {
   if (!isint || c < 1)
     luaL_argerror(L, 2, lua_pushfstring(L, "num_classes must be a positive integer, got %s",
                                         luaL_tolstring(L, 2, NULL)));
+  /* the labels are float32: a class past 2^24 cannot be named exactly */
+  if (c > (INT64_C(1) << 24))
+    luaL_argerror(L, 2, lua_pushfstring(L, "num_classes must be at most 2^24 (16777216): "
+                                        "labels are float32, got %I", (lua_Integer)c));
   int column = labels->ndim == 1 || (labels->ndim == 2 && labels->shape[1] == 1);
   if (!column)
     luaL_argerror(L, 1, lua_pushfstring(L, "labels must be (B) or (B, 1), got %s",
@@ -138,18 +146,22 @@ static int l_gather (lua_State *L) {
   lua_Integer first = luaL_checkinteger(L, 4);
   lua_Integer count = luaL_checkinteger(L, 5);
   luaL_argcheck(L, src->ndim >= 1, 2, "gather needs a tensor with at least 1 dim");
+  luaL_argcheck(L, first >= 1, 4, "first must be >= 1");     /* so first - 1 cannot wrap */
+  luaL_argcheck(L, count >= 0, 5, "count must be >= 0");
   check_apart(L, 1, src, "src");
   if (perm) check_apart(L, 1, perm, "perm");
   int64_t shape[NN_MAXDIM];
   memcpy(shape, src->shape, sizeof shape);
   shape[0] = count;
-  output_at(L, 1, src->storage->device, src->ndim, shape);
-  /* a view of the rows of perm (or of src) that this batch takes */
-  nn_tensor *range;
-  int rc = tensor_narrow(&range, perm ? perm : src, first - 1, count);
+  /* a view of the rows of perm (or of src) that this batch takes; made
+     first, so a count past the rows is refused before out is resized, and
+     boxed, so the collector frees it if a check below raises */
+  TensorBox *box = newbox(L);
+  int rc = tensor_narrow(&box->t, perm ? perm : src, first - 1, count);
   if (rc != NN_OK) nn_raise(L, 4, rc);
+  nn_tensor *range = box->t;
+  output_at(L, 1, src->storage->device, src->ndim, shape);
   rc = perm ? tensor_index_select(out, src, range, 1) : tensor_copy(out, range);
-  tensor_release(range);
   if (rc != NN_OK) nn_raise(L, perm ? 3 : 2, rc);
   return 0;
 }

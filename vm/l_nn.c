@@ -147,7 +147,9 @@ static int l_interrupt_pending (lua_State *L) {
 /* nn.isatty([fd = 1]) -> whether the file descriptor is a terminal (stdout
 ** by default): the progress bar redraws one line only on a terminal. */
 static int l_isatty (lua_State *L) {
-  lua_pushboolean(L, isatty((int)luaL_optinteger(L, 1, 1)));
+  lua_Integer fd = luaL_optinteger(L, 1, 1);
+  luaL_argcheck(L, fd >= 0 && fd <= INT32_MAX, 1, "fd must be in 0 .. 2^31-1");
+  lua_pushboolean(L, isatty((int)fd));
   return 1;
 }
 

@@ -83,8 +83,19 @@ static nn_tensor *push_like (lua_State *L, const nn_tensor *like) {
   return nn_push_new(L, like->storage->device, like->ndim, like->shape);
 }
 
+/* Raise at arg when the sizes (each already 0 .. 2^40; -1 skipped: a view
+** infers it) multiply to more than 2^40 elements. */
+static void check_numel (lua_State *L, int arg, int ndim, const int64_t *shape) {
+  int64_t known[NN_MAXDIM], numel;
+  int n = 0;
+  for (int i = 0; i < ndim; i++) if (shape[i] >= 0) known[n++] = shape[i];
+  if (nn_shape_numel(&numel, n, known) != NN_OK) luaL_argerror(L, arg, nn_errmsg());
+}
+
 /* A shape from the arguments first..last: either integers, or one table of
-** integers at `first`.  Raises naming the bad argument. */
+** integers at `first`.  Raises naming the bad argument: a size that is not
+** an integer (inf, nan, 2.5), below lo, or above 2^40; and, without -1 in
+** it, sizes whose product is above 2^40 (nn_shape_numel, tensor.h). */
 static int read_shape (lua_State *L, int first, int last, int64_t *shape, int allow_infer) {
   int ndim = 0;
   const lua_Integer lo = allow_infer ? -1 : 0;
@@ -98,17 +109,25 @@ static int read_shape (lua_State *L, int first, int last, int64_t *shape, int al
       if (!isint || v < lo)
         luaL_argerror(L, first, lua_pushfstring(L, "size %d must be an integer >= %d, got %s",
                                                 i + 1, (int)lo, luaL_tolstring(L, -1, NULL)));
+      if (v > NN_MAX_NUMEL)
+        luaL_argerror(L, first, lua_pushfstring(L, "size %d is %I, above the limit of 2^40 "
+                                                "elements", i + 1, (lua_Integer)v));
       shape[i] = v;
       lua_pop(L, 1);
     }
+    check_numel(L, first, ndim, shape);
     return ndim;
   }
   luaL_argcheck(L, last - first + 1 <= NN_MAXDIM, first, "a tensor has at most 5 dims");
   for (int a = first; a <= last; a++) {
     lua_Integer v = luaL_checkinteger(L, a);
     luaL_argcheck(L, v >= lo, a, allow_infer ? "size must be >= 0 or -1" : "size must be >= 0");
+    if (v > NN_MAX_NUMEL)
+      luaL_argerror(L, a, lua_pushfstring(L, "size %I is above the limit of 2^40 elements",
+                                          (lua_Integer)v));
     shape[ndim++] = v;
   }
+  check_numel(L, first, ndim, shape);
   return ndim;
 }
 
@@ -117,8 +136,9 @@ static int check_dim (lua_State *L, int arg, const nn_tensor *t) {
   lua_Integer d = luaL_checkinteger(L, arg);
   if (d < 0) d += t->ndim + 1;
   if (d < 1 || d > t->ndim)
-    luaL_argerror(L, arg, lua_pushfstring(L, "dim %d is out of range for %s (it has %d dims)",
-                                          (int)luaL_checkinteger(L, arg), shape_str(t).s, t->ndim));
+    luaL_argerror(L, arg, lua_pushfstring(L, "dim %I is out of range for %s (it has %d dims)",
+                                          (lua_Integer)luaL_checkinteger(L, arg), shape_str(t).s,
+                                          t->ndim));
   return (int)d - 1;
 }
 
@@ -157,18 +177,24 @@ static int t_full (lua_State *L) {
 }
 
 /* nn.tensor.arange([start,] stop [, step]): start, start+step, ... < stop,
-** half-open as in PyTorch and numpy. */
+** half-open as in PyTorch and numpy.  start, stop and step must be finite,
+** step non-zero, and the count at most 2^40. */
 static int t_arange (lua_State *L) {
   double start = 0.0, stop, step = 1.0;
-  if (lua_gettop(L) == 1) stop = luaL_checknumber(L, 1);
+  int one = lua_gettop(L) == 1, stop_arg = one ? 1 : 2;
+  if (one) stop = luaL_checknumber(L, 1);
   else {
     start = luaL_checknumber(L, 1);
     stop = luaL_checknumber(L, 2);
     step = luaL_optnumber(L, 3, 1.0);
   }
-  luaL_argcheck(L, step != 0.0 && step == step, 3, "step must be non-zero");
-  double count = ceil((stop - start) / step);
-  int64_t n = count > 0 ? (int64_t)count : 0;
+  luaL_argcheck(L, isfinite(start), 1, "start must be finite");
+  luaL_argcheck(L, isfinite(stop), stop_arg, "stop must be finite");
+  luaL_argcheck(L, step != 0.0 && isfinite(step), 3, "step must be finite and non-zero");
+  double count = ceil((stop - start) / step);   /* inf when stop - start overflows */
+  int64_t n = 0;
+  if (!(count <= 0) && nn_double_to_int(&n, count, 0, NN_MAX_NUMEL, "arange: the count") != NN_OK)
+    luaL_argerror(L, stop_arg, nn_errmsg());
   nn_tensor *t = nn_push_new(L, tensor_default_device(), 1, &n);
   int rc = tensor_arange(t, start, step);
   if (rc != NN_OK) nn_raise(L, 0, rc);
@@ -320,6 +346,12 @@ static int t_narrow (lua_State *L) {
   lua_Integer start = luaL_checkinteger(L, 3);
   lua_Integer length = luaL_checkinteger(L, 4);
   luaL_argcheck(L, dim == 1, 2, "only dim 1 can be narrowed to a contiguous view");
+  if (start < 1)                                 /* so start - 1 cannot wrap */
+    luaL_argerror(L, 3, lua_pushfstring(L, "start must be >= 1, got %I (dim 1 of %s)",
+                                        (lua_Integer)start, shape_str(t).s));
+  if (length < 0)
+    luaL_argerror(L, 4, lua_pushfstring(L, "length must be >= 0, got %I (dim 1 of %s)",
+                                        (lua_Integer)length, shape_str(t).s));
   TensorBox *box = newbox(L);
   int rc = tensor_narrow(&box->t, t, start - 1, length);
   if (rc != NN_OK) nn_raise(L, 3, rc);
@@ -396,8 +428,9 @@ static int64_t flat_index (lua_State *L, const nn_tensor *t, int first, int coun
   for (int d = 0; d < t->ndim; d++) {
     lua_Integer i = luaL_checkinteger(L, first + d);
     if (i < 1 || i > t->shape[d])
-      luaL_argerror(L, first + d, lua_pushfstring(L, "index %d is outside 1..%d (dim %d of %s)",
-                                                  (int)i, (int)t->shape[d], d + 1, shape_str(t).s));
+      luaL_argerror(L, first + d, lua_pushfstring(L, "index %I is outside 1..%I (dim %d of %s)",
+                                                  (lua_Integer)i, (lua_Integer)t->shape[d], d + 1,
+                                                  shape_str(t).s));
     flat = flat * t->shape[d] + (i - 1);
   }
   return flat;
@@ -436,8 +469,8 @@ static int t_data_ptr (lua_State *L) {
 /* t:item() -> the value of a one-element tensor */
 static int t_item (lua_State *L) {
   nn_tensor *t = checktensor(L, 1);
-  luaL_argcheck(L, t->numel == 1, 1, lua_pushfstring(L, "item() needs one element, %s has %d",
-                                                     shape_str(t).s, (int)t->numel));
+  luaL_argcheck(L, t->numel == 1, 1, lua_pushfstring(L, "item() needs one element, %s has %I",
+                                                     shape_str(t).s, (lua_Integer)t->numel));
   float v;
   int rc = tensor_get(&v, t, 0);
   if (rc != NN_OK) nn_raise(L, 0, rc);
@@ -583,7 +616,10 @@ static int reduce (lua_State *L, nn_redop op) {
   return 1;
 }
 
-/* t:max() -> number;  t:max(d [, keepdim]) -> values, indices (1-based). */
+/* t:max() -> number;  t:max(d [, keepdim]) -> values, indices (1-based).
+** The indices are float32, exact up to 2^24: along a dim longer than 2^24
+** elements this raises (bad argument, "... exact only up to 2^24") rather
+** than round them.  nan is skipped unless a whole row is nan: then index 1. */
 static int reduce_with_index (lua_State *L, nn_redop op, nn_redop argop) {
   nn_tensor *t = checktensor(L, 1);
   if (lua_isnoneornil(L, 2)) return reduce(L, op);
@@ -595,7 +631,9 @@ static int reduce_with_index (lua_State *L, nn_redop op, nn_redop argop) {
   return 2;
 }
 
-/* t:argmax() -> 1-based flat index;  t:argmax(d) -> tensor of 1-based indices. */
+/* t:argmax() -> 1-based flat index, a Lua integer, exact at any size;
+** t:argmax(d) -> tensor of 1-based indices, float32: a dim longer than 2^24
+** (16777216) raises, as max's.  All nan: the first index, 1. */
 static int arg_reduce (lua_State *L, nn_redop argop) {
   nn_tensor *t = checktensor(L, 1);
   if (lua_isnoneornil(L, 2)) {
