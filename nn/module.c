@@ -249,7 +249,9 @@ static int forward_inputs (nn_module *m, int n, nn_tensor *const *x, int flags) 
   /* the parameters are on x's device; the buffers follow it (a ReLU or a
   ** Dropout has nothing else, and works on either device) */
   if (rc == NN_OK) rc = module_to(m, x[0]->storage->device);
-  if (rc == NN_OK) rc = tensor_resize(m->output, out.ndim, out.d);
+  /* a view's forward re-aliases its output: resizing it first would only
+  ** allocate a block it drops */
+  if (rc == NN_OK && !m->type->views_input) rc = tensor_resize(m->output, out.ndim, out.d);
   if (rc != NN_OK) {                   /* no backward through a pass that failed */
     drop_inputs(m);
     return rc;

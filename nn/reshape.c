@@ -28,7 +28,8 @@ static int flatten_output_shape (const nn_module *m, int n, const nn_shape *in, 
 
 static int flatten_forward (nn_module *m, int n, const nn_tensor *const *x, int flags) {
   (void)n; (void)flags;
-  int64_t shape[2] = { m->output->shape[0], m->output->shape[1] };   /* set by output_shape */
+  int64_t shape[2] = { x[0]->shape[0], 1 };
+  for (int i = 1; i < x[0]->ndim; i++) shape[1] *= x[0]->shape[i];   /* d_1 d_2 ... d_k */
   return tensor_alias(m->output, x[0], 2, shape);                           /* (1) */
 }
 
