@@ -463,12 +463,34 @@ static int same_device (const char *what, const nn_tensor *a, const nn_tensor *b
   return NN_OK;
 }
 
-/* out must hold a's shape (same numel) */
+/* 1 when a and b share elements of one storage */
+static int overlap (const nn_tensor *a, const nn_tensor *b) {
+  if (a->storage != b->storage || a->numel == 0 || b->numel == 0) return 0;
+  return a->offset < b->offset + (size_t)b->numel && b->offset < a->offset + (size_t)a->numel;
+}
+
+/* An element-wise op reads element i of its input and writes element i of
+** out: in place (out is the input, element for element) is fine, but out
+** over another part of the same memory would read what it has already
+** overwritten.  `broadcast`: the input is a row read for every row of out,
+** which out may not touch at all. */
+static int check_apart (const nn_tensor *out, const nn_tensor *in, int broadcast) {
+  if (overlap(out, in) && (broadcast || out->offset != in->offset))
+    return nn_seterr_arg(NN_EARG, NN_ROLE_OUT, "the output %s overlaps an input %s in memory "
+                         "at another place: the op would read what it has overwritten (pass "
+                         "a tensor of its own, or the input itself to work in place)",
+                         shape_str(out).s, shape_str(in).s);
+  return NN_OK;
+}
+
+/* out must hold a's shape (same numel), on a's device, and be a itself or apart from it */
 static int check_out (const nn_tensor *out, const nn_tensor *a) {
   if (out->numel != a->numel)
     return nn_seterr(NN_ESHAPE, "output %s does not match input %s", shape_str(out).s,
                      shape_str(a).s);
-  return same_device("output", out, a);
+  int rc = same_device("output", out, a);
+  if (rc == NN_OK) rc = check_apart(out, a, 0);
+  return rc;
 }
 
 /* b broadcasts against a when it has a's numel or is one row of a's last dim */
@@ -491,6 +513,7 @@ int tensor_binary (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_bi
   if ((rc = same_device(binop_name(op), a, b)) != NN_OK) return rc;
   if ((rc = broadcast_len(&bn, a, b)) != NN_OK) return rc;
   if ((rc = check_out(out, a)) != NN_OK) return rc;
+  if ((rc = check_apart(out, b, bn < (size_t)a->numel)) != NN_OK) return rc;
   size_t n = (size_t)a->numel;
   if (n == 0) return NN_OK;
   return ON_CPU(a) ? cpu_binary(tensor_data(out), tensor_data(a), tensor_data(b), n, bn, op)
@@ -595,6 +618,18 @@ int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
   if ((rc = same_device("matmul output", out, a)) != NN_OK) return nn_blame(rc, NN_ROLE_OUT);
   if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
     return nn_seterr(NN_EARG, "matmul: a size exceeds the BLAS's 32-bit int");
+  /* out over a or b (b:mm(a, b)): the GEMM would read what it has written.
+  ** Compute into a block of its own, then copy. */
+  if (overlap(out, a) || overlap(out, b)) {
+    nn_tensor *tmp;
+    rc = tensor_new_like(&tmp, out);
+    if (rc != NN_OK) return rc;
+    if (beta != 0.0f) rc = tensor_copy(tmp, out);
+    if (rc == NN_OK) rc = tensor_matmul(tmp, a, b, trans_a, trans_b, alpha, beta);
+    if (rc == NN_OK) rc = tensor_copy(out, tmp);
+    tensor_release(tmp);
+    return rc;
+  }
   if (M == 0 || N == 0) return NN_OK;
   if (K == 0)   /* an empty sum: out = beta * out (the BLAS rejects lda = 0) */
     return beta == 0.0f ? tensor_fill(out, 0.0f) : tensor_binary_scalar(out, out, beta, NN_MUL);
