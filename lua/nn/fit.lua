@@ -223,9 +223,16 @@ return function (Model, util)
                       lr = {}, seconds = {} }
     self.history, self.stop_training = history, false
     local metric, batches = self.metric, #loader
-    -- Ctrl-C waits for the end of the batch; undone however train ends
+    -- Ctrl-C waits for the end of the batch; undone however train ends.  A
+    -- press that lands after the last check (in the last validation, in a
+    -- callback) is consumed on the way out, after the deferral ends (a
+    -- press from then on interrupts at once), so it cannot stop the next
+    -- train before its first batch.
     nn.defer_interrupts(true)
-    local guard <close> = setmetatable({}, { __close = function () nn.defer_interrupts(false) end })
+    local guard <close> = setmetatable({}, { __close = function ()
+      nn.defer_interrupts(false)
+      nn.interrupt_pending()
+    end })
     call_all(hooks(callbacks, "on_train_begin"), self, {})
     for epoch = initial + 1, epochs do
       call_all(on_epoch_begin, self, epoch)
@@ -272,6 +279,14 @@ return function (Model, util)
       call_all(on_epoch_end, self, epoch, logs)
       if verbose > 0 then print(epoch_line(epoch, epochs, logs)) end
       if self.stop_training then break end
+      -- a press during the validation or the callbacks stops before the next epoch
+      if epoch < epochs and nn.interrupt_pending() then
+        history.interrupted = true
+        if verbose > 0 then
+          print(("interrupted after epoch %d: the model keeps what it learned"):format(epoch))
+        end
+        break
+      end
     end
     call_all(hooks(callbacks, "on_train_end"), self, {})
     return history
