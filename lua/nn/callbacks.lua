@@ -20,27 +20,20 @@
 
 local callbacks = {}
 
+local check = require "nn.check"
+
 local function fail(fmt, ...) error(fmt:format(...), 3) end
 
+-- the options of constructor `who`, checked (level 3: the constructor's caller)
 local function check_opts(who, opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then fail("%s: options must be a table, got %s", who, type(opts)) end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for name in pairs(known) do names[#names + 1] = name end
-      table.sort(names)
-      fail("%s: unknown option '%s' (options: %s)", who, tostring(k), table.concat(names, ", "))
-    end
-  end
-  return opts
+  local checked = check.keys(3, who, opts, known)    -- not a tail call: it keeps the levels
+  return checked
 end
 
 -- "min" for losses, "max" for accuracies, unless told
 local function mode_for(who, monitor, mode)
-  mode = mode or "auto"
+  mode = check.value(3, who, "mode", mode, { "auto", "min", "max" }, "auto")
   if mode == "auto" then return monitor:find("acc") and "max" or "min" end
-  if mode ~= "min" and mode ~= "max" then fail("%s: mode must be 'min', 'max' or 'auto', got %s", who, tostring(mode)) end
   return mode
 end
 
@@ -78,11 +71,14 @@ end
 -- the logs (raised at the first epoch's end).
 local EarlyStopping = class("EarlyStopping")
 function callbacks.EarlyStopping(opts)
-  opts = check_opts("EarlyStopping", opts, { monitor = true, patience = true, min_delta = true,
-                                             mode = true, restore_best_weights = true })
-  local self = setmetatable({ monitor = opts.monitor or "val_loss", patience = opts.patience or 0,
-                              min_delta = math.abs(opts.min_delta or 0),
-                              restore_best_weights = opts.restore_best_weights or false }, EarlyStopping)
+  local who = "EarlyStopping"
+  opts = check_opts(who, opts, { "monitor", "patience", "min_delta", "mode", "restore_best_weights" })
+  local self = setmetatable({
+    monitor = check.value(2, who, "monitor", opts.monitor, "string", "val_loss"),
+    patience = check.value(2, who, "patience", opts.patience, "non-negative integer", 0),
+    min_delta = check.value(2, who, "min_delta", opts.min_delta, "number >= 0", 0),
+    restore_best_weights = check.value(2, who, "restore_best_weights", opts.restore_best_weights,
+                                       "boolean", false) }, EarlyStopping)
   self.mode = mode_for("EarlyStopping", self.monitor, opts.mode)
   return self
 end
@@ -116,12 +112,13 @@ end
 -- becomes the epoch number.  Errors: no path; unknown options.
 local ModelCheckpoint = class("ModelCheckpoint")
 function callbacks.ModelCheckpoint(opts)
-  opts = check_opts("ModelCheckpoint", opts, { path = true, monitor = true, save_best_only = true,
-                                               mode = true, verbose = true })
-  if type(opts.path) ~= "string" then fail("ModelCheckpoint: path must be a string, got %s", type(opts.path)) end
-  local self = setmetatable({ path = opts.path, monitor = opts.monitor or "val_loss",
-                              save_best_only = opts.save_best_only or false,
-                              verbose = opts.verbose or false }, ModelCheckpoint)
+  local who = "ModelCheckpoint"
+  opts = check_opts(who, opts, { "path", "monitor", "save_best_only", "mode", "verbose" })
+  local self = setmetatable({
+    path = check.value(2, who, "path", opts.path, "string"),
+    monitor = check.value(2, who, "monitor", opts.monitor, "string", "val_loss"),
+    save_best_only = check.value(2, who, "save_best_only", opts.save_best_only, "boolean", false),
+    verbose = check.value(2, who, "verbose", opts.verbose, "boolean", false) }, ModelCheckpoint)
   self.mode = mode_for("ModelCheckpoint", self.monitor, opts.mode)
   return self
 end
@@ -175,10 +172,12 @@ end
 -- Errors: no path; the file cannot be opened (at the start of training).
 local CSVLogger = class("CSVLogger")
 function callbacks.CSVLogger(opts)
-  opts = check_opts("CSVLogger", opts, { path = true, separator = true, append = true })
-  if type(opts.path) ~= "string" then fail("CSVLogger: path must be a string, got %s", type(opts.path)) end
-  return setmetatable({ path = opts.path, separator = opts.separator or ",",
-                        append = opts.append or false }, CSVLogger)
+  local who = "CSVLogger"
+  opts = check_opts(who, opts, { "path", "separator", "append" })
+  return setmetatable({ path = check.value(2, who, "path", opts.path, "string"),
+                        separator = check.value(2, who, "separator", opts.separator, "string", ","),
+                        append = check.value(2, who, "append", opts.append, "boolean", false) },
+                      CSVLogger)
 end
 function CSVLogger:on_train_begin()
   local existed = false
@@ -232,13 +231,12 @@ end
 -- plain functions as hooks, called as f(epoch_or_batch, logs, model)
 -- (on_train_begin/end: f(logs, model); on_epoch_begin: f(epoch, model)).
 -- Errors: an unknown hook name, or a hook that is not a function.
-local hook_names = { on_train_begin = true, on_train_end = true, on_epoch_begin = true,
-                     on_epoch_end = true, on_batch_end = true }
 function callbacks.LambdaCallback(fns)
-  fns = check_opts("LambdaCallback", fns, hook_names)
+  fns = check_opts("LambdaCallback", fns, { "on_train_begin", "on_train_end", "on_epoch_begin",
+                                            "on_epoch_end", "on_batch_end" })
   local cb = {}
   for name, f in pairs(fns) do
-    if type(f) ~= "function" then fail("LambdaCallback: %s must be a function, got %s", name, type(f)) end
+    check.value(2, "LambdaCallback", name, f, "function")
     if name == "on_train_begin" or name == "on_train_end" then
       cb[name] = function (_, model, logs) return f(logs, model) end
     elseif name == "on_epoch_begin" then
