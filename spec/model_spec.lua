@@ -521,27 +521,68 @@ describe("nn.Model: checkpoints", function()
     assert.are.equal("CategoricalCrossentropy", m2.loss.name)
   end)
 
-  it("training resumed from a checkpoint continues exactly as if it had not stopped", function()
-    local function fresh()
-      nn.manual_seed(21)
-      local m = nn.Model():add(nn.Dense(4, 6, { activation = "tanh" }))
-      m:add(nn.Dropout(0.2))                        -- draws from the generator too
-      m:add(nn.Dense(6, 3)):add(nn.Softmax())
-      return m:set{ loss = "categorical_crossentropy", optimizer = nn.optim.Adam{ lr = 0.01 },
-                    accuracy = true }
-    end
-    local straight = fresh():train(x, y, { epochs = 4, batch_size = 16, verbose = 0 }).loss
-    local m = fresh()
-    local first = m:train(x, y, { epochs = 2, batch_size = 16, verbose = 0 }).loss
-    local path = tmpfile()
-    m:save(path)
-    nn.manual_seed(999)                             -- whatever happens in between
-    local resumed = nn.load(path)
-    os.remove(path)
-    local rest = resumed:train(x, y, { epochs = 4, initial_epoch = resumed.epoch, batch_size = 16,
-                                       verbose = 0 })
-    assert.are.same({ 3, 4 }, rest.epoch)
-    assert.are.same(straight, { first[1], first[2], rest.loss[1], rest.loss[2] })
+  -- an unbroken run of 4 epochs against 2 + save + nn.load + 2, bit for bit,
+  -- with each scheduler and the callbacks that keep state
+  local schedulers = {
+    none = false,
+    StepLR = function (opt) return nn.optim.StepLR(opt, { step_size = 1, gamma = 0.5 }) end,
+    ExponentialLR = function (opt) return nn.optim.ExponentialLR(opt, { gamma = 0.7 }) end,
+    CosineAnnealingLR = function (opt) return nn.optim.CosineAnnealingLR(opt, { T_max = 4 }) end,
+  }
+  for name, make_sched in pairs(schedulers) do
+    it("training resumed from a checkpoint continues exactly as if it had not stopped (scheduler: "
+       .. name .. ")", function()
+      local function fresh()
+        nn.manual_seed(21)
+        local m = nn.Model():add(nn.Dense(4, 6, { activation = "tanh" }))
+        m:add(nn.Dropout(0.2))                        -- draws from the generator too
+        m:add(nn.Dense(6, 3)):add(nn.Softmax())
+        return m:set{ loss = "categorical_crossentropy", optimizer = nn.optim.Adam{ lr = 0.01 },
+                      accuracy = true }
+      end
+      -- the callbacks, made anew for each run as a script would; the
+      -- scheduler comes before ModelCheckpoint so its save sees the step
+      local function callbacks(m, path)
+        local list = { nn.callbacks.EarlyStopping{ monitor = "loss", patience = 3 },
+                       nn.callbacks.ModelCheckpoint{ path = path or os.tmpname(), monitor = "loss",
+                                                     save_best_only = true } }
+        if make_sched then table.insert(list, 1, nn.callbacks.LearningRateScheduler(make_sched(m.optimizer))) end
+        return list
+      end
+      local m0 = fresh()
+      local cbs0 = callbacks(m0)
+      local straight = m0:train(x, y, { epochs = 4, batch_size = 16, verbose = 0, callbacks = cbs0 })
+      os.remove(cbs0[#cbs0].path)
+      local m = fresh()
+      local path = tmpfile()
+      local first = m:train(x, y, { epochs = 2, batch_size = 16, verbose = 0, callbacks = callbacks(m, path) })
+      nn.manual_seed(999)                             -- whatever happens in between
+      local resumed = nn.load(path)                   -- ModelCheckpoint's file of epoch 2
+      local cbs = callbacks(resumed, path)
+      local rest = resumed:train(x, y, { epochs = 4, initial_epoch = resumed.epoch, batch_size = 16,
+                                         verbose = 0, callbacks = cbs })
+      os.remove(path)
+      assert.are.same({ 3, 4 }, rest.epoch)
+      assert.are.same(straight.loss, { first.loss[1], first.loss[2], rest.loss[1], rest.loss[2] })
+      assert.are.same(straight.lr, { first.lr[1], first.lr[2], rest.lr[1], rest.lr[2] })
+      -- the callbacks end where the unbroken run's ended
+      for i, cb in ipairs(cbs) do
+        assert.are.same(cbs0[i]:state_dict(), cb:state_dict(), tostring(cb))
+      end
+    end)
+  end
+
+  it("a callback's state round-trips, and a bad one is refused naming it", function()
+    local es = nn.callbacks.EarlyStopping{ monitor = "loss" }
+    es:on_train_begin()
+    assert.are.same({ wait = 0 }, es:state_dict())          -- +inf: nothing seen yet
+    es:load_state_dict{ best = 0.5, wait = 2, best_epoch = 3 }
+    assert.are.same({ best = 0.5, wait = 2, best_epoch = 3 }, es:state_dict())
+    H.assert_error_has(function () es:load_state_dict{ wait = -1 } end,
+                       { "EarlyStopping:load_state_dict: wait must be an integer >= 0, got -1" })
+    local sched = nn.optim.StepLR(nn.optim.SGD{ lr = 1 }, { step_size = 1 })
+    local lrs = nn.callbacks.LearningRateScheduler(sched)
+    H.assert_error_has(function () lrs:load_state_dict{} end, { "the state holds no scheduler" })
   end)
 
   it("keeps every option of every layer and of the loss: each one's config(), not a list by name", function()

@@ -17,6 +17,15 @@
 -- Epoch logs hold loss, accuracy, val_loss, val_accuracy, lr, seconds,
 -- samples.  Setting model.stop_training = true ends training after the
 -- current batch.  Epochs count from 1.
+--
+-- A callback with state (EarlyStopping, ModelCheckpoint, LearningRateScheduler
+-- with a scheduler) also has cb:state_dict() -> a table of plain numbers and
+-- cb:load_state_dict(sd).  model:save keeps the states of the callbacks of
+-- the model's last train in the checkpoint; after nn.load, a train that
+-- resumes (initial_epoch > 0) gives them back to the callbacks at the same
+-- places in its list (of the same kind) after their on_train_begin, so a
+-- resumed run goes on as an unbroken one.  Put ModelCheckpoint after a
+-- LearningRateScheduler: it saves the states as they are when it runs.
 
 local callbacks = {}
 
@@ -35,6 +44,36 @@ local function mode_for(who, monitor, mode)
   mode = check.value(3, who, "mode", mode, { "auto", "min", "max" }, "auto")
   if mode == "auto" then return monitor:find("acc") and "max" or "min" end
   return mode
+end
+
+-- a best value as a checkpoint's JSON can hold it: +-inf (nothing seen yet)
+-- becomes nil, and nil the start value again
+local function finite(v)
+  if v ~= v or v == math.huge or v == -math.huge then return nil end
+  return v
+end
+
+local function start_best(mode) return mode == "min" and math.huge or -math.huge end
+
+-- sd[key] checked for load_state_dict: a number (kind "number") or an
+-- integer >= 0 (kind "count"), or nil when optional
+local function state_field(who, sd, key, kind, optional)
+  local v = sd[key]
+  if v == nil and optional then return nil end
+  if kind == "count" then
+    v = math.tointeger(v)
+    if v and v >= 0 then return v end
+  elseif type(v) == "number" and v == v then
+    return v
+  end
+  error(("%s:load_state_dict: %s must be %s, got %s"):format(who, key,
+        kind == "count" and "an integer >= 0" or "a number", check.show(sd[key])), 3)
+end
+
+local function check_state(who, sd)
+  if type(sd) ~= "table" then
+    error(("%s:load_state_dict: expected a table, got %s"):format(who, check.show(sd)), 3)
+  end
 end
 
 local function improved(mode, current, best, min_delta)
@@ -84,7 +123,21 @@ function callbacks.EarlyStopping(opts)
 end
 function EarlyStopping:on_train_begin()
   self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, nil, nil, nil
-  self.best = self.mode == "min" and math.huge or -math.huge
+  self.best = start_best(self.mode)
+end
+--- es:state_dict() -> {best = x, wait = n, best_epoch = n}: what a resumed
+-- run needs to stop where an unbroken one would (best_weights, tensors, are
+-- not kept: a resumed run restores the best weights it sees itself).
+function EarlyStopping:state_dict()
+  return { best = finite(self.best), wait = self.wait or 0, best_epoch = self.best_epoch }
+end
+function EarlyStopping:load_state_dict(sd)
+  check_state("EarlyStopping", sd)
+  local best = state_field("EarlyStopping", sd, "best", "number", true)
+  local wait = state_field("EarlyStopping", sd, "wait", "count")
+  local best_epoch = state_field("EarlyStopping", sd, "best_epoch", "count", true)
+  self.best, self.wait, self.best_epoch = best or start_best(self.mode), wait, best_epoch
+  return self
 end
 function EarlyStopping:on_epoch_end(model, epoch, logs)
   local current = monitored("EarlyStopping", logs, self.monitor)
@@ -123,7 +176,16 @@ function callbacks.ModelCheckpoint(opts)
   return self
 end
 function ModelCheckpoint:on_train_begin()
-  self.best = self.mode == "min" and math.huge or -math.huge
+  self.best = start_best(self.mode)
+end
+--- mc:state_dict() -> {best = x}: the best monitored value saved so far
+function ModelCheckpoint:state_dict()
+  return { best = finite(self.best) }
+end
+function ModelCheckpoint:load_state_dict(sd)
+  check_state("ModelCheckpoint", sd)
+  self.best = state_field("ModelCheckpoint", sd, "best", "number", true) or start_best(self.mode)
+  return self
 end
 function ModelCheckpoint:on_epoch_end(model, epoch, logs)
   if self.save_best_only then
@@ -163,6 +225,22 @@ function LearningRateScheduler:on_epoch_begin(model, epoch)
 end
 function LearningRateScheduler:on_epoch_end()
   if self.is_scheduler then self.schedule:step() end
+end
+--- lrs:state_dict() -> {scheduler = sched:state_dict()}, or {} for a
+-- function (its lr lives in the optimizer, which the checkpoint keeps)
+function LearningRateScheduler:state_dict()
+  if not self.is_scheduler then return {} end
+  return { scheduler = self.schedule:state_dict() }
+end
+function LearningRateScheduler:load_state_dict(sd)
+  check_state("LearningRateScheduler", sd)
+  if self.is_scheduler then
+    if sd.scheduler == nil then
+      error("LearningRateScheduler:load_state_dict: the state holds no scheduler", 2)
+    end
+    self.schedule:load_state_dict(sd.scheduler)
+  end
+  return self
 end
 
 

@@ -12,7 +12,11 @@
 --     format        "nnlua.model/1"
 --     architecture  JSON: {layers = {{type = "Linear", in_features = 784, ...}, ...}}
 --     training      JSON: {loss = {...}, optimizer = {...}, iterations = n,
---                          metric = "accuracy", epoch = n, rng = {seed, offset}}
+--                          metric = "accuracy", epoch = n, rng = {seed, offset},
+--                          callbacks = {{kind = "nn.callbacks.EarlyStopping",
+--                                        state = {best = ..., wait = ...}}, ...}}
+--                   (the callbacks of the last train, a scheduler's state
+--                   within its LearningRateScheduler: lua/nn/callbacks.lua)
 --
 -- How this file joins the Model: it returns a function that lua/nn/model.lua
 -- calls once, at its end, as require("nn.checkpoint")(Model, util); the
@@ -86,6 +90,7 @@ return function (Model, util)
     if self.loss then training.loss = self.loss:config() end     -- {type, reduction, eps ...}
     if self.metric then training.metric = self.metric.name ~= "custom" and self.metric.name or nil end
     training.classes = self.classes
+    training.callbacks = self:_callback_states()
     if self.optimizer and self.optimizer.state_dict then
       local sd = self.optimizer:state_dict()
       training.optimizer, training.iterations = sd.config, sd.iterations
@@ -171,6 +176,8 @@ return function (Model, util)
     model:set{ loss = loss, optimizer = opt, accuracy = training.metric or false }
     model.epoch = math.tointeger(training.epoch) or 0
     model.classes = type(training.classes) == "table" and training.classes or nil
+    -- given back to the callbacks by a train that resumes (lua/nn/fit.lua)
+    model._saved_callback_states = type(training.callbacks) == "table" and training.callbacks or nil
     if opts.rng ~= false and type(training.rng) == "table" then
       nn.set_rng_state(training.rng.seed, training.rng.offset)
     end

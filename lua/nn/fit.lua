@@ -144,6 +144,54 @@ return function (Model, util)
     for i = 1, #list do list[i](...) end
   end
 
+  -- a callback's kind, as its saved state names it: "nn.callbacks.EarlyStopping"
+  local function kind_of(cb)
+    local mt = getmetatable(cb)
+    if type(cb) == "table" and mt and mt.__tostring then return tostring(cb) end
+    return type(cb) == "table" and "callback" or "function"
+  end
+
+  --- model:_callback_states() -> the states of the callbacks of the last
+  -- train, a list in their order: {kind = ..., state = cb:state_dict()}
+  -- (no state for one without state_dict); after nn.load, the states the
+  -- file held until a train gives them back.  model:save writes this list.
+  function Model:_callback_states()
+    if self._callbacks == nil then return self._saved_callback_states end
+    local out = {}
+    for i, cb in ipairs(self._callbacks) do
+      out[i] = { kind = kind_of(cb) }
+      if type(cb) == "table" and type(cb.state_dict) == "function" then out[i].state = cb:state_dict() end
+    end
+    return out
+  end
+
+  -- a resumed train: the k-th callback of a kind gets the k-th saved state
+  -- of that kind (after its on_train_begin, which starts it afresh)
+  local function restore_callback_states(callbacks, saved, verbose)
+    local by_kind = {}
+    for _, entry in ipairs(saved) do
+      if type(entry) == "table" and entry.state ~= nil then
+        local kind = tostring(entry.kind)
+        by_kind[kind] = by_kind[kind] or {}
+        table.insert(by_kind[kind], entry.state)
+      end
+    end
+    local used = {}
+    for i, cb in ipairs(callbacks) do
+      if type(cb) == "table" and type(cb.load_state_dict) == "function" then
+        local kind = kind_of(cb)
+        used[kind] = (used[kind] or 0) + 1
+        local state = by_kind[kind] and by_kind[kind][used[kind]]
+        if state ~= nil then
+          cb:load_state_dict(state)
+        elseif verbose > 0 then
+          print(("model:train: the checkpoint holds no state for callbacks[%d] (%s): it starts afresh")
+                :format(i, kind))
+        end
+      end
+    end
+  end
+
   local train_keys = { "epochs", "batch_size", "shuffle", "validation_data", "validation_split",
                        "verbose", "callbacks", "initial_epoch", "drop_last" }
 
@@ -258,6 +306,11 @@ return function (Model, util)
       nn.interrupt_pending()
     end })
     call_all(hooks(callbacks, "on_train_begin"), self, {})
+    -- the callbacks' states a checkpoint held go back to them when resuming
+    if initial > 0 and self._saved_callback_states then
+      restore_callback_states(callbacks, self._saved_callback_states, verbose)
+    end
+    self._callbacks, self._saved_callback_states = callbacks, nil
     for epoch = initial + 1, epochs do
       call_all(on_epoch_begin, self, epoch)
       self:set_training(true)
