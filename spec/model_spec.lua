@@ -637,6 +637,38 @@ describe("nn.Model: checkpoints", function()
     H.assert_error_has(function () nn.load(path) end, { "not an nnlua model checkpoint" })
     os.remove(path)
   end)
+
+  it("refuses an architecture whose layers are an object, not a list", function()
+    local m = small_model()
+    local path = tmpfile()
+    m:save(path)
+    local tensors, meta = nn.safetensors.load(path)
+    meta.architecture = '{"layers": {"a": {"type": "Linear", "in_features": 4, "out_features": 6}}}'
+    nn.safetensors.save(path, tensors, meta)
+    H.assert_error_has(function () nn.load(path) end, { "layers must be a list", "'a'" })
+    os.remove(path)
+  end)
+
+  it("a small file describing a huge layer is refused before the layer is built", function()
+    local m = small_model()
+    local path = tmpfile()
+    m:save(path)
+    local tensors, meta = nn.safetensors.load(path)
+    local json = nn.safetensors.json
+    local arch = json.decode(meta.architecture)
+    arch.layers[1].in_features, arch.layers[1].out_features = 30000, 30000   -- 3.6 GB of weight
+    meta.architecture = json.encode(arch)
+    nn.safetensors.save(path, tensors, meta)
+    -- built, the layer would take gigabytes before check_against found the
+    -- shape wrong; this message comes from the check made before building
+    H.assert_error_has(function () nn.load(path) end,
+                       { "layer 1 (Linear)", "in_features = 30000", "needs at least 900000000", "holds 30" })
+    -- and a layer whose tensors are all missing is refused by name, unbuilt
+    tensors["layers.1.weight"], tensors["layers.1.bias"] = nil, nil
+    nn.safetensors.save(path, tensors, meta)
+    H.assert_error_has(function () nn.load(path) end, { "tensor 'layers.1.weight' is missing" })
+    os.remove(path)
+  end)
 end)
 
 describe("nn.Model: Ctrl-C", function()
