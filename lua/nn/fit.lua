@@ -226,9 +226,16 @@ return function (Model, util)
   --   so a resumed run numbers its epochs on), drop_last = false.
   -- history: lists indexed by epoch run: epoch, loss, accuracy, val_loss,
   -- val_accuracy, lr, seconds; history.interrupted when Ctrl-C stopped it.
-  -- Ctrl-C stops at the end of the current batch and returns the history so
-  -- far, the model intact (a second Ctrl-C interrupts at once).
-  -- Errors: no layers, loss or optimizer; bad options; shapes that do not fit.
+  -- Ctrl-C stops at the end of the current batch (or, pressed during an
+  -- epoch's validation or callbacks, before the next epoch) and returns the
+  -- history so far, the model intact (a second Ctrl-C interrupts at once);
+  -- a press after the last epoch is used up, never left for the next train.
+  -- After nn.load, a train that resumes (initial_epoch > 0) gives the
+  -- callbacks the states the checkpoint kept (lua/nn/callbacks.lua).
+  -- Errors: no layers, loss or optimizer; an option of the wrong type or
+  -- range (named: nn.check); no rows to train on (an empty x, a
+  -- validation_split that leaves none, drop_last with fewer rows than a
+  -- batch); shapes that do not fit.
   function Model:train(x, y, opts)
     self:_check_ready("model:train")
     local who = "model:train"
