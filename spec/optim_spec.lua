@@ -699,7 +699,7 @@ describe("nn.optim: errors", function()
         "Adagrad: initial_accumulator_value must be a number >= 0, got -1" },
       { "Adagrad", { eps = 0 }, "Adagrad: eps must be a number > 0, got 0" },
       { "SGD", { decay = -1 }, "SGD: decay must be a number >= 0, got -1" },
-      { "SGD", { decay = "x" }, "SGD: decay must be a number >= 0, got x" },
+      { "SGD", { decay = "x" }, "SGD: decay must be a number >= 0, got 'x'" },
       { "SGD", { lr = "fast" }, "SGD: lr must be a number, got string" },
       { "SGD", { nesterov = 1 }, "SGD: nesterov must be a boolean, got number" },
       { "RMSprop", { centered = "yes" }, "RMSprop: centered must be a boolean, got string" },

@@ -3,6 +3,7 @@
 ** tensor functions (registered by l_tensor.c).  lua/nn/init.lua builds the
 ** user's `nn` table on top of it.
 */
+#include <signal.h>
 #include <stdint.h>
 #include <time.h>
 #include "bindings.h"
@@ -144,6 +145,15 @@ static int l_interrupt_pending (lua_State *L) {
   return 1;
 }
 
+/* nn.interrupt(): one Ctrl-C press, delivered now through the host's own
+** SIGINT handler (raise returns after the handler has run), so a spec can
+** press it at an exact point of the code instead of after a delay. */
+static int l_interrupt (lua_State *L) {
+  (void)L;
+  raise(SIGINT);
+  return 0;
+}
+
 /* nn.isatty([fd = 1]) -> whether the file descriptor is a terminal (stdout
 ** by default): the progress bar redraws one line only on a terminal. */
 static int l_isatty (lua_State *L) {
@@ -156,6 +166,7 @@ static int l_isatty (lua_State *L) {
 static const luaL_Reg core_funcs[] = {
   {"defer_interrupts", l_defer_interrupts},
   {"interrupt_pending", l_interrupt_pending},
+  {"interrupt", l_interrupt},
   {"isatty", l_isatty},
   {"clock", l_clock},
   {"manual_seed", l_manual_seed},

@@ -17,31 +17,63 @@
 -- Epoch logs hold loss, accuracy, val_loss, val_accuracy, lr, seconds,
 -- samples.  Setting model.stop_training = true ends training after the
 -- current batch.  Epochs count from 1.
+--
+-- A callback with state (EarlyStopping, ModelCheckpoint, LearningRateScheduler
+-- with a scheduler) also has cb:state_dict() -> a table of plain numbers and
+-- cb:load_state_dict(sd).  model:save keeps the states of the callbacks of
+-- the model's last train in the checkpoint; after nn.load, a train that
+-- resumes (initial_epoch > 0) gives them back to the callbacks at the same
+-- places in its list (of the same kind) after their on_train_begin, so a
+-- resumed run goes on as an unbroken one.  Put ModelCheckpoint after a
+-- LearningRateScheduler: it saves the states as they are when it runs.
 
 local callbacks = {}
 
+local check = require "nn.check"
+
 local function fail(fmt, ...) error(fmt:format(...), 3) end
 
+-- the options of constructor `who`, checked (level 3: the constructor's caller)
 local function check_opts(who, opts, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then fail("%s: options must be a table, got %s", who, type(opts)) end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for name in pairs(known) do names[#names + 1] = name end
-      table.sort(names)
-      fail("%s: unknown option '%s' (options: %s)", who, tostring(k), table.concat(names, ", "))
-    end
-  end
-  return opts
+  local checked = check.keys(3, who, opts, known)    -- not a tail call: it keeps the levels
+  return checked
 end
 
 -- "min" for losses, "max" for accuracies, unless told
 local function mode_for(who, monitor, mode)
-  mode = mode or "auto"
+  mode = check.value(3, who, "mode", mode, { "auto", "min", "max" }, "auto")
   if mode == "auto" then return monitor:find("acc") and "max" or "min" end
-  if mode ~= "min" and mode ~= "max" then fail("%s: mode must be 'min', 'max' or 'auto', got %s", who, tostring(mode)) end
   return mode
+end
+
+-- a best value as a checkpoint's JSON can hold it: +-inf (nothing seen yet)
+-- becomes nil, and nil the start value again
+local function finite(v)
+  if v ~= v or v == math.huge or v == -math.huge then return nil end
+  return v
+end
+
+local function start_best(mode) return mode == "min" and math.huge or -math.huge end
+
+-- sd[key] checked for load_state_dict: a number (kind "number") or an
+-- integer >= 0 (kind "count"), or nil when optional
+local function state_field(who, sd, key, kind, optional)
+  local v = sd[key]
+  if v == nil and optional then return nil end
+  if kind == "count" then
+    v = math.tointeger(v)
+    if v and v >= 0 then return v end
+  elseif type(v) == "number" and v == v then
+    return v
+  end
+  error(("%s:load_state_dict: %s must be %s, got %s"):format(who, key,
+        kind == "count" and "an integer >= 0" or "a number", check.show(sd[key])), 3)
+end
+
+local function check_state(who, sd)
+  if type(sd) ~= "table" then
+    error(("%s:load_state_dict: expected a table, got %s"):format(who, check.show(sd)), 3)
+  end
 end
 
 local function improved(mode, current, best, min_delta)
@@ -78,17 +110,34 @@ end
 -- the logs (raised at the first epoch's end).
 local EarlyStopping = class("EarlyStopping")
 function callbacks.EarlyStopping(opts)
-  opts = check_opts("EarlyStopping", opts, { monitor = true, patience = true, min_delta = true,
-                                             mode = true, restore_best_weights = true })
-  local self = setmetatable({ monitor = opts.monitor or "val_loss", patience = opts.patience or 0,
-                              min_delta = math.abs(opts.min_delta or 0),
-                              restore_best_weights = opts.restore_best_weights or false }, EarlyStopping)
+  local who = "EarlyStopping"
+  opts = check_opts(who, opts, { "monitor", "patience", "min_delta", "mode", "restore_best_weights" })
+  local self = setmetatable({
+    monitor = check.value(2, who, "monitor", opts.monitor, "string", "val_loss"),
+    patience = check.value(2, who, "patience", opts.patience, "non-negative integer", 0),
+    min_delta = check.value(2, who, "min_delta", opts.min_delta, "number >= 0", 0),
+    restore_best_weights = check.value(2, who, "restore_best_weights", opts.restore_best_weights,
+                                       "boolean", false) }, EarlyStopping)
   self.mode = mode_for("EarlyStopping", self.monitor, opts.mode)
   return self
 end
 function EarlyStopping:on_train_begin()
   self.wait, self.stopped_epoch, self.best_weights, self.best_epoch = 0, nil, nil, nil
-  self.best = self.mode == "min" and math.huge or -math.huge
+  self.best = start_best(self.mode)
+end
+--- es:state_dict() -> {best = x, wait = n, best_epoch = n}: what a resumed
+-- run needs to stop where an unbroken one would (best_weights, tensors, are
+-- not kept: a resumed run restores the best weights it sees itself).
+function EarlyStopping:state_dict()
+  return { best = finite(self.best), wait = self.wait or 0, best_epoch = self.best_epoch }
+end
+function EarlyStopping:load_state_dict(sd)
+  check_state("EarlyStopping", sd)
+  local best = state_field("EarlyStopping", sd, "best", "number", true)
+  local wait = state_field("EarlyStopping", sd, "wait", "count")
+  local best_epoch = state_field("EarlyStopping", sd, "best_epoch", "count", true)
+  self.best, self.wait, self.best_epoch = best or start_best(self.mode), wait, best_epoch
+  return self
 end
 function EarlyStopping:on_epoch_end(model, epoch, logs)
   local current = monitored("EarlyStopping", logs, self.monitor)
@@ -116,17 +165,27 @@ end
 -- becomes the epoch number.  Errors: no path; unknown options.
 local ModelCheckpoint = class("ModelCheckpoint")
 function callbacks.ModelCheckpoint(opts)
-  opts = check_opts("ModelCheckpoint", opts, { path = true, monitor = true, save_best_only = true,
-                                               mode = true, verbose = true })
-  if type(opts.path) ~= "string" then fail("ModelCheckpoint: path must be a string, got %s", type(opts.path)) end
-  local self = setmetatable({ path = opts.path, monitor = opts.monitor or "val_loss",
-                              save_best_only = opts.save_best_only or false,
-                              verbose = opts.verbose or false }, ModelCheckpoint)
+  local who = "ModelCheckpoint"
+  opts = check_opts(who, opts, { "path", "monitor", "save_best_only", "mode", "verbose" })
+  local self = setmetatable({
+    path = check.value(2, who, "path", opts.path, "string"),
+    monitor = check.value(2, who, "monitor", opts.monitor, "string", "val_loss"),
+    save_best_only = check.value(2, who, "save_best_only", opts.save_best_only, "boolean", false),
+    verbose = check.value(2, who, "verbose", opts.verbose, "boolean", false) }, ModelCheckpoint)
   self.mode = mode_for("ModelCheckpoint", self.monitor, opts.mode)
   return self
 end
 function ModelCheckpoint:on_train_begin()
-  self.best = self.mode == "min" and math.huge or -math.huge
+  self.best = start_best(self.mode)
+end
+--- mc:state_dict() -> {best = x}: the best monitored value saved so far
+function ModelCheckpoint:state_dict()
+  return { best = finite(self.best) }
+end
+function ModelCheckpoint:load_state_dict(sd)
+  check_state("ModelCheckpoint", sd)
+  self.best = state_field("ModelCheckpoint", sd, "best", "number", true) or start_best(self.mode)
+  return self
 end
 function ModelCheckpoint:on_epoch_end(model, epoch, logs)
   if self.save_best_only then
@@ -167,6 +226,22 @@ end
 function LearningRateScheduler:on_epoch_end()
   if self.is_scheduler then self.schedule:step() end
 end
+--- lrs:state_dict() -> {scheduler = sched:state_dict()}, or {} for a
+-- function (its lr lives in the optimizer, which the checkpoint keeps)
+function LearningRateScheduler:state_dict()
+  if not self.is_scheduler then return {} end
+  return { scheduler = self.schedule:state_dict() }
+end
+function LearningRateScheduler:load_state_dict(sd)
+  check_state("LearningRateScheduler", sd)
+  if self.is_scheduler then
+    if sd.scheduler == nil then
+      error("LearningRateScheduler:load_state_dict: the state holds no scheduler", 2)
+    end
+    self.schedule:load_state_dict(sd.scheduler)
+  end
+  return self
+end
 
 
 --- nn.callbacks.CSVLogger{path = "log.csv", separator = ",", append = false}:
@@ -175,10 +250,12 @@ end
 -- Errors: no path; the file cannot be opened (at the start of training).
 local CSVLogger = class("CSVLogger")
 function callbacks.CSVLogger(opts)
-  opts = check_opts("CSVLogger", opts, { path = true, separator = true, append = true })
-  if type(opts.path) ~= "string" then fail("CSVLogger: path must be a string, got %s", type(opts.path)) end
-  return setmetatable({ path = opts.path, separator = opts.separator or ",",
-                        append = opts.append or false }, CSVLogger)
+  local who = "CSVLogger"
+  opts = check_opts(who, opts, { "path", "separator", "append" })
+  return setmetatable({ path = check.value(2, who, "path", opts.path, "string"),
+                        separator = check.value(2, who, "separator", opts.separator, "string", ","),
+                        append = check.value(2, who, "append", opts.append, "boolean", false) },
+                      CSVLogger)
 end
 function CSVLogger:on_train_begin()
   local existed = false
@@ -232,13 +309,12 @@ end
 -- plain functions as hooks, called as f(epoch_or_batch, logs, model)
 -- (on_train_begin/end: f(logs, model); on_epoch_begin: f(epoch, model)).
 -- Errors: an unknown hook name, or a hook that is not a function.
-local hook_names = { on_train_begin = true, on_train_end = true, on_epoch_begin = true,
-                     on_epoch_end = true, on_batch_end = true }
 function callbacks.LambdaCallback(fns)
-  fns = check_opts("LambdaCallback", fns, hook_names)
+  fns = check_opts("LambdaCallback", fns, { "on_train_begin", "on_train_end", "on_epoch_begin",
+                                            "on_epoch_end", "on_batch_end" })
   local cb = {}
   for name, f in pairs(fns) do
-    if type(f) ~= "function" then fail("LambdaCallback: %s must be a function, got %s", name, type(f)) end
+    check.value(2, "LambdaCallback", name, f, "function")
     if name == "on_train_begin" or name == "on_train_end" then
       cb[name] = function (_, model, logs) return f(logs, model) end
     elseif name == "on_epoch_begin" then

@@ -12,7 +12,11 @@
 --     format        "nnlua.model/1"
 --     architecture  JSON: {layers = {{type = "Linear", in_features = 784, ...}, ...}}
 --     training      JSON: {loss = {...}, optimizer = {...}, iterations = n,
---                          metric = "accuracy", epoch = n, rng = {seed, offset}}
+--                          metric = "accuracy", epoch = n, rng = {seed, offset},
+--                          callbacks = {{kind = "nn.callbacks.EarlyStopping",
+--                                        state = {best = ..., wait = ...}}, ...}}
+--                   (the callbacks of the last train, a scheduler's state
+--                   within its LearningRateScheduler: lua/nn/callbacks.lua)
 --
 -- How this file joins the Model: it returns a function that lua/nn/model.lua
 -- calls once, at its end, as require("nn.checkpoint")(Model, util); the
@@ -86,6 +90,7 @@ return function (Model, util)
     if self.loss then training.loss = self.loss:config() end     -- {type, reduction, eps ...}
     if self.metric then training.metric = self.metric.name ~= "custom" and self.metric.name or nil end
     training.classes = self.classes
+    training.callbacks = self:_callback_states()
     if self.optimizer and self.optimizer.state_dict then
       local sd = self.optimizer:state_dict()
       training.optimizer, training.iterations = sd.config, sd.iterations
@@ -111,6 +116,41 @@ return function (Model, util)
     end
   end
 
+  -- Before a layer is built from the file's config: its type's parameters
+  -- and persistent buffers (nn.module_types[type]) must be in the file, and
+  -- they must hold at least as many numbers as the product of the type's
+  -- required integer options, its sizes (a Linear's weight is out x in, a
+  -- BatchNorm1d's running_mean num_features), so that a small file cannot
+  -- make nn.load build a 30000 x 30000 Linear before it finds the tensor
+  -- missing.  check_against compares the exact shapes once it is built.
+  local function check_before_build(cfg, i, tensors, path)
+    local desc = nn.module_types[cfg.type]
+    if desc == nil then return end           -- a Lua layer type: its own constructor
+    local names = {}
+    for _, name in ipairs(desc.params) do names[#names + 1] = name end
+    for _, name in ipairs(desc.persistent) do names[#names + 1] = name end
+    if #names == 0 then return end
+    local held = 0
+    for _, name in ipairs(names) do
+      local t = tensors[("layers.%d.%s"):format(i, name)]
+      if t then held = held + t:numel() end
+    end
+    if held == 0 then
+      fail(3, "nn.load: %s: tensor 'layers.%d.%s' is missing", path, i, names[1])
+    end
+    local size, parts = 1, {}
+    for _, opt in ipairs(desc.options) do
+      local v = cfg[opt.name]
+      if opt.required and opt.kind == "integer" and math.type(v) == "integer" and v > 0 then
+        size, parts[#parts + 1] = size * v, ("%s = %d"):format(opt.name, v)
+      end
+    end
+    if size > held then
+      fail(3, "nn.load: %s: layer %d (%s) with %s needs at least %.0f numbers, but the file "
+           .. "holds %d for it", path, i, cfg.type, table.concat(parts, ", "), size, held)
+    end
+  end
+
   --- nn.load(path [, {rng = true}]) -> model: a model saved by model:save,
   -- with its loss, optimizer (and state), metric and epoch, ready to go on
   -- training exactly where it stopped: the random generator is restored too
@@ -132,12 +172,20 @@ return function (Model, util)
     if not ok or not ok2 or type(arch) ~= "table" or type(arch.layers) ~= "table" then
       fail(2, "nn.load: %s: the architecture in __metadata__ is not valid", path)
     end
+    -- layers must be a list: a JSON object would give an empty model
+    for k in pairs(arch.layers) do
+      if math.type(k) ~= "integer" or k < 1 or k > #arch.layers then
+        fail(2, "nn.load: %s: the architecture's layers must be a list, got the key %s", path,
+             type(k) == "string" and ("'%s'"):format(k) or tostring(k))
+      end
+    end
     local model = Model.new()
     for i, cfg in ipairs(arch.layers) do
       local make = type(cfg) == "table" and nn.layer_types[cfg.type]
       if not make then
         fail(2, "nn.load: %s: layer %d has unknown type %s", path, i, tostring(type(cfg) == "table" and cfg.type))
       end
+      check_before_build(cfg, i, tensors, path)
       local built, layer = pcall(make, cfg)
       if not built then fail(2, "nn.load: %s: layer %d (%s): %s", path, i, cfg.type, tostring(layer)) end
       model:add(layer)
@@ -171,6 +219,8 @@ return function (Model, util)
     model:set{ loss = loss, optimizer = opt, accuracy = training.metric or false }
     model.epoch = math.tointeger(training.epoch) or 0
     model.classes = type(training.classes) == "table" and training.classes or nil
+    -- given back to the callbacks by a train that resumes (lua/nn/fit.lua)
+    model._saved_callback_states = type(training.callbacks) == "table" and training.callbacks or nil
     if opts.rng ~= false and type(training.rng) == "table" then
       nn.set_rng_state(training.rng.seed, training.rng.offset)
     end

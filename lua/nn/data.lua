@@ -172,7 +172,8 @@ function data.DataLoader (x, y, opts)
     x = x, y = y, n = n, batch_size = bs,
     shuffle = opts.shuffle ~= false, drop_last = opts.drop_last == true,
   }, DataLoader)
-  self.num_batches = self.drop_last and n // bs or (n + bs - 1) // bs
+  -- n // bs, plus one for a partial batch: (n + bs - 1) // bs overflows for a huge bs
+  self.num_batches = n // bs + ((not self.drop_last and n % bs > 0) and 1 or 0)
   -- the reused batch buffers, on x's device, with room for a full batch
   local rows = math.min(bs, n)
   self.xb = x:narrow(1, 1, rows):clone()

@@ -9,6 +9,7 @@
 -- never requires nn.model, so there is no require cycle; require "nn" gets
 -- the table lua/nn/init.lua put in package.loaded before loading the Model.
 local nn = require "nn"
+local check = require "nn.check"
 
 return function (Model, util)
   local fail, is_tensor, on_device = util.fail, util.is_tensor, util.on_device
@@ -32,12 +33,6 @@ return function (Model, util)
     return t:size(1)
   end
 
-  local function check_batch_size(bs, who)
-    if math.type(bs) ~= "integer" or bs < 1 then
-      fail(3, "%s: batch_size must be a positive integer, got %s", who, tostring(bs))
-    end
-  end
-
   --- model:evaluate(x, y [, {batch_size = 256}]) -> loss, accuracy: the mean
   -- loss over all samples (or the sum, for a loss with reduction 'sum'),
   -- computed as a training step computes it (on the logits, where the model
@@ -46,13 +41,13 @@ return function (Model, util)
   -- Errors: no layers or loss; x and y with different numbers of rows.
   function Model:evaluate(x, y, opts)
     self:_check_ready("model:evaluate")
-    opts = opts or {}
+    opts = check.keys(2, "model:evaluate", opts, { "batch_size" })
     local n = rows_of(x, "model:evaluate", "x")
     if rows_of(y, "model:evaluate", "y") ~= n then
       fail(2, "model:evaluate: x has %d rows but y has %d", n, y:size(1))
     end
-    local bs = opts.batch_size or 256
-    check_batch_size(bs, "model:evaluate")
+    if n == 0 then fail(2, "model:evaluate: x has no rows: a loss over nothing is not a number") end
+    local bs = check.value(2, "model:evaluate", "batch_size", opts.batch_size, "positive integer", 256)
     local was = self.training
     self:set_training(false)
     local metric, total, mean = self.metric, 0, self.loss.reduction == "mean"
@@ -65,7 +60,7 @@ return function (Model, util)
       if metric then metric:update(out, yb) end
     end
     self:set_training(was)
-    return total / (mean and math.max(n, 1) or 1), metric and metric:result() or nil
+    return total / (mean and n or 1), metric and metric:result() or nil
   end
 
   --- model:predict(x [, {batch_size = 256}]) -> a new tensor of the outputs,
@@ -73,10 +68,9 @@ return function (Model, util)
   -- Errors: no layers; x not a tensor.
   function Model:predict(x, opts)
     if #self.layers == 0 then fail(2, "model:predict: the model has no layers") end
-    opts = opts or {}
+    opts = check.keys(2, "model:predict", opts, { "batch_size" })
     local n = rows_of(x, "model:predict", "x")
-    local bs = opts.batch_size or 256
-    check_batch_size(bs, "model:predict")
+    local bs = check.value(2, "model:predict", "batch_size", opts.batch_size, "positive integer", 256)
     local was, result = self.training, nil
     self:set_training(false)
     local device = self:_device()
@@ -150,9 +144,74 @@ return function (Model, util)
     for i = 1, #list do list[i](...) end
   end
 
-  local train_keys = { epochs = true, batch_size = true, shuffle = true, validation_data = true,
-                       validation_split = true, verbose = true, callbacks = true,
-                       initial_epoch = true, drop_last = true }
+  -- a callback's kind, as its saved state names it: "nn.callbacks.EarlyStopping"
+  local function kind_of(cb)
+    local mt = getmetatable(cb)
+    if type(cb) == "table" and mt and mt.__tostring then return tostring(cb) end
+    return type(cb) == "table" and "callback" or "function"
+  end
+
+  --- model:_callback_states() -> the states of the callbacks of the last
+  -- train, a list in their order: {kind = ..., state = cb:state_dict()}
+  -- (no state for one without state_dict); after nn.load, the states the
+  -- file held until a train gives them back.  model:save writes this list.
+  function Model:_callback_states()
+    if self._callbacks == nil then return self._saved_callback_states end
+    local out = {}
+    for i, cb in ipairs(self._callbacks) do
+      out[i] = { kind = kind_of(cb) }
+      if type(cb) == "table" and type(cb.state_dict) == "function" then out[i].state = cb:state_dict() end
+    end
+    return out
+  end
+
+  -- a resumed train: the k-th callback of a kind gets the k-th saved state
+  -- of that kind (after its on_train_begin, which starts it afresh)
+  local function restore_callback_states(callbacks, saved, verbose)
+    local by_kind = {}
+    for _, entry in ipairs(saved) do
+      if type(entry) == "table" and entry.state ~= nil then
+        local kind = tostring(entry.kind)
+        by_kind[kind] = by_kind[kind] or {}
+        table.insert(by_kind[kind], entry.state)
+      end
+    end
+    local used = {}
+    for i, cb in ipairs(callbacks) do
+      if type(cb) == "table" and type(cb.load_state_dict) == "function" then
+        local kind = kind_of(cb)
+        used[kind] = (used[kind] or 0) + 1
+        local state = by_kind[kind] and by_kind[kind][used[kind]]
+        if state ~= nil then
+          cb:load_state_dict(state)
+        elseif verbose > 0 then
+          print(("model:train: the checkpoint holds no state for callbacks[%d] (%s): it starts afresh")
+                :format(i, kind))
+        end
+      end
+    end
+  end
+
+  local train_keys = { "epochs", "batch_size", "shuffle", "validation_data", "validation_split",
+                       "verbose", "callbacks", "initial_epoch", "drop_last" }
+
+  -- callbacks: a list whose entries are callbacks (tables of hooks) or functions
+  local function check_callbacks(list)
+    if list == nil then return {} end
+    if type(list) ~= "table" then
+      fail(3, "model:train: callbacks must be a list of callbacks, got %s", check.show(list))
+    end
+    for k, cb in pairs(list) do
+      if math.type(k) ~= "integer" or k < 1 or k > #list then
+        fail(3, "model:train: callbacks must be a list {cb1, cb2, ...}, got the key %s", check.show(k))
+      end
+      if type(cb) ~= "function" and type(cb) ~= "table" then
+        fail(3, "model:train: callbacks[%d] must be a callback (nn.callbacks.EarlyStopping{...}, "
+             .. "a table of hooks) or a function (epoch, logs, model), got %s", k, check.show(cb))
+      end
+    end
+    return list
+  end
 
   --- model:train(x, y [, opts]) -> history (alias fit).  Trains on the rows
   -- of x (N, ...) against y (N) class indices or (N, ...) targets.
@@ -167,49 +226,69 @@ return function (Model, util)
   --   so a resumed run numbers its epochs on), drop_last = false.
   -- history: lists indexed by epoch run: epoch, loss, accuracy, val_loss,
   -- val_accuracy, lr, seconds; history.interrupted when Ctrl-C stopped it.
-  -- Ctrl-C stops at the end of the current batch and returns the history so
-  -- far, the model intact (a second Ctrl-C interrupts at once).
-  -- Errors: no layers, loss or optimizer; bad options; shapes that do not fit.
+  -- Ctrl-C stops at the end of the current batch (or, pressed during an
+  -- epoch's validation or callbacks, before the next epoch) and returns the
+  -- history so far, the model intact (a second Ctrl-C interrupts at once);
+  -- a press after the last epoch is used up, never left for the next train.
+  -- After nn.load, a train that resumes (initial_epoch > 0) gives the
+  -- callbacks the states the checkpoint kept (lua/nn/callbacks.lua).
+  -- Errors: no layers, loss or optimizer; an option of the wrong type or
+  -- range (named: nn.check); no rows to train on (an empty x, a
+  -- validation_split that leaves none, drop_last with fewer rows than a
+  -- batch); shapes that do not fit.
   function Model:train(x, y, opts)
     self:_check_ready("model:train")
-    opts = opts or {}
-    if type(opts) ~= "table" then fail(2, "model:train: opts must be a table, got %s", type(opts)) end
-    for k in pairs(opts) do
-      if not train_keys[k] then
-        fail(2, "model:train: unknown option '%s' (options: %s)", tostring(k), sorted_names(train_keys))
-      end
-    end
-    local n = rows_of(x, "model:train", "x")
-    if rows_of(y, "model:train", "y") ~= n then
+    local who = "model:train"
+    opts = check.keys(2, who, opts, train_keys)
+    local n = rows_of(x, who, "x")
+    if rows_of(y, who, "y") ~= n then
       fail(2, "model:train: x has %d rows but y has %d", n, y:size(1))
     end
-    local epochs, initial = opts.epochs or 1, opts.initial_epoch or 0
-    if math.type(epochs) ~= "integer" or epochs < 0 then
-      fail(2, "model:train: epochs must be a non-negative integer, got %s", tostring(epochs))
-    end
-    if math.type(initial) ~= "integer" or initial < 0 then
-      fail(2, "model:train: initial_epoch must be a non-negative integer, got %s", tostring(initial))
-    end
-    local bs = opts.batch_size or 32
-    check_batch_size(bs, "model:train")
+    local epochs = check.value(2, who, "epochs", opts.epochs, "non-negative integer", 1)
+    local initial = check.value(2, who, "initial_epoch", opts.initial_epoch, "non-negative integer", 0)
+    local bs = check.value(2, who, "batch_size", opts.batch_size, "positive integer", 32)
+    local shuffle = check.value(2, who, "shuffle", opts.shuffle, "boolean", true)
+    local drop_last = check.value(2, who, "drop_last", opts.drop_last, "boolean", false)
+    local verbose = check.value(2, who, "verbose", opts.verbose, { 0, 1, 2 }, 1)
+    local callbacks = check_callbacks(opts.callbacks)
     local x_val, y_val
+    if opts.validation_data ~= nil and opts.validation_split ~= nil then
+      fail(2, "model:train: give validation_data or validation_split, not both")
+    end
     if opts.validation_data ~= nil then
       local v = opts.validation_data
       if type(v) ~= "table" or not is_tensor(v[1]) or not is_tensor(v[2]) then
-        fail(2, "model:train: validation_data must be {x_val, y_val}, two tensors")
+        fail(2, "model:train: validation_data must be {x_val, y_val}, two tensors, got %s", check.show(v))
       end
       x_val, y_val = v[1], v[2]
-    elseif opts.validation_split ~= nil then
-      local f = opts.validation_split
-      if type(f) ~= "number" or f < 0 or f >= 1 then
-        fail(2, "model:train: validation_split must be a number in [0, 1), got %s", tostring(f))
+      local nv = rows_of(x_val, who, "validation_data[1]")
+      if rows_of(y_val, who, "validation_data[2]") ~= nv then
+        fail(2, "model:train: validation_data: x_val has %d rows but y_val has %d", nv, y_val:size(1))
       end
-      if f > 0 then x, y, x_val, y_val = nn.data.split(x, y, f) end
+      if nv == 0 then fail(2, "model:train: validation_data has no rows") end
+    elseif opts.validation_split ~= nil then
+      local f = check.value(2, who, "validation_split", opts.validation_split, "fraction")
+      if f > 0 then
+        x, y, x_val, y_val = nn.data.split(x, y, f)
+        if x_val:size(1) == 0 then
+          fail(2, "model:train: validation_split = %s holds out 0 of the %d rows", tostring(f), n)
+        end
+      end
     end
-    local verbose = opts.verbose == nil and 1 or opts.verbose
+    -- training on no rows would report a NaN loss
+    local rows = x:size(1)
+    if rows == 0 then
+      if x_val ~= nil and opts.validation_split ~= nil then
+        fail(2, "model:train: validation_split = %s leaves 0 of the %d rows to train on",
+             tostring(opts.validation_split), n)
+      end
+      fail(2, "model:train: x has no rows to train on")
+    end
+    if drop_last and rows < bs then
+      fail(2, "model:train: drop_last with batch_size %d and %d rows to train on leaves no batch",
+           bs, rows)
+    end
     local tty = verbose == 1 and nn.isatty(1)
-    local callbacks = opts.callbacks or {}
-    if type(callbacks) ~= "table" then fail(2, "model:train: callbacks must be a list") end
     local on_batch, on_epoch_begin = hooks(callbacks, "on_batch_end"), hooks(callbacks, "on_epoch_begin")
     local on_epoch_end = hooks(callbacks, "on_epoch_end")
 
@@ -217,16 +296,28 @@ return function (Model, util)
     -- gathered there; validation batches are copied one by one (evaluate)
     local device = self:_device()
     x, y = on_device(x, device), on_device(y, device)
-    local loader = nn.data.DataLoader(x, y, { batch_size = bs, shuffle = opts.shuffle ~= false,
-                                              drop_last = opts.drop_last or false })
+    local loader = nn.data.DataLoader(x, y, { batch_size = bs, shuffle = shuffle,
+                                              drop_last = drop_last })
     local history = { epoch = {}, loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {},
                       lr = {}, seconds = {} }
     self.history, self.stop_training = history, false
     local metric, batches = self.metric, #loader
-    -- Ctrl-C waits for the end of the batch; undone however train ends
+    -- Ctrl-C waits for the end of the batch; undone however train ends.  A
+    -- press that lands after the last check (in the last validation, in a
+    -- callback) is consumed on the way out, after the deferral ends (a
+    -- press from then on interrupts at once), so it cannot stop the next
+    -- train before its first batch.
     nn.defer_interrupts(true)
-    local guard <close> = setmetatable({}, { __close = function () nn.defer_interrupts(false) end })
+    local guard <close> = setmetatable({}, { __close = function ()
+      nn.defer_interrupts(false)
+      nn.interrupt_pending()
+    end })
     call_all(hooks(callbacks, "on_train_begin"), self, {})
+    -- the callbacks' states a checkpoint held go back to them when resuming
+    if initial > 0 and self._saved_callback_states then
+      restore_callback_states(callbacks, self._saved_callback_states, verbose)
+    end
+    self._callbacks, self._saved_callback_states = callbacks, nil
     for epoch = initial + 1, epochs do
       call_all(on_epoch_begin, self, epoch)
       self:set_training(true)
@@ -272,6 +363,14 @@ return function (Model, util)
       call_all(on_epoch_end, self, epoch, logs)
       if verbose > 0 then print(epoch_line(epoch, epochs, logs)) end
       if self.stop_training then break end
+      -- a press during the validation or the callbacks stops before the next epoch
+      if epoch < epochs and nn.interrupt_pending() then
+        history.interrupted = true
+        if verbose > 0 then
+          print(("interrupted after epoch %d: the model keeps what it learned"):format(epoch))
+        end
+        break
+      end
     end
     call_all(hooks(callbacks, "on_train_end"), self, {})
     return history

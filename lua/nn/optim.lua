@@ -24,6 +24,7 @@
 -- Schedulers set opt.lr once per epoch from a closed form of the epoch,
 -- as PyTorch's: StepLR, ExponentialLR, CosineAnnealingLR.
 local core = require "nn.core"
+local check = require "nn.check"   -- the options' one checker (lua/nn/check.lua)
 
 local update = core.optim_update   -- vm/l_optim.c: check, state_names, step
 
@@ -142,9 +143,8 @@ local function build (name, opts)
     end
     self[k] = v
   end
-  if type(self.decay) ~= "number" or not (self.decay >= 0) then
-    return nil, ("%s: decay must be a number >= 0, got %s"):format(name, tostring(self.decay))
-  end
+  local bad = check.problem(name, "decay", self.decay, "number >= 0")
+  if bad then return nil, bad end
   -- the types and ranges of the rest, as nn/optim.c checks them
   local err = update.check(self)
   if err then return nil, err end
@@ -442,28 +442,19 @@ end
 -- the epoch (PyTorch's _get_closed_form_lr).  Call it once per epoch, after
 -- that epoch's optimizer steps.
 
-local function positive_integer (v)
-  return math.type(v) == "integer" and v >= 1
-end
-
-local function positive_number (v)
-  return type(v) == "number" and v > 0
-end
-
 local SCHEDULERS = {
   -- lr = base_lr * gamma ^ floor(epoch / step_size)
   StepLR = {
     keys = { "step_size", "gamma" },
     defaults = { gamma = 0.1 },
-    rules = { step_size = { positive_integer, "a positive integer" },
-              gamma = { positive_number, "a number > 0" } },
+    rules = { step_size = "positive integer", gamma = "number > 0" },
     lr = function (s, e) return s.base_lr * s.gamma ^ (e // s.step_size) end,
   },
   -- lr = base_lr * gamma ^ epoch
   ExponentialLR = {
     keys = { "gamma" },
     defaults = {},
-    rules = { gamma = { positive_number, "a number > 0" } },
+    rules = { gamma = "number > 0" },
     lr = function (s, e) return s.base_lr * s.gamma ^ e end,
   },
   -- lr = eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2: half a
@@ -473,9 +464,7 @@ local SCHEDULERS = {
   CosineAnnealingLR = {
     keys = { "T_max", "eta_min" },
     defaults = { eta_min = 0 },
-    rules = { T_max = { positive_integer, "a positive integer" },
-              eta_min = { function (v) return type(v) == "number" and v >= 0 end,
-                          "a number >= 0" } },
+    rules = { T_max = "positive integer", eta_min = "number >= 0" },
     lr = function (s, e)
       return s.eta_min + (s.base_lr - s.eta_min) * (1 + math.cos(math.pi * e / s.T_max)) / 2
     end,
@@ -507,11 +496,9 @@ local function scheduler_options (name, opts)
   for _, k in ipairs(kind.keys) do
     local v = opts[k]
     if v == nil then v = kind.defaults[k] end
-    local ok, what = kind.rules[k][1], kind.rules[k][2]
     if v == nil then return nil, ("%s: option %s is required"):format(name, k) end
-    if not ok(v) then
-      return nil, ("%s: %s must be %s, got %s"):format(name, k, what, tostring(v))
-    end
+    local err = check.problem(name, k, v, kind.rules[k])
+    if err then return nil, err end
     out[k] = v
   end
   return out
