@@ -8,6 +8,9 @@
 --       the MLP 784-32-10 at batch 1: "step_us U" per training step
 --   nnlua scripts/bench_nnlua.lua infer CALLS
 --       one image through the (untrained) MLP with model:predict: "infer_us U"
+--   nnlua scripts/bench_nnlua.lua churn N
+--       N zeros(4, 4), then N MSELoss(), made and dropped (no explicit
+--       collection): "churn_rss_mb M" (the peak RSS) and "churn_s S"
 -- Times are wall-clock medians (nn.clock); warm-up calls are not timed.
 local mode = arg[1]
 
@@ -66,7 +69,14 @@ elseif mode == "infer" then
   local x = nn.tensor.rand(1, 784)
   for _ = 1, 100 do m:predict(x) end
   print(("infer_us %.2f"):format(median_us(calls, function () m:predict(x) end)))
+elseif mode == "churn" then
+  local n = tonumber(arg[2]) or 10000000
+  local t0 = nn.clock()
+  for _ = 1, n do local t = nn.tensor.zeros(4, 4) end      -- luacheck: ignore t
+  for _ = 1, n do local c = nn.MSELoss() end               -- luacheck: ignore c
+  print(("churn_s %.3f"):format(nn.clock() - t0))
+  print(("churn_rss_mb %.1f"):format(peak_rss_kb() / 1024))
 else
-  io.stderr:write("usage: nnlua scripts/bench_nnlua.lua train|tiny|infer ...\n")
+  io.stderr:write("usage: nnlua scripts/bench_nnlua.lua train|tiny|infer|churn ...\n")
   os.exit(2)
 end

@@ -38,6 +38,9 @@ nn_device nn_checkdevice (lua_State *L, int arg);
 ** that it paces itself by the floats and not only by the small boxes (see
 ** l_tensor.c).  Layers call it for their parameters and buffers. */
 void nn_gc_account (lua_State *L, size_t bytes);
+/* What one tensor costs in C besides its floats (its struct and its
+** storage's, with malloc's headers): what a new box reports at least. */
+#define NN_GC_TENSOR_BYTES (sizeof(nn_tensor) + sizeof(nn_storage) + 32)
 /* Raise the library's last error: for NN_ESHAPE, NN_EARG and NN_EDEVICE as a
 ** bad argument #arg (when arg > 0), else as a plain error.  Never returns. */
 int nn_raise (lua_State *L, int arg, int rc);

@@ -154,6 +154,7 @@ static int l_new_loss (lua_State *L) {
   luaL_setmetatable(L, CRITERION_MT);
   int rc = criterion_new(&box->c, type, v);
   if (rc != NN_OK) return nn_raise(L, 1, rc);
+  nn_gc_account(L, sizeof(nn_criterion) + 2 * NN_GC_TENSOR_BYTES);   /* + grad_input, work */
   return 1;
 }
 

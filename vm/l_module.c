@@ -231,7 +231,10 @@ static int l_new_module (lua_State *L) {
   int rc = module_new(&box->m, t, opt);
   if (rc != NN_OK) return nn_raise(L, 1, rc);
   nn_module *m = box->m;
-  size_t bytes = 0;
+  /* the struct, its tensors' structs (output, grad_inputs, parameters and
+  ** their gradients, buffers: counted as all there may be), their floats */
+  size_t bytes = sizeof(nn_module) + (1 + (size_t)t->max_inputs + 2 * NN_MAXPARAM
+                                      + NN_MAXBUFFER) * NN_GC_TENSOR_BYTES;
   for (int i = 0; i < NN_MAXPARAM; i++) bytes += 2 * bytes_of(m->param[i]);
   for (int i = 0; i < NN_MAXBUFFER; i++) bytes += bytes_of(m->buffer[i]);
   nn_gc_account(L, bytes);

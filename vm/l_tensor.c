@@ -32,6 +32,7 @@ TensorBox *newbox (lua_State *L) {
   TensorBox *box = (TensorBox *)lua_newuserdatauv(L, sizeof(TensorBox), 0);
   box->t = NULL;
   luaL_setmetatable(L, TENSOR_MT);
+  nn_gc_account(L, NN_GC_TENSOR_BYTES);   /* the C struct(s) behind it (see nn_gc_account) */
   return box;
 }
 
@@ -57,14 +58,22 @@ int nn_raise_by_role (lua_State *L, int rc, int dflt, ...) {
   return nn_raise(L, arg, rc);
 }
 
-/* Tell the collector about the bytes a new tensor holds.  Lua sees only the
-** 8-byte box, so a loop that drops large tensors would otherwise pile up
-** megabytes of garbage per collection (the old Torch7 trap): each new
-** storage of n bytes advances the incremental collector as if n bytes of
-** Lua objects had been allocated. */
+/* Tell the collector about the C bytes a new Lua value holds.  Lua sees only
+** the 8-byte box, so a loop that drops tensors would otherwise pile up
+** garbage (the old Torch7 trap): large tensors megabytes per collection,
+** and small ones (a 4x4 tensor is ~300 bytes of C: its struct, its
+** storage, 64 bytes of floats) so many boxes awaiting their __gc that the
+** collector, which runs a few finalizers per step, falls behind: 10 million
+** zeros(4, 4) grew to gigabytes.  So every byte counts: the bytes are
+** summed here, and each whole KB advances the incremental collector as if
+** that much Lua memory had been allocated. */
 void nn_gc_account (lua_State *L, size_t bytes) {
-  size_t kb = bytes >> 10;
-  if (kb > 0) lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
+  static size_t pending;             /* bytes not yet reported: below 1 KB */
+  pending += bytes;
+  size_t kb = pending >> 10;
+  if (kb == 0) return;
+  pending &= 1023;
+  lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
 }
 
 static void gc_account (lua_State *L, const nn_tensor *t) {
