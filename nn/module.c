@@ -199,9 +199,22 @@ int module_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape
     return nn_seterr(NN_EARG, "%s takes %d to %d inputs, got %d", t->name, t->min_inputs,
                      t->max_inputs, n);
   }
-  if (t->output_shape != NULL) return t->output_shape(m, n, in, out);
-  *out = in[0];                       /* element-wise: the shape it gets */
-  return NN_OK;
+  /* every input shape a tensor could have (sizes and products up to
+  ** NN_MAX_NUMEL), so the types' arithmetic on them cannot overflow: output_shape
+  ** is also called on shapes from Lua (summary), not only on tensors' */
+  for (int k = 0; k < n; k++) {
+    int64_t numel;
+    int rc = nn_shape_numel(&numel, in[k].ndim, in[k].d);
+    if (rc != NN_OK) return nn_blame(rc, NN_ROLE_INPUT + k);
+  }
+  if (t->output_shape == NULL) {
+    *out = in[0];                     /* element-wise: the shape it gets */
+    return NN_OK;
+  }
+  int rc = t->output_shape(m, n, in, out);
+  int64_t numel;                      /* Concat of 8 pieces may outgrow the limit */
+  if (rc == NN_OK) rc = nn_shape_numel(&numel, out->ndim, out->d);
+  return rc;
 }
 
 static int forward_inputs (nn_module *m, int n, nn_tensor *const *x, int flags);

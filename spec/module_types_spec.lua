@@ -81,6 +81,18 @@ describe("layer types describe themselves", function()
     end
   end)
 
+  it("output_shape refuses shapes no tensor could have, before any arithmetic on them", function()
+    -- the Lua-API fuzzer's finding 1: 2^62 sizes overflowed int64 (UBSan)
+    H.assert_error_has(function () nn.Flatten():output_shape({1, 3, 2^62}) end,
+                       {"bad argument #1 to 'output_shape'", "above the limit of 2^40"})
+    H.assert_error_has(function () nn.Concat(2):output_shape({1, 2^62}, {1, 2^62}) end,
+                       {"bad argument #1 to 'output_shape'"})
+    H.assert_error_has(function () nn.Add():output_shape({2, 3}, {2^62}) end,
+                       {"bad argument #2 to 'output_shape'"})
+    H.assert_error_has(function () nn.Concat(2):output_shape({1, 2^39}, {1, 2^39}, {1, 2^39}) end,
+                       {"above the limit of 2^40"})
+  end)
+
   it("constructors check options by the description, naming the option and its range", function()
     H.assert_error_has(function () nn.Dropout{p = 2} end, {"bad argument #1 to 'Dropout'", "p must be in [0, 1], got 2"})
     H.assert_error_has(function () nn.BatchNorm1d(4, {eps = -1}) end, {"eps must be > 0"})
