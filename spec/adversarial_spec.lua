@@ -454,6 +454,13 @@ describe("adversarial: layers", function()
       end
     end)
 
+    if name == "BatchNorm1d" then
+      it("an option of the wrong type says 'an integer', in English", function()
+        H.assert_error_has(function () return nn.BatchNorm1d{ num_features = true } end,
+                           { "bad argument #1 to 'BatchNorm1d'", "num_features must be an integer, got boolean" })
+      end)
+    end
+
     it(name .. ":forward and :backward", function()
       local nx = #info.x
       local fwd = {}
@@ -902,5 +909,164 @@ describe("adversarial: models", function()
     end)
     try("add(a layer already in it)", function () m:add(m.layers[1]) end)
     assert_none(problems)
+  end)
+end)
+
+-- --- indices held in tensors --------------------------------------------------
+
+-- Class targets, index lists and labels are float tensors: every value a
+-- float can hold must be refused or used, never read out of bounds.
+describe("adversarial: indices inside tensors", function()
+  local VALUES = { 0, -1, 4, 1.5, 0.999, 3.0001, 0 / 0, math.huge, -math.huge, 2 ^ 31, 2 ^ 63, -2 ^ 63, 1e30 }
+  local function bad_index (v) return T{ 1, v } end
+
+  local calls = {
+    { "nn.F.cross_entropy(x, t)", function (t) return nn.F.cross_entropy(r23(), t) end },
+    { "nn.F.cross_entropy_backward(x, t)", function (t) return nn.F.cross_entropy_backward(r23(), t) end },
+    { "nn.F.nll_loss(x, t)", function (t) return nn.F.nll_loss(r23(), t) end },
+    { "nn.F.nll_loss_backward(x, t)", function (t) return nn.F.nll_loss_backward(r23(), t) end },
+    { "nn.F.softmax_cross_entropy_backward(p, t)",
+      function (t) return nn.F.softmax_cross_entropy_backward(probs23(), t) end },
+    { "CrossEntropyLoss:forward", function (t) local c = nn.CrossEntropyLoss(); c:forward(r23(), t); return c:backward() end },
+    { "NLLLoss:forward", function (t) local c = nn.NLLLoss(); c:forward(r23(), t); return c:backward() end },
+    { "metrics categorical_accuracy", function (t) return nn.metrics.get("categorical_accuracy"):update(r23(), t) end },
+    { "metrics accuracy", function (t) return nn.metrics.get("accuracy"):update(r23(), t) end },
+    { "nn.metrics.confusion_matrix", function (t) return nn.metrics.confusion_matrix(r23(), t) end },
+    { "nn.metrics.confusion_matrix into a cm", function (t) return nn.metrics.confusion_matrix(r23(), t, T.zeros(3, 3)) end },
+    { "nn.data.one_hot(t, 3)", function (t) return nn.data.one_hot(t, 3) end },
+    { "nn.index_select(x, idx)", function (t) return nn.index_select(r23(), t) end },
+    { "x:index_select(idx)", function (t) return r23():index_select(t) end },
+    { "model:evaluate(x, t)", function (t)
+        local m = nn.Sequential{ nn.Linear(3, 3), nn.Softmax() }
+        m:set{ loss = "categorical_crossentropy", optimizer = nn.optim.SGD{ lr = 0.1 }, accuracy = true }
+        return m:evaluate(r23(), t)
+      end },
+    { "model:step(x, t)", function (t)
+        local m = nn.Sequential{ nn.Linear(3, 3), nn.LogSoftmax() }
+        m:set{ loss = "nll", optimizer = nn.optim.SGD{ lr = 0.1 } }
+        return m:step(r23(), t)
+      end },
+  }
+  for _, c in ipairs(calls) do
+    it(c[1] .. " with out-of-range, fractional and non-finite indices", function()
+      local problems = {}
+      for _, v in ipairs(VALUES) do
+        local ok, err = pcall(c[2], bad_index(v))
+        local why = judge(ok, err)
+        if why then problems[#problems + 1] = ("index %s: %s"):format(tostring(v), why) end
+      end
+      for _, t in ipairs { T.zeros(0), T.ones(1, 2), T.ones(2, 2), T.ones(2, 1), T.ones(3) } do
+        local ok, err = pcall(c[2], t)
+        local why = judge(ok, err)
+        if why then problems[#problems + 1] = ("indices of shape %s: %s"):format(H.shape_text(t.shape), why) end
+      end
+      assert_none(problems)
+    end)
+  end
+
+  it("a silent wrong number: index 0 or C + 1 is refused, not read", function()
+    for _, v in ipairs { 0, 4 } do
+      assert.is_false(pcall(nn.F.cross_entropy, r23(), bad_index(v)), "cross_entropy took class " .. v)
+      assert.is_false(pcall(nn.F.nll_loss, r23(), bad_index(v)), "nll_loss took class " .. v)
+      assert.is_false(pcall(nn.index_select, r23(), T{ v }), "index_select took row " .. v)
+    end
+  end)
+end)
+
+-- --- aliasing, closed tensors, collected owners ---------------------------------
+
+describe("adversarial: aliasing and lifetimes", function()
+  local methods = getmetatable(T.zeros(1)).methods
+
+  it("every tensor method with self as every tensor argument, and overlapping views", function()
+    local problems = {}
+    for _, name in ipairs(keys_of(methods)) do
+      local m = method(name)
+      local args = TENSOR_ARGS[name] or {}
+      for _, shape in ipairs { { 4, 4 }, { 3, 4 } } do
+        local variants = {
+          { "self", function (t) return t end },
+          { "a view of self", function (t) return t:narrow(1, 1, shape[1] - 1) end },
+          { "a shifted view", function (t) return t:narrow(1, 2, shape[1] - 1) end },
+        }
+        for _, v in ipairs(variants) do
+          local t = T.randn(table.unpack(shape))
+          local a = {}
+          for i, g in ipairs(args) do
+            if type(g) == "function" then a[i] = v[2](t) else a[i] = g end
+          end
+          if #a > 0 then
+            local ok, err = pcall(m, (v[1] == "self") and t or t:narrow(1, 1, shape[1] - 1),
+                                  table.unpack(a, 1, #args))
+            local why = judge(ok, err)
+            if why then problems[#problems + 1] = ("t:%s with %s, %dx%d: %s"):format(name, v[1], shape[1], shape[2], why) end
+          end
+        end
+      end
+    end
+    assert_none(problems)
+  end)
+
+  it("a closed tensor, as self and as an argument, is refused by name", function()
+    local problems = {}
+    local function closed ()
+      local t = T.randn(3, 4)
+      getmetatable(t).__close(t)
+      return t
+    end
+    for _, name in ipairs(keys_of(methods)) do
+      local p = probe { name = "closed:" .. name, call = method(name), self = closed,
+                        args = TENSOR_ARGS[name] or {}, npos = 0 }
+      for _, x in ipairs(p) do problems[#problems + 1] = x end
+      local args = TENSOR_ARGS[name] or {}
+      for i, g in ipairs(args) do
+        if type(g) == "function" then
+          local a = {}
+          for j, gg in ipairs(args) do a[j] = type(gg) == "function" and gg() or gg end
+          local c = closed()
+          a[i] = c
+          local ok, err = pcall(method(name), r34(), table.unpack(a, 1, #args))
+          local why = judge(ok, err)
+          if why then problems[#problems + 1] = ("t:%s with a closed tensor as #%d: %s"):format(name, i, why) end
+        end
+      end
+    end
+    -- the message says it is freed, and names the method, not 'index'
+    H.assert_error_has(function () return closed():sum(1) end, { "'sum'", "tensor already freed" })
+    H.assert_error_has(function () return r34():add(closed()) end,
+                       { "bad argument #1 to 'add'", "tensor already freed" })
+    H.assert_error_has(function () return 1 + closed() end, { "'add'", "tensor already freed" })
+    local c = closed()
+    for _, f in ipairs { function () return tostring(c) end, function () return #c end,
+                         function () return c.shape end, function () return c + 1 end,
+                         function () return -c end, function () return nn.Linear(4, 2):forward(c) end,
+                         function () getmetatable(c).__close(c) end } do
+      local ok, err = pcall(f)
+      local why = judge(ok, err)
+      if why then problems[#problems + 1] = "closed tensor: " .. why end
+    end
+    assert_none(problems)
+  end)
+
+  it("a layer's buffers outlive the layer, a view outlives its parent", function()
+    local w, out, g, l2
+    do
+      local l = nn.Linear(3, 2)
+      l:forward(T.randn(4, 3))
+      l:backward(T.ones(4, 2))
+      w, out, g = l.weight, l.output, l.grad_input
+    end
+    local v
+    do v = T.randn(6, 4):narrow(1, 2, 3):view(12) end
+    collectgarbage(); collectgarbage()
+    assert.are.same({ 2, 3 }, w.shape)
+    assert.are.same({ 4, 2 }, out.shape)
+    assert.are.same({ 4, 3 }, g.shape)
+    assert.is_number(w:sum(1):sum(1):item() + out:sum(1):sum(1):item() + g:sum(1):sum(1):item())
+    assert.is_number(v:sum(1):item())
+    -- a second layer fed the first's buffers after the first is gone
+    l2 = nn.Linear(3, 2)
+    assert.are.same({ 4, 2 }, l2:forward(g).shape)
+    assert.are.same({ 4, 3 }, l2:backward(out).shape)
   end)
 end)
