@@ -1070,3 +1070,86 @@ describe("adversarial: aliasing and lifetimes", function()
     assert.are.same({ 4, 3 }, l2:backward(out).shape)
   end)
 end)
+
+-- --- shapes at the edges ------------------------------------------------------
+
+describe("adversarial: shapes at the edges", function()
+  it("views, narrows, slices and ranges of zero, -1 and too many dims", function()
+    local problems = {}
+    local cases = {
+      { "r34:view(-1, -1)", function () return r34():view(-1, -1) end },
+      { "zeros(0, 3):view(-1, 0)", function () return T.zeros(0, 3):view(-1, 0) end },
+      { "zeros(0, 3):view(0, -1)", function () return T.zeros(0, 3):view(0, -1) end },
+      { "zeros(0):view(-1)", function () return T.zeros(0):view(-1) end },
+      { "r34:view(-2, 6)", function () return r34():view(-2, 6) end },
+      { "r34:view(5, -1)", function () return r34():view(5, -1) end },
+      { "r34:view(nine 1s and 12)", function () return r34():view(1, 1, 1, 1, 1, 1, 1, 1, 1, 12) end },
+      { "zeros(nine 1s)", function () return T.zeros(1, 1, 1, 1, 1, 1, 1, 1, 1) end },
+      { "zeros{}", function () return T.zeros{} end },
+      { "zeros()", function () return T.zeros() end },
+      { "zeros(2^20, 2^20, 2^20)", function () return T.zeros(2 ^ 20, 2 ^ 20, 2 ^ 20) end },
+      { "zeros(2^31, 2^31)", function () return T.zeros(2 ^ 31, 2 ^ 31) end },
+      { "zeros(0, 2^62)", function () return T.zeros(0, 2 ^ 62) end },
+      { "zeros(0, math.maxinteger)", function () return T.zeros(0, math.maxinteger) end },
+      { "r34:narrow(1, 4, 0)", function () return r34():narrow(1, 4, 0) end },
+      { "r34:narrow(1, 5, 0)", function () return r34():narrow(1, 5, 0) end },
+      { "r34:narrow(1, maxint, maxint)", function () return r34():narrow(1, math.maxinteger, math.maxinteger) end },
+      { "r34:narrow(-1, 1, 2)", function () return r34():narrow(-1, 1, 2) end },
+      { "r34:narrow(-3, 1, 2)", function () return r34():narrow(-3, 1, 2) end },
+      { "r34:slice(4, 3)", function () return r34():slice(4, 3) end },
+      { "r34:slice(0, 0)", function () return r34():slice(0, 0) end },
+      { "r34:slice(3, 2)", function () return r34():slice(3, 2) end },
+      { "r34:slice(mininteger, maxinteger)", function () return r34():slice(math.mininteger, math.maxinteger) end },
+      { "arange(0, 1, 0)", function () return T.arange(0, 1, 0) end },
+      { "arange(1, 0, 1)", function () return T.arange(1, 0, 1) end },
+      { "arange(0, 1, -1)", function () return T.arange(0, 1, -1) end },
+      { "arange(0, 1e12, 1e-12)", function () return T.arange(0, 1e12, 1e-12) end },
+      { "arange(0, 2^60)", function () return T.arange(0, 2 ^ 60) end },
+      { "arange(mininteger, maxinteger)", function () return T.arange(math.mininteger, math.maxinteger) end },
+      { "full(2, 2, 1e39)", function () return T.full(2, 2, 1e39) end },
+      { "zeros(0, 3):sum(1)", function () return T.zeros(0, 3):sum(1) end },
+      { "zeros(0, 3):mean(1)", function () return T.zeros(0, 3):mean(1) end },
+      { "zeros(0, 3):max(1)", function () return T.zeros(0, 3):max(1) end },
+      { "zeros(0, 3):argmax(1)", function () return T.zeros(0, 3):argmax(1) end },
+      { "zeros(3, 0):argmax(2)", function () return T.zeros(3, 0):argmax(2) end },
+      { "zeros(0):std()", function () return T.zeros(0):std() end },
+      { "ones(1):var()", function () return T.ones(1):var() end },
+      { "zeros(0):max()", function () return T.zeros(0):max() end },
+      { "zeros(0):item()", function () return T.zeros(0):item() end },
+      { "zeros(0, 3):matmul(zeros(3, 0))", function () return T.zeros(0, 3):matmul(T.zeros(3, 0)) end },
+      { "zeros(2, 0):matmul(zeros(0, 2))", function () return T.zeros(2, 0):matmul(T.zeros(0, 2)) end },
+      { "zeros(0, 3):totable()", function () return T.zeros(0, 3):totable() end },
+      { "tostring(zeros(0, 3))", function () return tostring(T.zeros(0, 3)) end },
+      { "nn.randperm(0)", function () return nn.randperm(0) end },
+      { "nn.Linear(3, 2):forward(zeros(0, 3))", function () return nn.Linear(3, 2):forward(T.zeros(0, 3)) end },
+      { "BatchNorm1d(3):forward(zeros(0, 3))", function () return nn.BatchNorm1d(3):forward(T.zeros(0, 3)) end },
+      { "BatchNorm1d(3):forward(ones(1, 3))", function () return nn.BatchNorm1d(3):forward(T.ones(1, 3)) end },
+      { "Softmax():forward(zeros(2, 0))", function () return nn.Softmax():forward(T.zeros(2, 0)) end },
+      { "Concat(2):forward(nine inputs)", function ()
+          local xs = {}
+          for i = 1, 9 do xs[i] = T.ones(2, 1) end
+          return nn.Concat(2):forward(table.unpack(xs))
+        end },
+      { "Add():forward(a, b, c)", function () return nn.Add():forward(r34(), r34(), r34()) end },
+      { "MSELoss():forward(zeros(0, 3), zeros(0, 3))", function () return nn.MSELoss():forward(T.zeros(0, 3), T.zeros(0, 3)) end },
+      { "CrossEntropyLoss():forward(zeros(0, 3), zeros(0))", function () return nn.CrossEntropyLoss():forward(T.zeros(0, 3), T.zeros(0)) end },
+      { "nn.data.one_hot(zeros(0), 3)", function () return nn.data.one_hot(T.zeros(0), 3) end },
+      { "DataLoader(zeros(0, 3), zeros(0))", function () return nn.data.DataLoader(T.zeros(0, 3), T.zeros(0)) end },
+      { "model:train on zero rows", function ()
+          local m = nn.Sequential{ nn.Linear(3, 2) }
+          m:set{ loss = "mse", optimizer = nn.optim.SGD{ lr = 0.1 } }
+          return m:train(T.zeros(0, 3), T.zeros(0, 2), { epochs = 1, verbose = 0 })
+        end },
+      { "model:predict on zero rows", function ()
+          local m = nn.Sequential{ nn.Linear(3, 2) }
+          return m:predict(T.zeros(0, 3))
+        end },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(c[2])
+      local why = judge(ok, err)
+      if why then problems[#problems + 1] = c[1] .. ": " .. why end
+    end
+    assert_none(problems)
+  end)
+end)
