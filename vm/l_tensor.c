@@ -22,6 +22,10 @@ nn_tensor *totensor (lua_State *L, int arg) {
   return box ? box->t : NULL;
 }
 
+const char *tensor_typename (lua_State *L, int arg) {
+  return luaL_testudata(L, arg, TENSOR_MT) ? "freed tensor" : luaL_typename(L, arg);
+}
+
 nn_tensor *checktensor (lua_State *L, int arg) {
   TensorBox *box = (TensorBox *)luaL_checkudata(L, arg, TENSOR_MT);
   luaL_argcheck(L, box->t != NULL, arg, "tensor already freed");
