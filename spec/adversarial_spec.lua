@@ -1036,6 +1036,15 @@ describe("adversarial: aliasing and lifetimes", function()
     H.assert_error_has(function () return r34():add(closed()) end,
                        { "bad argument #1 to 'add'", "tensor already freed" })
     H.assert_error_has(function () return 1 + closed() end, { "'add'", "tensor already freed" })
+    -- in a list, it is called freed, not "a userdata"
+    H.assert_error_has(function () return nn.F.concat({ r34(), closed() }, 2) end,
+                       { "bad argument #1 to 'concat'", "entry 2 is a freed tensor" })
+    H.assert_error_has(function () return nn.optim.SGD{ lr = 0.1 }:step({ closed() }, { r34() }) end,
+                       { "params[1] is a freed tensor" })
+    H.assert_error_has(function () return nn.optim.Adam{ lr = 0.1 }:step({ r34() }, { closed() }) end,
+                       { "grads[1] is a freed tensor" })
+    H.assert_error_has(function () return nn.safetensors.save("/nonexistent-nnlua-adv/x", { a = closed() }) end,
+                       { "tensors['a'] must be a tensor, got freed tensor" })
     local c = closed()
     for _, f in ipairs { function () return tostring(c) end, function () return #c end,
                          function () return c.shape end, function () return c + 1 end,
