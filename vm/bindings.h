@@ -24,6 +24,10 @@ typedef struct TensorBox { nn_tensor *t; } TensorBox;
 nn_tensor *checktensor (lua_State *L, int arg);
 /* The tensor at arg, or NULL if the value there is not a tensor. */
 nn_tensor *totensor (lua_State *L, int arg);
+/* The type name of the value at arg for a message: "freed tensor" for a
+** tensor box already freed (which totensor also gives as NULL), else
+** luaL_typename's. */
+const char *tensor_typename (lua_State *L, int arg);
 /* Push a new empty box; fill box->t afterwards.  If filling fails, raising
 ** is safe: the GC collects the empty box. */
 TensorBox *newbox (lua_State *L);

@@ -222,7 +222,8 @@ static int check_list (lua_State *L, int arg, nn_tensor **x) {
     lua_geti(L, arg, k + 1);
     x[k] = totensor(L, -1);
     if (x[k] == NULL)
-      luaL_argerror(L, arg, lua_pushfstring(L, "entry %d is not a tensor", k + 1));
+      luaL_argerror(L, arg, lua_pushfstring(L, "entry %d is a %s, not a tensor", k + 1,
+                                            tensor_typename(L, -1)));
     lua_pop(L, 1);
   }
   return (int)n;

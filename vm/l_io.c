@@ -130,7 +130,7 @@ static int l_safetensors_save (lua_State *L) {
     const char *name = lua_tolstring(L, -2, &len);
     if (totensor(L, -1) == NULL)
       luaL_argerror(L, 2, lua_pushfstring(L, "tensors['%s'] must be a tensor, got %s", name,
-                                          luaL_typename(L, -1)));
+                                          tensor_typename(L, -1)));
     if (len == 0 || strlen(name) != len || strcmp(name, "__metadata__") == 0)
       luaL_argerror(L, 2, lua_pushfstring(L, "'%s' cannot name a tensor (empty, a NUL byte, "
                                           "or __metadata__)", name));

@@ -167,8 +167,8 @@ static double option_value (lua_State *L, const nn_module_type *t, int i, int ar
     }
     default:
       v = lua_tonumberx(L, -1, &ok);
-      if (!ok) luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be a %s, got %s", t->name,
-                             o->name, o->kind == NN_OPT_INT ? "integer" : "number",
+      if (!ok) luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be %s, got %s", t->name,
+                             o->name, o->kind == NN_OPT_INT ? "an integer" : "a number",
                              luaL_typename(L, -1)));
       if (module_check_option(t, i, v) != NN_OK) luaL_argerror(L, arg, nn_errmsg());
       return v;

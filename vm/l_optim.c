@@ -191,7 +191,7 @@ static const char *read_state (lua_State *L, const nn_optim_hyper *h, lua_Intege
     const char *name = optim_state_name(h->kind, s);
     if (lua_getfield(L, -1, name) != LUA_TNIL && (state[s] = totensor(L, -1)) == NULL)
       return lua_pushfstring(L, "%s:step: the state %s of params[%d] is a %s, not a tensor",
-                             who, name, (int)i, luaL_typename(L, -1));
+                             who, name, (int)i, tensor_typename(L, -1));
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
@@ -206,12 +206,12 @@ static const char *check_one (lua_State *L, const nn_optim_hyper *h, lua_Integer
   if (p == NULL) {
     lua_rawgeti(L, PARAMS, i);
     return lua_pushfstring(L, "%s:step: params[%d] is a %s, not a tensor", who, (int)i,
-                           luaL_typename(L, -1));
+                           tensor_typename(L, -1));
   }
   if (g == NULL) {
     lua_rawgeti(L, GRADS, i);
     return lua_pushfstring(L, "%s:step: grads[%d] is a %s, not a tensor", who, (int)i,
-                           luaL_typename(L, -1));
+                           tensor_typename(L, -1));
   }
   if (g->storage->device != p->storage->device)
     return lua_pushfstring(L, "%s:step: grads[%d] is on %s but params[%d] is on %s", who, (int)i,

@@ -22,6 +22,10 @@ nn_tensor *totensor (lua_State *L, int arg) {
   return box ? box->t : NULL;
 }
 
+const char *tensor_typename (lua_State *L, int arg) {
+  return luaL_testudata(L, arg, TENSOR_MT) ? "freed tensor" : luaL_typename(L, arg);
+}
+
 nn_tensor *checktensor (lua_State *L, int arg) {
   TensorBox *box = (TensorBox *)luaL_checkudata(L, arg, TENSOR_MT);
   luaL_argcheck(L, box->t != NULL, arg, "tensor already freed");
@@ -508,7 +512,8 @@ static int t_zero_ (lua_State *L) {
 /* a (op) x with x a tensor or a number; into a new tensor or into a. */
 static int binary (lua_State *L, nn_binop op, int inplace) {
   nn_tensor *a = checktensor(L, 1);
-  nn_tensor *b = totensor(L, 2);
+  /* a freed tensor is refused as such, not as "nn.Tensor expected, got nn.Tensor" */
+  nn_tensor *b = luaL_testudata(L, 2, TENSOR_MT) ? checktensor(L, 2) : NULL;
   float s = 0.0f;
   if (b == NULL) {
     if (!lua_isnumber(L, 2))
@@ -533,8 +538,8 @@ static int t_div_ (lua_State *L) { return binary(L, NN_DIV, 1); }
 
 /* The metamethods: a number may stand on either side (2 - t, 2 / t). */
 static int arith (lua_State *L, nn_binop op, nn_binop rop) {
-  if (totensor(L, 1) == NULL && lua_isnumber(L, 1) && totensor(L, 2) != NULL) {
-    nn_tensor *b = checktensor(L, 2);
+  if (totensor(L, 1) == NULL && lua_isnumber(L, 1) && luaL_testudata(L, 2, TENSOR_MT)) {
+    nn_tensor *b = checktensor(L, 2);        /* a freed one: "tensor already freed" */
     nn_tensor *out = push_like(L, b);
     int rc = tensor_binary_scalar(out, b, (float)lua_tonumber(L, 1), rop);
     if (rc != NN_OK) nn_raise(L, 0, rc);
@@ -726,9 +731,12 @@ static int t_tostring (lua_State *L) {
 
 /* t.method, and the read-only fields t.shape, t.ndim, t.device, t.dtype. */
 static int t_index (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  luaL_checkudata(L, 1, TENSOR_MT);
   lua_pushvalue(L, 2);
+  /* a method is found even on a freed tensor, so that the method itself
+     refuses it by its own name (t:sum(1): "calling 'sum' on bad self") */
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  nn_tensor *t = checktensor(L, 1);
   const char *key = lua_tostring(L, 2);
   if (key == NULL) return 1;   /* nil */
   if (strcmp(key, "shape") == 0) push_shape(L, t);

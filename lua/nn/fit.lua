@@ -318,7 +318,8 @@ return function (Model, util)
       restore_callback_states(callbacks, self._saved_callback_states, verbose)
     end
     self._callbacks, self._saved_callback_states = callbacks, nil
-    for epoch = initial + 1, epochs do
+    for e0 = initial, epochs - 1 do       -- not initial + 1: it wraps at math.maxinteger
+      local epoch = e0 + 1
       call_all(on_epoch_begin, self, epoch)
       self:set_training(true)
       if metric then metric:reset() end

@@ -72,6 +72,9 @@ Report.__repr = Report.__tostring
 local function gradcheck (m, input, target, opts)
   if not is_tensor(target) then target, opts = nil, target end
   opts = opts or {}
+  if type(opts) ~= "table" then
+    error(("gradcheck: opts must be a table {h, atol, rtol}, got %s"):format(type(opts)), 2)
+  end
   local h = opts.h or DEFAULTS.h
   local atol = opts.atol or DEFAULTS.atol
   local rtol = opts.rtol or DEFAULTS.rtol

@@ -31,6 +31,13 @@ function Metric:reset() self.hits, self.count = 0, 0; return self end
 -- (B, C) or (B) / (B, 1); target as the loss takes it.
 -- Errors: shapes that do not fit (raised by the C count, naming both).
 function Metric:update(pred, target)
+  for i = 1, 2 do                      -- the built-in counts index them as tensors
+    local t = select(i, pred, target)
+    if getmetatable(t) ~= nn.Tensor and self.name ~= "custom" then
+      error(("metric:update: %s must be an nn.Tensor, got %s")
+            :format(i == 1 and "pred" or "target", type(t)), 2)
+    end
+  end
   local hits, count = self.count_fn(pred, target)
   self.hits, self.count = self.hits + hits, self.count + count
 end
@@ -98,6 +105,9 @@ end
 -- cm, adds to it (so batches sum up).  pred: (B, C); target (B) 1-based
 -- indices or (B, C).  Errors: shapes that do not fit.
 function metrics.confusion_matrix(pred, target, cm)
+  if getmetatable(pred) ~= nn.Tensor then
+    error(("confusion_matrix: pred must be an nn.Tensor, got %s"):format(type(pred)), 2)
+  end
   if pred:dim() ~= 2 then
     error(("confusion_matrix: pred must be (B, C) class scores, got %d dims"):format(pred:dim()), 2)
   end

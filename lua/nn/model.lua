@@ -480,6 +480,8 @@ end
 -- Errors: no layers, loss or optimizer; shapes that do not fit.
 function Model:step(x, y)
   self:_check_ready("model:step")
+  if not is_tensor(x) then fail(2, "model:step: x must be an nn.Tensor, got %s", type(x)) end
+  if not is_tensor(y) then fail(2, "model:step: y must be an nn.Tensor, got %s", type(y)) end
   self:set_training(true)
   local device = self:_device()
   return (self:_step(on_device(x, device), on_device(y, device)))
