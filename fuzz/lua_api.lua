@@ -1,0 +1,890 @@
+-- fuzz/lua_api.lua -- a fuzzer of nnlua's Lua API, run by the sanitized host:
+--
+--   build-asan/nnlua fuzz/lua_api.lua SEED BUDGET [FIRST]
+--
+-- BUDGET is a count of executions (`500`) or a time (`30s`); FIRST (default
+-- 1) is the index of the first execution, so that one execution can be run
+-- alone again.  Each execution draws, from a generator seeded by (SEED,
+-- index) and nothing else, a sequence of 1 to 30 calls into the API:
+-- tensor constructors and methods, every layer type of nn.module_types with
+-- random options, forward and backward with random inputs and option
+-- tables, every loss of nn.loss_types, nn.functional, the optimizers (and
+-- their raw C update), metrics, data helpers, JSON, and a Model trained on
+-- tiny random data.  Arguments come from a pool of nasty values (nil,
+-- booleans, strings, tables, functions, 0, -1, NaN, +-inf, 2^53, 2^62,
+-- math.maxinteger, empty tensors, tensors of many shapes) and from what the
+-- execution made before (a layer's own output or weight as its argument,
+-- the same tensor twice).  Every call runs under pcall: a Lua error is
+-- expected, and anything else -- a crash, an abort, a sanitizer report --
+-- ends the process with a non-zero status, which is the finding.
+--
+-- At the end it prints one line:  lua_api: seed S: N executions, M calls (E errors)
+--
+-- Replaying a finding: NNLUA_FUZZ_TRACE=1 prints each call to stderr
+-- (flushed) before it runs, with its execution's index; rerun that
+-- execution alone with  SEED 1 INDEX.
+--
+-- Memory stays bounded by construction: every size drawn is small (0..6) or
+-- past the library's limit of 2^40 elements (2^41, 2^53, 2^62,
+-- math.maxinteger), so a product of sizes is either tiny, zero, or refused;
+-- the few calls whose size is a value rather than a shape (arange, one_hot,
+-- randperm) are given values of those two kinds only.  A Model trains for
+-- at most 2 epochs on at most 8 rows.
+--
+-- Left out (each is a finding; see fuzz/README):  none yet.
+
+local SEED = math.tointeger(tonumber(arg[1] or "1")) or 1
+local BUDGET = arg[2] or "200"
+local FIRST = math.tointeger(tonumber(arg[3] or "1")) or 1
+local TRACE = os.getenv("NNLUA_FUZZ_TRACE") ~= nil
+-- NNLUA_FUZZ_STATS=1: at the end, per call, how often it returned and raised
+local STATS = os.getenv("NNLUA_FUZZ_STATS") ~= nil and {} or nil
+
+local max_execs, deadline = math.huge, math.huge
+if BUDGET:match("s$") then
+  deadline = nn.clock() + assert(tonumber(BUDGET:sub(1, -2)), "BUDGET: N or Ns")
+else
+  max_execs = assert(math.tointeger(tonumber(BUDGET)), "BUDGET: N or Ns")
+end
+
+-- --- the generator: splitmix64 on Lua's 64-bit integers -----------------------
+local state = 0
+local function reseed (seed, index)
+  state = seed * 0x2545F4914F6CDD1D + index * 0x9E3779B97F4A7C15
+end
+local function next64 ()
+  state = state + 0x9E3779B97F4A7C15
+  local z = state
+  z = (z ~ (z >> 30)) * 0xBF58476D1CE4E5B9
+  z = (z ~ (z >> 27)) * 0x94D049BB133111EB
+  return z ~ (z >> 31)
+end
+-- an integer in 1..n
+local function rint (n) return (next64() >> 1) % n + 1 end
+-- an integer in lo..hi
+local function range (lo, hi) return hi < lo and lo or lo + rint(hi - lo + 1) - 1 end
+local function chance (p) return (next64() >> 11) * 2.0^-53 < p end
+local function pick (list) return list[rint(#list)] end
+local function unit () return (next64() >> 11) * 2.0^-53 end
+
+-- --- the pool of values --------------------------------------------------------
+-- huge sizes are all past the library's 2^40 elements: refused, never allocated
+local HUGE = { 2^41, -2^41, 2^53, 2^62, math.maxinteger, math.mininteger, 2^63, 1 << 41, 1 << 62 }
+local NUMBERS = { 0, -1, 1, 2, 3, 0.5, -0.5, 1.5, 1e-30, 5e-324, -0.0, 2.0, 4, 7, 1e30, 3.4e38, 1e39,
+                  math.huge, -math.huge, 0/0, 2^53, 2^62, math.maxinteger, math.mininteger,
+                  2^41, 2^31, -2^31, 2^32, 255, 256, 65536 }
+local STRINGS = { "", "x", "3", "1e400", "nan", "cpu", "cuda", "cuda:0", "cuda:7", "mean", "sum", "none",
+                  "relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "glorot_uniform",
+                  "he_normal", "weight", "bias", "output", "grad_input", "%s%s%n", ("x"):rep(300),
+                  "Linear", "ReLU", "accuracy", "categorical_crossentropy", "mse", "nll", "\0" }
+local OPTION_KEYS = { "bias", "init", "activation", "eps", "momentum", "affine", "negative_slope", "p",
+                      "dim", "reduction", "grad_input", "accumulate", "persistent", "epochs",
+                      "batch_size", "verbose", "shuffle", "lr", "type", "in_features", "out_features",
+                      "num_features", "keepdim", "training", "weight_decay", "betas", "nesterov",
+                      "dampening", "alpha", "centered", "amsgrad", "decay", "tolerance", "name",
+                      "validation_split", "validation_data", "callbacks", "initial_epoch", "loss",
+                      "optimizer", "accuracy", "h", "atol", "rtol", "drop_last", "flatten", 1, 2, 3 }
+
+local ex = {}          -- what this execution has made: tensors, layers, losses, ...
+local function remember (kind, v)
+  local list = ex[kind]
+  if #list < 24 then list[#list + 1] = v else list[rint(#list)] = v end
+end
+
+local small_size, shape, tensor, value, options   -- mutually recursive
+
+-- a dimension: mostly 0..5, now and then a huge or nasty one
+function small_size ()
+  local r = unit()
+  if r < 0.85 then return range(0, 5)
+  elseif r < 0.9 then return pick(HUGE)
+  elseif r < 0.95 then return pick({ -1, -2, 0.5, 2.0, 0/0, math.huge })
+  else return value(1) end
+end
+
+-- a list of sizes: 0 to 4 dims, mostly small, sometimes one bad entry
+function shape (bad)
+  local s = {}
+  for i = 1, range(bad and 0 or 1, 4) do
+    s[i] = (bad and chance(0.2)) and small_size() or range(0, 5)
+  end
+  return s
+end
+
+local CONSTRUCTORS = { "zeros", "ones", "rand", "randn" }
+
+-- a fresh tensor of the given sizes (on the CPU), or nil when refused
+local function make (s)
+  local ok, t = pcall(nn.tensor[pick(CONSTRUCTORS)], table.unpack(s))
+  if ok then return t end
+end
+
+-- a tensor: one made before, or a view of one, a layer's buffer, or a new one
+function tensor ()
+  local r = unit()
+  if r < 0.35 and #ex.tensors > 0 then return pick(ex.tensors) end
+  if r < 0.45 and #ex.layers > 0 then
+    local l = pick(ex.layers)
+    local ok, t = pcall(function () return l[pick({ "output", "grad_input", "grad_input2", "weight", "bias",
+                                                    "grad_weight", "grad_bias", "running_mean",
+                                                    "running_var", "mask", "save_mean", "save_invstd",
+                                                    "grad_pre_activation" })] end)
+    if ok and t ~= nil then return t end
+  end
+  if r < 0.5 and #ex.tensors > 0 then
+    local t = pick(ex.tensors)
+    local ok, v = pcall(t.narrow, t, range(1, 2), range(1, 2), range(0, 2))
+    if ok then return v end
+  end
+  if r < 0.55 then return make({ 0 }) or make({ 0, 3 }) end
+  local t = make(shape(false)) or nn.tensor.zeros(1)
+  remember("tensors", t)
+  return t
+end
+
+-- a random table of options, keys from OPTION_KEYS, values from the pool
+function options (depth)
+  local o = {}
+  for _ = 1, range(0, 4) do o[pick(OPTION_KEYS)] = value(depth + 1) end
+  return o
+end
+
+local FUNCS = {
+  function () end,
+  function () error("from a fuzzer's function") end,
+  function () return 1 end,
+  function (...) return ... end,
+}
+
+-- any value
+function value (depth)
+  depth = depth or 0
+  local r = rint(20)
+  if r <= 5 then return tensor()
+  elseif r <= 9 then return pick(NUMBERS)
+  elseif r == 10 then return range(-3, 8)
+  elseif r == 11 then return pick(STRINGS)
+  elseif r == 12 then return nil
+  elseif r == 13 then return chance(0.5)
+  elseif r == 14 then return pick(FUNCS)
+  elseif r == 15 and depth < 2 then return options(depth)
+  elseif r == 16 and depth < 2 then
+    local list = {}
+    for i = 1, range(0, 4) do list[i] = (depth < 1 and chance(0.3)) and value(depth + 1) or range(-1, 4) end
+    return list
+  elseif r == 17 and #ex.layers > 0 then return pick(ex.layers)
+  elseif r == 18 and #ex.losses > 0 then return pick(ex.losses)
+  elseif r == 19 then return setmetatable({}, { __index = function () error("from an __index") end })
+  elseif r == 20 then return io.stderr
+  end
+  return range(0, 3)
+end
+
+-- n arguments from the pool (some of them nil)
+local function args (n)
+  local a = {}
+  for i = 1, n do a[i] = value(0) end
+  return a, n
+end
+
+-- --- the calls --------------------------------------------------------------------
+local calls, names = {}, {}
+local function def (name, weight, fn)
+  for _ = 1, weight do calls[#calls + 1] = fn; names[#names + 1] = name end
+end
+
+local n_calls, n_errors, n_harness = 0, 0, 0
+local exec_index, call_index = 0, 0
+
+local function describe (v)
+  local mt = getmetatable(v)
+  if mt == nn.Tensor then
+    local ok, s = pcall(function () return "T[" .. table.concat(v.shape, "x") .. "]" end)
+    return ok and s or "T[?]"
+  end
+  if type(v) == "string" then return ("%q"):format(#v > 20 and v:sub(1, 20) .. "..." or v) end
+  if math.type(v) == "float" then return ("%.17g"):format(v) end
+  if type(v) == "table" or type(v) == "userdata" then
+    local ok, s = pcall(function () return v.type or v.name end)
+    return (ok and type(s) == "string" and s or type(v)) .. "{}"
+  end
+  return tostring(v)
+end
+
+-- run f(...) under pcall; keep its tensor, layer and loss results
+local function try (what, f, ...)
+  n_calls = n_calls + 1
+  if TRACE then
+    local a = table.pack(...)
+    local d = {}
+    for i = 1, a.n do d[i] = describe(a[i]) end
+    io.stderr:write(("exec %d call %d: %s(%s)\n"):format(exec_index, call_index, what,
+                    table.concat(d, ", ")))
+    io.stderr:flush()
+  end
+  local res = table.pack(pcall(f, ...))
+  if STATS then
+    local st = STATS[what] or { 0, 0, "" }
+    STATS[what] = st
+    if res[1] then st[1] = st[1] + 1 else st[2] = st[2] + 1; st[3] = tostring(res[2]) end
+    if not res[1] and os.getenv("NNLUA_FUZZ_STATS") == what then
+      local m = tostring(res[2]):gsub("%d+", "N"):sub(1, 150)
+      STATS.messages = STATS.messages or {}
+      STATS.messages[m] = (STATS.messages[m] or 0) + 1
+    end
+  end
+  if not res[1] then
+    n_errors = n_errors + 1
+    if type(res[2]) ~= "string" and type(res[2]) ~= "table" then
+      -- an error object that is no string: still a Lua error, still fine
+    end
+    return nil
+  end
+  for i = 2, math.min(res.n, 4) do
+    local v = res[i]
+    local mt = getmetatable(v)
+    if mt == nn.Tensor then remember("tensors", v)
+    elseif mt == nn.Module then remember("layers", v)
+    elseif mt == nn.Criterion then remember("losses", v) end
+  end
+  return table.unpack(res, 2, res.n)
+end
+
+-- sorted names, so that the draws do not depend on the order of pairs()
+local function sorted_keys (t, filter)
+  local k = {}
+  for name, v in pairs(t) do if filter == nil or filter(name, v) then k[#k + 1] = name end end
+  table.sort(k)
+  return k
+end
+
+local CORE = require "nn.core"
+local MODULE_TYPES = sorted_keys(nn.module_types)
+local LOSS_TYPES = sorted_keys(nn.loss_types)
+local TENSOR_METHODS = sorted_keys(getmetatable(nn.tensor.zeros(1)).methods,
+                                   function (n) return n ~= "cuda" and n ~= "to" end)
+local F_FUNCS = sorted_keys(nn.F)
+local OPTIMS = { "SGD", "Adagrad", "RMSprop", "Adam", "AdamW" }
+local SCHEDULERS = { "StepLR", "ExponentialLR", "CosineAnnealingLR" }
+
+-- a tensor of the shape (rows, cols) with values in [0, 1) or class indices
+local function matrix (rows, cols) return make({ rows, cols }) or nn.tensor.zeros(rows, cols) end
+local function classes (rows, c)
+  local t = {}
+  for i = 1, rows do t[i] = range(1, c) end
+  return rows > 0 and nn.tensor(t) or nn.tensor.zeros(0)
+end
+
+-- a random option value for a module type's option description
+local function option_value (o)
+  if chance(0.2) then return value(1) end
+  if o.kind == "integer" then return chance(0.9) and range(1, 5) or pick({ 0, -1, 2^41, math.maxinteger, 1.5 })
+  elseif o.kind == "number" then
+    return chance(0.7) and unit() or pick({ 0, 1, -1, 1e-30, 0/0, math.huge, 2 })
+  elseif o.kind == "boolean" then return chance(0.5)
+  elseif o.kind == "choice" then return o.choices and pick(o.choices) or pick(STRINGS) end
+  return value(1)
+end
+
+-- a layer of a random type, with random options (mostly sensible ones)
+local function new_layer ()
+  local name = pick(MODULE_TYPES)
+  local ty = nn.module_types[name]
+  local pos, opts = {}, {}
+  for _, o in ipairs(ty.options or {}) do
+    if (o.required or chance(0.4)) and not chance(0.05) then
+      local v = option_value(o)
+      if o.positional and o.positional > 0 and chance(0.7) then pos[o.positional] = v
+      else opts[o.name] = v end
+    end
+  end
+  if chance(0.1) then opts[pick(OPTION_KEYS)] = value(1) end
+  local n = 0
+  for i in pairs(pos) do if i > n then n = i end end
+  if chance(0.6) then n = n + 1; pos[n] = opts end
+  return try("nn." .. name, nn[name], table.unpack(pos, 1, n))
+end
+
+local function some_layer ()
+  if #ex.layers == 0 or chance(0.3) then return new_layer() or nn.ReLU() end
+  return pick(ex.layers)
+end
+
+-- an input that fits a layer, from its config (in_features, num_features)
+local function input_for (l)
+  local ok, cfg = pcall(l.config, l)
+  local f = ok and type(cfg) == "table" and (cfg.in_features or cfg.num_features) or range(1, 4)
+  if math.type(f) ~= "integer" or f > 8 then f = 2 end
+  return matrix(range(chance(0.1) and 0 or 1, 4), f)
+end
+
+local function some_loss ()
+  if #ex.losses == 0 or chance(0.3) then
+    local name = pick(LOSS_TYPES)
+    local a = {}
+    if chance(0.6) then
+      a[1] = chance(0.7) and { reduction = pick({ "mean", "sum", "none", 3 }),
+                               eps = chance(0.3) and pick({ 1e-7, 0, -1, 0.5, 0/0 }) or nil }
+                         or value(1)
+    end
+    return try("nn." .. name, nn[name], table.unpack(a)) or nn.MSELoss()
+  end
+  return pick(ex.losses)
+end
+
+-- ---- tensors
+def("tensor.new", 3, function ()
+  local c = pick({ "zeros", "ones", "rand", "randn", "full" })
+  local s = shape(true)
+  if c == "full" then s[#s + 1] = chance(0.7) and pick(NUMBERS) or value(0) end
+  if chance(0.3) then try("tensor." .. c, nn.tensor[c], s)
+  else try("tensor." .. c, nn.tensor[c], table.unpack(s)) end
+end)
+def("tensor.arange", 1, function ()
+  local a = {}
+  for i = 1, range(0, 3) do a[i] = chance(0.8) and range(-3, 6) or pick(HUGE) end
+  if chance(0.2) then a[#a + 1] = pick({ 0, 0.5, -1, 1e-30, 0/0, math.huge, -0.5 }) end
+  if chance(0.1) then a[1] = value(0) end
+  -- arange divides: a huge stop over a small step can land inside the
+  -- limit and be a legitimate allocation of terabytes; leave those out
+  local start, stop, step = a[1], a[2], a[3] or 1
+  if #a == 1 then start, stop = 0, a[1] end
+  if type(start) == "number" and type(stop) == "number" and type(step) == "number" then
+    local count = (stop - start) / step
+    if count > 2^20 and count <= 2^41 then return end
+  end
+  try("tensor.arange", nn.tensor.arange, table.unpack(a))
+end)
+def("tensor{...}", 2, function ()
+  local function nested (d)
+    if d == 0 or chance(0.1) then return chance(0.9) and pick(NUMBERS) or value(2) end
+    local t = {}
+    for i = 1, range(0, 3) do t[i] = nested(d - 1) end
+    if chance(0.05) then t[#t + 2] = 1 end
+    return t
+  end
+  try("nn.tensor", nn.tensor, nested(range(0, 4)))
+end)
+def("tensor method", 12, function ()
+  local m = pick(TENSOR_METHODS)
+  local t = tensor()
+  local a, n = args(range(0, 4))
+  if chance(0.5) and n > 0 then a[1] = chance(0.5) and range(-2, 4) or tensor() end
+  if chance(0.15) then a[rint(math.max(n, 1))] = t end
+  try("t:" .. m, t[m], t, table.unpack(a, 1, n))
+end)
+def("tensor binary", 6, function ()
+  local op = pick({ "add", "sub", "mul", "div", "add_", "sub_", "mul_", "div_", "matmul", "copy", "copy_",
+                    "index_select", "pow", "pow_", "clamp", "clamp_" })
+  local a = tensor()
+  local b
+  local r = unit()
+  if r < 0.3 then b = a
+  elseif r < 0.6 then
+    local ok, s = pcall(function () return a.shape end)
+    b = ok and make(s) or tensor()
+  else b = value(0) end
+  try("t:" .. op, a[op], a, b, value(0))
+end)
+def("tensor mm", 2, function ()
+  local a, b, c = tensor(), tensor(), tensor()
+  if chance(0.3) then a = b end
+  if chance(0.3) then a = c end
+  local m, k, n = range(0, 4), range(0, 4), range(0, 4)
+  if chance(0.6) then a, b, c = matrix(m, n), matrix(m, k), matrix(k, n) end
+  if chance(0.2) then a = b end
+  try("t:mm", a.mm, a, b, c, value(0), value(0))
+end)
+def("tensor reduce", 4, function ()
+  local op = pick({ "sum", "mean", "max", "min", "argmax", "argmin", "std", "var" })
+  local t = tensor()
+  try("t:" .. op, t[op], t, chance(0.8) and range(-3, 4) or value(0), value(0))
+end)
+def("tensor view", 4, function ()
+  local op = pick({ "view", "reshape", "narrow", "slice", "get", "set", "size" })
+  local t = tensor()
+  local a = {}
+  if (op == "get" or op == "set") and chance(0.6) then
+    for i, n in ipairs(t.shape) do a[i] = chance(0.95) and range(1, n) or small_size() end
+    if op == "set" then a[#a + 1] = chance(0.9) and pick(NUMBERS) or value(0) end
+    try("t:" .. op, t[op], t, table.unpack(a))
+    return
+  end
+  for i = 1, range(0, 4) do a[i] = chance(0.85) and range(-2, 6) or small_size() end
+  if chance(0.2) then a = { a } end
+  try("t:" .. op, t[op], t, table.unpack(a))
+end)
+def("tensor meta", 2, function ()
+  local t = tensor()
+  local op = rint(8)
+  if op == 1 then try("tostring", tostring, t)
+  elseif op == 2 then try("#t", function () return #t end)
+  elseif op == 3 then try("-t", function () return -t end)
+  elseif op == 4 then try("t + v", function (v) return t + v end, value(0))
+  elseif op == 5 then try("v * t", function (v) return v * t end, value(0))
+  elseif op == 6 then try("t / v", function (v) return t / v end, value(0))
+  elseif op == 7 then try("t.field", function (k) return t[k] end, pick({ "shape", "ndim", "device", "dtype", "x", 1 }))
+  else try("t.field=", function (k, v) t[k] = v end, pick({ "shape", "ndim", "x", 1 }), value(0)) end
+end)
+def("nn.fn", 4, function ()
+  local name = pick({ "abs", "add", "argmax", "clamp", "clone", "copy", "div", "exp", "fill_", "get",
+                      "index_select", "item", "log", "matmul", "max", "mean", "min", "mm", "mul",
+                      "narrow", "neg", "numel", "pow", "randperm", "relu", "reshape", "set", "sigmoid",
+                      "size", "slice", "sqrt", "std", "sub", "sum", "tanh", "totable", "var", "view",
+                      "zero_", "dim", "repr", "metric_binary_hits", "metric_class_hits",
+                      "metric_within_hits", "metric_confusion" })
+  local a, n = args(range(0, 4))
+  if n > 0 and chance(0.7) then a[1] = tensor() end
+  if n > 1 and chance(0.4) then a[2] = chance(0.5) and tensor() or range(-1, 3) end
+  try("nn." .. name, nn[name], table.unpack(a, 1, n))
+end)
+def("randperm", 1, function ()
+  try("nn.randperm", nn.randperm, chance(0.8) and range(-1, 8) or pick(HUGE), chance(0.3) and value(0) or nil)
+end)
+def("data", 3, function ()
+  local r = rint(6)
+  if r == 1 then
+    local c = chance(0.8) and range(-1, 6) or pick(HUGE)
+    local y = chance(0.6) and classes(range(0, 5), 6) or tensor()
+    try("data.one_hot", nn.data.one_hot, y, c, chance(0.3) and tensor() or nil)
+  elseif r == 2 then try("data.normalize", nn.data.normalize, tensor(), value(0), value(0))
+  elseif r == 3 then local b = range(0, 5)
+    try("data.split", nn.data.split, chance(0.7) and matrix(b, 2) or tensor(),
+        chance(0.7) and classes(b, 3) or tensor(), chance(0.7) and unit() or value(0))
+  elseif r == 4 then
+    local dl = try("data.DataLoader", nn.data.DataLoader, tensor(), chance(0.8) and tensor() or value(0),
+                   chance(0.7) and { batch_size = pick({ 1, 2, 3, 0, -1, 2^41, 0.5 }),
+                                     shuffle = chance(0.5), drop_last = chance(0.5) } or value(0))
+    if dl then
+      try("loader:iter", function ()
+        local k = 0
+        for xb, yb in dl:iter() do k = k + 1; if k > 20 then break end end
+        return #dl, tostring(dl)
+      end)
+    end
+  elseif r == 5 then
+    local src = tensor()
+    try("core.data.gather", CORE.data.gather, tensor(), src, chance(0.5) and tensor() or nil,
+        chance(0.8) and range(-1, 4) or value(0), chance(0.8) and range(-1, 4) or value(0))
+  else
+    try("index_select", nn.index_select, tensor(), chance(0.5) and classes(range(0, 4), 3) or tensor(),
+        value(0))
+  end
+end)
+def("metrics", 2, function ()
+  local spec = pick({ "accuracy", "categorical_accuracy", "binary_accuracy",
+                      { name = "regression_accuracy", tolerance = value(1) }, value(0) })
+  local m = try("metrics.get", nn.metrics.get, spec)
+  if m then
+    local b, c = range(0, 5), range(1, 4)
+    try("metric:update", m.update, m, chance(0.7) and matrix(b, c) or tensor(),
+        chance(0.7) and (chance(0.5) and classes(b, c) or matrix(b, c)) or tensor())
+    try("metric:result", m.result, m)
+  end
+  if chance(0.5) then
+    local b, c = range(0, 5), range(1, 4)
+    try("metrics.confusion_matrix", nn.metrics.confusion_matrix,
+        chance(0.8) and matrix(b, c) or tensor(), chance(0.8) and classes(b, c) or tensor(),
+        chance(0.3) and (chance(0.5) and make({ c, c }) or tensor()) or nil)
+  end
+end)
+def("json", 1, function ()
+  if chance(0.5) then try("json.encode", nn.json.encode, value(0))
+  else
+    local s = pick({ "{", "[1,2", '{"a":[1,2,{"b":null}]}', "1e999", '"\\ud800"', "[" .. ("["):rep(300),
+                     "nan", "-0", '{"__metadata__":{}}', pick(STRINGS) })
+    try("json.decode", nn.json.decode, s)
+  end
+end)
+def("rng", 1, function ()
+  local r = rint(3)
+  if r == 1 then try("manual_seed", nn.manual_seed, value(0))
+  elseif r == 2 then try("get_rng_state", nn.get_rng_state)
+  else try("set_rng_state", nn.set_rng_state, value(0), value(0)) end
+end)
+def("philox", 1, function ()
+  local a = {}
+  for i = 1, range(0, 7) do a[i] = chance(0.8) and range(0, 5) or pick(NUMBERS) end
+  try("nn.philox", nn.philox, table.unpack(a))
+end)
+
+-- ---- layers
+def("layer.new", 4, new_layer)
+def("layer.new(cfg)", 1, function ()
+  local l = some_layer()
+  local ok, cfg = pcall(l.config, l)
+  if ok and type(cfg) == "table" then
+    if chance(0.5) then cfg[pick(OPTION_KEYS)] = value(1) end
+    try("nn[cfg.type](cfg)", function () return nn[cfg.type](cfg) end)
+  end
+end)
+def("layer.forward", 8, function ()
+  local l = some_layer()
+  local a = {}
+  local n = range(1, 3)
+  for i = 1, n do
+    local r = unit()
+    if r < 0.6 then a[i] = input_for(l)
+    elseif r < 0.7 then a[i] = l.output
+    elseif r < 0.75 then a[i] = l.weight
+    else a[i] = value(0) end
+  end
+  if chance(0.2) then a[n + 1] = chance(0.5) and { activation = chance(0.5) } or options(0); n = n + 1 end
+  if chance(0.1) then n = range(0, 10) end
+  if chance(0.5) then try("l:forward", l.forward, l, table.unpack(a, 1, n))
+  else try("l(...)", function (...) return l(...) end, table.unpack(a, 1, n)) end
+end)
+def("layer.backward", 6, function ()
+  local l = some_layer()
+  local g
+  local r = unit()
+  if r < 0.5 then
+    local ok, out = pcall(function () return l.output end)
+    g = ok and out and (pcall(out.clone, out) and out:clone()) or tensor()
+  elseif r < 0.6 then g = l.output
+  elseif r < 0.7 then g = l.grad_input
+  else g = value(0) end
+  local opts = chance(0.5) and { grad_input = chance(0.7), accumulate = chance(0.5) }
+               or (chance(0.5) and options(0) or nil)
+  try("l:backward", l.backward, l, g, opts)
+end)
+-- a whole pass: forward with inputs that fit (as many as the type takes,
+-- of one shape), then backward with a gradient of the output's shape, or
+-- the output itself, or another buffer of the layer (aliasing)
+def("layer.pass", 8, function ()
+  local l = some_layer()
+  local ok, cfg = pcall(l.config, l)
+  local ty = ok and type(cfg) == "table" and nn.module_types[cfg.type] or {}
+  local x = input_for(l)
+  local a = { x }
+  local n = range(ty.min_inputs or 1, math.min(ty.max_inputs or 1, 4))
+  for i = 2, n do
+    local r = unit()
+    if r < 0.6 then a[i] = matrix(x.shape[1], x.shape[2])
+    elseif r < 0.8 then a[i] = x                            -- the same tensor twice
+    elseif r < 0.9 then a[i] = make({ x.shape[2] }) or x     -- a row, for Add
+    else a[i] = matrix(x.shape[1], range(1, 3)) end          -- other widths, for Concat
+  end
+  if chance(0.1) then a[1] = l.output end
+  if chance(0.3) then l:train() elseif chance(0.3) then l:evaluate() end
+  local y = try("l:forward", l.forward, l, table.unpack(a, 1, n))
+  if y == nil then return end
+  for _ = 1, range(1, 2) do
+    local g
+    local r = unit()
+    if r < 0.6 then g = (pcall(y.clone, y)) and y:clone() or y
+    elseif r < 0.7 then g = y
+    elseif r < 0.8 then g = l.grad_input
+    elseif r < 0.85 then g = x
+    elseif r < 0.9 then g = l.weight or y
+    else g = tensor() end
+    local opts = nil
+    if chance(0.5) then opts = { grad_input = chance(0.7), accumulate = chance(0.5) } end
+    if chance(0.05) then opts = options(0) end
+    try("l:backward", l.backward, l, g, opts)
+  end
+  if chance(0.3) then
+    local p, gr = try("l:parameters", l.parameters, l)
+    if p and chance(0.5) then
+      local opt = nn.optim.Adam{ lr = 0.01 }
+      try("opt:step", opt.step, opt, p, gr)
+    end
+  end
+  if chance(0.2) then try("l:zero_grad", l.zero_grad, l) end
+  if chance(0.2) then try("l(y)", function () return l(y) end) end   -- its own output as input
+end)
+def("layer.method", 4, function ()
+  local l = some_layer()
+  local m = pick({ "parameters", "buffers", "config", "output_shape", "zero_grad", "train", "evaluate",
+                   "eval", "to", "cpu" })
+  local a
+  if m == "output_shape" then a = chance(0.6) and shape(true) or value(0)
+  elseif m == "to" then a = chance(0.8) and "cpu" or value(0)
+  elseif m == "buffers" then a = chance(0.5) and { persistent = chance(0.5) } or value(0)
+  else a = value(0) end
+  try("l:" .. m, l[m], l, a)
+end)
+def("layer.field", 3, function ()
+  local l = some_layer()
+  local k = pick({ "weight", "bias", "output", "grad_input", "grad_input2", "grad_weight", "training",
+                   "eps", "momentum", "p", "dim", "negative_slope", "running_mean", "in_features",
+                   "type", "device", "x", 1 })
+  if chance(0.5) then try("l.k", function () return l[k] end)
+  else try("l.k = v", function (v) l[k] = v end, value(0)) end
+end)
+def("gradcheck", 1, function ()
+  local l = chance(0.7) and some_layer() or some_loss()
+  local x = chance(0.7) and input_for(l) or tensor()
+  try("nn.gradcheck", nn.gradcheck, l, x, chance(0.5) and tensor() or nil,
+      chance(0.5) and { h = pick({ 1e-2, 0, -1, 0/0 }) } or nil)
+end)
+
+-- ---- losses
+def("loss.forward", 4, function ()
+  local c = some_loss()
+  local rows, cols = range(0, 4), range(1, 4)
+  local x = chance(0.7) and matrix(rows, cols) or tensor()
+  local y
+  local r = unit()
+  if r < 0.3 then y = classes(rows, cols)
+  elseif r < 0.6 then y = matrix(rows, cols)
+  elseif r < 0.7 then y = x
+  else y = value(0) end
+  if chance(0.5) then try("c:forward", c.forward, c, x, y, chance(0.1) and value(0) or nil)
+  else try("c(x, y)", function () return c(x, y) end) end
+  if chance(0.6) then
+    if chance(0.6) then try("c:backward()", c.backward, c)
+    else try("c:backward(x, y)", c.backward, c, x, y) end
+  end
+end)
+def("loss.misc", 1, function ()
+  local c = some_loss()
+  local k = pick({ "config", "grad_input", "takes", "reduction", "eps", "type", "x" })
+  if k == "config" then try("c:config", c.config, c)
+  elseif chance(0.7) then try("c.k", function () return c[k] end)
+  else try("c.k = v", function (v) c[k] = v end, value(0)) end
+end)
+
+-- ---- nn.functional
+-- Each function's arguments by role, so that most calls get past the
+-- checks: x (B, F), w (O, F), g (B, O) or (B, F), t a target (B, F) or
+-- class indices (B), v a row (F) or (O), act an activation's name.
+local F_SIGS = {
+  linear = { "x", "w", "vo", "act" }, linear_backward = { "go", "x", "w", "lbopts" },
+  activation = { "x", "act" }, activation_backward = { "g", "x", "act" },
+  relu = { "x" }, sigmoid = { "x" }, tanh = { "x" }, softmax = { "x" }, log_softmax = { "x" },
+  leaky_relu = { "x", "num" }, leaky_relu_backward = { "g", "x", "num" },
+  dropout = { "x", "p", "bool" }, dropout_backward = { "g", "x" },
+  batch_norm = { "x", "v", "v", "bnopts" }, batch_norm_backward = { "g", "x", "v", "v", "v", "bool" },
+  add = { "x", "xv" }, add_backward = { "g", "x", "xv" },
+  concat = { "list", "dim" }, concat_backward = { "g", "list", "dim" },
+  softmax_cross_entropy_backward = { "x", "t", "sceopts" },
+  categorical_crossentropy = { "x", "t", "eps", "red" },
+  categorical_crossentropy_backward = { "x", "t", "eps", "red" },
+}
+for _, name in ipairs({ "mse_loss", "l1_loss", "bce_loss", "bce_with_logits_loss", "cross_entropy",
+                        "nll_loss" }) do
+  F_SIGS[name] = { "x", "t", "red" }
+  F_SIGS[name .. "_backward"] = { "x", "t", "red" }
+end
+
+def("F", 10, function ()
+  local name = pick(F_FUNCS)
+  local sig = F_SIGS[name]
+  if sig == nil or chance(0.15) then
+    local a, n = args(range(0, 5))
+    try("F." .. name, nn.F[name], table.unpack(a, 1, n))
+    return
+  end
+  local b, f, o = range(chance(0.1) and 0 or 1, 4), range(1, 4), range(1, 4)
+  local x = chance(0.5) and matrix(b, f) or make({ b, f }) or tensor()
+  local a = {}
+  for i, role in ipairs(sig) do
+    local v
+    if role == "x" then v = (i == 1) and x or matrix(b, f)
+    elseif role == "w" then v = matrix(o, f)
+    elseif role == "vo" then v = chance(0.7) and make({ o }) or nil
+    elseif role == "v" then v = make({ f })
+    elseif role == "xv" then v = chance(0.5) and matrix(b, f) or make({ f })
+    elseif role == "g" then v = matrix(b, f)
+    elseif role == "go" then v = matrix(b, o)
+    elseif role == "t" then v = chance(0.5) and classes(b, f) or matrix(b, f)
+    elseif role == "act" then v = pick({ "relu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "x" })
+    elseif role == "num" then v = chance(0.7) and unit() or pick(NUMBERS)
+    elseif role == "p" then v = chance(0.7) and unit() or pick({ 0, 1, -1, 0/0, 2 })
+    elseif role == "bool" then v = chance(0.5)
+    elseif role == "dim" then v = chance(0.8) and range(-1, 2) or range(-3, 3)
+    elseif role == "red" then v = chance(0.6) and pick({ "mean", "sum" }) or nil
+    elseif role == "list" then
+      v = {}
+      for k = 1, range(1, 4) do v[k] = chance(0.95) and matrix(b, range(1, 3)) or value(1) end
+    elseif role == "lbopts" then v = chance(0.5) and { bias = chance(0.5), grad_input = chance(0.5) } or nil
+    elseif role == "sceopts" then v = chance(0.5) and { log = chance(0.5), reduction = pick({ "mean", "sum" }) } or nil
+    elseif role == "eps" then v = chance(0.7) and 1e-7 or pick({ 0, -1, 0.5, 0/0, 1 })
+    elseif role == "bnopts" then
+      v = chance(0.6) and { weight = make({ f }), bias = make({ f }), training = chance(0.5),
+                            eps = chance(0.8) and 1e-5 or pick(NUMBERS), momentum = unit() } or nil
+    end
+    if chance(0.1) then v = value(0) end
+    if chance(0.08) then v = x end          -- the same tensor twice
+    a[i] = v
+  end
+  try("F." .. name, nn.F[name], table.unpack(a, 1, #sig))
+end)
+
+-- ---- optimizers
+local function some_params ()
+  local p, g = {}, {}
+  if chance(0.5) then
+    local l = some_layer()
+    local ok, pp, gg = pcall(l.parameters, l)
+    if ok and type(pp) == "table" and type(gg) == "table" then p, g = pp, gg end
+  else
+    for i = 1, range(0, 3) do
+      local s = shape(false)
+      p[i] = make(s) or tensor()
+      g[i] = chance(0.8) and (make(s) or tensor()) or value(0)
+    end
+  end
+  if chance(0.1) then g[#g + 1] = tensor() end
+  if chance(0.1) and #p > 0 then g[1] = p[1] end
+  return p, g
+end
+def("optim", 4, function ()
+  local name = pick(OPTIMS)
+  local o = {}
+  if chance(0.8) then
+    o.lr = chance(0.8) and unit() or pick(NUMBERS)
+    if chance(0.3) then o.momentum = chance(0.7) and unit() or pick(NUMBERS) end
+    if chance(0.2) then o.nesterov = chance(0.5) end
+    if chance(0.2) then o.weight_decay = chance(0.7) and unit() or pick(NUMBERS) end
+    if chance(0.2) then o.betas = chance(0.7) and { unit(), unit() } or value(1) end
+    if chance(0.2) then o.amsgrad = chance(0.5) end
+    if chance(0.2) then o.centered = chance(0.5) end
+    if chance(0.2) then o.eps = pick({ 1e-8, 0, -1, 0/0 }) end
+    if chance(0.2) then o.decay = pick({ 0, 0.1, -1, math.huge }) end
+    if chance(0.1) then o[pick(OPTION_KEYS)] = value(1) end
+  else o = value(0) end
+  local opt = try("optim." .. name, nn.optim[name], o)
+  if not opt then return end
+  for _ = 1, range(1, 3) do
+    local p, g = some_params()
+    try("opt:step", opt.step, opt, p, g)
+    if chance(0.2) then try("opt.k = v", function (k, v) opt[k] = v end, pick({ "lr", "momentum", "betas", "name", "eps" }), value(0)) end
+  end
+  if chance(0.3) then
+    local sd = try("opt:state_dict", opt.state_dict, opt)
+    if sd and chance(0.5) then try("opt:load_state_dict", opt.load_state_dict, opt, sd) end
+  end
+  if chance(0.2) then try("opt:load_state_dict", opt.load_state_dict, opt, value(0)) end
+  if chance(0.2) then try("opt:reset", opt.reset, opt) end
+  if chance(0.2) then try("opt:config", opt.config, opt); try("tostring(opt)", tostring, opt) end
+  if chance(0.3) then
+    local sname = pick(SCHEDULERS)
+    local s = try("optim." .. sname, nn.optim[sname], opt,
+                  chance(0.7) and { step_size = pick({ 1, 2, 0, -1 }), gamma = pick({ 0.5, 0, -1, 0/0 }),
+                                    T_max = pick({ 1, 3, 0, -1 }), eta_min = pick({ 0, 0.1, 0/0 }) }
+                  or value(0))
+    if s then for _ = 1, range(1, 3) do try("sched:step", s.step, s) end end
+  end
+end)
+def("optim_update", 2, function ()
+  local ou = CORE.optim_update
+  if not ou then return end
+  local o = { name = pick({ "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "x" }),
+              lr = unit(), momentum = chance(0.5) and unit() or nil, betas = { 0.9, 0.999 },
+              eps = 1e-8, alpha = 0.99, centered = chance(0.5), amsgrad = chance(0.5),
+              nesterov = false, dampening = 0, weight_decay = 0 }
+  if chance(0.3) then o[pick(OPTION_KEYS)] = value(1) end
+  local p, g = some_params()
+  local states = {}
+  if chance(0.3) then
+    for i = 1, range(0, 3) do states[i] = chance(0.5) and {} or { exp_avg = tensor(), momentum_buffer = tensor() } end
+  end
+  local r = rint(3)
+  if r == 1 then try("optim_update.check", ou.check, chance(0.8) and o or value(0))
+  elseif r == 2 then try("optim_update.state_names", ou.state_names, chance(0.8) and o or value(0))
+  else
+    try("optim_update.step", ou.step, o, chance(0.8) and unit() or value(0),
+        chance(0.8) and range(0, 3) or value(0), p, g, chance(0.9) and states or value(0))
+  end
+end)
+
+-- ---- a Model
+def("model", 2, function ()
+  local f_in, rows = range(1, 4), chance(0.9) and range(2, 8) or range(0, 1)
+  local layers, f = {}, f_in
+  for _ = 1, range(chance(0.1) and 0 or 1, 3) do
+    local r = rint(6)
+    local l
+    if r <= 2 then
+      local out = range(1, 4)
+      l = try("nn.Linear", nn.Linear, f, out, chance(0.5) and { activation = pick({ "relu", "tanh", "linear", "softmax" }) } or nil)
+      if l then f = out end
+    elseif r == 3 then l = try("nn.BatchNorm1d", nn.BatchNorm1d, f)
+    elseif r == 4 then l = try("nn.Dropout", nn.Dropout, unit())
+    else l = new_layer() end
+    if l then layers[#layers + 1] = l end
+  end
+  if chance(0.3) then layers[#layers + 1] = nn.Softmax() end
+  local model = try("nn.Sequential", nn.Sequential, layers)
+  if not model then return end
+  local as_classes = chance(0.5)
+  local loss = as_classes and pick({ "categorical_crossentropy", "cross_entropy", "nll" })
+                          or pick({ "mse", "mae", "binary_crossentropy", "bce_with_logits" })
+  if chance(0.05) then loss = value(0) end
+  local optimizer = nn.optim[pick(OPTIMS)]{ lr = 0.01 }
+  if chance(0.05) then optimizer = value(0) end
+  try("model:set", model.set, model, { loss = loss, optimizer = optimizer, accuracy = chance(0.5) })
+  local x = matrix(rows, chance(0.9) and f_in or range(1, 4))
+  local y = as_classes and classes(rows, f) or nn.tensor.rand(rows, f)
+  if chance(0.1) then y = value(0) end
+  for _ = 1, range(1, 3) do
+    local r = rint(8)
+    if r <= 2 then
+      try("model:train", model.train, model, x, y,
+          chance(0.9) and { epochs = range(0, 2),
+                            batch_size = chance(0.8) and range(1, 4) or pick({ 0, -1, 2^41, 0.5 }),
+                            verbose = 0, shuffle = chance(0.5),
+                            validation_split = chance(0.2) and pick({ 0.5, 0, 1, -1, 0/0 }) or nil,
+                            validation_data = chance(0.1) and { x, y } or nil,
+                            callbacks = chance(0.1) and { pick(FUNCS) } or nil }
+                       or value(0))
+    elseif r == 3 then try("model:evaluate", model.evaluate, model, x, y)
+    elseif r == 4 then try("model:predict", model.predict, model, chance(0.9) and x or value(0))
+    elseif r == 5 then try("model:step", model.step, model, x, y)
+    elseif r == 6 then
+      try("model:forward", model.forward, model, x)
+      try("model:compute_loss", model.compute_loss, model, y)
+      try("model:backward", model.backward, model, chance(0.5) and value(0) or nil)
+    elseif r == 7 then
+      local w = try("model:get_weights", model.get_weights, model)
+      try("model:set_weights", model.set_weights, model, chance(0.7) and w or value(0))
+    else
+      try("model:confusion_matrix", model.confusion_matrix, model, x, y)
+    end
+  end
+end)
+
+-- ---- the loop
+local execs = 0
+local t0 = nn.clock()
+exec_index = FIRST - 1
+while execs < max_execs and nn.clock() < deadline do
+  exec_index = exec_index + 1
+  reseed(SEED, exec_index)
+  nn.manual_seed(exec_index)
+  ex = { tensors = {}, layers = {}, losses = {} }
+  for i = 1, range(1, 30) do
+    call_index = i
+    local k = rint(#calls)
+    local ok, err = pcall(calls[k])
+    if not ok then
+      -- the harness's own code raised outside try(): a fuzzer bug, not a finding
+      n_harness = n_harness + 1
+      if TRACE or n_harness <= 3 then
+        io.stderr:write(("lua_api: harness error in %s: %s\n"):format(names[k], tostring(err)))
+      end
+    end
+  end
+  execs = execs + 1
+  if execs % 50 == 0 then collectgarbage() end
+end
+ex = nil
+collectgarbage()
+print(("lua_api: seed %d: %d executions, %d calls (%d raised a Lua error) in %.0f s")
+      :format(SEED, execs, n_calls, n_errors, nn.clock() - t0))
+if STATS then
+  local messages = STATS.messages or {}
+  STATS.messages = nil
+  for _, m in ipairs(sorted_keys(messages)) do print(("%6d  %s"):format(messages[m], m)) end
+  for _, what in ipairs(sorted_keys(STATS)) do
+    local st = STATS[what]
+    print(("%-36s %7d ok %7d raised   %s"):format(what, st[1], st[2], st[3]:sub(1, 110)))
+  end
+end
+-- the harness's own mistakes would silently shrink what is fuzzed: fail
+if n_harness > 0 then
+  io.stderr:write(("lua_api: %d harness errors (a bug in fuzz/lua_api.lua)\n"):format(n_harness))
+  os.exit(2)
+end
