@@ -147,6 +147,8 @@ build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard tensor/*.h nn/*.h io/*.h
 #   cannot take the machine's memory; hard_rss_limit_mb: a last guard.
 #   detect_leaks=0: as `make asan` (OpenBLAS's and dlopen's one-time blocks).
 #   halt_on_error=1: the first UBSan report ends the run.
+#   timeout: a run that has not ended 2 minutes after its time is a hang (a
+#   time budget is checked between executions), and fails.
 FUZZ_SEED        ?= $(shell date +%s)
 LUA_FUZZ_ASAN     = protect_shadow_gap=0:detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=256:hard_rss_limit_mb=4096
 LUA_FUZZ_UBSAN    = print_stacktrace=1:halt_on_error=1
@@ -160,7 +162,7 @@ fuzz: $(FUZZ_TARGETS)
 	  then echo "fuzz $$name: ok ($$(grep -c . build-fuzz/$$name.log) log lines)"; pass=$$((pass+1)); \
 	  else echo "fuzz $$name: FAILED, see build-fuzz/$$name.log"; tail -n 30 build-fuzz/$$name.log; fail=$$((fail+1)); fi; \
 	done; seed=$(FUZZ_SEED); mkdir -p build-fuzz; \
-	if ASAN_OPTIONS=$(LUA_FUZZ_ASAN) UBSAN_OPTIONS=$(LUA_FUZZ_UBSAN) \
+	if ASAN_OPTIONS=$(LUA_FUZZ_ASAN) UBSAN_OPTIONS=$(LUA_FUZZ_UBSAN) timeout $$(($(FUZZ_SECONDS) + 120)) \
 	     build-asan/nnlua fuzz/lua_api.lua $$seed $(FUZZ_SECONDS)s > build-fuzz/lua_api.log 2>&1; \
 	then echo "fuzz $$(grep '^lua_api: seed' build-fuzz/lua_api.log)"; pass=$$((pass+1)); \
 	else echo "fuzz lua_api: FAILED (seed $$seed), see build-fuzz/lua_api.log; replay with NNLUA_FUZZ_TRACE=1"; \

@@ -37,6 +37,9 @@ local SEED = math.tointeger(tonumber(arg[1] or "1")) or 1
 local BUDGET = arg[2] or "200"
 local FIRST = math.tointeger(tonumber(arg[3] or "1")) or 1
 local TRACE = os.getenv("NNLUA_FUZZ_TRACE") ~= nil
+-- NNLUA_FUZZ_TRACE=exec: only one line per execution (to find which one)
+local TRACE_EXEC = os.getenv("NNLUA_FUZZ_TRACE") == "exec"
+if TRACE_EXEC then TRACE = false end
 -- NNLUA_FUZZ_STATS=1: at the end, per call, how often it returned and raised
 local STATS = os.getenv("NNLUA_FUZZ_STATS") ~= nil and {} or nil
 
@@ -646,6 +649,16 @@ end)
 def("gradcheck", 1, function ()
   local l = chance(0.7) and some_layer() or some_loss()
   local x = chance(0.7) and input_for(l) or tensor()
+  -- gradcheck runs two forwards per entry: a Linear(4, 65536) would take
+  -- minutes, so only small layers and inputs
+  local ok, size = pcall(function ()
+    local n = x:numel()
+    if getmetatable(l) == nn.Module then
+      for _, p in ipairs((l:parameters())) do n = n + p:numel() end
+    end
+    return n
+  end)
+  if not ok or size > 256 then return end
   try("nn.gradcheck", nn.gradcheck, l, x, chance(0.5) and tensor() or nil,
       chance(0.5) and { h = pick({ 1e-2, 0, -1, 0/0 }) } or nil)
 end)
@@ -837,6 +850,7 @@ def("model", 2, function ()
     else l = new_layer() end
     if l then layers[#layers + 1] = l end
   end
+  if chance(0.1) and #layers > 0 then layers[#layers + 1] = layers[rint(#layers)] end  -- one layer twice
   if chance(0.3) then layers[#layers + 1] = nn.Softmax() end
   local model = try("nn.Sequential", nn.Sequential, layers)
   if not model then return end
@@ -850,6 +864,33 @@ def("model", 2, function ()
   local x = matrix(rows, chance(0.9) and f_in or range(1, 4))
   local y = as_classes and classes(rows, f) or nn.tensor.rand(rows, f)
   if chance(0.1) then y = value(0) end
+  -- aliasing: the data is a parameter of the model it trains, or y is x
+  if chance(0.1) then
+    local ok, w = pcall(function () return layers[1].weight end)
+    if ok and w and w.shape[2] == f_in then x = w end
+  end
+  if chance(0.05) then y = x end
+  -- callbacks that change the model, its data or its layers while it trains
+  local meddle = {
+    function () x:fill_(0/0) end,
+    function () if layers[1] then getmetatable(layers[1]).__gc(layers[1]) end end,
+    function () getmetatable(x).__gc(x) end,
+    function () model:add(nn.ReLU()) end,
+    function () model:set_weights(model:get_weights()) end,
+    function () model:set{ optimizer = nn.optim.SGD{ lr = 0.1 } } end,
+    function () model:predict(x) end,
+    function () model:to("cpu") end,
+    function () collectgarbage() end,
+    function () error("from a callback") end,
+  }
+  local function callbacks ()
+    if chance(0.7) then return nil end
+    local f = pick(meddle)
+    if chance(0.5) then return { f } end
+    local ok, cb = pcall(nn.callbacks.LambdaCallback,
+                         { [pick({ "on_batch_end", "on_epoch_end", "on_batch_begin", "on_train_begin" })] = f })
+    return { ok and cb or f }
+  end
   for _ = 1, range(1, 3) do
     local r = rint(8)
     if r <= 2 then
@@ -859,7 +900,7 @@ def("model", 2, function ()
                             verbose = 0, shuffle = chance(0.5),
                             validation_split = chance(0.2) and pick({ 0.5, 0, 1, -1, 0/0 }) or nil,
                             validation_data = chance(0.1) and { x, y } or nil,
-                            callbacks = chance(0.1) and { pick(FUNCS) } or nil }
+                            callbacks = callbacks() }
                        or value(0))
     elseif r == 3 then try("model:evaluate", M("evaluate"), model, x, y)
     elseif r == 4 then try("model:predict", M("predict"), model, chance(0.9) and x or value(0))
@@ -884,6 +925,7 @@ exec_index = FIRST - 1
 while execs < max_execs and nn.clock() < deadline do
   exec_index = exec_index + 1
   reseed(SEED, exec_index)
+  if TRACE_EXEC then io.stderr:write("exec ", exec_index, "\n"); io.stderr:flush() end
   nn.manual_seed(exec_index)
   ex = { tensors = {}, layers = {}, losses = {} }
   for i = 1, range(1, 30) do
