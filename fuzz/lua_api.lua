@@ -521,6 +521,35 @@ def("json", 1, function ()
     try("json.decode", nn.json.decode, s)
   end
 end)
+def("json/config", 1, function ()
+  local r = rint(5)
+  if r == 1 then
+    local t = {}
+    t[1] = chance(0.5) and t or { t }                      -- a cycle
+    try("json.encode(cycle)", nn.json.encode, t)
+  elseif r == 2 then
+    local d = range(1, 3000)
+    try("json.decode(deep)", nn.json.decode, ("["):rep(d) .. ("]"):rep(chance(0.9) and d or 0))
+  elseif r == 3 then
+    local ok, opt = pcall(nn.optim[pick(OPTIMS)], { lr = 0.1 })
+    local cfg = ok and opt:config() or {}
+    cfg[pick(OPTION_KEYS)] = value(1)
+    try("optim.from_config", nn.optim.from_config, chance(0.9) and cfg or value(0))
+  elseif r == 4 then
+    local sizes = {}
+    for i = 1, range(0, 4) do sizes[i] = chance(0.9) and range(1, 5) or small_size() end
+    try("nn.Model('basic')", nn.Model, chance(0.9) and "basic" or value(0), chance(0.9) and sizes or value(0))
+  else
+    local ok, opt = pcall(nn.optim.SGD, { lr = 0.1 })
+    local name = pick(SCHEDULERS)
+    local cfg = ({ StepLR = { name = name, step_size = range(-1, 3), gamma = unit() },
+                   ExponentialLR = { name = name, gamma = chance(0.8) and unit() or pick(NUMBERS) },
+                   CosineAnnealingLR = { name = name, T_max = range(-1, 3), eta_min = unit() } })[name]
+    if chance(0.3) then cfg[pick(OPTION_KEYS)] = value(1) end
+    try("optim.scheduler_from_config", nn.optim.scheduler_from_config, ok and opt or value(0),
+        chance(0.9) and cfg or value(0))
+  end
+end)
 def("rng", 1, function ()
   local r = rint(3)
   if r == 1 then try("manual_seed", nn.manual_seed, value(0))
@@ -850,6 +879,55 @@ def("optim_update", 2, function ()
   end
 end)
 
+-- ---- checkpoints: one temporary file per process, rewritten by each call
+local TMP = os.tmpname()
+local WORDS = { "Linear", "BatchNorm1d", "Softmax", "LogSoftmax", "Concat", "Add", "Dropout", "Identity",
+                "Adam", "SGD", "RMSprop", "relu", "weight", "bias", "running_mean", "running_var",
+                "exp_avg", "exp_avg_sq", "momentum_buffer", "F32", "F16", "I64", "true", "false",
+                "null", "mean", "sum", "layers", "optimizer", "epoch", "in_features", "type" }
+local NUMBER_TEXT = { "0", "-1", "1", "2", "3", "65536", "4294967296", "9007199254740993",
+                      "99999999999999999999", "1e400", "-0", "0.5", "1e-45", "nan", "" }
+
+-- the file at path with 1 or 2 edits: in the JSON header (a number or a
+-- word replaced by another, the header's length rewritten to match, so the
+-- reader gets past it), a byte of the data flipped, or the file cut short
+local function mutate_file (path)
+  local f = io.open(path, "rb")
+  if not f then return end
+  local bytes = f:read("a")
+  f:close()
+  if #bytes < 8 then return end
+  local n = string.unpack("<I8", bytes)
+  if n > #bytes - 8 then return end
+  local json, data = bytes:sub(9, 8 + n), bytes:sub(9 + n)
+  for _ = 1, range(1, 2) do
+    local r = unit()
+    if r < 0.45 then
+      local k, i = rint(20), 0
+      json = json:gsub("%-?%d+%.?%d*e?%-?%d*", function (num)
+        i = i + 1
+        if i % 20 == k % 20 and chance(0.5) then return pick(NUMBER_TEXT) end
+        return num
+      end)
+    elseif r < 0.8 then
+      local w = pick(WORDS)
+      local count = select(2, json:gsub(w, "%0"))
+      if count > 0 then
+        local k, i = rint(count), 0
+        json = json:gsub(w, function (m) i = i + 1; return i == k and pick(WORDS) or m end)
+      end
+    elseif r < 0.9 and #data > 0 then
+      local at = rint(#data)
+      data = data:sub(1, at - 1) .. string.char(rint(256) - 1) .. data:sub(at + 1)
+    else
+      data = data:sub(1, rint(#data + 1) - 1)
+    end
+  end
+  f = io.open(path, "wb")
+  f:write(string.pack("<I8", #json), json, data)
+  f:close()
+end
+
 -- ---- a Model
 def("model", 2, function ()
   local f_in, rows = range(1, 4), chance(0.9) and range(2, 8) or range(0, 1)
@@ -925,6 +1003,26 @@ def("model", 2, function ()
       try("model:forward", M("forward"), model, x)
       try("model:compute_loss", M("compute_loss"), model, y)
       try("model:backward", M("backward"), model, chance(0.5) and value(0) or nil)
+    elseif r == 7 and chance(0.5) then
+      -- a checkpoint saved, maybe edited, loaded, used
+      try("model:save", M("save"), model, chance(0.95) and TMP or value(0))
+      if chance(0.5) then mutate_file(TMP) end
+      local m2 = try("nn.load", nn.load, TMP)
+      if m2 then
+        try("loaded:predict", M("predict"), m2, x)
+        try("loaded:train", M("train"), m2, x, y, { epochs = 1, batch_size = range(1, 4), verbose = 0,
+                                                     initial_epoch = chance(0.5) and m2.epoch or nil })
+        try("loaded:save", M("save"), m2, TMP)
+      end
+      if chance(0.3) then
+        mutate_file(TMP)
+        local t, meta = try("safetensors.load", nn.safetensors.load, TMP)
+        if t then
+          if type(meta) ~= "table" or chance(0.2) then meta = { [pick(STRINGS)] = value(1) } end
+          if chance(0.3) then t[pick(STRINGS)] = value(0) end
+          try("safetensors.save", nn.safetensors.save, TMP, t, meta)
+        end
+      end
     elseif r == 7 then
       local w = try("model:get_weights", M("get_weights"), model)
       try("model:set_weights", M("set_weights"), model, chance(0.7) and w or value(0))
@@ -965,6 +1063,7 @@ while execs < max_execs and nn.clock() < deadline do
 end
 ex = nil
 collectgarbage()
+os.remove(TMP)
 print(("lua_api: seed %d: %d executions, %d calls (%d raised a Lua error, %d unchecked cases) in %.0f s")
       :format(SEED, execs, n_calls, n_errors, n_internal, nn.clock() - t0))
 for _, m in ipairs(sorted_keys(internal)) do
