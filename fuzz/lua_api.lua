@@ -463,6 +463,52 @@ def("nn.fn", 4, function ()
   if n > 1 and chance(0.4) then a[2] = chance(0.5) and tensor() or range(-1, 3) end
   try("nn." .. name, nn[name], table.unpack(a, 1, n))
 end)
+-- outputs that share memory with an input: the tensor itself, an
+-- overlapping view of it (rows shifted by one), a view in another shape,
+-- a layer's fixed-shape parameter
+local function overlapping (t)
+  local r = unit()
+  local ok, v = pcall(function ()
+    if r < 0.3 then return t end
+    local n = t.shape[1]
+    if r < 0.6 and n and n >= 2 then return t:narrow(1, range(1, 2), n - 1) end
+    if r < 0.8 then return t:view(-1) end
+    if #ex.layers > 0 then return pick(ex.layers).weight end
+    return t
+  end)
+  return ok and v or t
+end
+def("out args", 6, function ()
+  local r = rint(7)
+  local src = matrix(range(1, 5), range(1, 4))
+  if r == 1 then
+    local idx = classes(range(0, 5), src.shape[1])
+    try("index_select(out)", nn.index_select, src, idx, chance(0.5) and overlapping(src) or overlapping(idx))
+  elseif r == 2 then
+    local t = make({ range(0, 6) }) or src
+    try("randperm(out)", nn.randperm, t:numel(), overlapping(t))
+  elseif r == 3 then
+    local y = classes(range(0, 5), 4)
+    local t = matrix(y:numel(), 4)
+    try("one_hot(out)", nn.data.one_hot, y, 4, chance(0.5) and overlapping(y) or overlapping(t))
+  elseif r == 4 then
+    local m, k, n = src.shape[1], src.shape[2], range(1, 4)
+    local b = chance(0.5) and matrix(k, n) or src:view(k, m)
+    local out = chance(0.5) and overlapping(src) or overlapping(b)
+    try("out:mm(a, b)", M("mm"), out, src, b, chance(0.3), chance(0.3))
+  elseif r == 5 then
+    local dst = overlapping(src)
+    local from = overlapping(src)
+    try("dst:copy(src)", M("copy"), dst, from)
+  elseif r == 6 then
+    local op = pick({ "add_", "sub_", "mul_", "div_", "copy_" })
+    try("view:" .. op .. "(view)", M(op), overlapping(src), overlapping(src))
+  else
+    local perm = nn.randperm(src.shape[1])
+    try("gather(out)", CORE.data.gather, overlapping(src), src, chance(0.7) and perm or nil,
+        range(1, 2), range(0, src.shape[1]))
+  end
+end)
 def("randperm", 1, function ()
   try("nn.randperm", nn.randperm, chance(0.8) and range(-1, 8) or pick(HUGE), chance(0.3) and value(0) or nil)
 end)
