@@ -1,4 +1,5 @@
--- fuzz/lua_api.lua -- a fuzzer of nnlua's Lua API, run by the sanitized host:
+-- fuzz/lua_api.lua -- a fuzzer of nnlua's Lua API, run by the sanitized host
+-- (fuzz/README.md says how, with which ASan options, and how to replay):
 --
 --   build-asan/nnlua fuzz/lua_api.lua SEED BUDGET [FIRST]
 --
@@ -9,29 +10,34 @@
 -- tensor constructors and methods, every layer type of nn.module_types with
 -- random options, forward and backward with random inputs and option
 -- tables, every loss of nn.loss_types, nn.functional, the optimizers (and
--- their raw C update), metrics, data helpers, JSON, and a Model trained on
--- tiny random data.  Arguments come from a pool of nasty values (nil,
+-- their raw C update), schedulers, metrics, data helpers, JSON, checkpoints
+-- (saved, edited, loaded), and a Model trained on tiny random data with
+-- callbacks that meddle.  Arguments come from a pool of nasty values (nil,
 -- booleans, strings, tables, functions, 0, -1, NaN, +-inf, 2^53, 2^62,
 -- math.maxinteger, empty tensors, tensors of many shapes) and from what the
--- execution made before (a layer's own output or weight as its argument,
--- the same tensor twice).  Every call runs under pcall: a Lua error is
--- expected, and anything else -- a crash, an abort, a sanitizer report --
--- ends the process with a non-zero status, which is the finding.
+-- execution made before: a layer's own output or weight as its argument,
+-- the same tensor twice, an output that overlaps an input, a tensor or
+-- layer freed by calling its __gc or __close.  Every call runs under pcall:
+-- a Lua error is expected, and anything else -- a crash, an abort, a
+-- sanitizer report, a hang -- ends the process, which is the finding.
 --
--- At the end it prints one line:  lua_api: seed S: N executions, M calls (E errors)
+-- At the end it prints one line:
+--   lua_api: seed S: N executions, M calls (E raised a Lua error, U unchecked cases) in T s
+-- and exits 0; 2 when the harness itself raised outside its pcalls.
 --
--- Replaying a finding: NNLUA_FUZZ_TRACE=1 prints each call to stderr
--- (flushed) before it runs, with its execution's index; rerun that
--- execution alone with  SEED 1 INDEX.
+-- Memory: the shapes drawn are small (sizes 0..5) or past the library's
+-- limit of 2^40 elements (2^41, 2^53, 2^62, math.maxinteger), so that their
+-- products are tiny, zero or refused; but a size can also be a plain value
+-- from the pool (65536, 2^31, 2^32: nn.BatchNorm1d(2^31) is a legitimate
+-- 32 GB), so the run relies on ASan's max_allocation_size_mb (make fuzz
+-- sets 256) to turn such a request into "out of host memory".  A Model
+-- trains for at most 2 epochs on at most 8 rows; gradcheck only small layers.
 --
--- Memory stays bounded by construction: every size drawn is small (0..6) or
--- past the library's limit of 2^40 elements (2^41, 2^53, 2^62,
--- math.maxinteger), so a product of sizes is either tiny, zero, or refused;
--- the few calls whose size is a value rather than a shape (arange, one_hot,
--- randperm) are given values of those two kinds only.  A Model trains for
--- at most 2 epochs on at most 8 rows.
+-- Not fuzzed: the CUDA device ("cuda" is only one of the strings drawn;
+-- CI has no GPU), nn.interrupt (a third press ends the process by design),
+-- files other than one temporary checkpoint, the REPL.
 --
--- Left out (each is a finding; see fuzz/README):  none yet.
+-- Left out (each is a finding; see fuzz/README.md):  none.
 
 local SEED = math.tointeger(tonumber(arg[1] or "1")) or 1
 local BUDGET = arg[2] or "200"
