@@ -614,6 +614,36 @@ def("philox", 1, function ()
   try("nn.philox", nn.philox, table.unpack(a))
 end)
 
+-- A layer written in Lua, as a user may write one (a table with forward and
+-- backward), that misbehaves: returns its input itself, nil, a number, a
+-- tensor of another shape or a view of its own parameter; its parameters()
+-- give gradients of other shapes than the parameters, or the parameters
+-- themselves, or lists of two lengths; its config() returns anything.
+local function lua_layer (f)
+  local w = matrix(f, f)
+  local gw = chance(0.7) and matrix(f, f) or pick({ w, matrix(range(1, 3), f), tensor() })
+  local outs = { function (x) return x end, function (x) return x:clone() end,
+                 function () return nil end, function () return 3 end,
+                 function (x) return x:matmul(w) end, function () return w end,
+                 function () return tensor() end, function (x) return x:view(-1) end }
+  local fwd, bwd = pick(outs), pick(outs)
+  local layer = { name = chance(0.8) and "Fuzzy" or value(1) }
+  function layer:forward (x) self.output = fwd(x); return self.output end
+  function layer:backward (g) return bwd(g) end
+  if chance(0.7) then
+    local r = rint(4)
+    function layer:parameters ()
+      if r == 1 then return { w }, { gw }
+      elseif r == 2 then return { w }, { w }
+      elseif r == 3 then return { w, w }, { gw }
+      else return value(1), value(1) end
+    end
+  end
+  if chance(0.5) then function layer:zero_grad () gw:zero_() end end
+  if chance(0.3) then function layer:config () return chance(0.5) and { type = "Fuzzy" } or value(1) end end
+  return layer
+end
+
 -- ---- lifetimes: a Lua program may call __gc or __close itself (a
 -- to-be-closed variable, or getmetatable(x).__gc(x)); whatever it freed
 -- must then be refused, and what shares its memory must live on
@@ -746,6 +776,7 @@ end)
 def("gradcheck", 1, function ()
   local l = chance(0.7) and some_layer() or some_loss()
   local x = chance(0.7) and input_for(l) or tensor()
+  if chance(0.15) then l = lua_layer(2); x = matrix(range(1, 3), 2) end
   -- gradcheck runs two forwards per entry: a Linear(4, 65536) would take
   -- minutes, so only small layers and inputs
   local ok, size = pcall(function ()
@@ -993,6 +1024,7 @@ def("model", 2, function ()
       if l then f = out end
     elseif r == 3 then l = try("nn.BatchNorm1d", nn.BatchNorm1d, f)
     elseif r == 4 then l = try("nn.Dropout", nn.Dropout, unit())
+    elseif r == 5 and chance(0.5) then l = lua_layer(f)
     else l = new_layer() end
     if l then layers[#layers + 1] = l end
   end
