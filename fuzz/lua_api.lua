@@ -111,10 +111,11 @@ function small_size ()
   else return value(1) end
 end
 
--- a list of sizes: 0 to 4 dims, mostly small, sometimes one bad entry
+-- a list of sizes: 0 to 5 dims (the library's most), now and then 6 or 7;
+-- mostly small, sometimes one bad entry
 function shape (bad)
   local s = {}
-  for i = 1, range(bad and 0 or 1, 4) do
+  for i = 1, chance(0.03) and range(6, 7) or range(bad and 0 or 1, 5) do
     s[i] = (bad and chance(0.2)) and small_size() or range(0, 5)
   end
   return s
@@ -441,7 +442,7 @@ def("tensor view", 4, function ()
     try("t:" .. op, M(op), t, table.unpack(a))
     return
   end
-  for i = 1, range(0, 4) do a[i] = chance(0.85) and range(-2, 6) or small_size() end
+  for i = 1, range(0, chance(0.05) and 7 or 5) do a[i] = chance(0.85) and range(-2, 6) or small_size() end
   if chance(0.2) then a = { a } end
   try("t:" .. op, M(op), t, table.unpack(a))
 end)
