@@ -165,7 +165,7 @@ fuzz: $(FUZZ_TARGETS)
 	if ASAN_OPTIONS=$(LUA_FUZZ_ASAN) UBSAN_OPTIONS=$(LUA_FUZZ_UBSAN) timeout $$(($(FUZZ_SECONDS) + 120)) \
 	     build-asan/nnlua fuzz/lua_api.lua $$seed $(FUZZ_SECONDS)s > build-fuzz/lua_api.log 2>&1; \
 	then echo "fuzz $$(grep '^lua_api: seed' build-fuzz/lua_api.log)"; pass=$$((pass+1)); \
-	else echo "fuzz lua_api: FAILED (seed $$seed), see build-fuzz/lua_api.log; replay with NNLUA_FUZZ_TRACE=1"; \
+	else echo "fuzz lua_api: FAILED (seed $$seed), see build-fuzz/lua_api.log; fuzz/README.md says how to replay it"; \
 	  grep -v 'failed to allocate' build-fuzz/lua_api.log | tail -n 30; fail=$$((fail+1)); fi; \
 	echo "$$pass passed, $$fail failed, 0 skipped"; [ $$fail -eq 0 ]
 
