@@ -1119,7 +1119,11 @@ def("model", 2, function ()
       try("model:backward", M("backward"), model, chance(0.5) and value(0) or nil)
     elseif r == 7 and chance(0.5) then
       -- a checkpoint saved, maybe edited, loaded, used
-      try("model:save", M("save"), model, chance(0.95) and TMP or value(0))
+      -- a bad path is any value but a string: a string would be a file
+      -- written where the fuzzer runs
+      local path = TMP
+      if chance(0.05) then path = value(0); if type(path) == "string" then path = TMP end end
+      try("model:save", M("save"), model, path)
       if chance(0.5) then mutate_file(TMP) end
       local m2 = try("nn.load", nn.load, TMP)
       if m2 then
