@@ -125,7 +125,11 @@ bench: $(BIN) $(BUILD)/gemm_ref
 # Fuzz targets (libFuzzer, clang): each fuzz/fuzz_NAME.c is linked with the
 # plain C libraries (io/, nn/, tensor/ without CUDA: no NN_HAVE_CUDA, so the
 # CUDA functions are NN_CUDA_FN's stubs) under ASan + UBSan and
-# run for FUZZ_SECONDS from the seed corpus fuzz/corpus/NAME/.  Prints one
+# run for FUZZ_SECONDS from the seed corpus fuzz/corpus/NAME/.  Then the
+# Lua-API fuzzer, fuzz/lua_api.lua (random sequences of tensor, layer, loss,
+# optimizer and model calls), runs for FUZZ_SECONDS in build-asan/nnlua, the
+# `make asan` build (built here when it is missing), from FUZZ_SEED (a new
+# one each run; the line it prints names it, to replay a finding).  Prints one
 # line per target and a last line `N passed, N failed, 0 skipped`, as the
 # spec runs do, so .ci/run counts it.
 FUZZ_CC      ?= clang
@@ -136,14 +140,34 @@ build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard tensor/*.h nn/*.h io/*.h
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -D_GNU_SOURCE $(PKG_CFLAGS) -Itensor -Inn -Iio -o $@ $< $(FUZZ_SRC) $(PKG_LIBS) -lm
+# For the Lua-API fuzzer (see the top of fuzz/lua_api.lua):
+#   allocator_may_return_null=1 max_allocation_size_mb=256: an allocation past
+#   256 MB fails as malloc does when memory runs out (the library must say
+#   "out of host memory"), so legitimate sizes such as BatchNorm1d(2^31)
+#   cannot take the machine's memory; hard_rss_limit_mb: a last guard.
+#   detect_leaks=0: as `make asan` (OpenBLAS's and dlopen's one-time blocks).
+#   halt_on_error=1: the first UBSan report ends the run.
+#   timeout: a run that has not ended 2 minutes after its time is a hang (a
+#   time budget is checked between executions), and fails.
+FUZZ_SEED        ?= $(shell date +%s)
+LUA_FUZZ_ASAN     = protect_shadow_gap=0:detect_leaks=0:allocator_may_return_null=1:max_allocation_size_mb=256:hard_rss_limit_mb=4096
+LUA_FUZZ_UBSAN    = print_stacktrace=1:halt_on_error=1
 fuzz: $(FUZZ_TARGETS)
+	@$(MAKE) --no-print-directory BUILD=build-asan BIN=build-asan/nnlua \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" >/dev/null
 	@pass=0; fail=0; for t in $(FUZZ_TARGETS); do \
 	  name=$${t#build-fuzz/}; name=$${name#fuzz_}; mkdir -p build-fuzz/corpus-$$name; \
 	  if ASAN_OPTIONS=detect_leaks=1 $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -artifact_prefix=build-fuzz/$$name- \
 	       build-fuzz/corpus-$$name fuzz/corpus/$$name > build-fuzz/$$name.log 2>&1; \
 	  then echo "fuzz $$name: ok ($$(grep -c . build-fuzz/$$name.log) log lines)"; pass=$$((pass+1)); \
 	  else echo "fuzz $$name: FAILED, see build-fuzz/$$name.log"; tail -n 30 build-fuzz/$$name.log; fail=$$((fail+1)); fi; \
-	done; echo "$$pass passed, $$fail failed, 0 skipped"; [ $$fail -eq 0 ]
+	done; seed=$(FUZZ_SEED); mkdir -p build-fuzz; \
+	if ASAN_OPTIONS=$(LUA_FUZZ_ASAN) UBSAN_OPTIONS=$(LUA_FUZZ_UBSAN) timeout $$(($(FUZZ_SECONDS) + 120)) \
+	     build-asan/nnlua fuzz/lua_api.lua $$seed $(FUZZ_SECONDS)s > build-fuzz/lua_api.log 2>&1; \
+	then echo "fuzz $$(grep '^lua_api: seed' build-fuzz/lua_api.log)"; pass=$$((pass+1)); \
+	else echo "fuzz lua_api: FAILED (seed $$seed), see build-fuzz/lua_api.log; fuzz/README.md says how to replay it"; \
+	  grep -v 'failed to allocate' build-fuzz/lua_api.log | tail -n 30; fail=$$((fail+1)); fi; \
+	echo "$$pass passed, $$fail failed, 0 skipped"; [ $$fail -eq 0 ]
 
 # Relocatable: nnlua looks for its Lua library in <bindir>/../share/nnlua/lua.
 PREFIX ?= /usr/local
