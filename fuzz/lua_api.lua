@@ -37,9 +37,8 @@
 -- CI has no GPU), nn.interrupt (a third press ends the process by design),
 -- files other than one temporary checkpoint, the REPL.
 --
--- Left out (each is a finding; see fuzz/README.md):  l:output_shape with a
--- size above 2^40 or sizes whose product passes 2^62 (FINDING 1, at
--- overflows_output_shape below).
+-- Left out (each is a finding; see fuzz/README.md):  none.  (FINDING 1,
+-- output_shape's int64 overflow, is fixed in nn/module.c and fuzzed again.)
 
 local SEED = math.tointeger(tonumber(arg[1] or "1")) or 1
 local BUDGET = arg[2] or "200"
@@ -103,7 +102,6 @@ local function remember (kind, v)
 end
 
 local small_size, shape, tensor, value, options   -- mutually recursive
-local overflows_output_shape                      -- FINDING 1, below
 
 -- a dimension: mostly 0..5, now and then a huge or nasty one
 function small_size ()
@@ -758,30 +756,6 @@ def("layer.pass", 8, function ()
   if chance(0.2) then try("l:zero_grad", M("zero_grad"), l) end
   if chance(0.2) then try("l(y)", function () return l(y) end) end   -- its own output as input
 end)
--- FINDING 1 (left out until fixed): l:output_shape takes sizes up to
--- 2^63 - 1 (vm/l_module.c check_shape does not hold them to 2^40, as
--- tensor shapes are), and the output shapes are then computed in int64_t
--- that overflows (UBSan: signed integer overflow):
---   nn.Flatten():output_shape({1, 3, 2^62})             nn/reshape.c:22
---   nn.Concat(2):output_shape({1, 2^62}, {1, 2^62})     nn/join.c:124
---   nn.Add():output_shape({2^62, 2^62}, {2^62})         nn/join.c:204
--- So output_shape is not called with a size above 2^40 or sizes whose
--- product passes 2^62.
-function overflows_output_shape (a)
-  if type(a) ~= "table" then return false end
-  local ok, len = pcall(function () return #a end)
-  if not ok then return false end
-  local product = 1.0
-  for i = 1, len do
-    local v = rawget(a, i)
-    if type(v) == "number" then
-      if v > 2^40 then return true end
-      product = product * math.abs(v)
-    end
-  end
-  return product > 2^62
-end
-
 def("layer.method", 4, function ()
   local l = some_layer()
   local m = pick({ "parameters", "buffers", "config", "output_shape", "zero_grad", "train", "evaluate",
@@ -789,7 +763,6 @@ def("layer.method", 4, function ()
   local a
   if m == "output_shape" then
     a = chance(0.6) and shape(true) or value(0)
-    if overflows_output_shape(a) then return end
   elseif m == "to" then a = chance(0.8) and "cpu" or value(0)
   elseif m == "buffers" then a = chance(0.5) and { persistent = chance(0.5) } or value(0)
   else a = value(0) end
