@@ -523,9 +523,33 @@ static int pmain (lua_State *L) {
 }
 
 
+/* How long an idle OpenMP worker spins before it sleeps: GOMP_SPINCOUNT, in
+** libgomp's busy-wait iterations.  OpenBLAS's GEMMs and nnlua's loops run
+** on libgomp's threads, and between two parallel regions (two GEMMs of a
+** step) a worker spins, by default 300,000 iterations, for the next.  On a
+** quiet machine that is free speed.  When another process wants the core,
+** the spinning worker burns the time slice the other thread of the region
+** needs: an MLP epoch at batch 128 went from 3.3 s to 12.4 s beside one busy
+** process (PyTorch, 5.8 to 7.0-8.4 s).  A shorter spin keeps the quiet speed
+** (back-to-back GEMMs follow within it) and yields under load; the figures
+** that chose it are in BENCHMARKS.md.  libgomp reads the variable once, when
+** it is loaded, before main runs: so when neither GOMP_SPINCOUNT nor
+** OMP_WAIT_POLICY is set, nnlua sets it and runs itself again (execv, a few
+** ms at start-up; a failed execv leaves things as they were).  Either
+** variable set by the user wins. */
+#define NNLUA_SPINCOUNT "10000"
+
+static void set_spin_policy (char **argv) {
+  if (getenv("GOMP_SPINCOUNT") != NULL || getenv("OMP_WAIT_POLICY") != NULL) return;
+  if (setenv("GOMP_SPINCOUNT", NNLUA_SPINCOUNT, 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  unsetenv("GOMP_SPINCOUNT");       /* no re-run: as the defaults would have been */
+}
+
 int main (int argc, char **argv) {
   int status, result;
   lua_State *L;
+  set_spin_policy(argv);
 #if defined(__SSE__) || defined(__x86_64__)
   /* Flush-to-zero (bit 15) and denormals-are-zero (bit 6) in MXCSR.  Values
   ** below FLT_MIN creep into momentum and Adam buffers as they decay, and
