@@ -75,12 +75,6 @@ int criterion_check_option (const nn_criterion_type *type, int i, double v) {
 
 /* --- life cycle ---------------------------------------------------------------- */
 
-/* Scratch tensors start on the default device and follow the input. */
-static int new_empty (nn_tensor **out) {
-  int64_t zero = 0;
-  return tensor_new(out, tensor_default_device(), 1, &zero);
-}
-
 int criterion_new (nn_criterion **out, const nn_criterion_type *type, const double *values) {
   *out = NULL;
   double v[NN_LOSS_MAXOPT];
@@ -94,8 +88,8 @@ int criterion_new (nn_criterion **out, const nn_criterion_type *type, const doub
   c->type = type;
   for (int i = 0; i < type->noptions; i++) c->opt[i] = v[i];
   c->reduction = v[0] == 1 ? NN_SUM : NN_MEAN;     /* option 0: 'mean' | 'sum' */
-  int rc = new_empty(&c->grad_input);
-  if (rc == NN_OK) rc = new_empty(&c->work);
+  int rc = tensor_new_empty(&c->grad_input);
+  if (rc == NN_OK) rc = tensor_new_empty(&c->work);
   if (rc != NN_OK) { criterion_free(c); return rc; }
   *out = c;
   return NN_OK;

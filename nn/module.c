@@ -57,13 +57,6 @@ int module_check_option (const nn_module_type *type, int i, double v) {
 
 /* --- life cycle ------------------------------------------------------------------ */
 
-/* Buffers and parameters start on the default device (the CPU unless
-** nn.set_default_device said otherwise). */
-static int new_empty (nn_tensor **out) {
-  int64_t zero = 0;
-  return tensor_new(out, tensor_default_device(), 1, &zero);
-}
-
 int module_new (nn_module **out, const nn_module_type *type, const double *opt) {
   *out = NULL;
   for (int i = 0; i < NN_MAXOPT && type->options[i].name != NULL; i++) {
@@ -86,8 +79,9 @@ int module_new (nn_module **out, const nn_module_type *type, const double *opt) 
   m->training = 1;
   for (int i = 0; i < NN_MAXOPT && type->options[i].name != NULL; i++)
     m->opt[i] = opt ? opt[i] : type->options[i].dflt;
-  int rc = new_empty(&m->output);
-  for (int k = 0; rc == NN_OK && k < type->max_inputs; k++) rc = new_empty(&m->grad_input[k]);
+  int rc = tensor_new_empty(&m->output);
+  for (int k = 0; rc == NN_OK && k < type->max_inputs; k++)
+    rc = tensor_new_empty(&m->grad_input[k]);
   if (rc == NN_OK && type->init != NULL) rc = type->init(m);
   if (rc != NN_OK) { module_free(m); return rc; }
   /* the state a checkpoint keeps (running_mean, ...) has the shape init gave
@@ -306,7 +300,8 @@ int module_backward (nn_module *m, const nn_tensor *grad_out, int flags) {
                          device_name(m->input[0]->storage->device));
   /* a layer without parameters has nothing to overwrite */
   int rc = NN_OK;
-  if (!(flags & NN_BACKWARD_NO_GRAD_INPUT))
+  /* (a view's backward re-aliases its grad_input: nothing to size) */
+  if (!(flags & NN_BACKWARD_NO_GRAD_INPUT) && !m->type->views_input)
     for (int k = 0; rc == NN_OK && k < m->n_inputs; k++)
       rc = tensor_resize(m->grad_input[k], m->input[k]->ndim, m->input[k]->shape);
   if (rc == NN_OK) rc = m->type->backward(m, grad_out, flags);

@@ -194,6 +194,11 @@ int tensor_new (nn_tensor **out, nn_device device, int ndim, const int64_t *shap
   return NN_OK;
 }
 
+int tensor_new_empty (nn_tensor **out) {
+  int64_t zero = 0;
+  return tensor_new(out, tensor_default_device(), 1, &zero);
+}
+
 int tensor_new_like (nn_tensor **out, const nn_tensor *like) {
   return tensor_new(out, like->storage->device, like->ndim, like->shape);
 }

@@ -133,6 +133,9 @@ const char *device_name (nn_device d);   /* "cpu" or "cuda" */
 int tensor_new (nn_tensor **out, nn_device device, int ndim, const int64_t *shape);
 /* A new tensor with the shape and device of `like`. */
 int tensor_new_like (nn_tensor **out, const nn_tensor *like);
+/* A tensor of shape (0) on the default device: a buffer that a layer or a
+** loss resizes on its first pass. */
+int tensor_new_empty (nn_tensor **out);
 nn_tensor *tensor_retain (nn_tensor *t);
 void tensor_release (nn_tensor *t);           /* NULL is fine */
 
