@@ -31,6 +31,15 @@ int cpu_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t i
 int cpu_var_all (double *result, const float *a, size_t n);
 int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
                 int trans_a, int trans_b, int lda, int ldb, float alpha, float beta);
+/* Conversions between dtypes (tensor_copy).  f32_to_i32 truncates toward
+** zero; a nan, an inf or a value outside int32's range is not converted:
+** *bad is then the position of the first such element (else -1). */
+void cpu_i32_to_f32 (float *dst, const int32_t *src, size_t n);
+void cpu_f32_to_i32 (int32_t *dst, const float *src, size_t n, int64_t *bad);
+NN_CUDA_FN(int cuda_i32_to_f32 (float *dst, const int32_t *src, size_t n))
+NN_CUDA_FN_ELSE(int cuda_f32_to_i32 (int32_t *dst, const float *src, size_t n, int64_t *bad),
+                *bad = -1;
+                return nn_no_cuda();)
 /* x = a permutation of base .. base+n-1 from Philox blocks block0.. (tensor_randperm) */
 int cpu_randperm (float *x, size_t n, uint64_t seed, uint64_t block0, int base);
 

@@ -23,6 +23,18 @@ int cpu_fill (float *x, float value, size_t n) {
   return NN_OK;
 }
 
+void cpu_i32_to_f32 (float *dst, const int32_t *src, size_t n) {
+  for (size_t i = 0; i < n; i++) dst[i] = (float)src[i];
+}
+
+void cpu_f32_to_i32 (int32_t *dst, const float *src, size_t n, int64_t *bad) {
+  *bad = -1;
+  for (size_t i = 0; i < n; i++) {
+    if (!nn_f32_fits_i32(src[i])) { *bad = (int64_t)i; return; }
+    dst[i] = (int32_t)src[i];
+  }
+}
+
 int cpu_arange (float *x, double start, double step, size_t n) {
   /* computed from i, not by repeated addition, so that no error accumulates */
   for (size_t i = 0; i < n; i++) x[i] = (float)(start + (double)i * step);

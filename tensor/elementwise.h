@@ -58,6 +58,12 @@ NN_HD float nn_leaky_relu (float x, float slope) { return x > 0.0f ? x : slope *
 ** an element when u >= p, scaled by v = 1 / (1 - p). */
 NN_HD float nn_step (float x, float t, float v) { return x >= t ? v : 0.0f; }
 
+/* --- dtype conversion ----------------------------------------------------
+** float32 -> int32 truncates toward zero, as C's cast and PyTorch's .int().
+** The cast is defined only for values whose truncation fits an int32:
+** -2^31 <= x < 2^31 (both bounds are floats; nan fails both tests). */
+NN_HD int nn_f32_fits_i32 (float x) { return x >= -2147483648.0f && x < 2147483648.0f; }
+
 /* --- backward of an activation: grad_in = g * f'(.) ----------------------
 ** Each derivative is written from what is cheapest to keep: the input x
 ** where f' needs it, the output y where f' is a function of y. */

@@ -55,6 +55,13 @@ nn_shapestr shape_str (const nn_tensor *t) {
 }
 
 const char *device_name (nn_device d) { return d == NN_CUDA ? "cuda" : "cpu"; }
+const char *dtype_name (nn_dtype d) { return d == NN_I32 ? "int32" : "float32"; }
+
+int tensor_check_float (const nn_tensor *t, int role, const char *op) {
+  if (t->dtype == NN_F32) return NN_OK;
+  return nn_seterr_arg(NN_EARG, role, "%s takes float32 tensors, got %s %s (convert with "
+                       ":float())", op, dtype_name(t->dtype), shape_str(t).s);
+}
 
 static const char *const binop_names[NN_BINOP_COUNT] = {
   "add", "sub", "mul", "div", "sub", "div"
@@ -183,13 +190,20 @@ static int set_shape (nn_tensor *t, int ndim, const int64_t *shape) {
 }
 
 int tensor_new (nn_tensor **out, nn_device device, int ndim, const int64_t *shape) {
+  return tensor_new_dtype(out, device, NN_F32, ndim, shape);
+}
+
+int tensor_new_dtype (nn_tensor **out, nn_device device, nn_dtype dtype, int ndim,
+                      const int64_t *shape) {
   *out = NULL;
+  if (dtype != NN_F32 && dtype != NN_I32) return nn_seterr(NN_EARG, "unknown dtype %d", (int)dtype);
   nn_tensor *t = calloc(1, sizeof *t);
   if (t == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
   int rc = set_shape(t, ndim, shape);
   if (rc == NN_OK) rc = storage_new(&t->storage, device, (size_t)t->numel);
   if (rc != NN_OK) { free(t); return rc; }
   t->refcount = 1;
+  t->dtype = dtype;
   *out = t;
   return NN_OK;
 }
@@ -200,7 +214,7 @@ int tensor_new_empty (nn_tensor **out) {
 }
 
 int tensor_new_like (nn_tensor **out, const nn_tensor *like) {
-  return tensor_new(out, like->storage->device, like->ndim, like->shape);
+  return tensor_new_dtype(out, like->storage->device, like->dtype, like->ndim, like->shape);
 }
 
 nn_tensor *tensor_retain (nn_tensor *t) {
@@ -256,6 +270,8 @@ int tensor_resize (nn_tensor *t, int ndim, const int64_t *shape) {
 
 /* --- views and copies ----------------------------------------------------------- */
 
+static int overlap (const nn_tensor *a, const nn_tensor *b);
+
 static int new_view (nn_tensor **out, nn_tensor *t, size_t offset, int ndim, const int64_t *shape) {
   *out = NULL;
   nn_tensor *v = calloc(1, sizeof *v);
@@ -267,6 +283,7 @@ static int new_view (nn_tensor **out, nn_tensor *t, size_t offset, int ndim, con
   v->offset = offset;
   v->refcount = 1;
   v->view = 1;
+  v->dtype = t->dtype;
   *out = v;
   return NN_OK;
 }
@@ -315,7 +332,9 @@ int tensor_alias (nn_tensor *t, const nn_tensor *src, int ndim, const int64_t *s
   if (probe.numel != src->numel)
     return nn_seterr(NN_ESHAPE, "%s has %lld elements, %s needs %lld", shape_str(src).s,
                      (long long)src->numel, shape_str(&probe).s, (long long)probe.numel);
-  if (t->fixed && (t != src || !same_shape(t, ndim, shape))) return refuse_fixed(t, &probe);
+  if (t->fixed && (t != src || !same_shape(t, ndim, shape) || t->dtype != src->dtype))
+    return refuse_fixed(t, &probe);
+  t->dtype = src->dtype;
   if (t != src) t->view = 1;        /* src's elements, in a block that may be larger */
   if (t->storage != src->storage) {
     src->storage->refcount++;       /* take the new block before dropping the old */
@@ -348,12 +367,56 @@ int tensor_narrow (nn_tensor **out, nn_tensor *t, int64_t start, int64_t length)
   return new_view(out, t, t->offset + (size_t)start * row, t->ndim, shape);
 }
 
+/* The message of a float that has no int32 value; element `bad`, 0-based. */
+static int refuse_to_int (const nn_tensor *src, int64_t bad) {
+  float v = 0.0f;
+  int rc = tensor_get(&v, src, bad);
+  if (rc != NN_OK) return rc;
+  char text[32];
+  if (v != v) snprintf(text, sizeof text, "nan");
+  else snprintf(text, sizeof text, "%.9g", (double)v);
+  return nn_seterr_arg(NN_EARG, NN_ROLE_INPUT, "element %lld of %s is %s: it has no int32 "
+                       "value (int32 holds -2147483648 .. 2147483647)", (long long)bad + 1,
+                       shape_str(src).s, text);
+}
+
+/* dst = src converted, both on one device, dtypes differing */
+static int convert (nn_tensor *dst, const nn_tensor *src) {
+  size_t n = (size_t)src->numel;
+  int64_t bad = -1;
+  int rc;
+  if (n == 0) return NN_OK;
+  if (src->storage->device == NN_CPU) {
+    if (dst->dtype == NN_F32) cpu_i32_to_f32(tensor_data(dst), tensor_data_i32(src), n);
+    else cpu_f32_to_i32(tensor_data_i32(dst), tensor_data(src), n, &bad);
+    rc = NN_OK;
+  }
+  else if (dst->dtype == NN_F32) rc = cuda_i32_to_f32(tensor_data(dst), tensor_data_i32(src), n);
+  else rc = cuda_f32_to_i32(tensor_data_i32(dst), tensor_data(src), n, &bad);
+  if (rc == NN_OK && bad >= 0) rc = refuse_to_int(src, bad);
+  return rc;
+}
+
 int tensor_copy (nn_tensor *dst, const nn_tensor *src) {
   if (dst->numel != src->numel)
     return nn_seterr(NN_ESHAPE, "sizes differ: %s has %lld elements, %s has %lld",
                      shape_str(dst).s, (long long)dst->numel, shape_str(src).s,
                      (long long)src->numel);
   nn_device dd = dst->storage->device, sd = src->storage->device;
+  if (dst->dtype != src->dtype) {
+    if (dd == sd) {
+      if (overlap(dst, src) && dst->offset != src->offset)
+        return nn_seterr_arg(NN_EARG, NN_ROLE_OUT, "copy: %s overlaps %s at another place",
+                             shape_str(dst).s, shape_str(src).s);
+      return convert(dst, src);      /* element i reads only element i: in place is fine */
+    }
+    /* across devices: move src's values as they are, then convert there */
+    nn_tensor *moved;
+    int rc = tensor_to(&moved, src, dd);
+    if (rc == NN_OK) rc = convert(dst, moved);
+    tensor_release(moved);
+    return rc;
+  }
   if (dd == NN_CPU && sd == NN_CPU) {
     memmove(tensor_data(dst), tensor_data(src), (size_t)src->numel * sizeof(float));
     return NN_OK;
@@ -362,7 +425,7 @@ int tensor_copy (nn_tensor *dst, const nn_tensor *src) {
 }
 
 int tensor_to (nn_tensor **out, const nn_tensor *t, nn_device device) {
-  int rc = tensor_new(out, device, t->ndim, t->shape);
+  int rc = tensor_new_dtype(out, device, t->dtype, t->ndim, t->shape);
   if (rc != NN_OK) return rc;
   rc = tensor_copy(*out, t);
   if (rc != NN_OK) { tensor_release(*out); *out = NULL; }
@@ -414,16 +477,52 @@ int tensor_set (nn_tensor *t, int64_t i, float value) {
   return cuda_memcpy(tensor_data(t) + i, NN_CUDA, &value, NN_CPU, 1);
 }
 
+int tensor_get_number (double *value, const nn_tensor *t, int64_t i) {
+  float f;                       /* the 4 bytes of element i, whichever its type */
+  int rc = tensor_get(&f, t, i);
+  if (rc != NN_OK) return rc;
+  if (t->dtype == NN_I32) { int32_t k; memcpy(&k, &f, sizeof k); *value = k; }
+  else *value = f;
+  return NN_OK;
+}
+
+/* value as an int32: a whole number in int32's range, else NN_EARG */
+static int to_int32 (int32_t *r, double value) {
+  int64_t k = 0;
+  int rc = nn_double_to_int(&k, value, INT32_MIN, INT32_MAX, "an int32 element");
+  if (rc == NN_OK) *r = (int32_t)k;
+  return rc;
+}
+
+int tensor_set_number (nn_tensor *t, int64_t i, double value) {
+  if (t->dtype != NN_I32) return tensor_set(t, i, (float)value);
+  int32_t k = 0;
+  float f;
+  int rc = to_int32(&k, value);
+  if (rc != NN_OK) return rc;
+  memcpy(&f, &k, sizeof f);
+  return tensor_set(t, i, f);
+}
+
 /* --- filling and random numbers -------------------------------------------------- */
 
 #define ON_CPU(t) ((t)->storage->device == NN_CPU)
 
-int tensor_fill (nn_tensor *t, float value) {
+int tensor_fill (nn_tensor *t, double value) {
   size_t n = (size_t)t->numel;
-  return ON_CPU(t) ? cpu_fill(tensor_data(t), value, n) : cuda_fill(tensor_data(t), value, n);
+  float f = (float)value;
+  if (t->dtype == NN_I32) {     /* the int's 4 bytes, written as they are */
+    int32_t k = 0;
+    int rc = to_int32(&k, value);
+    if (rc != NN_OK) return rc;
+    memcpy(&f, &k, sizeof f);
+  }
+  return ON_CPU(t) ? cpu_fill(tensor_data(t), f, n) : cuda_fill(tensor_data(t), f, n);
 }
 
 int tensor_arange (nn_tensor *t, double start, double step) {
+  int rc = tensor_check_float(t, NN_ROLE_OUT, "arange");
+  if (rc != NN_OK) return rc;
   size_t n = (size_t)t->numel;
   return ON_CPU(t) ? cpu_arange(tensor_data(t), start, step, n)
                    : cuda_arange(tensor_data(t), start, step, n);
@@ -445,6 +544,8 @@ uint64_t nn_rng_reserve (uint64_t blocks) {
 }
 
 int tensor_uniform (nn_tensor *t, float lo, float hi) {
+  int rc = tensor_check_float(t, NN_ROLE_OUT, "uniform");
+  if (rc != NN_OK) return rc;
   size_t n = (size_t)t->numel;
   uint64_t block0 = nn_rng_reserve((n + 3) / 4);
   return ON_CPU(t) ? cpu_uniform(tensor_data(t), n, rng_seed, block0, lo, hi)
@@ -452,6 +553,8 @@ int tensor_uniform (nn_tensor *t, float lo, float hi) {
 }
 
 int tensor_normal (nn_tensor *t, float mean, float std) {
+  int rc = tensor_check_float(t, NN_ROLE_OUT, "normal");
+  if (rc != NN_OK) return rc;
   size_t n = (size_t)t->numel;
   uint64_t block0 = nn_rng_reserve((n + 3) / 4);
   return ON_CPU(t) ? cpu_normal(tensor_data(t), n, rng_seed, block0, mean, std)
@@ -490,10 +593,13 @@ static int check_apart (const nn_tensor *out, const nn_tensor *in, int broadcast
 
 /* out must hold a's shape (same numel), on a's device, and be a itself or apart from it */
 static int check_out (const nn_tensor *out, const nn_tensor *a) {
+  int rc = tensor_check_float(a, NN_ROLE_INPUT, "an element-wise op");
+  if (rc == NN_OK) rc = tensor_check_float(out, NN_ROLE_OUT, "an element-wise op");
+  if (rc != NN_OK) return rc;
   if (out->numel != a->numel)
     return nn_seterr(NN_ESHAPE, "output %s does not match input %s", shape_str(out).s,
                      shape_str(a).s);
-  int rc = same_device("output", out, a);
+  rc = same_device("output", out, a);
   if (rc == NN_OK) rc = check_apart(out, a, 0);
   return rc;
 }
@@ -516,6 +622,7 @@ int tensor_binary (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_bi
   size_t bn = 0;
   int rc;
   if ((rc = same_device(binop_name(op), a, b)) != NN_OK) return rc;
+  if ((rc = tensor_check_float(b, NN_ROLE_INPUT + 1, binop_name(op))) != NN_OK) return rc;
   if ((rc = broadcast_len(&bn, a, b)) != NN_OK) return rc;
   if ((rc = check_out(out, a)) != NN_OK) return rc;
   if ((rc = check_apart(out, b, bn < (size_t)a->numel)) != NN_OK) return rc;
@@ -562,6 +669,8 @@ int tensor_unary_backward (nn_tensor *grad_in, const nn_tensor *grad_out,
 }
 
 int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op) {
+  int rc = tensor_check_float(a, NN_ROLE_INPUT, redop_name(op));
+  if (rc != NN_OK) return rc;
   size_t n = (size_t)a->numel;
   if (n == 0 && op != NN_SUM)
     return nn_seterr(NN_EARG, "%s of an empty tensor %s", redop_name(op), shape_str(a).s);
@@ -570,6 +679,9 @@ int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op) {
 }
 
 int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op) {
+  int rc = tensor_check_float(a, NN_ROLE_INPUT, redop_name(op));
+  if (rc == NN_OK) rc = tensor_check_float(out, NN_ROLE_OUT, redop_name(op));
+  if (rc != NN_OK) return rc;
   if (d < 0 || d >= a->ndim)
     return nn_seterr(NN_EARG, "dim %d is out of range for %s (it has %d dims)", d + 1,
                      shape_str(a).s, a->ndim);
@@ -584,7 +696,6 @@ int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op) {
     return nn_seterr_arg(NN_EARG, NN_ROLE_INDEX, "%s over dim %d of %s: the dim has %lld "
                          "elements, and indices are float32, exact only up to 2^24 = 16777216",
                          redop_name(op), d + 1, shape_str(a).s, (long long)n);
-  int rc;
   if ((int64_t)(outer * inner) != out->numel)
     return nn_seterr(NN_ESHAPE, "output %s does not hold %s reduced over dim %d",
                      shape_str(out).s, shape_str(a).s, d + 1);
@@ -595,6 +706,8 @@ int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op) {
 }
 
 int tensor_var_all (double *result, const nn_tensor *a) {
+  int rc = tensor_check_float(a, NN_ROLE_INPUT, "var");
+  if (rc != NN_OK) return rc;
   if (a->numel == 0) return nn_seterr(NN_EARG, "variance of an empty tensor %s", shape_str(a).s);
   return ON_CPU(a) ? cpu_var_all(result, tensor_data(a), (size_t)a->numel)
                    : cuda_var_all(result, tensor_data(a), (size_t)a->numel);
@@ -605,6 +718,10 @@ int tensor_var_all (double *result, const nn_tensor *a) {
 int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
                    int trans_a, int trans_b, float alpha, float beta) {
   int rc;
+  if ((rc = tensor_check_float(a, NN_ROLE_INPUT, "matmul")) != NN_OK ||
+      (rc = tensor_check_float(b, NN_ROLE_INPUT + 1, "matmul")) != NN_OK ||
+      (rc = tensor_check_float(out, NN_ROLE_OUT, "matmul")) != NN_OK)
+    return rc;
   if (a->ndim != 2 || b->ndim != 2)
     return nn_seterr(NN_ESHAPE, "matmul needs 2-D tensors, got %s @ %s", shape_str(a).s,
                      shape_str(b).s);
@@ -681,6 +798,10 @@ int tensor_index_select (nn_tensor *out, const nn_tensor *src, const nn_tensor *
     return nn_seterr(NN_ESHAPE, "index_select: output %s does not hold %lld rows of %s",
                      shape_str(out).s, (long long)idx->shape[0], shape_str(src).s);
   if ((rc = same_device("index_select", src, idx)) != NN_OK) return rc;
+  if ((rc = tensor_check_float(idx, NN_ROLE_INDEX, "index_select's indices")) != NN_OK ||
+      (rc = tensor_check_float(src, NN_ROLE_INPUT, "index_select")) != NN_OK ||
+      (rc = tensor_check_float(out, NN_ROLE_OUT, "index_select")) != NN_OK)
+    return rc;
   if ((rc = apart("index_select", out, src, "src")) != NN_OK) return rc;
   if ((rc = apart("index_select", out, idx, "the indices")) != NN_OK) return rc;
   size_t k = (size_t)idx->numel, rows = (size_t)src->shape[0];
@@ -703,6 +824,8 @@ int tensor_index_select (nn_tensor *out, const nn_tensor *src, const nn_tensor *
 }
 
 int tensor_randperm (nn_tensor *out, int base) {
+  int rc0 = tensor_check_float(out, NN_ROLE_OUT, "randperm");
+  if (rc0 != NN_OK) return rc0;
   size_t n = (size_t)out->numel;
   if (base < 0 || (int64_t)n - 1 + base > EXACT_FLOAT_INTS)
     return nn_seterr(NN_EARG, "randperm: values %d..%lld are not all exact in float32 "
@@ -728,6 +851,9 @@ int tensor_one_hot (nn_tensor *out, const nn_tensor *labels) {
                      "the output %s, got %s", (long long)out->shape[0], shape_str(out).s,
                      shape_str(labels).s);
   if ((rc = apart("one_hot", out, labels, "the labels")) != NN_OK) return rc;
+  if ((rc = tensor_check_float(labels, NN_ROLE_TARGET, "one_hot's labels")) != NN_OK ||
+      (rc = tensor_check_float(out, NN_ROLE_OUT, "one_hot")) != NN_OK)
+    return rc;
   size_t b = (size_t)out->shape[0], c = (size_t)out->shape[1];
   if (b == 0) return NN_OK;
   int64_t bad = -1;

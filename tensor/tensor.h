@@ -28,6 +28,18 @@
 
 typedef enum nn_device { NN_CPU = 0, NN_CUDA = 1 } nn_device;
 
+/* The element types.  Both are 4 bytes, so a block holds the same number of
+** elements of either, and nn_storage counts elements, not bytes.
+**   NN_F32  float32: what every math op and every layer takes.
+**   NN_I32  int32: indices (argmax, sort, topk, gather), class targets and
+**           token ids, exact up to 2^31 - 1 = 2,147,483,647, where float32
+**           is exact only up to 2^24 = 16,777,216.  (PyTorch's indices are
+**           int64; nnlua's int32 is its documented limit: an index op on a
+**           dim longer than 2^31 - 1 is refused.)  Ops that only move,
+**           compare or index elements take it; the others refuse it with
+**           tensor_check_float's error. */
+typedef enum nn_dtype { NN_F32 = 0, NN_I32 = 1 } nn_dtype;
+
 /* error codes; the message is in nn_errmsg() */
 enum {
   NN_OK = 0,
@@ -59,6 +71,7 @@ typedef struct nn_tensor {
   int view;                    /* it shares a block made for another tensor
                                   (tensor_view, _narrow, _alias): it never grows
                                   within that block, into its parent's elements */
+  nn_dtype dtype;              /* NN_F32 unless made otherwise (tensor_new_dtype) */
 } nn_tensor;
 
 /* --- errors ------------------------------------------------------------- */
@@ -124,6 +137,11 @@ int nn_double_to_int (int64_t *r, double v, int64_t lo, int64_t hi, const char *
 typedef struct nn_shapestr { char s[96]; } nn_shapestr;
 nn_shapestr shape_str (const nn_tensor *t);
 const char *device_name (nn_device d);   /* "cpu" or "cuda" */
+const char *dtype_name (nn_dtype d);     /* "float32" or "int32" */
+/* NN_OK when t is float32; else NN_EARG blaming `role`: "<op> takes float32
+** tensors, got int32 (convert with :float())".  Every op that does
+** arithmetic on its elements calls it first. */
+int tensor_check_float (const nn_tensor *t, int role, const char *op);
 
 /* --- life cycle ---------------------------------------------------------- */
 
@@ -131,7 +149,10 @@ const char *device_name (nn_device d);   /* "cpu" or "cuda" */
 ** *out is NULL on error.  Errors: NN_EARG (ndim > 5, negative size),
 ** NN_ENOMEM, NN_EDEVICE (CUDA requested but not available). */
 int tensor_new (nn_tensor **out, nn_device device, int ndim, const int64_t *shape);
-/* A new tensor with the shape and device of `like`. */
+/* tensor_new with an element type (tensor_new makes NN_F32). */
+int tensor_new_dtype (nn_tensor **out, nn_device device, nn_dtype dtype, int ndim,
+                      const int64_t *shape);
+/* A new tensor with the shape, device and dtype of `like`. */
 int tensor_new_like (nn_tensor **out, const nn_tensor *like);
 /* A tensor of shape (0) on the default device: a buffer that a layer or a
 ** loss resizes on its first pass. */
@@ -158,6 +179,10 @@ void tensor_fix_shape (nn_tensor *t);
 static inline float *tensor_data (const nn_tensor *t) {
   return t->storage->data + t->offset;
 }
+/* The same address for an NN_I32 tensor (elements are 4 bytes either way). */
+static inline int32_t *tensor_data_i32 (const nn_tensor *t) {
+  return (int32_t *)(void *)(t->storage->data + t->offset);
+}
 
 /* --- views (share storage) and copies ------------------------------------ */
 
@@ -176,9 +201,14 @@ int tensor_alias (nn_tensor *t, const nn_tensor *src, int ndim, const int64_t *s
 ** blaming NN_ROLE_INDEX. */
 int tensor_narrow (nn_tensor **out, nn_tensor *t, int64_t start, int64_t length);
 /* dst = src, element by element; same numel, any devices (this is how data
-** moves between host and GPU).  Errors: NN_ESHAPE, NN_ECUDA. */
+** moves between host and GPU) and any dtypes: int32 to float32 rounds above
+** 2^24 as any int-to-float conversion; float32 to int32 truncates toward
+** zero (as C and PyTorch), and a nan, an inf or a value outside int32's
+** range is refused rather than turned into an arbitrary integer
+** (NN_EARG "element 7 is nan: it has no int32 value"; dst is then partly
+** written).  Errors: NN_ESHAPE, NN_EARG, NN_ECUDA, NN_ENOMEM. */
 int tensor_copy (nn_tensor *dst, const nn_tensor *src);
-/* A new tensor on `device` holding a copy of t. */
+/* A new tensor on `device` holding a copy of t, of t's dtype. */
 int tensor_to (nn_tensor **out, const nn_tensor *t, nn_device device);
 /* Move t itself to `device`, in place: a new block there holding t's
 ** values, and t drops the old one (as PyTorch's module.to() replaces
@@ -195,10 +225,17 @@ int tensor_set_default_device (nn_device device);
 ** printing.  On CUDA each call is a device copy. */
 int tensor_get (float *value, const nn_tensor *t, int64_t i);
 int tensor_set (nn_tensor *t, int64_t i, float value);
+/* The same for either dtype, as a double: exact for every int32 and every
+** float32.  tensor_set_number stores a float32 rounded, and an int32 only
+** when value is a whole number in int32's range (NN_EARG otherwise). */
+int tensor_get_number (double *value, const nn_tensor *t, int64_t i);
+int tensor_set_number (nn_tensor *t, int64_t i, double value);
 
 /* --- filling ------------------------------------------------------------- */
 
-int tensor_fill (nn_tensor *t, float value);
+/* Every element = value: a float32 rounded; an int32 only when value is a
+** whole number in int32's range (NN_EARG otherwise). */
+int tensor_fill (nn_tensor *t, double value);
 /* t[i] = start + i * step */
 int tensor_arange (nn_tensor *t, double start, double step);
 

@@ -19,9 +19,14 @@
 ** (or while a constructor has not filled it yet), and an empty box is fine. */
 typedef struct TensorBox { nn_tensor *t; } TensorBox;
 
-/* The tensor at stack index arg; raises "bad argument #arg (nn.Tensor
-** expected, got X)" otherwise. */
+/* The float32 tensor at stack index arg: what every op that does arithmetic
+** takes.  Raises "bad argument #arg (nn.Tensor expected, got X)" for
+** another value, and "(float32 tensor expected, got int32 tensor [3]:
+** convert with :float())" for an int32 one. */
 nn_tensor *checktensor (lua_State *L, int arg);
+/* The tensor at arg, of either dtype: for what only moves, compares or
+** indexes elements (shape, views, copies, printing, index arguments). */
+nn_tensor *checktensor_any (lua_State *L, int arg);
 /* The tensor at arg, or NULL if the value there is not a tensor. */
 nn_tensor *totensor (lua_State *L, int arg);
 /* The type name of the value at arg for a message: "freed tensor" for a

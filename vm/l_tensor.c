@@ -26,10 +26,19 @@ const char *tensor_typename (lua_State *L, int arg) {
   return luaL_testudata(L, arg, TENSOR_MT) ? "freed tensor" : luaL_typename(L, arg);
 }
 
-nn_tensor *checktensor (lua_State *L, int arg) {
+nn_tensor *checktensor_any (lua_State *L, int arg) {
   TensorBox *box = (TensorBox *)luaL_checkudata(L, arg, TENSOR_MT);
   luaL_argcheck(L, box->t != NULL, arg, "tensor already freed");
   return box->t;
+}
+
+nn_tensor *checktensor (lua_State *L, int arg) {
+  nn_tensor *t = checktensor_any(L, arg);
+  if (t->dtype != NN_F32)
+    luaL_argerror(L, arg, lua_pushfstring(L, "float32 tensor expected, got %s tensor %s: "
+                                          "convert with :float()", dtype_name(t->dtype),
+                                          shape_str(t).s));
+  return t;
 }
 
 TensorBox *newbox (lua_State *L) {
@@ -81,7 +90,7 @@ void nn_gc_account (lua_State *L, size_t bytes) {
 }
 
 static void gc_account (lua_State *L, const nn_tensor *t) {
-  nn_gc_account(L, (size_t)t->numel * sizeof(float));
+  nn_gc_account(L, (size_t)t->numel * sizeof(float));   /* 4 bytes for either dtype */
 }
 
 nn_tensor *nn_push_new (lua_State *L, nn_device dev, int ndim, const int64_t *shape) {
@@ -288,28 +297,41 @@ static int t_call (lua_State *L) {
   return t_from_table(L);
 }
 
-static void push_nested (lua_State *L, const float *x, const int64_t *shape, int ndim) {
+/* An element's value as Lua sees it: an integer for an int32 tensor. */
+static void push_element (lua_State *L, const nn_tensor *t, double v) {
+  if (t->dtype == NN_I32) lua_pushinteger(L, (lua_Integer)v);
+  else lua_pushnumber(L, v);
+}
+
+/* element i of a host block of dtype dt, pushed */
+static void push_host (lua_State *L, const float *x, int64_t i, nn_dtype dt) {
+  if (dt == NN_I32) lua_pushinteger(L, ((const int32_t *)(const void *)x)[i]);
+  else lua_pushnumber(L, x[i]);
+}
+
+static void push_nested (lua_State *L, const float *x, const int64_t *shape, int ndim,
+                         nn_dtype dt) {
   lua_createtable(L, (int)shape[0], 0);
   int64_t row = 1;
   for (int i = 1; i < ndim; i++) row *= shape[i];
   for (int64_t i = 0; i < shape[0]; i++) {
-    if (ndim == 1) lua_pushnumber(L, x[i]);
-    else push_nested(L, x + i * row, shape + 1, ndim - 1);
+    if (ndim == 1) push_host(L, x, i, dt);
+    else push_nested(L, x + i * row, shape + 1, ndim - 1, dt);
     lua_rawseti(L, -2, i + 1);
   }
 }
 
 /* t:totable() -> nested tables (a number for a 0-dim tensor). */
 static int t_totable (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   nn_tensor *host = t;
   if (t->storage->device != NN_CPU) {
     int rc = tensor_to(&host, t, NN_CPU);
     if (rc != NN_OK) nn_raise(L, 0, rc);
     pushtensor(L, host);   /* so the GC frees it even if a push below raises */
   }
-  if (host->ndim == 0) lua_pushnumber(L, tensor_data(host)[0]);
-  else push_nested(L, tensor_data(host), host->shape, host->ndim);
+  if (host->ndim == 0) push_host(L, tensor_data(host), 0, host->dtype);
+  else push_nested(L, tensor_data(host), host->shape, host->ndim, host->dtype);
   return 1;
 }
 
@@ -325,25 +347,25 @@ static void push_shape (lua_State *L, const nn_tensor *t) {
 
 /* t:size() -> {3, 4};  t:size(d) -> the size of dim d */
 static int t_size (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   if (lua_isnoneornil(L, 2)) push_shape(L, t);
   else lua_pushinteger(L, t->shape[check_dim(L, 2, t)]);
   return 1;
 }
 
-static int t_dim (lua_State *L) { lua_pushinteger(L, checktensor(L, 1)->ndim); return 1; }
-static int t_numel (lua_State *L) { lua_pushinteger(L, checktensor(L, 1)->numel); return 1; }
+static int t_dim (lua_State *L) { lua_pushinteger(L, checktensor_any(L, 1)->ndim); return 1; }
+static int t_numel (lua_State *L) { lua_pushinteger(L, checktensor_any(L, 1)->numel); return 1; }
 
 /* #t: the size of the first dim, as len() in PyTorch (1 for a 0-dim tensor). */
 static int t_len (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   lua_pushinteger(L, t->ndim ? t->shape[0] : 1);
   return 1;
 }
 
 /* t:view(2, 6) or t:view{2, 6}: the same storage with another shape. */
 static int t_view (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   int64_t shape[NN_MAXDIM];
   int ndim = read_shape(L, 2, lua_gettop(L), shape, 1);
   TensorBox *box = newbox(L);
@@ -354,7 +376,7 @@ static int t_view (lua_State *L) {
 
 /* t:narrow(1, start, length): rows start .. start+length-1 as a view. */
 static int t_narrow (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   lua_Integer dim = luaL_checkinteger(L, 2);
   lua_Integer start = luaL_checkinteger(L, 3);
   lua_Integer length = luaL_checkinteger(L, 4);
@@ -376,7 +398,7 @@ static int t_narrow (lua_State *L) {
 ** rows there are, so x:slice(k, k + batch_size - 1) gives the short last
 ** batch, and an empty range gives 0 rows. */
 static int t_slice (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   luaL_argcheck(L, t->ndim >= 1, 1, "cannot slice a 0-dim tensor");
   int64_t rows = t->shape[0];
   lua_Integer i = luaL_checkinteger(L, 2);
@@ -394,7 +416,7 @@ static int t_slice (lua_State *L) {
 }
 
 static int t_clone (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   TensorBox *box = newbox(L);
   int rc = tensor_to(&box->t, t, t->storage->device);
   if (rc != NN_OK) nn_raise(L, 0, rc);
@@ -404,8 +426,8 @@ static int t_clone (lua_State *L) {
 
 /* dst:copy(src) -> dst; same number of elements, any shapes and devices. */
 static int t_copy (lua_State *L) {
-  nn_tensor *dst = checktensor(L, 1);
-  nn_tensor *src = checktensor(L, 2);
+  nn_tensor *dst = checktensor_any(L, 1);
+  nn_tensor *src = checktensor_any(L, 2);
   int rc = tensor_copy(dst, src);
   if (rc != NN_OK) nn_raise(L, 2, rc);
   lua_settop(L, 1);
@@ -414,7 +436,7 @@ static int t_copy (lua_State *L) {
 
 /* t:to('cuda' | 'cpu'): t itself when it is there already, else a copy. */
 static int to_device (lua_State *L, nn_device dev) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   if (t->storage->device == dev) { lua_settop(L, 1); return 1; }
   TensorBox *box = newbox(L);
   int rc = tensor_to(&box->t, t, dev);
@@ -423,12 +445,30 @@ static int to_device (lua_State *L, nn_device dev) {
   return 1;
 }
 
+/* t:int() (also t:long(), for PyTorch's spelling: nnlua's integers are
+** int32) and t:float(): t itself when it has that dtype already, else a
+** converted copy on t's device.  To int32 truncates toward zero; a nan, an
+** inf or a value outside int32's range raises (tensor_copy). */
+static int to_dtype (lua_State *L, nn_dtype dt) {
+  nn_tensor *t = checktensor_any(L, 1);
+  if (t->dtype == dt) { lua_settop(L, 1); return 1; }
+  TensorBox *box = newbox(L);
+  int rc = tensor_new_dtype(&box->t, t->storage->device, dt, t->ndim, t->shape);
+  if (rc == NN_OK) gc_account(L, box->t);
+  if (rc == NN_OK) rc = tensor_copy(box->t, t);
+  if (rc != NN_OK) nn_raise(L, 1, rc);
+  return 1;
+}
+
+static int t_int (lua_State *L) { return to_dtype(L, NN_I32); }
+static int t_float (lua_State *L) { return to_dtype(L, NN_F32); }
+
 nn_device nn_checkdevice (lua_State *L, int arg) {
   static const char *const names[] = { "cpu", "cuda", NULL };
   return luaL_checkoption(L, arg, NULL, names) == 1 ? NN_CUDA : NN_CPU;
 }
 
-static int t_to (lua_State *L) { checktensor(L, 1); return to_device(L, nn_checkdevice(L, 2)); }
+static int t_to (lua_State *L) { checktensor_any(L, 1); return to_device(L, nn_checkdevice(L, 2)); }
 static int t_cuda (lua_State *L) { return to_device(L, NN_CUDA); }
 static int t_cpu (lua_State *L) { return to_device(L, NN_CPU); }
 
@@ -451,21 +491,21 @@ static int64_t flat_index (lua_State *L, const nn_tensor *t, int first, int coun
 
 /* t:get(i, j, ...) -> the element; for debugging, not for loops. */
 static int t_get (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
-  float v;
-  int rc = tensor_get(&v, t, flat_index(L, t, 2, lua_gettop(L) - 1));
+  nn_tensor *t = checktensor_any(L, 1);
+  double v;
+  int rc = tensor_get_number(&v, t, flat_index(L, t, 2, lua_gettop(L) - 1));
   if (rc != NN_OK) nn_raise(L, 2, rc);
-  lua_pushnumber(L, v);
+  push_element(L, t, v);
   return 1;
 }
 
 /* t:set(i, j, ..., value) -> t */
 static int t_set (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   int top = lua_gettop(L);
-  float v = (float)luaL_checknumber(L, top);
-  int rc = tensor_set(t, flat_index(L, t, 2, top - 2), v);
-  if (rc != NN_OK) nn_raise(L, 2, rc);
+  double v = luaL_checknumber(L, top);
+  int rc = tensor_set_number(t, flat_index(L, t, 2, top - 2), v);
+  if (rc != NN_OK) nn_raise(L, top, rc);
   lua_settop(L, 1);
   return 1;
 }
@@ -474,33 +514,33 @@ static int t_set (lua_State *L) {
 ** name): two tensors with one data_ptr share memory, and a layer's buffer
 ** that keeps its data_ptr across steps was not reallocated. */
 static int t_data_ptr (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   lua_pushinteger(L, (lua_Integer)(intptr_t)tensor_data(t));
   return 1;
 }
 
 /* t:item() -> the value of a one-element tensor */
 static int t_item (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   luaL_argcheck(L, t->numel == 1, 1, lua_pushfstring(L, "item() needs one element, %s has %I",
                                                      shape_str(t).s, (lua_Integer)t->numel));
-  float v;
-  int rc = tensor_get(&v, t, 0);
+  double v;
+  int rc = tensor_get_number(&v, t, 0);
   if (rc != NN_OK) nn_raise(L, 0, rc);
-  lua_pushnumber(L, v);
+  push_element(L, t, v);
   return 1;
 }
 
 static int t_fill_ (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
-  int rc = tensor_fill(t, (float)luaL_checknumber(L, 2));
-  if (rc != NN_OK) nn_raise(L, 0, rc);
+  nn_tensor *t = checktensor_any(L, 1);
+  int rc = tensor_fill(t, luaL_checknumber(L, 2));
+  if (rc != NN_OK) nn_raise(L, 2, rc);
   lua_settop(L, 1);
   return 1;
 }
 
 static int t_zero_ (lua_State *L) {
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   int rc = tensor_fill(t, 0.0f);
   if (rc != NN_OK) nn_raise(L, 0, rc);
   lua_settop(L, 1);
@@ -736,13 +776,13 @@ static int t_index (lua_State *L) {
   /* a method is found even on a freed tensor, so that the method itself
      refuses it by its own name (t:sum(1): "calling 'sum' on bad self") */
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-  nn_tensor *t = checktensor(L, 1);
+  nn_tensor *t = checktensor_any(L, 1);
   const char *key = lua_tostring(L, 2);
   if (key == NULL) return 1;   /* nil */
   if (strcmp(key, "shape") == 0) push_shape(L, t);
   else if (strcmp(key, "ndim") == 0) lua_pushinteger(L, t->ndim);
   else if (strcmp(key, "device") == 0) lua_pushstring(L, device_name(t->storage->device));
-  else if (strcmp(key, "dtype") == 0) lua_pushliteral(L, "float32");
+  else if (strcmp(key, "dtype") == 0) lua_pushstring(L, dtype_name(t->dtype));
   else lua_pushnil(L);
   return 1;
 }
@@ -783,6 +823,7 @@ static const luaL_Reg meth[] = {
 /* Only as methods: nn.cuda is a namespace, not t:cuda(). */
 static const luaL_Reg device_meth[] = {
   {"to", t_to}, {"cuda", t_cuda}, {"cpu", t_cpu},
+  {"int", t_int}, {"long", t_int}, {"float", t_float},
   {NULL, NULL}
 };
 

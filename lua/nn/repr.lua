@@ -29,8 +29,9 @@ end
 
 -- one number format for all shown values, so the columns line up
 local function formatter(values)
-  local maxabs, minabs, integral = 0, math.huge, true
+  local maxabs, minabs, integral, ints = 0, math.huge, true, #values > 0
   for _, v in ipairs(values) do
+    if math.type(v) ~= "integer" then ints = false end
     if v == v and v ~= math.huge and v ~= -math.huge then
       local a = math.abs(v)
       maxabs = math.max(maxabs, a)
@@ -39,7 +40,8 @@ local function formatter(values)
     end
   end
   local fmt
-  if integral and maxabs < 1e6 then fmt = "%.0f"
+  if ints then fmt = "%d"   -- an int32 tensor's elements, exact at any size
+  elseif integral and maxabs < 1e6 then fmt = "%.0f"
   elseif maxabs >= 1e4 or minabs < 1e-3 then fmt = "%.4e"
   else fmt = "%.4f" end
   return function(v)
@@ -83,11 +85,13 @@ end
 
 local function tensor_repr(t)
   local shape, n = t:size(), t:numel()
-  local head = ("nn.Tensor[%s] float32 device=%s"):format(table.concat(shape, "x"), t.device)
+  local head = ("nn.Tensor[%s] %s device=%s"):format(table.concat(shape, "x"), t.dtype,
+                                                      t.device)
   if n == 0 then return head .. " (empty)" end
   if n > 1 then
+    local f = t:float()   -- the statistics of an int32 tensor, from its float copy
     head = head .. ("  min %.4g  max %.4g  mean %.4g  std %.4g")
-                   :format(t:min(), t:max(), t:mean(), t:std())
+                   :format(f:min(), f:max(), f:mean(), f:std())
   end
   -- a CUDA tensor: the statistics above ran on the GPU; the values shown
   -- come to the host, all at once when few, else one by one (t:get copies
