@@ -40,10 +40,13 @@ _Static_assert(sizeof(float) == 4, "float must be IEEE-754 binary32");
 
 /* --- dtypes ------------------------------------------------------------------ */
 
-typedef enum st_dtype { ST_F32, ST_F16, ST_BF16, ST_F64, ST_NDTYPE } st_dtype;
+typedef enum st_dtype { ST_F32, ST_F16, ST_BF16, ST_F64, ST_I32, ST_I64, ST_NDTYPE } st_dtype;
 
-static const char *const dtype_names[ST_NDTYPE] = { "F32", "F16", "BF16", "F64" };
-static const size_t dtype_sizes[ST_NDTYPE] = { 4, 2, 2, 8 };
+static const char *const dtype_names[ST_NDTYPE] = { "F32", "F16", "BF16", "F64", "I32", "I64" };
+static const size_t dtype_sizes[ST_NDTYPE] = { 4, 2, 2, 8, 4, 8 };
+
+/* The nnlua dtype an entry loads as: int32 for the integer types. */
+static nn_dtype loads_as (st_dtype d) { return d == ST_I32 || d == ST_I64 ? NN_I32 : NN_F32; }
 
 /* IEEE-754 binary16 (1 sign, 5 exponent, 10 fraction bits) to float32,
 ** exactly: every half value is a float.
@@ -172,7 +175,8 @@ static int parse_entry (st_entry *e, const char *where, const char *name, const 
   for (d = 0; d < ST_NDTYPE && strcmp(dtype_names[d], json_string_value(dt)) != 0; d++) {}
   if (d == ST_NDTYPE)
     return nn_seterr(NN_EFORMAT, "%s: tensor '%s': dtype %.32s is not supported (only F32, "
-                     "and F16, BF16, F64 converted to F32)", where, name, json_string_value(dt));
+                     "I32, and F16, BF16, F64 converted to F32, I64 to I32)", where, name,
+                     json_string_value(dt));
   e->dtype = (st_dtype)d;
   /* shape: up to 5 sizes >= 0; numel checked as tensor_new will (at most 2^40) */
   const json_t *sh = json_object_get(j, "shape");
@@ -279,16 +283,39 @@ void st_free (st_file *f) {
   free(f);
 }
 
-/* Fill tensor t from entry e, converting when the dtype is not F32. */
+/* n I64 values at src to int32 at dst; the first that int32 cannot hold is
+** refused (an index would otherwise wrap around, silently). */
+static int narrow_i64 (int32_t *dst, const unsigned char *src, size_t n, size_t first,
+                       const char *where, const char *name) {
+  for (size_t i = 0; i < n; i++) {
+    uint64_t bits = 0;
+    for (int k = 7; k >= 0; k--) bits = bits << 8 | src[i * 8 + (size_t)k];
+    int64_t v;
+    memcpy(&v, &bits, sizeof v);
+    if (v < INT32_MIN || v > INT32_MAX)
+      return nn_seterr(NN_EFORMAT, "%s: tensor '%s': element %zu is %lld, outside int32 "
+                       "(nnlua's integer dtype holds -2147483648 .. 2147483647)", where, name,
+                       first + i + 1, (long long)v);
+    dst[i] = (int32_t)v;
+  }
+  return NN_OK;
+}
+
+/* Fill tensor t from entry e, converting when the dtype is not F32 or I32. */
 static int fill_tensor (nn_tensor *t, const st_entry *e, st_source *src) {
   size_t numel = (size_t)t->numel, esize = dtype_sizes[e->dtype];
-  if (e->dtype == ST_F32) return source_read(src, tensor_data(t), e->begin, numel * 4);
+  if (e->dtype == ST_F32 || e->dtype == ST_I32)    /* 4 bytes each, as stored */
+    return source_read(src, tensor_data(t), e->begin, numel * 4);
   unsigned char chunk[4096 * 8];          /* 4096 elements of up to 8 bytes */
   for (size_t i = 0; i < numel; i += 4096) {
     size_t k = numel - i < 4096 ? numel - i : 4096;
     int rc = source_read(src, chunk, e->begin + i * esize, k * esize);
     if (rc != NN_OK) return rc;
-    convert(tensor_data(t) + i, chunk, k, e->dtype);
+    if (e->dtype == ST_I64) {
+      rc = narrow_i64(tensor_data_i32(t) + i, chunk, k, i, src->where, e->name);
+      if (rc != NN_OK) return rc;
+    }
+    else convert(tensor_data(t) + i, chunk, k, e->dtype);
   }
   return NN_OK;
 }
@@ -378,7 +405,8 @@ static int load_common (st_file **out, const char *where, const char *hdr, size_
       rc = nn_seterr(NN_ENOMEM, "%s: out of host memory", where);
       goto done;
     }
-    if ((rc = tensor_new(&f->tensors[s], NN_CPU, e[i].ndim, e[i].shape)) != NN_OK
+    if ((rc = tensor_new_dtype(&f->tensors[s], NN_CPU, loads_as(e[i].dtype), e[i].ndim,
+                               e[i].shape)) != NN_OK
         || (rc = fill_tensor(f->tensors[s], &e[i], src)) != NN_OK) {
       if (rc == NN_ENOMEM)
         nn_seterr(NN_ENOMEM, "%s: tensor '%s': out of host memory", where, e[i].name);
@@ -503,7 +531,8 @@ static int build_header (char **text, int n, const st_named *order, nn_tensor *c
       }
     /* "o" hands shape over to the entry */
     json_t *entry = shape == NULL ? NULL
-      : json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape, "data_offsets",
+      : json_pack("{s:s, s:o, s:[I, I]}", "dtype", t->dtype == NN_I32 ? "I32" : "F32",
+                  "shape", shape, "data_offsets",
                   (json_int_t)at, (json_int_t)(at + bytes));
     if (entry == NULL) rc = nn_seterr(NN_ENOMEM, "out of host memory");
     else if (json_object_set_new(root, order[k].name, entry) != 0)

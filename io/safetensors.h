@@ -15,8 +15,10 @@
 **              tensors tile the buffer exactly: no holes, no overlaps, nothing
 **              after the last one.
 **
-** nnlua writes F32 only and reads F32, and also F16, BF16 and F64, which it
-** converts to float32 (F64 rounds to nearest; F16 and BF16 are exact).
+** nnlua writes F32 (float32 tensors) and I32 (int32 tensors), and reads
+** those, F16, BF16 and F64, which it converts to float32 (F64 rounds to
+** nearest; F16 and BF16 are exact), and I64, which it reads as int32 when
+** every value fits (else NN_EFORMAT naming the element).
 ** A plain C library on top of tensor.h and jansson (no lua.h): every error
 ** comes back as a code with the reason in nn_errmsg(), and the message names
 ** the file and the tensor.
@@ -30,7 +32,7 @@
 /* The largest header we read: 100 MB, as the reference implementation. */
 #define ST_MAX_HEADER 100000000u
 
-/* A loaded file.  Tensors are CPU float32, in the order of their names
+/* A loaded file.  Tensors are CPU float32 or int32, in the order of their names
 ** (strcmp); the metadata pairs are in the order of their keys. */
 typedef struct st_file {
   int n;                   /* number of tensors */

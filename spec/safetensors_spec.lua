@@ -54,6 +54,18 @@ describe("nn.safetensors round trip", function()
   before_each(function() dir = temp_dir() end)
   after_each(function() remove_dir(dir) end)
 
+  it("keeps int32 tensors int32, as I32 entries, every value exact", function()
+    local path = dir .. "/ints.safetensors"
+    local ids = nn.tensor({{2147483647, -2147483648}, {0, 16777217}}, {dtype = "int32"})
+    nn.safetensors.save(path, {ids = ids, w = nn.tensor{0.5}})
+    local header = split(H.read_file(path))
+    assert.are.equal("I32", header.ids.dtype)
+    assert.are.equal("F32", header.w.dtype)
+    local back = nn.safetensors.load(path)
+    assert.are.equal("int32", back.ids.dtype)
+    assert.are.same({{2147483647, -2147483648}, {0, 16777217}}, back.ids:totable())
+  end)
+
   it("gives back random tensors of 0 to 5 dims, and empty ones, exactly", function()
     nn.manual_seed(11)
     local tensors = {
@@ -300,10 +312,34 @@ describe("nn.safetensors.load errors", function()
   end)
 
   it("a dtype it does not read, or a missing or odd one", function()
-    rejects(craft('{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}', eight),
-            {"tensor 'w': dtype I64 is not supported (only F32, and F16, BF16, F64"})
+    rejects(craft('{"w":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}', eight),
+            {"tensor 'w': dtype U8 is not supported (only F32, I32, and F16, BF16, F64"})
     rejects(craft('{"w":{"shape":[2],"data_offsets":[0,8]}}', eight), {"tensor 'w': dtype is missing"})
     rejects(craft('{"w":{"dtype":32,"shape":[2],"data_offsets":[0,8]}}', eight), {"tensor 'w': dtype is not a string"})
+  end)
+
+  it("I64 values that int32 cannot hold, naming the element", function()
+    rejects(craft('{"w":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}}',
+                  string.pack("<i8<i8", 7, 1 << 31)),
+            {"tensor 'w': element 2 is 2147483648, outside int32"})
+    rejects(craft('{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}',
+                  string.pack("<i8", math.mininteger)),
+            {"element 1 is -9223372036854775808, outside int32"})
+  end)
+
+  it("reads I32 and I64 as int32, and F32 next to them as float32", function()
+    write_file(path, craft('{"a":{"dtype":"I32","shape":[3],"data_offsets":[0,12]},' ..
+                           '"b":{"dtype":"I64","shape":[2],"data_offsets":[12,28]},' ..
+                           '"c":{"dtype":"F32","shape":[1],"data_offsets":[28,32]}}',
+                           string.pack("<i4<i4<i4", 1, -2, 2147483647) ..
+                           string.pack("<i8<i8", -2147483648, 5) .. float_bits(0x3fc00000)))
+    local t = st.load(path)
+    assert.are.equal("int32", t.a.dtype)
+    assert.are.same({1, -2, 2147483647}, t.a:totable())
+    assert.are.equal("int32", t.b.dtype)
+    assert.are.same({-2147483648, 5}, t.b:totable())
+    assert.are.equal("float32", t.c.dtype)
+    assert.are.same({1.5}, t.c:totable())
   end)
 
   it("an entry that is not an object, or has a field too many", function()

@@ -374,6 +374,7 @@ static int refuse_to_int (const nn_tensor *src, int64_t bad) {
   if (rc != NN_OK) return rc;
   char text[32];
   if (v != v) snprintf(text, sizeof text, "nan");
+  else if (v == floorf(v) && fabsf(v) < 1e18f) snprintf(text, sizeof text, "%.0f", (double)v);
   else snprintf(text, sizeof text, "%.9g", (double)v);
   return nn_seterr_arg(NN_EARG, NN_ROLE_INPUT, "element %lld of %s is %s: it has no int32 "
                        "value (int32 holds -2147483648 .. 2147483647)", (long long)bad + 1,

@@ -169,11 +169,43 @@ static int check_dim (lua_State *L, int arg, const nn_tensor *t) {
 /* The constructors below make their tensor on the default device
 ** (nn.set_default_device; the CPU unless changed), as PyTorch's factories. */
 
-/* nn.tensor.zeros(3, 4) or zeros{3, 4}; ones, rand, randn likewise. */
+/* The options table {dtype = 'float32' | 'int32'} at arg (nil: float32);
+** unknown keys and dtypes raise, naming arg. */
+static nn_dtype opt_dtype (lua_State *L, int arg) {
+  static const char *const keys[] = { "dtype", NULL };
+  if (lua_isnoneornil(L, arg)) return NN_F32;
+  nn_check_keys(L, arg, "tensor options", keys);
+  lua_getfield(L, arg, "dtype");
+  const char *name = lua_tostring(L, -1);
+  nn_dtype dt = NN_F32;
+  if (lua_isnil(L, -1) || (name != NULL && strcmp(name, "float32") == 0)) dt = NN_F32;
+  else if (name != NULL && strcmp(name, "int32") == 0) dt = NN_I32;
+  else luaL_argerror(L, arg, lua_pushfstring(L, "dtype must be 'float32' or 'int32', got %s",
+                                             name ? name : luaL_typename(L, -1)));
+  lua_pop(L, 1);
+  return dt;
+}
+
+/* The arguments of a factory: sizes at 1..n, and an options table after
+** them (only after at least one size: a lone table is the shape). */
+static int factory_args (lua_State *L, nn_dtype *dt) {
+  int n = lua_gettop(L);
+  *dt = NN_F32;
+  if (n >= 2 && lua_type(L, n) == LUA_TTABLE) { *dt = opt_dtype(L, n); n--; }
+  return n;
+}
+
+/* nn.tensor.zeros(3, 4) or zeros{3, 4}, and zeros(3, 4, {dtype = 'int32'});
+** ones likewise; rand, randn (float32 only) likewise. */
 static int new_filled (lua_State *L, int kind) {
   int64_t shape[NN_MAXDIM];
-  int ndim = read_shape(L, 1, lua_gettop(L), shape, 0);
+  nn_dtype dt;
+  int n = factory_args(L, &dt);
+  if (dt != NN_F32 && kind >= 2)
+    luaL_argerror(L, n + 1, "random numbers are float32: draw them, then convert with :int()");
+  int ndim = read_shape(L, 1, n, shape, 0);
   nn_tensor *t = nn_push_new(L, tensor_default_device(), ndim, shape);
+  t->dtype = dt;     /* a fresh tensor: its 4-byte elements are not written yet */
   int rc = kind == 0 ? tensor_fill(t, 0.0f)
          : kind == 1 ? tensor_fill(t, 1.0f)
          : kind == 2 ? tensor_uniform(t, 0.0f, 1.0f)
@@ -186,15 +218,18 @@ static int t_ones (lua_State *L) { return new_filled(L, 1); }
 static int t_rand (lua_State *L) { return new_filled(L, 2); }
 static int t_randn (lua_State *L) { return new_filled(L, 3); }
 
-/* nn.tensor.full(3, 4, value) or full({3, 4}, value) */
+/* nn.tensor.full(3, 4, value [, {dtype = 'int32'}]) or full({3, 4}, value):
+** an int32 value must be a whole number in int32's range. */
 static int t_full (lua_State *L) {
-  int n = lua_gettop(L);
-  float value = (float)luaL_checknumber(L, n);
+  nn_dtype dt;
+  int n = factory_args(L, &dt);
+  double value = luaL_checknumber(L, n);
   int64_t shape[NN_MAXDIM];
   int ndim = n > 1 ? read_shape(L, 1, n - 1, shape, 0) : 0;
   nn_tensor *t = nn_push_new(L, tensor_default_device(), ndim, shape);
+  t->dtype = dt;
   int rc = tensor_fill(t, value);
-  if (rc != NN_OK) nn_raise(L, 0, rc);
+  if (rc != NN_OK) nn_raise(L, n, rc);
   return 1;
 }
 
@@ -249,8 +284,10 @@ static const char *where (lua_State *L, const int64_t *pos, int depth) {
   return lua_tostring(L, -1);
 }
 
-/* Copy the table at the top of the stack, at depth d, into dst. */
-static void flatten (lua_State *L, float **dst, const int64_t *shape, int ndim, int d, int64_t *pos) {
+/* Copy the table at the top of the stack, at depth d, into dst: floats, or
+** int32 (each a whole number in range) when dt is NN_I32. */
+static void flatten (lua_State *L, float **dst, const int64_t *shape, int ndim, int d, int64_t *pos,
+                     nn_dtype dt) {
   int64_t n = (int64_t)luaL_len(L, -1);
   if (n != shape[d])
     luaL_argerror(L, 1, lua_pushfstring(L, "ragged nested table: t%s has %d elements, expected %d",
@@ -262,29 +299,51 @@ static void flatten (lua_State *L, float **dst, const int64_t *shape, int ndim, 
       if (type != LUA_TTABLE)
         luaL_argerror(L, 1, lua_pushfstring(L, "t%s is a %s, expected a table",
                                             where(L, pos, d + 1), luaL_typename(L, -1)));
-      flatten(L, dst, shape, ndim, d + 1, pos);
+      flatten(L, dst, shape, ndim, d + 1, pos, dt);
     }
     else {
       if (type != LUA_TNUMBER)
         luaL_argerror(L, 1, lua_pushfstring(L, "t%s is a %s, expected a number",
                                             where(L, pos, d + 1), luaL_typename(L, -1)));
-      *(*dst)++ = (float)lua_tonumber(L, -1);
+      if (dt == NN_I32) {
+        lua_Integer k;
+        if (!lua_isinteger(L, -1)) {   /* 3.0 is 3; 2.5, nan, inf are refused */
+          double v = lua_tonumber(L, -1);
+          if (!(v >= -0x1p31 && v < 0x1p31) || v != floor(v))
+            luaL_argerror(L, 1, lua_pushfstring(L, "t%s is %f, not a whole number in int32's "
+                                                "range", where(L, pos, d + 1), v));
+          k = (lua_Integer)v;
+        }
+        else k = lua_tointeger(L, -1);
+        if (k < INT32_MIN || k > INT32_MAX)
+          luaL_argerror(L, 1, lua_pushfstring(L, "t%s is %I, outside int32 (-2147483648 .. "
+                                              "2147483647)", where(L, pos, d + 1), k));
+        int32_t v32 = (int32_t)k;
+        memcpy((*dst)++, &v32, sizeof v32);
+      }
+      else *(*dst)++ = (float)lua_tonumber(L, -1);
     }
     lua_pop(L, 1);
   }
 }
 
-/* nn.tensor{{1, 2}, {3, 4}}: a tensor from a nested table (Torch7's name). */
+/* nn.tensor{{1, 2}, {3, 4}}: a tensor from a nested table (Torch7's name);
+** nn.tensor({1, 2}, {dtype = 'int32'}) makes int32 elements exactly (every
+** one a whole number in int32's range), where a float32 tensor would round
+** integers above 2^24. */
 static int t_from_table (lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  nn_dtype dt = opt_dtype(L, 2);
+  lua_settop(L, 1);
   int64_t shape[NN_MAXDIM];
   int ndim = nested_shape(L, 1, shape);
   /* build into a plain host buffer owned by a new CPU tensor */
   nn_tensor *t = nn_push_new(L, NN_CPU, ndim, shape);
+  t->dtype = dt;
   float *p = tensor_data(t);
   int64_t pos[NN_MAXDIM];
   lua_pushvalue(L, 1);
-  if (ndim > 0) flatten(L, &p, shape, ndim, 0, pos);
+  if (ndim > 0) flatten(L, &p, shape, ndim, 0, pos, dt);
   lua_pop(L, 1);
   int rc = tensor_move(t, tensor_default_device());   /* then to the default device */
   if (rc != NN_OK) nn_raise(L, 0, rc);

@@ -2,7 +2,7 @@
 -- travel with them (init.lua also sets nn.json and nn.image from here).
 --
 -- A checkpoint is a safetensors file (https://github.com/huggingface/safetensors):
--- named float32 tensors plus a string -> string map, `__metadata__`, where
+-- named float32 (F32) and int32 (I32) tensors plus a string -> string map, `__metadata__`, where
 -- model.lua keeps the architecture, the optimizer's settings, the epoch and
 -- the random state as JSON text.  Other tools (Python's safetensors,
 -- PyTorch, candle) read the tensors.  The work is done in C: io/safetensors.c
@@ -36,12 +36,13 @@ local M = {}
 M.save = core.safetensors_save
 
 --- nn.safetensors.load(path) -> tensors, metadata
--- tensors: a table name -> CPU float32 tensor (F16, BF16 and F64 files are
--- converted to float32); metadata: a table string -> string, empty when the
+-- tensors: a table name -> CPU tensor: float32 for F32 (and F16, BF16, F64,
+-- converted), int32 for I32 (and I64 whose values all fit int32; one that
+-- does not is an error naming the element); metadata: a table string -> string, empty when the
 -- file has none.
 -- Errors: "safetensors.load: <path>: <reason>": a missing file, one that is
 -- truncated, or corrupt (a header that is not JSON, a duplicate key, a
--- dtype other than F32/F16/BF16/F64, a bad shape, offsets out of range,
+-- dtype other than F32/F16/BF16/F64/I32/I64, a bad shape, offsets out of range,
 -- overlapping or leaving a hole, a size that does not match the shape,
 -- metadata that is not strings).  Nothing is returned from a file that
 -- fails a check.
