@@ -170,30 +170,29 @@ static int begin (const nn_optim_hyper *h, nn_optim_kind a, nn_optim_kind b,
 /* Two cores update faster than one, so on the CPU each update splits its
 ** elements among the threads of the one OpenMP team, the very threads
 ** OpenBLAS runs its GEMMs on (nnlua links Debian's OpenMP build of
-** OpenBLAS: one pool, not two fighting over the cores).  Each thread runs
-** the same specialised loop on its own contiguous slice; the parallel
-** region sits at the call sites, so that the constants reach the loop
-** there (a region inside the loop function would be outlined before the
-** constants are known, and the loop would go scalar: 3x slower, measured).
-** The slices start at multiples of 16 floats (a cache line), so no two
-** threads write one line.  Below PARALLEL_MIN elements one thread does it
-** all: waking the team costs more than it saves.  Every element is updated
-** by the same formula whatever thread takes it: the results do not depend
-** on the number of threads.  Built without OpenMP, the pragmas are ignored
-** and the one slice is everything. */
+** OpenBLAS: one pool, not two fighting over the cores).  The elements go
+** in chunks of CHUNK floats, handed to the threads as they come free
+** (schedule(dynamic)), not a fixed half each: when another process shares
+** a core, the thread on it takes fewer chunks and the update does not wait
+** for a straggler (tensor/cpu_gemm.c does the same for the GEMMs).  The
+** parallel region sits at the call sites, so that the constants reach the
+** loop there (a region inside the loop function would be outlined before
+** the constants are known, and the loop would go scalar: 3x slower,
+** measured).  Chunks start at multiples of 16 floats (a cache line), so no
+** two threads write one line.  Below PARALLEL_MIN elements one thread does
+** it all: waking the team costs more than it saves.  Every element is
+** updated by the same formula whatever thread takes it: the results do not
+** depend on the number of threads.  Built without OpenMP, the pragmas are
+** ignored and the chunks run in order. */
 #define PARALLEL_MIN 65536
+#define CHUNK 16384          /* 64 KB of each array: 2 MB+ updates give 30+ chunks */
 
-static void slice_of (int64_t n, int64_t *lo, int64_t *len) {
-#ifdef _OPENMP
-  int64_t t = omp_get_thread_num(), k = omp_get_num_threads();
-  int64_t a = t == 0 ? 0 : (n * t / k) & ~(int64_t)15;
-  int64_t b = t + 1 == k ? n : (n * (t + 1) / k) & ~(int64_t)15;
-  *lo = a;
-  *len = b - a;
-#else
-  *lo = 0;
-  *len = n;
-#endif
+static inline int64_t chunk_count (int64_t n) { return (n + CHUNK - 1) / CHUNK; }
+
+/* chunk c of n elements: [lo, lo + len) */
+static inline void chunk_of (int64_t c, int64_t n, int64_t *lo, int64_t *len) {
+  *lo = c * CHUNK;
+  *len = n - *lo < CHUNK ? n - *lo : CHUNK;
 }
 
 static inline void sgd_loop (float *restrict p, float *restrict b, const float *restrict g,
@@ -262,21 +261,24 @@ int optim_sgd (nn_tensor *param, nn_tensor *momentum_buf, const nn_tensor *grad,
   int64_t n = param->numel;
   if (param->storage->device == NN_CUDA)
     return nncuda_sgd(p, b, g, n, lr, wd, mu, one_minus_damp, h->nesterov, fresh);
-  /* each thread its slice [lo, lo + len) (see PARALLEL_MIN) */
+  /* chunks [lo, lo + len) to the threads as they come free (see PARALLEL_MIN) */
   #pragma omp parallel if (n >= PARALLEL_MIN)
   {
     int64_t lo, len;
-    slice_of(n, &lo, &len);
-    if (b == NULL) {               /* no momentum: p (never b) is all there is */
-      if (wd == 0.0f) sgd_loop(p + lo, NULL, g + lo, len, lr, 0.0f, 0.0f, 1.0f, 0, 0);
-      else sgd_loop(p + lo, NULL, g + lo, len, lr, wd, 0.0f, 1.0f, 0, 0);
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunk_count(n); c++) {
+      chunk_of(c, n, &lo, &len);
+      if (b == NULL) {               /* no momentum: p (never b) is all there is */
+        if (wd == 0.0f) sgd_loop(p + lo, NULL, g + lo, len, lr, 0.0f, 0.0f, 1.0f, 0, 0);
+        else sgd_loop(p + lo, NULL, g + lo, len, lr, wd, 0.0f, 1.0f, 0, 0);
+      }
+      else if (fresh) {
+        if (h->nesterov) sgd_loop(p + lo, b + lo, g + lo, len, lr, wd, mu, one_minus_damp, 1, 1);
+        else sgd_loop(p + lo, b + lo, g + lo, len, lr, wd, mu, one_minus_damp, 0, 1);
+      }
+      else if (h->nesterov) sgd_loop(p + lo, b + lo, g + lo, len, lr, wd, mu, one_minus_damp, 1, 0);
+      else sgd_loop(p + lo, b + lo, g + lo, len, lr, wd, mu, one_minus_damp, 0, 0);
     }
-    else if (fresh) {
-      if (h->nesterov) sgd_loop(p + lo, b + lo, g + lo, len, lr, wd, mu, one_minus_damp, 1, 1);
-      else sgd_loop(p + lo, b + lo, g + lo, len, lr, wd, mu, one_minus_damp, 0, 1);
-    }
-    else if (h->nesterov) sgd_loop(p + lo, b + lo, g + lo, len, lr, wd, mu, one_minus_damp, 1, 0);
-    else sgd_loop(p + lo, b + lo, g + lo, len, lr, wd, mu, one_minus_damp, 0, 0);
   }
   return NN_OK;
 }
@@ -308,13 +310,16 @@ int optim_adagrad (nn_tensor *param, nn_tensor *sum, const nn_tensor *grad,
   int64_t n = param->numel;
   if (param->storage->device == NN_CUDA)
     return nncuda_adagrad(p, s, g, n, clr, wd, eps);
-  /* each thread its slice [lo, lo + len) (see PARALLEL_MIN) */
+  /* chunks [lo, lo + len) to the threads as they come free (see PARALLEL_MIN) */
   #pragma omp parallel if (n >= PARALLEL_MIN)
   {
     int64_t lo, len;
-    slice_of(n, &lo, &len);
-    if (wd == 0.0f) adagrad_loop(p + lo, s + lo, g + lo, len, clr, 0.0f, eps);
-    else adagrad_loop(p + lo, s + lo, g + lo, len, clr, wd, eps);
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunk_count(n); c++) {
+      chunk_of(c, n, &lo, &len);
+      if (wd == 0.0f) adagrad_loop(p + lo, s + lo, g + lo, len, clr, 0.0f, eps);
+      else adagrad_loop(p + lo, s + lo, g + lo, len, clr, wd, eps);
+    }
   }
   return NN_OK;
 }
@@ -358,18 +363,21 @@ int optim_rmsprop (nn_tensor *param, nn_tensor *square_avg, nn_tensor *momentum_
   if (param->storage->device == NN_CUDA)
     return nncuda_rmsprop(p, v, m, b, g, n, lr, wd, alpha, one_minus_alpha, eps, mu,
                           h->centered);
-  /* each thread its slice [lo, lo + len) (see PARALLEL_MIN) */
+  /* chunks [lo, lo + len) to the threads as they come free (see PARALLEL_MIN) */
   #pragma omp parallel if (n >= PARALLEL_MIN)
   {
     int64_t lo, len;
-    slice_of(n, &lo, &len);
-    if (use_momentum) {
-      if (h->centered) rmsprop_loop(p + lo, v + lo, m ? m + lo : NULL, b ? b + lo : NULL, g + lo, len, lr, wd, alpha, one_minus_alpha, eps, mu, 1);
-      else rmsprop_loop(p + lo, v + lo, m ? m + lo : NULL, b ? b + lo : NULL, g + lo, len, lr, wd, alpha, one_minus_alpha, eps, mu, 0);
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunk_count(n); c++) {
+      chunk_of(c, n, &lo, &len);
+      if (use_momentum) {
+        if (h->centered) rmsprop_loop(p + lo, v + lo, m ? m + lo : NULL, b ? b + lo : NULL, g + lo, len, lr, wd, alpha, one_minus_alpha, eps, mu, 1);
+        else rmsprop_loop(p + lo, v + lo, m ? m + lo : NULL, b ? b + lo : NULL, g + lo, len, lr, wd, alpha, one_minus_alpha, eps, mu, 0);
+      }
+      else if (h->centered)
+        rmsprop_loop(p + lo, v + lo, m ? m + lo : NULL, b ? b + lo : NULL, g + lo, len, lr, wd, alpha, one_minus_alpha, eps, 0.0f, 1);
+      else rmsprop_loop(p + lo, v + lo, m ? m + lo : NULL, b ? b + lo : NULL, g + lo, len, lr, wd, alpha, one_minus_alpha, eps, 0.0f, 0);
     }
-    else if (h->centered)
-      rmsprop_loop(p + lo, v + lo, m ? m + lo : NULL, b ? b + lo : NULL, g + lo, len, lr, wd, alpha, one_minus_alpha, eps, 0.0f, 1);
-    else rmsprop_loop(p + lo, v + lo, m ? m + lo : NULL, b ? b + lo : NULL, g + lo, len, lr, wd, alpha, one_minus_alpha, eps, 0.0f, 0);
   }
   return NN_OK;
 }
@@ -425,23 +433,26 @@ int optim_adam (nn_tensor *param, nn_tensor *exp_avg, nn_tensor *exp_avg_sq,
   if (param->storage->device == NN_CUDA)
     return nncuda_adam(p, m, v, vmax, g, n, coupled_wd, decay, beta1, one_minus_beta1, beta2,
                        one_minus_beta2, step_size, bc2_sqrt, eps, h->amsgrad);
-  /* each thread its slice [lo, lo + len) (see PARALLEL_MIN) */
+  /* chunks [lo, lo + len) to the threads as they come free (see PARALLEL_MIN) */
   #pragma omp parallel if (n >= PARALLEL_MIN)
   {
     int64_t lo, len;
-    slice_of(n, &lo, &len);
-    if (h->amsgrad)
-      adam_loop(p + lo, m + lo, v + lo, vmax + lo, g + lo, len, coupled_wd, decay, beta1, one_minus_beta1, beta2,
-                one_minus_beta2, step_size, bc2_sqrt, eps, 1);
-    else if (decay != 1.0f)       /* AdamW */
-      adam_loop(p + lo, m + lo, v + lo, NULL, g + lo, len, 0.0f, decay, beta1, one_minus_beta1, beta2, one_minus_beta2,
-                step_size, bc2_sqrt, eps, 0);
-    else if (coupled_wd != 0.0f)  /* Adam with weight decay */
-      adam_loop(p + lo, m + lo, v + lo, NULL, g + lo, len, coupled_wd, 1.0f, beta1, one_minus_beta1, beta2,
-                one_minus_beta2, step_size, bc2_sqrt, eps, 0);
-    else
-      adam_loop(p + lo, m + lo, v + lo, NULL, g + lo, len, 0.0f, 1.0f, beta1, one_minus_beta1, beta2, one_minus_beta2,
-                step_size, bc2_sqrt, eps, 0);
+    #pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunk_count(n); c++) {
+      chunk_of(c, n, &lo, &len);
+      if (h->amsgrad)
+        adam_loop(p + lo, m + lo, v + lo, vmax + lo, g + lo, len, coupled_wd, decay, beta1, one_minus_beta1, beta2,
+                  one_minus_beta2, step_size, bc2_sqrt, eps, 1);
+      else if (decay != 1.0f)       /* AdamW */
+        adam_loop(p + lo, m + lo, v + lo, NULL, g + lo, len, 0.0f, decay, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                  step_size, bc2_sqrt, eps, 0);
+      else if (coupled_wd != 0.0f)  /* Adam with weight decay */
+        adam_loop(p + lo, m + lo, v + lo, NULL, g + lo, len, coupled_wd, 1.0f, beta1, one_minus_beta1, beta2,
+                  one_minus_beta2, step_size, bc2_sqrt, eps, 0);
+      else
+        adam_loop(p + lo, m + lo, v + lo, NULL, g + lo, len, 0.0f, 1.0f, beta1, one_minus_beta1, beta2, one_minus_beta2,
+                  step_size, bc2_sqrt, eps, 0);
+    }
   }
   return NN_OK;
 }

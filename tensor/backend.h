@@ -40,6 +40,12 @@ NN_CUDA_FN(int cuda_i32_to_f32 (float *dst, const int32_t *src, size_t n))
 NN_CUDA_FN_ELSE(int cuda_f32_to_i32 (int32_t *dst, const float *src, size_t n, int64_t *bad),
                 *bad = -1;
                 return nn_no_cuda();)
+/* The GEMM and GEMV of cpu_matmul, in tiles over the OpenMP threads
+** (cpu_gemm.c): the same bits at any thread count; see there. */
+void cpu_gemm (float *out, const float *a, const float *b, int M, int N, int K, int trans_a,
+               int trans_b, int lda, int ldb, float alpha, float beta);
+void cpu_gemv (float *out, const float *a, const float *b, int N, int K, int trans_b, int ldb,
+               float alpha, float beta);
 /* x = a permutation of base .. base+n-1 from Philox blocks block0.. (tensor_randperm) */
 int cpu_randperm (float *x, size_t n, uint64_t seed, uint64_t block0, int base);
 

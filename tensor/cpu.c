@@ -225,14 +225,8 @@ int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
   ** for a product that is all memory traffic. */
   if (M == 1 && !trans_a && (size_t)K * (size_t)N < SMALL_GEMV)
     return small_gemv(out, a, b, N, K, trans_b, ldb, alpha, beta);
-  if (M == 1 && !trans_a) {
-    cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans,
-                trans_b ? N : K, trans_b ? K : N, alpha, b, ldb, a, 1, beta, out, 1);
-    return NN_OK;
-  }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, M, N, K,
-              alpha, a, lda, b, ldb, beta, out, N);
+  if (M == 1 && !trans_a) cpu_gemv(out, a, b, N, K, trans_b, ldb, alpha, beta);
+  else cpu_gemm(out, a, b, M, N, K, trans_a, trans_b, lda, ldb, alpha, beta);
   return NN_OK;
 }
 

@@ -10,6 +10,9 @@
 #include <unistd.h>
 #include "philox.h"
 #include "host.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* nn.manual_seed(n): seed the one framework-wide Philox generator and reset
 ** its counter, so what follows is the same run after run, on any device. */
@@ -163,12 +166,40 @@ static int l_isatty (lua_State *L) {
   return 1;
 }
 
+/* nn.set_num_threads(n): the threads nnlua's CPU work runs on from now on
+** (its GEMM tiles and optimizer updates; the OpenMP team), as PyTorch's
+** torch.set_num_threads.  The numbers computed do not depend on it: the
+** GEMMs are cut into tiles by their shape alone (tensor/cpu_gemm.c), and
+** every other loop is element-wise.  n: an integer in 1 .. 1024.
+** nn.get_num_threads() -> the current number (OMP_NUM_THREADS, or the
+** cores, until set). */
+static int l_set_num_threads (lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 1 && n <= 1024, 1, lua_pushfstring(L, "the number of threads must be "
+                                                          "in 1 .. 1024, got %I", n));
+#ifdef _OPENMP
+  omp_set_num_threads((int)n);
+#endif
+  return 0;
+}
+
+static int l_get_num_threads (lua_State *L) {
+#ifdef _OPENMP
+  lua_pushinteger(L, omp_get_max_threads());
+#else
+  lua_pushinteger(L, 1);
+#endif
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
   {"defer_interrupts", l_defer_interrupts},
   {"interrupt_pending", l_interrupt_pending},
   {"interrupt", l_interrupt},
   {"isatty", l_isatty},
   {"clock", l_clock},
+  {"set_num_threads", l_set_num_threads},
+  {"get_num_threads", l_get_num_threads},
   {"manual_seed", l_manual_seed},
   {"get_rng_state", l_get_rng_state},
   {"set_rng_state", l_set_rng_state},

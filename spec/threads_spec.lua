@@ -1,0 +1,102 @@
+--- spec/threads_spec.lua -- the numbers do not depend on the number of
+-- threads: tensor/cpu_gemm.c cuts every matrix product into tiles by its
+-- shape alone, each computed by single-threaded OpenBLAS, and the other
+-- parallel loops (the optimizer updates) are element-wise.  Before that,
+-- OpenBLAS split some products by its thread count, and a (128x512) @
+-- (512x10) product differed in its last bits between 1 and 2 threads; so
+-- would a training run, and with it any run whose thread count changes.
+local nn = require "nn"
+local H = require "spec.helpers"
+
+local THREADS = { 1, 2, 3 }
+
+--- fn() run under each thread count of THREADS; the results, in order.
+local function under_each (fn)
+  local saved, out = nn.get_num_threads(), {}
+  for i, n in ipairs(THREADS) do
+    nn.set_num_threads(n)
+    local ok, r = pcall(fn)
+    if not ok then nn.set_num_threads(saved); error(r, 0) end
+    out[i] = r
+  end
+  nn.set_num_threads(saved)
+  return out
+end
+
+local function assert_bits_equal (got, want, what)
+  local g, w = got:view(-1), want:view(-1)
+  for i = 1, w:numel() do
+    if g:get(i) ~= w:get(i) then
+      error(("%s: element %d is %.9g on one thread count and %.9g on another")
+            :format(what, i, g:get(i), w:get(i)), 2)
+    end
+  end
+end
+
+describe("the number of threads", function()
+  it("nn.set_num_threads sets it, nn.get_num_threads reads it", function()
+    local saved = nn.get_num_threads()
+    nn.set_num_threads(3)
+    assert.are.equal(3, nn.get_num_threads())
+    nn.set_num_threads(1)
+    assert.are.equal(1, nn.get_num_threads())
+    nn.set_num_threads(saved)
+  end)
+
+  it("refuses a count outside 1 .. 1024 or not an integer", function()
+    H.assert_error_has(function() nn.set_num_threads(0) end,
+                       {"bad argument #1", "must be in 1 .. 1024, got 0"})
+    H.assert_error_has(function() nn.set_num_threads(1025) end, {"got 1025"})
+    H.assert_error_has(function() nn.set_num_threads(math.mininteger) end, {"must be in 1 .. 1024"})
+    H.assert_error_has(function() nn.set_num_threads(2.5) end, {"bad argument #1"})
+    H.assert_error_has(function() nn.set_num_threads() end, {"bad argument #1"})
+  end)
+
+  it("gives matrix products the same bits, for every kind of shape", function()
+    nn.manual_seed(5)
+    -- {M, K, N, trans_a, trans_b}: the layers' three products, a last layer
+    -- of 10 classes (the shape OpenBLAS used to split by thread count), a
+    -- product one tile wide, one of many tiles, a tiny one, one row (gemv)
+    local cases = { {128, 784, 512, false, true}, {128, 512, 10, false, true},
+                    {512, 128, 784, true, false}, {10, 128, 512, true, false},
+                    {300, 70, 1000, false, false}, {3, 4, 5, false, false},
+                    {1, 784, 1024, false, true}, {1, 1024, 300, false, false} }
+    for _, c in ipairs(cases) do
+      local M, K, N, ta, tb = c[1], c[2], c[3], c[4], c[5]
+      local a = ta and nn.tensor.randn(K, M) or nn.tensor.randn(M, K)
+      local b = tb and nn.tensor.randn(N, K) or nn.tensor.randn(K, N)
+      local outs = under_each(function () return a:matmul(b, ta, tb) end)
+      for i = 2, #outs do
+        assert_bits_equal(outs[i], outs[1], ("%dx%dx%d"):format(M, K, N))
+      end
+      -- and the value is the product (a loose check: the bits are the point)
+      local i, j = M, N
+      local want = 0
+      for k = 1, K do
+        want = want + (ta and a:get(k, i) or a:get(i, k)) * (tb and b:get(j, k) or b:get(k, j))
+      end
+      assert.is_true(math.abs(outs[1]:get(i, j) - want) <= 1e-3 * math.max(1, math.abs(want)))
+    end
+  end)
+
+  it("gives a training run the same weights", function()
+    local function run ()
+      nn.manual_seed(3)
+      local x = nn.tensor.randn(600, 784)
+      local labels = {}
+      for i = 1, 600 do labels[i] = (i * 7) % 10 + 1 end
+      local m = nn.Model()
+      m:add(nn.Dense(784, 256, { activation = "relu" }))
+      m:add(nn.Dense(256, 10))
+      m:set{ loss = nn.CrossEntropyLoss(), optimizer = nn.optim.Adam{ lr = 1e-3 } }
+      m:train(x, nn.tensor(labels), { epochs = 2, batch_size = 128, verbose = 0 })
+      local w = {}
+      for i, p in ipairs(m:parameters()) do w[i] = p:clone() end
+      return w
+    end
+    local runs = under_each(run)
+    for r = 2, #runs do
+      for i, p in ipairs(runs[1]) do assert_bits_equal(runs[r][i], p, "parameter " .. i) end
+    end
+  end)
+end)
