@@ -129,8 +129,9 @@ NN_CUDA_FN_ELSE(int cuda_one_hot (float *out, const void *labels, int i32, size_
 **            (gather) else j (index_select along a dim); 4-byte elements.
 **   put_add: out[o, idx[q] - base, i] += src[o, j, i], src (outer, k, inner),
 **            out (outer, n, inner), q as take's (scatter_add, index_add).
-**   sort_host (index.c only): values, indices (outer, k, inner) = the first
-**            k of each row of a (outer, n, inner) in sort_before's order.
+**   sort_host, sort_rows: values, indices (outer, k, inner) = the first k
+**            of each row of a (outer, n, inner) in sort_before's order;
+**            cuda_sort_rows takes rows of n <= SORT_SMEM_MAX (index.h) only.
 **   multinomial: out (b, n) from probs (b, c), every row checked before
 **            any is drawn: *bad = 4 r + why for the first bad row r (why 0:
 **            a weight negative, inf or nan; 1: no positive weight; 2: fewer
@@ -150,6 +151,8 @@ int cpu_multinomial (int32_t *out, const float *probs, size_t b, size_t c, size_
 int cpu_bernoulli (float *out, const float *p, size_t n, uint64_t seed, uint64_t block0,
                    int64_t *bad);
 NN_CUDA_FN(int cuda_index_shift (int32_t *x, size_t n, int32_t delta))
+NN_CUDA_FN(int cuda_sort_rows (float *values, int32_t *indices, const float *a, size_t outer,
+                               size_t n, size_t inner, size_t k, int descending, int base))
 NN_CUDA_FN_ELSE(int cuda_check_index (const void *idx, int i32, size_t count, int base, int64_t n,
                                       int64_t *bad),
                 *bad = -1;

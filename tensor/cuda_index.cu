@@ -1,8 +1,9 @@
 /*
 ** cuda_index.cu -- the CUDA half of tensor/index.c: index checks, gather
 ** and index_select along a dim (take), scatter_add and index_add (put_add),
-** multinomial and bernoulli.  Sort and topk have no kernel: index.c copies
-** the rows to the host and sorts them there (a documented fallback).
+** multinomial and bernoulli, and sort (topk is a sort that keeps k): a
+** bitonic sort per row for rows up to SORT_SMEM_MAX = 2048; index.c sorts
+** longer rows on the host (a documented fallback).
 **
 ** tensor/index.c has checked shapes, dtypes and devices; every pointer here
 ** is a valid device pointer.  Indices are read by index.h's index_at, the
@@ -148,4 +149,73 @@ extern "C" int cuda_bernoulli (float *out, const float *p, size_t n, uint64_t se
   rc = cuda_run_checked(n, bad, bernoulli_check_kernel, p, n);
   if (rc != NN_OK || *bad >= 0) return rc;
   return cuda_run(n, bernoulli_kernel, out, p, n, seed, block0);
+}
+
+/* --- sort -------------------------------------------------------------------------
+**
+** Rows of up to SORT_SMEM_MAX elements: one thread block per row, a bitonic
+** sort (Batcher, "Sorting networks and their applications", AFIPS 1968) of
+** (value, position) pairs in shared memory, padded to a power of two P with
+** items that sort after everything.  A bitonic network is not stable by
+** itself, but sort_before breaks every tie by position, so the order is total
+** and the result is the very one of the CPU's stable merge sort.  Longer rows
+** go to index.c's host fallback. */
+
+/* a before b?  Padding (pos >= n) goes after every real item. */
+static __device__ __forceinline__ bool sort_item_before (float av, int32_t ai, float bv,
+                                                         int32_t bi, int32_t n, int desc) {
+  if (ai >= n) return false;
+  if (bi >= n) return true;
+  return sort_before(av, ai, bv, bi, desc) != 0;
+}
+
+static __global__ void sort_rows_kernel (float *values, int32_t *indices, const float *a,
+                                         size_t outer, size_t n, size_t inner, size_t k,
+                                         int desc, int base, unsigned p) {
+  __shared__ float sv[SORT_SMEM_MAX];
+  __shared__ int32_t si[SORT_SMEM_MAX];
+  size_t rows = outer * inner;
+  for (size_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    size_t o = row / inner, i = row % inner;
+    for (unsigned t = threadIdx.x; t < p; t += blockDim.x) {
+      sv[t] = t < n ? a[(o * n + t) * inner + i] : 0.0f;
+      si[t] = (int32_t)t;
+    }
+    __syncthreads();
+    for (unsigned len = 2; len <= p; len <<= 1)
+      for (unsigned j = len >> 1; j > 0; j >>= 1) {
+        for (unsigned t = threadIdx.x; t < p; t += blockDim.x) {
+          unsigned u = t ^ j;
+          if (u > t) {
+            bool up = (t & len) == 0;        /* this pair's half runs in sort order */
+            bool swap = up ? sort_item_before(sv[u], si[u], sv[t], si[t], (int32_t)n, desc)
+                           : sort_item_before(sv[t], si[t], sv[u], si[u], (int32_t)n, desc);
+            if (swap) {
+              float fv = sv[t]; sv[t] = sv[u]; sv[u] = fv;
+              int32_t iv = si[t]; si[t] = si[u]; si[u] = iv;
+            }
+          }
+        }
+        __syncthreads();
+      }
+    for (size_t t = threadIdx.x; t < k; t += blockDim.x) {
+      values[(o * k + t) * inner + i] = sv[t];
+      indices[(o * k + t) * inner + i] = si[t] + base;
+    }
+    __syncthreads();            /* sv, si are written again by the next row */
+  }
+}
+
+extern "C" int cuda_sort_rows (float *values, int32_t *indices, const float *a, size_t outer,
+                               size_t n, size_t inner, size_t k, int descending, int base) {
+  int rc = cuda_ready();
+  if (rc != NN_OK) return rc;
+  if (n > SORT_SMEM_MAX) return nn_seterr(NN_EARG, "cuda_sort_rows: a row of %zu is too long", n);
+  size_t rows = outer * inner;
+  if (rows == 0 || k == 0) return NN_OK;
+  unsigned p = 1;
+  while (p < n) p <<= 1;
+  cuda_shape shape = { dim3(cuda_grid(rows)), dim3(THREADS) };
+  return cuda_run(shape, sort_rows_kernel, values, indices, a, outer, n, inner, k, descending,
+                  base, p);
 }

@@ -329,7 +329,10 @@ static int sort_k (const char *op, nn_tensor *values, nn_tensor *indices, const 
   if (ON_CPU(a))
     return cpu_sort_host(tensor_data(values), tensor_data_i32(indices), tensor_data(a), outer,
                          len, inner, (size_t)k, descending, base);
-  /* CUDA: the documented fallback, rows sorted on the host */
+  if (len <= SORT_SMEM_MAX)       /* CUDA: a bitonic sort per row in shared memory */
+    return cuda_sort_rows(tensor_data(values), tensor_data_i32(indices), tensor_data(a), outer,
+                          len, inner, (size_t)k, descending, base);
+  /* CUDA, rows longer than that: the documented fallback, sorted on the host */
   size_t na = (size_t)a->numel, nv = (size_t)values->numel;
   float *host = calloc(na + 2 * nv, sizeof *host);
   if (host == NULL) return nn_seterr(NN_ENOMEM, "%s: out of host memory", op);

@@ -57,6 +57,11 @@ NN_HD int multinomial_row_check (const float *p, size_t c, size_t n, int replace
   return 0;
 }
 
+/* The longest row the CUDA sort sorts on the GPU (a bitonic network in 16
+** KB of shared memory per block: 2048 (float, int32) pairs); longer rows are
+** sorted on the host. */
+#define SORT_SMEM_MAX 2048
+
 /* One row of multinomial (tensor_multinomial): n classes drawn from the
 ** weights p[0 .. c-1] (non-negative, checked before), written to out as
 ** class + base.  Draw j takes the uniform u = philox_u01 of lane e % 4 of

@@ -431,8 +431,9 @@ int tensor_index_add (nn_tensor *out, int d, const nn_tensor *index, const nn_te
 ** them when descending, as PyTorch).  indices (int32) holds the positions,
 ** counted from base, the values came from.  values: a's shape and dtype
 ** float32; indices: a's shape, int32; neither shares storage with a.  A
-** merge sort per row on the CPU.  On CUDA the rows are copied to the host,
-** sorted there and copied back (a documented fallback, not a GPU sort).
+** merge sort per row on the CPU.  On CUDA a bitonic sort per row in shared
+** memory (one block a row) for rows up to 2048 elements; longer rows are
+** copied to the host, sorted there and copied back (a documented fallback).
 ** Errors: NN_ESHAPE, NN_EDEVICE, NN_EARG (dim; a dim over 2^31 - 1), NN_ENOMEM. */
 int tensor_sort (nn_tensor *values, nn_tensor *indices, const nn_tensor *a, int d,
                  int descending, int base);

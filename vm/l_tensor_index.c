@@ -123,9 +123,9 @@ static int sort_k (lua_State *L, nn_tensor *t, int64_t k, int d, int descending,
 ** last by default) in ascending order (descending when asked), equal values
 ** in their original order, nan after every number (first when
 ** descending).  values float32, indices int32, both of t's shape; new
-** tensors.  On the CPU a merge sort per row; on CUDA the rows are copied to
-** the host, sorted there and copied back (a simple fallback, not a GPU
-** sort: slow for large tensors).  Errors: bad argument #1 (int32, 0-dim),
+** tensors.  On the CPU a merge sort per row; on CUDA a bitonic sort per row
+** in shared memory for rows up to 2048 elements, and for longer rows a
+** fallback: copied to the host, sorted there and copied back (slow).  Errors: bad argument #1 (int32, 0-dim),
 ** #2 (dim). */
 static int l_sort (lua_State *L) {
   nn_tensor *t = checktensor(L, 1);
@@ -140,7 +140,7 @@ static int l_sort (lua_State *L) {
 ** by default), as torch.topk with 1-based int32 indices; always in sorted
 ** order (largest first, or smallest first), so sorted = false gives the
 ** same.  Ties keep their original order; nan counts as the largest.  On
-** CUDA, sort's host fallback.  Errors: bad argument #2 (k not an integer in
+** CUDA as sort (a full sort of each row, then the first k kept).  Errors: bad argument #2 (k not an integer in
 ** 0..n), #3 (dim), #1 (int32, 0-dim). */
 static int l_topk (lua_State *L) {
   nn_tensor *t = checktensor(L, 1);
