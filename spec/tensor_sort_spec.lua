@@ -110,6 +110,28 @@ describe("topk", function()
     assert.are.equal(0, T{1, 2}:topk(0):numel())
     H.assert_tensor(T{1, 2}:topk(2), {2, 1}, H.EXACT)
   end)
+  it("a small k (selected, not sorted) gives sort's first k, ties and nan included", function()
+    nn.manual_seed(21)
+    local t = (T.rand(9, 400) * 3):clamp(0.5, 2.5)   -- ties at 0.5 and 2.5
+    t:set(1, 7, 0 / 0)
+    t:set(2, 9, -0.0)
+    for _, largest in ipairs { true, false } do
+      for _, k in ipairs { 1, 5, 50 } do
+        local v, i = t:topk(k, 2, largest)
+        local sv, si = t:sort(2, largest)
+        local first = T.arange(1, k + 1):int()        -- columns 1..k
+        local what = ("k %d largest %s"):format(k, tostring(largest))
+        assert.are.equal(0, (i:float() - si:index_select(2, first):float()):abs():max(), what)
+        local want = {}
+        for r = 1, 9 do
+          want[r] = {}
+          for c = 1, k do want[r][c] = sv:get(r, c) end
+        end
+        H.assert_tensor(v, want, H.EXACT, what)
+      end
+    end
+  end)
+
   it("refuses k outside 0..n or not an integer", function()
     has(function() return T{1, 2}:topk(3) end, {"bad argument #1 to 'topk'", "k = 3 is outside 0..2"})
     has(function() return T{1, 2}:topk(-1) end, {"outside 0..2"})

@@ -252,46 +252,99 @@ int tensor_index_add (nn_tensor *out, int d, const nn_tensor *index, const nn_te
 
 /* --- sort and topk --------------------------------------------------------------- */
 
-typedef struct sort_item { float v; int64_t i; } sort_item;
+/* The sort key of (value v, position j): 64 bits whose unsigned order is
+** sort_before's.  The high word orders the float: its bits with the sign
+** bit set for a positive number and all bits flipped for a negative one
+** (so the unsigned order is the numeric order), -0 taken as +0 (they are
+** equal), every nan as 0xFFFFFFFF (after +inf); flipped again when
+** descending.  The low word is the position, so equal values keep their
+** order either way, and no two keys are equal. */
+static uint64_t sort_key (float v, size_t j, int descending) {
+  uint32_t u;
+  if (v != v) u = 0xFFFFFFFFu;
+  else {
+    if (v == 0.0f) v = 0.0f;                  /* -0 -> +0 */
+    memcpy(&u, &v, sizeof u);
+    u = (u & 0x80000000u) ? ~u : u | 0x80000000u;
+  }
+  if (descending) u = ~u;
+  return (uint64_t)u << 32 | (uint64_t)j;
+}
 
-/* A stable bottom-up merge sort of x[0 .. n-1] by sort_before, with tmp of
-** n items: runs of width 1, 2, 4, ... merged pairwise; a tie takes the left
-** run's item, so equal values keep their order. */
-static void merge_sort (sort_item *x, sort_item *tmp, size_t n, int descending) {
-  sort_item *from = x, *to = tmp;
+/* x[0 .. n-1] in increasing order, with tmp of n: a bottom-up merge sort
+** (runs of width 1, 2, 4, ... merged pairwise).  The keys are distinct, so
+** stability is the keys' business (their low word). */
+static void merge_sort (uint64_t *x, uint64_t *tmp, size_t n) {
+  uint64_t *from = x, *to = tmp;
   for (size_t w = 1; w < n; w *= 2) {
     for (size_t lo = 0; lo < n; lo += 2 * w) {
       size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
       size_t a = lo, b = mid, o = lo;
-      while (a < mid && b < hi) {
-        if (sort_before(from[b].v, from[b].i, from[a].v, from[a].i, descending)) to[o++] = from[b++];
-        else to[o++] = from[a++];
-      }
+      while (a < mid && b < hi) to[o++] = from[b] < from[a] ? from[b++] : from[a++];
       while (a < mid) to[o++] = from[a++];
       while (b < hi) to[o++] = from[b++];
     }
-    sort_item *t = from; from = to; to = t;
+    uint64_t *t = from; from = to; to = t;
   }
   if (from != x) memcpy(x, from, n * sizeof *x);
 }
 
+/* The first k of row r[0 .. n-1] (stride `stride`) in sort_before's order,
+** for a small k: one pass that keeps the k best so far in order, inserting
+** each newcomer that beats the last.  The items come in position order and
+** sort_before breaks ties by position, so the k are the stable sort's first
+** k.  O(n k) at worst, about O(n) on most data. */
+static void select_k (uint64_t *best, const float *r, size_t stride, size_t n, size_t k,
+                      int descending) {
+  size_t have = 0;
+  for (size_t j = 0; j < n; j++) {
+    uint64_t it = sort_key(r[j * stride], j, descending);
+    if (have == k && it > best[k - 1]) continue;
+    size_t p = have < k ? have++ : k - 1;          /* drop the last when full */
+    while (p > 0 && it < best[p - 1]) {
+      best[p] = best[p - 1];
+      p--;
+    }
+    best[p] = it;
+  }
+}
+
+/* topk with k at most this, and at most n / 8, selects instead of sorting */
+#define SELECT_K_MAX 64
+
 int cpu_sort_host (float *values, int32_t *indices, const float *a, size_t outer, size_t n,
                    size_t inner, size_t k, int descending, int base) {
-  sort_item *x = malloc((n ? n : 1) * 2 * sizeof *x);
-  if (x == NULL) return nn_seterr(NN_ENOMEM, "sort: out of host memory for a row of %zu", n);
-  for (size_t o = 0; o < outer; o++)
-    for (size_t i = 0; i < inner; i++) {
-      for (size_t j = 0; j < n; j++) {
-        x[j].v = a[(o * n + j) * inner + i];
-        x[j].i = (int64_t)j;
+  size_t rows = outer * inner;
+  int select = k <= SELECT_K_MAX && k * 8 <= n;
+  int failed = 0;
+  /* rows in parallel (each thread its own scratch) when there is work for two */
+  #pragma omp parallel if (rows * n >= 65536 && rows > 1)
+  {
+    uint64_t *x = malloc((n ? n : 1) * 2 * sizeof *x);
+    if (x == NULL) {
+      #pragma omp atomic write
+      failed = 1;
+    }
+    #pragma omp for schedule(static)
+    for (size_t row = 0; row < rows; row++) {
+      if (x == NULL) continue;
+      size_t o = row / inner, i = row % inner;
+      const float *r = a + o * n * inner + i;
+      if (select) {
+        select_k(x, r, inner, n, k, descending);
+      } else {
+        for (size_t j = 0; j < n; j++) x[j] = sort_key(r[j * inner], j, descending);
+        merge_sort(x, x + n, n);
       }
-      merge_sort(x, x + n, n, descending);
       for (size_t j = 0; j < k; j++) {
-        values[(o * k + j) * inner + i] = x[j].v;
-        indices[(o * k + j) * inner + i] = (int32_t)(x[j].i + base);
+        size_t pos = (size_t)(x[j] & 0xFFFFFFFFu);   /* the value itself: -0 and nan kept */
+        values[(o * k + j) * inner + i] = r[pos * inner];
+        indices[(o * k + j) * inner + i] = (int32_t)((int64_t)pos + base);
       }
     }
-  free(x);
+    free(x);
+  }
+  if (failed) return nn_seterr(NN_ENOMEM, "sort: out of host memory for a row of %zu", n);
   return NN_OK;
 }
 
