@@ -391,7 +391,9 @@ int tensor_one_hot (nn_tensor *out, const nn_tensor *labels);
 ** its size along d, and the other tensors have the same outer and inner. */
 
 /* t += delta, t int32 (the 0-based indices of tensor_reduce_dim made
-** 1-based).  Errors: NN_EARG (t float32; a result outside int32). */
+** 1-based).  The caller keeps the results in int32's range (outside it they
+** wrap around, in unsigned arithmetic: never undefined behaviour).
+** Errors: NN_EARG (t float32). */
 int tensor_index_shift (nn_tensor *t, int32_t delta);
 
 /* out[o, j, i] = src[o, idx[j] - base, i]: torch.index_select(src, d, idx).
