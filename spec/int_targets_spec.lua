@@ -84,6 +84,25 @@ describe("class targets as int32", function()
     assert.are.equal(1, m:result())
   end)
 
+  it("a DataLoader carries int32 labels, and a model fits on them", function()
+    nn.manual_seed(1)
+    local x = T.randn(64, 4)
+    local y = x:argmax(2)                             -- int32 classes 1..4
+    local loader = nn.data.DataLoader(x, y, {batch_size = 16, shuffle = true})
+    for xb, yb in loader:iter() do
+      assert.are.equal("int32", yb.dtype)
+      -- each batch's labels are still the argmax of its rows
+      assert.are.equal(0, (xb:argmax(2):float() - yb:float()):abs():max())
+    end
+    local m = nn.Model{ nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 4) }
+    m:compile{ loss = "cross_entropy", optimizer = "adam", metrics = {"accuracy"} }
+    local h = m:fit(x, y, {epochs = 2, batch_size = 16, verbose = 0})
+    assert.is_true(h ~= nil)
+    local loss, acc = m:evaluate(x, y)
+    assert.is_true(loss == loss and loss > 0, "loss " .. tostring(loss))
+    assert.is_true(acc >= 0 and acc <= 1)
+  end)
+
   it("a non-tensor target is still refused by name", function()
     has(function() nn.CrossEntropyLoss():forward(logits, {1, 2}) end, {"bad argument #2"})
   end)
