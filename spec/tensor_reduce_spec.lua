@@ -134,9 +134,9 @@ describe("max and min along a dim", function()
     H.assert_tensor(i, {1, 2})
   end)
 
-  it("indices are a float tensor", function()
+  it("indices are an int32 tensor", function()
     local _, i = r():max(2)
-    assert.are.equal("float32", i.dtype)
+    assert.are.equal("int32", i.dtype)
   end)
 
   it("max along the middle dim of a 3-D tensor", function()

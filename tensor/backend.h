@@ -27,7 +27,8 @@ int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float 
 int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
                         nn_unop op, float p);
 int cpu_reduce_all (double *result, const float *a, size_t n, nn_redop op);
-int cpu_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op);
+/* out: floats, or int32 0-based indices for NN_ARGMAX / NN_ARGMIN */
+int cpu_reduce_dim (void *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op);
 int cpu_var_all (double *result, const float *a, size_t n);
 int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
                 int trans_a, int trans_b, int lda, int ldb, float alpha, float beta);
@@ -46,8 +47,9 @@ void cpu_gemm (float *out, const float *a, const float *b, int M, int N, int K, 
                int trans_b, int lda, int ldb, float alpha, float beta);
 void cpu_gemv (float *out, const float *a, const float *b, int N, int K, int trans_b, int ldb,
                float alpha, float beta);
-/* x = a permutation of base .. base+n-1 from Philox blocks block0.. (tensor_randperm) */
-int cpu_randperm (float *x, size_t n, uint64_t seed, uint64_t block0, int base);
+/* x = a permutation of base .. base+n-1 from Philox blocks block0.. (tensor_randperm);
+** x is int32 when i32, else float32 */
+int cpu_randperm (void *x, int i32, size_t n, uint64_t seed, uint64_t block0, int base);
 
 /* CUDA, declared with NN_CUDA_FN (nn_cuda.h): without CUDA, the error-code
 ** functions fail with NN_EDEVICE, and the rest answer "none" as their stub
@@ -93,7 +95,7 @@ NN_CUDA_FN(int cuda_unary (float *out, const float *a, size_t n, nn_unop op, flo
 NN_CUDA_FN(int cuda_unary_backward (float *grad_in, const float *grad_out, const float *s,
                                     size_t n, nn_unop op, float p))
 NN_CUDA_FN(int cuda_reduce_all (double *result, const float *a, size_t n, nn_redop op))
-NN_CUDA_FN(int cuda_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t inner,
+NN_CUDA_FN(int cuda_reduce_dim (void *out, const float *a, size_t outer, size_t n, size_t inner,
                                 nn_redop op))
 NN_CUDA_FN(int cuda_var_all (double *result, const float *a, size_t n))
 NN_CUDA_FN(int cuda_matmul (float *out, const float *a, const float *b, int M, int N, int K,
@@ -103,19 +105,76 @@ NN_CUDA_FN(int cuda_matmul (float *out, const float *a, const float *b, int M, i
 ** cuda_* in cuda_elementwise.cu).  An index or label that is not a whole
 ** number in range is not an error of the device: the function returns NN_OK
 ** with the position (0-based) of the first bad one in *bad, or -1 when all
-** are good, and tensor.c writes the message.
+** are good, and tensor.c writes the message.  Indices and labels are int32
+** (i32) or float32 (index.h, index_at); src and out may be either dtype
+** (4-byte elements moved as they are).
 **   index_select: src is (rows, row_len), idx has k entries counted from
 **   base, out is (k, row_len).
 **   one_hot: labels has b entries in 1..c, out is (b, c). */
-int cpu_index_select (float *out, const float *src, const float *idx, size_t k, size_t rows,
-                      size_t row_len, int base, int64_t *bad);
-int cpu_one_hot (float *out, const float *labels, size_t b, size_t c, int64_t *bad);
-NN_CUDA_FN_ELSE(int cuda_index_select (float *out, const float *src, const float *idx, size_t k,
-                                       size_t rows, size_t row_len, int base, int64_t *bad),
+int cpu_index_select (float *out, const float *src, const void *idx, int i32, size_t k,
+                      size_t rows, size_t row_len, int base, int64_t *bad);
+int cpu_one_hot (float *out, const void *labels, int i32, size_t b, size_t c, int64_t *bad);
+NN_CUDA_FN_ELSE(int cuda_index_select (float *out, const float *src, const void *idx, int i32,
+                                       size_t k, size_t rows, size_t row_len, int base,
+                                       int64_t *bad),
                 *bad = -1;
                 return nn_no_cuda();)
-NN_CUDA_FN_ELSE(int cuda_one_hot (float *out, const float *labels, size_t b, size_t c,
+NN_CUDA_FN_ELSE(int cuda_one_hot (float *out, const void *labels, int i32, size_t b, size_t c,
                                   int64_t *bad),
+                *bad = -1;
+                return nn_no_cuda();)
+
+/* Index ops, sorting and sampling (tensor_index_shift ... tensor_bernoulli
+** in tensor.h): cpu_* in index.c, cuda_* in cuda_index.cu.  Layout
+** (outer, n, inner) as the reductions; an index array is int32 (i32) or
+** float32, read with index.h's index_at.
+**   check_index: *bad = the first of the count indices not in base ..
+**     base+n-1 (or not whole), or -1.  The others take checked indices.
+**   take:    out[o, j, i] = src[o, idx[q] - base, i], out (outer, k, inner),
+**            src (outer, n, inner), q = (o k + j) inner + i when per_elem
+**            (gather) else j (index_select along a dim); 4-byte elements.
+**   put_add: out[o, idx[q] - base, i] += src[o, j, i], src (outer, k, inner),
+**            out (outer, n, inner), q as take's (scatter_add, index_add).
+**   sort_host, sort_rows: values, indices (outer, k, inner) = the first k
+**            of each row of a (outer, n, inner) in sort_before's order;
+**            cuda_sort_rows takes rows of n <= SORT_SMEM_MAX (index.h) only.
+**   multinomial: out (b, n) from probs (b, c), every row checked before
+**            any is drawn: *bad = 4 r + why for the first bad row r (why 0:
+**            a weight negative, inf or nan; 1: no positive weight; 2: fewer
+**            than n of them without replacement; out unwritten), or -1.
+**   bernoulli: *bad = the first p outside [0, 1] or nan (out unwritten),
+**            else out[i] = u_i < p[i]. */
+int cpu_index_shift (int32_t *x, size_t n, int32_t delta);
+int cpu_check_index (const void *idx, int i32, size_t count, int base, int64_t n, int64_t *bad);
+int cpu_take (void *out, const void *src, const void *idx, int i32, int per_elem, size_t outer,
+              size_t n, size_t k, size_t inner, int base);
+int cpu_put_add (float *out, const float *src, const void *idx, int i32, int per_elem,
+                 size_t outer, size_t n, size_t k, size_t inner, int base);
+int cpu_sort_host (float *values, int32_t *indices, const float *a, size_t outer, size_t n,
+                   size_t inner, size_t k, int descending, int base);
+int cpu_multinomial (int32_t *out, const float *probs, size_t b, size_t c, size_t n,
+                     int replacement, uint64_t seed, uint64_t block0, int base, int64_t *bad);
+int cpu_bernoulli (float *out, const float *p, size_t n, uint64_t seed, uint64_t block0,
+                   int64_t *bad);
+NN_CUDA_FN(int cuda_index_shift (int32_t *x, size_t n, int32_t delta))
+NN_CUDA_FN(int cuda_sort_rows (float *values, int32_t *indices, const float *a, size_t outer,
+                               size_t n, size_t inner, size_t k, int descending, int base))
+NN_CUDA_FN_ELSE(int cuda_check_index (const void *idx, int i32, size_t count, int base, int64_t n,
+                                      int64_t *bad),
+                *bad = -1;
+                return nn_no_cuda();)
+NN_CUDA_FN(int cuda_take (void *out, const void *src, const void *idx, int i32, int per_elem,
+                          size_t outer, size_t n, size_t k, size_t inner, int base))
+NN_CUDA_FN(int cuda_put_add (float *out, const float *src, const void *idx, int i32,
+                             int per_elem, size_t outer, size_t n, size_t k, size_t inner,
+                             int base))
+NN_CUDA_FN_ELSE(int cuda_multinomial (int32_t *out, const float *probs, size_t b, size_t c,
+                                      size_t n, int replacement, uint64_t seed, uint64_t block0,
+                                      int base, int64_t *bad),
+                *bad = -1;
+                return nn_no_cuda();)
+NN_CUDA_FN_ELSE(int cuda_bernoulli (float *out, const float *p, size_t n, uint64_t seed,
+                                    uint64_t block0, int64_t *bad),
                 *bad = -1;
                 return nn_no_cuda();)
 

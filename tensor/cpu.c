@@ -17,6 +17,7 @@
 #include "backend.h"
 #include "elementwise.h"
 #include "philox.h"
+#include "index.h"
 
 int cpu_fill (float *x, float value, size_t n) {
   for (size_t i = 0; i < n; i++) x[i] = value;
@@ -164,10 +165,14 @@ int cpu_reduce_all (double *result, const float *a, size_t n, nn_redop op) {
 }
 
 /* a seen as (outer, n, inner); out is (outer, inner). */
-int cpu_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op) {
+int cpu_reduce_dim (void *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op) {
+  int arg = op == NN_ARGMAX || op == NN_ARGMIN;   /* out is int32: indices below n <= 2^31 - 1 */
   for (size_t o = 0; o < outer; o++)
-    for (size_t i = 0; i < inner; i++)
-      out[o * inner + i] = (float)reduce_strided(a + o * n * inner + i, n, inner, op);
+    for (size_t i = 0; i < inner; i++) {
+      double r = reduce_strided(a + o * n * inner + i, n, inner, op);
+      if (arg) ((int32_t *)out)[o * inner + i] = (int32_t)r;
+      else ((float *)out)[o * inner + i] = (float)r;
+    }
   return NN_OK;
 }
 
@@ -232,46 +237,50 @@ int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
 
 /* --- gathering, shuffling, one-hot ------------------------------------------------ */
 
-/* Is v a whole number in [lo, hi)?  The range test comes first, so the cast
-** to int64 is defined; nan fails it.  (cuda_elementwise.cu's index_ok is the same test.) */
-static inline int index_ok (float v, double lo, double hi) {
-  return (double)v >= lo && (double)v < hi && (float)(int64_t)v == v;
-}
+/* Indices are read and checked by index.h's index_at, int32 or float32
+** (the CUDA kernels call the same function). */
 
 /* Row i of out = row idx[i] - base of src: a memcpy of row_len floats each. */
-int cpu_index_select (float *out, const float *src, const float *idx, size_t k, size_t rows,
-                      size_t row_len, int base, int64_t *bad) {
+int cpu_index_select (float *out, const float *src, const void *idx, int i32, size_t k,
+                      size_t rows, size_t row_len, int base, int64_t *bad) {
   *bad = -1;
   for (size_t i = 0; i < k; i++) {
-    if (!index_ok(idx[i], base, (double)rows + base)) { *bad = (int64_t)i; return NN_OK; }
-    size_t r = (size_t)((int64_t)idx[i] - base);
-    memcpy(out + i * row_len, src + r * row_len, row_len * sizeof(float));
+    int64_t r = index_at(idx, i32, i, base, (int64_t)rows);
+    if (r < 0) { *bad = (int64_t)i; return NN_OK; }
+    memcpy(out + i * row_len, src + (size_t)r * row_len, row_len * sizeof(float));
   }
   return NN_OK;
 }
 
 /* Durstenfeld's shuffle of base .. base+n-1 (tensor.h says which Philox
 ** lanes each swap takes). */
-int cpu_randperm (float *x, size_t n, uint64_t seed, uint64_t block0, int base) {
-  for (size_t i = 0; i < n; i++) x[i] = (float)((int64_t)i + base);
+int cpu_randperm (void *out, int i32, size_t n, uint64_t seed, uint64_t block0, int base) {
+  float *x = (float *)out;
+  int32_t *xi = (int32_t *)out;
+  for (size_t i = 0; i < n; i++) {
+    if (i32) xi[i] = (int32_t)((int64_t)i + base);
+    else x[i] = (float)((int64_t)i + base);
+  }
   uint32_t r[4];
   for (size_t i = n - 1, k = 0; n > 1 && i >= 1; i--, k++) {
     if (k % 2 == 0) philox_block(r, seed, block0 + k / 2);
     int lane = 2 * (int)(k % 2);
     uint64_t u = (uint64_t)r[lane] << 32 | r[lane + 1];
     size_t j = (size_t)(u % (uint64_t)(i + 1));
-    float t = x[i]; x[i] = x[j]; x[j] = t;
+    if (i32) { int32_t t = xi[i]; xi[i] = xi[j]; xi[j] = t; }
+    else { float t = x[i]; x[i] = x[j]; x[j] = t; }
   }
   return NN_OK;
 }
 
 /* out[b][c] = 1 where c + 1 == labels[b], else 0. */
-int cpu_one_hot (float *out, const float *labels, size_t b, size_t c, int64_t *bad) {
+int cpu_one_hot (float *out, const void *labels, int i32, size_t b, size_t c, int64_t *bad) {
   *bad = -1;
   memset(out, 0, b * c * sizeof(float));
   for (size_t i = 0; i < b; i++) {
-    if (!index_ok(labels[i], 1.0, (double)c + 1.0)) { *bad = (int64_t)i; return NN_OK; }
-    out[i * c + (size_t)((int64_t)labels[i] - 1)] = 1.0f;
+    int64_t l = index_at(labels, i32, i, 1, (int64_t)c);
+    if (l < 0) { *bad = (int64_t)i; return NN_OK; }
+    out[i * c + (size_t)l] = 1.0f;
   }
   return NN_OK;
 }

@@ -20,6 +20,7 @@ extern "C" {
 #include "backend.h"
 }
 #include "philox.h"
+#include "index.h"      /* index_at: the index test of cpu.c too */
 
 /* --- copies ------------------------------------------------------------------------ */
 
@@ -209,47 +210,49 @@ extern "C" int cuda_unary_backward (float *grad_in, const float *grad_out, const
 ** stream, so each call synchronises once: one gather per batch, cheap next
 ** to the batch's forward and backward. */
 
-/* Is v a whole number in [lo, hi)?  The same test as cpu.c's index_ok. */
-static __device__ __forceinline__ bool index_ok (float v, double lo, double hi) {
-  return (double)v >= lo && (double)v < hi && (float)(long long)v == v;
-}
+/* Indices are read and checked by index.h's index_at (int32 or float32),
+** the function cpu.c's loops call. */
 
 /* out[i][j] = src[idx[i] - base][j];  out: (k, row_len), src: (rows, row_len) */
-static __global__ void index_select_kernel (float *out, const float *src, const float *idx,
-                                            size_t k, size_t rows, size_t row_len, int base) {
+static __global__ void index_select_kernel (float *out, const float *src, const void *idx,
+                                            int i32, size_t k, size_t rows, size_t row_len,
+                                            int base) {
   size_t n = k * row_len;
   GRID_STRIDE(e, n) {
     size_t i = e / row_len, j = e - i * row_len;
-    float v = idx[i];
-    if (!index_ok(v, base, (double)rows + base)) {
+    int64_t r = index_at(idx, i32, i, base, (int64_t)rows);
+    if (r < 0) {
       flag_bad(i);
       continue;
     }
-    out[e] = src[(size_t)((long long)v - base) * row_len + j];
+    out[e] = src[(size_t)r * row_len + j];
   }
 }
 
 /* out[i][j] = (j + 1 == labels[i]);  out: (b, c) */
-static __global__ void one_hot_kernel (float *out, const float *labels, size_t b, size_t c) {
+static __global__ void one_hot_kernel (float *out, const void *labels, int i32, size_t b,
+                                       size_t c) {
   size_t n = b * c;
   GRID_STRIDE(e, n) {
     size_t i = e / c, j = e - i * c;
-    float v = labels[i];
-    if (!index_ok(v, 1.0, (double)c + 1.0)) flag_bad(i);
-    out[e] = (float)j + 1.0f == v ? 1.0f : 0.0f;
+    int64_t l = index_at(labels, i32, i, 1, (int64_t)c);
+    if (l < 0) flag_bad(i);
+    out[e] = (int64_t)j == l ? 1.0f : 0.0f;
   }
 }
 
-extern "C" int cuda_index_select (float *out, const float *src, const float *idx, size_t k,
-                                  size_t rows, size_t row_len, int base, int64_t *bad) {
+extern "C" int cuda_index_select (float *out, const float *src, const void *idx, int i32,
+                                  size_t k, size_t rows, size_t row_len, int base,
+                                  int64_t *bad) {
   *bad = -1;
   int rc = cuda_ready();
   if (rc != NN_OK || k == 0 || row_len == 0) return rc;
-  return cuda_run_checked(k * row_len, bad, index_select_kernel, out, src, idx, k, rows, row_len,
-                          base);
+  return cuda_run_checked(k * row_len, bad, index_select_kernel, out, src, idx, i32, k, rows,
+                          row_len, base);
 }
 
-extern "C" int cuda_one_hot (float *out, const float *labels, size_t b, size_t c, int64_t *bad) {
+extern "C" int cuda_one_hot (float *out, const void *labels, int i32, size_t b, size_t c,
+                             int64_t *bad) {
   *bad = -1;
   int rc = cuda_ready();
   if (rc != NN_OK || b == 0) return rc;
@@ -257,5 +260,5 @@ extern "C" int cuda_one_hot (float *out, const float *labels, size_t b, size_t c
     *bad = 0;
     return NN_OK;
   }
-  return cuda_run_checked(b * c, bad, one_hot_kernel, out, labels, b, c);
+  return cuda_run_checked(b * c, bad, one_hot_kernel, out, labels, i32, b, c);
 }

@@ -239,10 +239,11 @@ static __global__ void reduce_dim_sum_kernel (float *out, const float *a, size_t
   }
 }
 
-/* out[o, j] = the extreme of a[o, k, j] over k (by ext_beats), or its k as a
-** float when `arg` */
-static __global__ void reduce_dim_ext_kernel (float *out, const float *a, size_t outer, size_t n,
-                                              size_t inner, int want_max, int arg) {
+/* out[o, j] = the extreme of a[o, k, j] over k (by ext_beats); or, when
+** `iout` is not null, its k (0-based, an int32: n <= 2^31 - 1) in iout */
+static __global__ void reduce_dim_ext_kernel (float *out, int32_t *iout, const float *a,
+                                              size_t outer, size_t n, size_t inner,
+                                              int want_max) {
   __shared__ float sv[THREADS];
   __shared__ size_t si[THREADS];
   unsigned tx = blockDim.x, ty = blockDim.y, x = threadIdx.x, y = threadIdx.y;
@@ -270,12 +271,15 @@ static __global__ void reduce_dim_ext_kernel (float *out, const float *a, size_t
       }
       __syncthreads();
     }
-    if (y == 0 && j < inner) out[o * inner + j] = arg ? (float)si[x] : sv[x];
+    if (y == 0 && j < inner) {
+      if (iout != NULL) iout[o * inner + j] = (int32_t)si[x];
+      else out[o * inner + j] = sv[x];
+    }
     __syncthreads();            /* sv, si are written again by the next tile */
   }
 }
 
-extern "C" int cuda_reduce_dim (float *out, const float *a, size_t outer, size_t n, size_t inner,
+extern "C" int cuda_reduce_dim (void *out, const float *a, size_t outer, size_t n, size_t inner,
                                 nn_redop op) {
   int rc = cuda_ready();
   if (rc != NN_OK) return rc;
@@ -288,8 +292,11 @@ extern "C" int cuda_reduce_dim (float *out, const float *a, size_t outer, size_t
   size_t ntiles = outer * ((inner + tx - 1) / tx);
   /* one block of tx * ty threads per tile, up to one wave of blocks */
   cuda_shape shape = { dim3(cuda_grid(ntiles)), dim3(tx, THREADS / tx) };
+  int arg = op == NN_ARGMAX || op == NN_ARGMIN;     /* out holds int32 indices */
   if (op == NN_SUM || op == NN_MEAN)
-    return cuda_run(shape, reduce_dim_sum_kernel, out, a, outer, n, inner, op == NN_MEAN);
-  return cuda_run(shape, reduce_dim_ext_kernel, out, a, outer, n, inner,
-                  op == NN_MAX || op == NN_ARGMAX, op == NN_ARGMAX || op == NN_ARGMIN);
+    return cuda_run(shape, reduce_dim_sum_kernel, (float *)out, a, outer, n, inner,
+                    op == NN_MEAN);
+  return cuda_run(shape, reduce_dim_ext_kernel, arg ? (float *)NULL : (float *)out,
+                  arg ? (int32_t *)out : (int32_t *)NULL, a, outer, n, inner,
+                  op == NN_MAX || op == NN_ARGMAX);
 }

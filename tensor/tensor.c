@@ -479,7 +479,7 @@ int tensor_set (nn_tensor *t, int64_t i, float value) {
 }
 
 int tensor_get_number (double *value, const nn_tensor *t, int64_t i) {
-  float f;                       /* the 4 bytes of element i, whichever its type */
+  float f = 0.0f;                /* the 4 bytes of element i, whichever its type */
   int rc = tensor_get(&f, t, i);
   if (rc != NN_OK) return rc;
   if (t->dtype == NN_I32) { int32_t k; memcpy(&k, &f, sizeof k); *value = k; }
@@ -680,9 +680,13 @@ int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op) {
 }
 
 int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op) {
+  int arg = op == NN_ARGMAX || op == NN_ARGMIN;
   int rc = tensor_check_float(a, NN_ROLE_INPUT, redop_name(op));
-  if (rc == NN_OK) rc = tensor_check_float(out, NN_ROLE_OUT, redop_name(op));
   if (rc != NN_OK) return rc;
+  if (arg && out->dtype != NN_I32)
+    return nn_seterr_arg(NN_EARG, NN_ROLE_OUT, "%s writes int32 indices: the output is %s",
+                         redop_name(op), dtype_name(out->dtype));
+  if (!arg && (rc = tensor_check_float(out, NN_ROLE_OUT, redop_name(op))) != NN_OK) return rc;
   if (d < 0 || d >= a->ndim)
     return nn_seterr(NN_EARG, "dim %d is out of range for %s (it has %d dims)", d + 1,
                      shape_str(a).s, a->ndim);
@@ -692,18 +696,19 @@ int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op) {
   if (n == 0 && op != NN_SUM)
     return nn_seterr(NN_EARG, "%s over an empty dim %d of %s", redop_name(op), d + 1,
                      shape_str(a).s);
-  /* indices are stored as floats: past 2^24 they would be rounded, silently */
-  if ((op == NN_ARGMAX || op == NN_ARGMIN) && (int64_t)n > EXACT_FLOAT_INTS)
+  /* indices are int32: a dim past 2^31 - 1 has indices they cannot hold */
+  if (arg && (int64_t)n > INT32_MAX)
     return nn_seterr_arg(NN_EARG, NN_ROLE_INDEX, "%s over dim %d of %s: the dim has %lld "
-                         "elements, and indices are float32, exact only up to 2^24 = 16777216",
+                         "elements, and indices are int32, up to 2^31 - 1 = 2147483647",
                          redop_name(op), d + 1, shape_str(a).s, (long long)n);
   if ((int64_t)(outer * inner) != out->numel)
     return nn_seterr(NN_ESHAPE, "output %s does not hold %s reduced over dim %d",
                      shape_str(out).s, shape_str(a).s, d + 1);
   if ((rc = same_device("output", out, a)) != NN_OK) return rc;
   if (outer * inner == 0) return NN_OK;
-  return ON_CPU(a) ? cpu_reduce_dim(tensor_data(out), tensor_data(a), outer, n, inner, op)
-                   : cuda_reduce_dim(tensor_data(out), tensor_data(a), outer, n, inner, op);
+  void *o = tensor_data(out);      /* floats, or int32 indices for ARGMAX / ARGMIN */
+  return ON_CPU(a) ? cpu_reduce_dim(o, tensor_data(a), outer, n, inner, op)
+                   : cuda_reduce_dim(o, tensor_data(a), outer, n, inner, op);
 }
 
 int tensor_var_all (double *result, const nn_tensor *a) {
@@ -799,24 +804,24 @@ int tensor_index_select (nn_tensor *out, const nn_tensor *src, const nn_tensor *
     return nn_seterr(NN_ESHAPE, "index_select: output %s does not hold %lld rows of %s",
                      shape_str(out).s, (long long)idx->shape[0], shape_str(src).s);
   if ((rc = same_device("index_select", src, idx)) != NN_OK) return rc;
-  if ((rc = tensor_check_float(idx, NN_ROLE_INDEX, "index_select's indices")) != NN_OK ||
-      (rc = tensor_check_float(src, NN_ROLE_INPUT, "index_select")) != NN_OK ||
-      (rc = tensor_check_float(out, NN_ROLE_OUT, "index_select")) != NN_OK)
-    return rc;
+  if (out->dtype != src->dtype)      /* indices are either dtype; rows move as they are */
+    return nn_seterr_arg(NN_EARG, NN_ROLE_OUT, "index_select: the output is %s, src is %s",
+                         dtype_name(out->dtype), dtype_name(src->dtype));
   if ((rc = apart("index_select", out, src, "src")) != NN_OK) return rc;
   if ((rc = apart("index_select", out, idx, "the indices")) != NN_OK) return rc;
   size_t k = (size_t)idx->numel, rows = (size_t)src->shape[0];
   if (out->numel == 0) return NN_OK;      /* no rows asked for, or rows of no floats */
   size_t row_len = (size_t)out->numel / k;
   int64_t bad = -1;
-  rc = ON_CPU(src) ? cpu_index_select(tensor_data(out), tensor_data(src), tensor_data(idx), k,
-                                      rows, row_len, base, &bad)
-                   : cuda_index_select(tensor_data(out), tensor_data(src), tensor_data(idx), k,
-                                       rows, row_len, base, &bad);
+  int i32 = idx->dtype == NN_I32;
+  rc = ON_CPU(src) ? cpu_index_select(tensor_data(out), tensor_data(src), tensor_data(idx), i32,
+                                      k, rows, row_len, base, &bad)
+                   : cuda_index_select(tensor_data(out), tensor_data(src), tensor_data(idx), i32,
+                                       k, rows, row_len, base, &bad);
   if (rc != NN_OK || bad < 0) return rc;
-  float v = 0.0f;
-  if ((rc = tensor_get(&v, idx, bad)) != NN_OK) return rc;
-  if (v >= (float)base && v < (float)base + (float)rows)   /* in range, so not whole */
+  double v = 0.0;
+  if ((rc = tensor_get_number(&v, idx, bad)) != NN_OK) return rc;
+  if (v >= (double)base && v < (double)base + (double)rows)   /* in range, so not whole */
     return nn_seterr(NN_EARG, "index_select: index %.9g at position %lld is not a whole number",
                      (double)v, (long long)bad + base);
   return nn_seterr(NN_EARG, "index_select: index %.9g at position %lld is outside %d..%lld "
@@ -825,18 +830,20 @@ int tensor_index_select (nn_tensor *out, const nn_tensor *src, const nn_tensor *
 }
 
 int tensor_randperm (nn_tensor *out, int base) {
-  int rc0 = tensor_check_float(out, NN_ROLE_OUT, "randperm");
-  if (rc0 != NN_OK) return rc0;
   size_t n = (size_t)out->numel;
-  if (base < 0 || (int64_t)n - 1 + base > EXACT_FLOAT_INTS)
+  int i32 = out->dtype == NN_I32;
+  if (i32 && (base < 0 || (int64_t)n - 1 + base > INT32_MAX))
+    return nn_seterr(NN_EARG, "randperm: values %d..%lld do not all fit int32 "
+                     "(up to 2^31 - 1 = 2147483647)", base, (long long)n - 1 + base);
+  if (!i32 && (base < 0 || (int64_t)n - 1 + base > EXACT_FLOAT_INTS))
     return nn_seterr(NN_EARG, "randperm: values %d..%lld are not all exact in float32 "
                      "(whole numbers are, up to 2^24 = 16777216)", base,
                      (long long)n - 1 + base);
   uint64_t block0 = nn_rng_reserve(n > 1 ? (uint64_t)(n / 2) : 0);   /* ceil((n-1)/2) */
-  if (ON_CPU(out)) return cpu_randperm(tensor_data(out), n, rng_seed, block0, base);
+  if (ON_CPU(out)) return cpu_randperm(tensor_data(out), i32, n, rng_seed, block0, base);
   float *host = malloc((n ? n : 1) * sizeof *host);
   if (host == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
-  int rc = cpu_randperm(host, n, rng_seed, block0, base);
+  int rc = cpu_randperm(host, i32, n, rng_seed, block0, base);
   if (rc == NN_OK) rc = cuda_memcpy(tensor_data(out), NN_CUDA, host, NN_CPU, n);
   free(host);
   return rc;
@@ -852,18 +859,17 @@ int tensor_one_hot (nn_tensor *out, const nn_tensor *labels) {
                      "the output %s, got %s", (long long)out->shape[0], shape_str(out).s,
                      shape_str(labels).s);
   if ((rc = apart("one_hot", out, labels, "the labels")) != NN_OK) return rc;
-  if ((rc = tensor_check_float(labels, NN_ROLE_TARGET, "one_hot's labels")) != NN_OK ||
-      (rc = tensor_check_float(out, NN_ROLE_OUT, "one_hot")) != NN_OK)
-    return rc;
+  if ((rc = tensor_check_float(out, NN_ROLE_OUT, "one_hot")) != NN_OK) return rc;
   size_t b = (size_t)out->shape[0], c = (size_t)out->shape[1];
   if (b == 0) return NN_OK;
   int64_t bad = -1;
-  rc = ON_CPU(out) ? cpu_one_hot(tensor_data(out), tensor_data(labels), b, c, &bad)
-                   : cuda_one_hot(tensor_data(out), tensor_data(labels), b, c, &bad);
+  int i32 = labels->dtype == NN_I32;      /* labels: int32 or whole float32 */
+  rc = ON_CPU(out) ? cpu_one_hot(tensor_data(out), tensor_data(labels), i32, b, c, &bad)
+                   : cuda_one_hot(tensor_data(out), tensor_data(labels), i32, b, c, &bad);
   if (rc != NN_OK || bad < 0) return rc;
-  float v = 0.0f;
-  if ((rc = tensor_get(&v, labels, bad)) != NN_OK) return rc;
-  if (v >= 1.0f && v <= (float)c)
+  double v = 0.0;
+  if ((rc = tensor_get_number(&v, labels, bad)) != NN_OK) return rc;
+  if (v >= 1.0 && v <= (double)c)
     return nn_seterr(NN_EARG, "one_hot: label %.9g at row %lld is not a whole number",
                      (double)v, (long long)bad + 1);
   return nn_seterr(NN_EARG, "one_hot: label %.9g at row %lld is outside 1..%lld", (double)v,

@@ -301,10 +301,10 @@ const char *redop_name (nn_redop op);
 ** (MAX/MIN/ARG* of an empty tensor). */
 int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op);
 /* Along dim d: out has a's shape without d (its numel is a's / shape[d]).
-** For ARGMAX/ARGMIN out holds 0-based indices as floats, which are exact
-** only up to 2^24: a dim longer than 2^24 (16777216) elements is refused
-** (NN_EARG, blaming NN_ROLE_INDEX) rather than answered with rounded indices,
-** until an integer dtype exists.  A nan is skipped unless all are nan; then
+** For ARGMAX/ARGMIN out is an int32 tensor (NN_EARG, blaming NN_ROLE_OUT,
+** otherwise) and gets 0-based indices; a dim longer than 2^31 - 1
+** (2147483647) elements is refused (NN_EARG, blaming NN_ROLE_INDEX).  For
+** the others out is float32.  A nan is skipped unless all are nan; then
 ** the answer is the first index, 0. */
 int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op);
 /* Population variance over all elements (divides by n), in double. */
@@ -341,15 +341,15 @@ void nn_cuda_empty_cache (void);
 void nn_cuda_set_oom_hook (void (*hook) (void *ud), void *ud);
 
 /* --- gathering, shuffling, one-hot: what a DataLoader is made of -----------
-** Indices and labels are held as floats, as everywhere in nnlua: whole
-** numbers are exact in float32 up to 2^24 (16,777,216), far above the rows
-** of any dataset we read. */
+** Indices and labels are int32, or whole numbers held as float32 (exact up
+** to 2^24 = 16,777,216, far above the rows of any dataset we read). */
 
 /* out = the rows of src picked by idx, along dim 0: row i of out is row
 ** idx[i] - base of src.  `base` is what the indices count from: 0 from C, 1
 ** from the Lua face (Torch7's index), so the binding needs no converted
-** copy.  src: (N, ...) with at least 1 dim; idx: (K) whole numbers in
-** base .. base+N-1; out: (K, ...) with src's trailing sizes, preallocated,
+** copy.  src: (N, ...) with at least 1 dim, of either dtype; idx: (K),
+** int32 or float32 whole numbers in base .. base+N-1; out: (K, ...) with
+** src's trailing sizes and dtype, preallocated,
 ** sharing no storage with src or idx.  All three on one device.
 ** Errors: NN_ESHAPE (src 0-dim, idx not 1-D, out's shape), NN_EDEVICE,
 ** NN_EARG ("index 11 at position 3 is outside 1..10 (the rows of
@@ -366,15 +366,108 @@ int tensor_index_select (nn_tensor *out, const nn_tensor *src, const nn_tensor *
 ** ceil((n-1)/2) blocks of the global generator: nn_manual_seed makes it
 ** repeatable, and a checkpoint that saves the generator's state resumes the
 ** very same shuffles.  Shuffled on the host, then copied to a CUDA out.
-** Errors: NN_EARG (base < 0, or base + n - 1 > 2^24: not exact in float32),
+** out is float32, or int32 (tensor_new_dtype) holding the same numbers.
+** Errors: NN_EARG (base < 0, or base + n - 1 > 2^24 for a float32 out: not
+** exact in float32; > 2^31 - 1 for an int32 out),
 ** NN_ENOMEM, NN_ECUDA. */
 int tensor_randperm (nn_tensor *out, int base);
 
 /* out (B, C): row b is the one-hot vector of class labels[b]: 1 at column
 ** labels[b] (1-based, 1..C, the losses' convention), 0 elsewhere.
-** labels: (B) or (B, 1), whole numbers as floats.  One device.
+** labels: (B) or (B, 1), int32 or whole numbers as float32.  One device.
 ** Errors: NN_ESHAPE, NN_EDEVICE, NN_EARG ("label 11 at row 7 is outside
 ** 1..10", "label 2.5 at row 3 is not a whole number"; rows 1-based). */
 int tensor_one_hot (nn_tensor *out, const nn_tensor *labels);
+
+/* --- index ops, sorting and sampling (tensor/index.c) ------------------------
+** Index tensors are int32 (argmax, sort, topk, multinomial give them); the
+** index arguments of gather, scatter_add, index_add and index_select take
+** int32 or float32 whole numbers.  As tensor_index_select, each takes
+** `base`: what the indices count from (0 from C, 1 from Lua).  A bad index
+** is an NN_EARG blaming NN_ROLE_INDEX that names its position (flat, counted
+** from base) and the bound: "gather: index 6 at position 3 is outside 1..5
+** (dim 2 of [2x5])", "... index 2.5 at position 3 is not a whole number".
+** The layout of a dim-d op: a tensor is seen as (outer, n, inner), with n
+** its size along d, and the other tensors have the same outer and inner. */
+
+/* t += delta, t int32 (the 0-based indices of tensor_reduce_dim made
+** 1-based).  The caller keeps the results in int32's range (outside it they
+** wrap around, in unsigned arithmetic: never undefined behaviour).
+** Errors: NN_EARG (t float32). */
+int tensor_index_shift (nn_tensor *t, int32_t delta);
+
+/* out[o, j, i] = src[o, idx[j] - base, i]: torch.index_select(src, d, idx).
+** idx 1-D of k entries; out: src's shape with k along d, preallocated,
+** sharing no storage with src or idx; out has src's dtype (either).  For
+** d = 0 this is tensor_index_select.  Errors: NN_ESHAPE, NN_EDEVICE,
+** NN_EARG (a bad index; d out of range). */
+int tensor_index_select_dim (nn_tensor *out, const nn_tensor *src, int d, const nn_tensor *idx,
+                             int base);
+
+/* out[o, j, i] = src[o, index[o, j, i] - base, i]: torch.gather(src, d,
+** index).  index has src's ndim and src's sizes except along d (PyTorch
+** lets them be smaller; nnlua asks them equal); out has index's shape and
+** src's dtype.  Errors: NN_ESHAPE, NN_EDEVICE, NN_EARG (a bad index; out
+** shares storage with src or index). */
+int tensor_gather (nn_tensor *out, const nn_tensor *src, int d, const nn_tensor *index, int base);
+
+/* out[o, index[o, j, i] - base, i] += src[o, j, i]: torch's
+** out.scatter_add_(d, index, src).  index and src one shape, out's sizes
+** except along d; all float32 but index.  Every index is checked before
+** anything is added, so on an error out is unchanged.  On CUDA the adds
+** are atomicAdd: where two go to one element their order, and so the
+** float rounding of the sum, may differ between runs (as in PyTorch).
+** Errors: NN_ESHAPE, NN_EDEVICE, NN_EARG. */
+int tensor_scatter_add (nn_tensor *out, int d, const nn_tensor *index, const nn_tensor *src,
+                        int base);
+
+/* out[o, index[j] - base, i] += src[o, j, i]: torch's out.index_add_(d,
+** index, src).  index 1-D of k entries; src is out's shape with k along d.
+** Checked and on CUDA added as tensor_scatter_add. */
+int tensor_index_add (nn_tensor *out, int d, const nn_tensor *index, const nn_tensor *src,
+                      int base);
+
+/* values, indices = a sorted along d (torch.sort(a, d, descending,
+** stable=True)): every row along d in ascending (or descending) order,
+** equal values in their original order, nan after every number (before
+** them when descending, as PyTorch).  indices (int32) holds the positions,
+** counted from base, the values came from.  values: a's shape and dtype
+** float32; indices: a's shape, int32; neither shares storage with a.  A
+** merge sort per row on the CPU.  On CUDA a bitonic sort per row in shared
+** memory (one block a row) for rows up to 2048 elements; longer rows are
+** copied to the host, sorted there and copied back (a documented fallback).
+** Errors: NN_ESHAPE, NN_EDEVICE, NN_EARG (dim; a dim over 2^31 - 1), NN_ENOMEM. */
+int tensor_sort (nn_tensor *values, nn_tensor *indices, const nn_tensor *a, int d,
+                 int descending, int base);
+
+/* values, indices = the k largest (or smallest) of each row of a along d,
+** in sorted order (largest first, or smallest first), as torch.topk; ties
+** and nan as tensor_sort (nan counts as the largest).  values and indices
+** have a's shape with k along d.  `sorted` false is allowed and gives the
+** same sorted order.  Errors: NN_EARG (k outside 0..n), and tensor_sort's. */
+int tensor_topk (nn_tensor *values, nn_tensor *indices, const nn_tensor *a, int64_t k, int d,
+                 int largest, int base);
+
+/* out (int32, (B, n)) = n class indices per row of probs (B, C), counted
+** from base, drawn in proportion to the row's weights (they need not sum
+** to 1), with or without replacement: torch.multinomial.  Draw j of row b
+** is element e = b * n + j of the call and takes the uniform that
+** tensor_uniform would give element e (lane e % 4 of Philox block
+** block0 + e / 4; the call reserves ceil(B * n / 4) blocks), so seeding and
+** then nn.tensor.rand(B * n) shows the uniforms.  The class is by inverse
+** CDF over the weights in play (index.h, multinomial_row), in double;
+** without replacement a drawn class leaves play.  Errors: NN_ESHAPE,
+** NN_EDEVICE, NN_EARG ("multinomial: row 2 of probs has a negative, inf or
+** nan weight" / "has no positive weight" / "has 2 classes of positive
+** weight, fewer than the 3 draws without replacement"). */
+int tensor_multinomial (nn_tensor *out, const nn_tensor *probs, int64_t n, int replacement,
+                        int base);
+
+/* out[i] = 1 when u_i < p[i], else 0 (float32): a Bernoulli(p[i]) draw,
+** u_i the uniform tensor_uniform gives element i (the call reserves
+** ceil(numel / 4) blocks).  out has p's shape and may be p.  Errors:
+** NN_EARG ("bernoulli: p at position 3 is 1.5, outside [0, 1]"; nan too;
+** position 1-based; out is then unchanged), NN_ESHAPE, NN_EDEVICE. */
+int tensor_bernoulli (nn_tensor *out, const nn_tensor *p);
 
 #endif

@@ -101,5 +101,12 @@ void nn_open_io (lua_State *L);
 void nn_open_metrics (lua_State *L);
 /* nn_open_functional (l_functional.c): the layers' pure pairs as nn.core.functional */
 void nn_open_functional (lua_State *L);
+/* nn_open_tensor_index (l_tensor_index.c): gather, scatter_add, index_add,
+** sort, topk, multinomial, bernoulli, as nn.core functions and tensor
+** methods.  nn_check_target: the class-target tensor at arg, float32; an
+** int32 one is converted to a float32 copy that replaces it at arg (exact
+** for class indices up to 2^24 = 16777216), for the losses and metrics. */
+void nn_open_tensor_index (lua_State *L);
+nn_tensor *nn_check_target (lua_State *L, int arg);
 
 #endif

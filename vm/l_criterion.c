@@ -172,7 +172,7 @@ static int raise_loss_error (lua_State *L, int rc) {
 static int c_forward (lua_State *L) {
   nn_criterion *c = checkcriterion(L, 1);
   nn_tensor *x = checktensor(L, 2);
-  nn_tensor *target = checktensor(L, 3);
+  nn_tensor *target = nn_check_target(L, 3);
   double loss;
   int rc = criterion_forward(c, x, target, &loss);
   if (rc != NN_OK) return raise_loss_error(L, rc);
@@ -197,7 +197,7 @@ static int c_backward (lua_State *L) {
                         "or call forward first", c->type->name);
   }
   nn_tensor *x = checktensor(L, 2);
-  nn_tensor *target = checktensor(L, 3);
+  nn_tensor *target = nn_check_target(L, 3);
   int rc = criterion_backward(c, x, target);
   if (rc != NN_OK) return raise_loss_error(L, rc);
   lua_settop(L, 1);
@@ -345,7 +345,7 @@ static nn_tensor *push_grad (lua_State *L, const nn_tensor *x) {
 }
 
 static int functional_forward (lua_State *L, const char *who, pair_forward f) {
-  nn_tensor *x = checktensor(L, 1), *target = checktensor(L, 2);
+  nn_tensor *x = checktensor(L, 1), *target = nn_check_target(L, 2);
   nn_redop r = check_reduction(L, 3, who);
   double loss = 0.0;
   int rc = f(&loss, NULL, x, target, r);
@@ -353,7 +353,7 @@ static int functional_forward (lua_State *L, const char *who, pair_forward f) {
 }
 
 static int functional_backward (lua_State *L, const char *who, pair_backward f) {
-  nn_tensor *x = checktensor(L, 1), *target = checktensor(L, 2);
+  nn_tensor *x = checktensor(L, 1), *target = nn_check_target(L, 2);
   nn_redop r = check_reduction(L, 3, who);
   nn_tensor *grad = push_grad(L, x);
   int rc = f(grad, x, target, r);
@@ -407,7 +407,7 @@ static int f_nll_backward (lua_State *L) {
 ** probabilities.  Errors: as the losses' (shapes, class indices, devices). */
 static int f_softmax_xent_backward (lua_State *L) {
   static const char *const keys[] = { "log", "reduction", NULL };
-  nn_tensor *y = checktensor(L, 1), *target = checktensor(L, 2);
+  nn_tensor *y = checktensor(L, 1), *target = nn_check_target(L, 2);
   nn_check_keys(L, 3, "softmax_cross_entropy_backward", keys);
   int is_log = nn_opt_boolean(L, 3, "log", 0);
   nn_redop r = NN_MEAN;
@@ -424,7 +424,7 @@ static int f_softmax_xent_backward (lua_State *L) {
 }
 
 static int f_cce (lua_State *L) {
-  nn_tensor *x = checktensor(L, 1), *target = checktensor(L, 2);
+  nn_tensor *x = checktensor(L, 1), *target = nn_check_target(L, 2);
   double eps = check_eps(L, 3);
   nn_redop r = check_reduction(L, 4, "CategoricalCrossentropy");
   double loss = 0.0;
@@ -433,7 +433,7 @@ static int f_cce (lua_State *L) {
 }
 
 static int f_cce_backward (lua_State *L) {
-  nn_tensor *x = checktensor(L, 1), *target = checktensor(L, 2);
+  nn_tensor *x = checktensor(L, 1), *target = nn_check_target(L, 2);
   double eps = check_eps(L, 3);
   nn_redop r = check_reduction(L, 4, "CategoricalCrossentropy");
   nn_tensor *grad = push_grad(L, x);

@@ -25,10 +25,16 @@
 ** are fixed: tensor_fix_shape), and tensor_resize gives a view that would
 ** grow past its own elements a block of its own, so no out writes into
 ** memory that someone else owns. */
-static nn_tensor *output_at (lua_State *L, int arg, nn_device dev, int ndim,
+static nn_tensor *output_at (lua_State *L, int arg, nn_device dev, nn_dtype dt, int ndim,
                              const int64_t *shape) {
-  if (lua_isnoneornil(L, arg)) return nn_push_new(L, dev, ndim, shape);
-  nn_tensor *out = checktensor(L, arg);
+  if (lua_isnoneornil(L, arg)) {
+    TensorBox *box = newbox(L);
+    int rc = tensor_new_dtype(&box->t, dev, dt, ndim, shape);
+    if (rc != NN_OK) nn_raise(L, 0, rc);
+    nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
+    return box->t;
+  }
+  nn_tensor *out = checktensor_any(L, arg);
   if (out->storage->device != dev)
     luaL_argerror(L, arg, lua_pushfstring(L, "out is on %s, the result belongs on %s",
                                           device_name(out->storage->device), device_name(dev)));
@@ -44,7 +50,7 @@ static nn_tensor *output_at (lua_State *L, int arg, nn_device dev, int ndim,
 ** input `in`: it is checked before output_at resizes it, which would
 ** reshape the input under the caller's feet. */
 static void check_apart (lua_State *L, int arg, const nn_tensor *in, const char *name) {
-  nn_tensor *out = lua_isnoneornil(L, arg) ? NULL : checktensor(L, arg);
+  nn_tensor *out = lua_isnoneornil(L, arg) ? NULL : checktensor_any(L, arg);
   if (out != NULL && out->storage == in->storage)
     luaL_argerror(L, arg, lua_pushfstring(L, "out shares memory with %s %s", name,
                                           shape_str(in).s));
@@ -63,16 +69,45 @@ static int l_load_idx (lua_State *L) {
   return 1;
 }
 
+/* The form with a dim: src:index_select(dim, idx) -> a new tensor, src's
+** shape with #idx along dim, as torch.index_select(src, dim, idx) (1-based
+** idx; dim 1-based or negative from the end). */
+static int index_select_dim (lua_State *L) {
+  nn_tensor *src = checktensor_any(L, 1);
+  luaL_argcheck(L, src->ndim >= 1, 1, "index_select needs a tensor with at least 1 dim");
+  lua_Integer d = luaL_checkinteger(L, 2), given = d;
+  if (d < 0) d += src->ndim + 1;
+  if (d < 1 || d > src->ndim)
+    luaL_argerror(L, 2, lua_pushfstring(L, "dim %I is out of range for %s (it has %d dims)",
+                                        given, shape_str(src).s, src->ndim));
+  nn_tensor *idx = checktensor_any(L, 3);
+  if (idx->ndim != 1)
+    luaL_argerror(L, 3, lua_pushfstring(L, "the indices must be 1-D, got %s", shape_str(idx).s));
+  int64_t shape[NN_MAXDIM];
+  memcpy(shape, src->shape, sizeof shape);
+  shape[d - 1] = idx->shape[0];
+  TensorBox *box = newbox(L);
+  int rc = tensor_new_dtype(&box->t, src->storage->device, src->dtype, src->ndim, shape);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
+  rc = tensor_index_select_dim(box->t, src, (int)d - 1, idx, 1);
+  if (rc != NN_OK) nn_raise_by_role(L, rc, 3, NN_ROLE_INPUT, 1, NN_ROLE_INDEX, 3, -1);
+  return 1;
+}
+
 /* nn.index_select(src, idx [, out]) or src:index_select(idx [, out]) -> out:
 ** the rows idx[1], idx[2], ... of src (along dim 1), gathered into a new
-** tensor (K, ...) or into out, resized.  idx: a 1-D tensor of whole numbers
-** 1..N on src's device.  Errors: bad argument #2 for an index out of range
-** ("index 11 at position 3 is outside 1..10 (the rows of [10x4])") or not
-** whole, or idx not 1-D; #3 for an out on another device or sharing src's
-** memory. */
+** tensor (K, ...) or into out, resized.  idx: a 1-D tensor, int32 or whole
+** numbers in float32, 1..N on src's device; src of either dtype (out has
+** it).  src:index_select(dim, idx), with a number before idx, gathers along
+** dim (index_select_dim, above).  Errors: bad argument #2 for an index out
+** of range ("index 11 at position 3 is outside 1..10 (the rows of [10x4])")
+** or not whole, or idx not 1-D; #3 for an out on another device, of
+** another dtype, or sharing src's memory. */
 static int l_index_select (lua_State *L) {
-  nn_tensor *src = checktensor(L, 1);
-  nn_tensor *idx = checktensor(L, 2);
+  if (lua_type(L, 2) == LUA_TNUMBER) return index_select_dim(L);
+  nn_tensor *src = checktensor_any(L, 1);
+  nn_tensor *idx = checktensor_any(L, 2);
   luaL_argcheck(L, src->ndim >= 1, 1, "index_select needs a tensor with at least 1 dim");
   if (idx->ndim != 1)
     luaL_argerror(L, 2, lua_pushfstring(L, "the indices must be 1-D, got %s", shape_str(idx).s));
@@ -81,53 +116,85 @@ static int l_index_select (lua_State *L) {
   int64_t shape[NN_MAXDIM];
   memcpy(shape, src->shape, sizeof shape);
   shape[0] = idx->shape[0];
-  nn_tensor *out = output_at(L, 3, src->storage->device, src->ndim, shape);
+  nn_tensor *out = output_at(L, 3, src->storage->device, src->dtype, src->ndim, shape);
   int rc = tensor_index_select(out, src, idx, 1);
-  if (rc != NN_OK) nn_raise(L, 2, rc);
+  if (rc != NN_OK) nn_raise_by_role(L, rc, 2, NN_ROLE_OUT, 3, -1);
   return 1;
 }
 
 /* nn.randperm(n [, out]) -> a tensor (n) holding 1..n in random order (as
 ** torch.randperm(n) + 1), drawn from the global generator: nn.manual_seed
-** makes it repeatable, and each call advances the generator.  out: a
-** tensor to fill instead, resized to (n), on any device.  Errors: n not an
-** integer in 0 .. 2^24. */
+** makes it repeatable, and each call advances the generator.  float32 by
+** default; nn.randperm(n, {dtype = 'int32'}) gives int32, with the very
+** same numbers.  out: a tensor to fill instead (float32 or int32), resized
+** to (n), on any device.  Errors: n not an integer in 0 .. 2^24 (float32)
+** or 0 .. 2^31 - 1 (int32); an unknown option or dtype. */
 static int l_randperm (lua_State *L) {
+  static const char *const keys[] = { "dtype", NULL };
   lua_Integer n = luaL_checkinteger(L, 1);     /* inf, nan, 2.5: "no integer representation" */
-  luaL_argcheck(L, n >= 0 && n <= (INT64_C(1) << 24), 1,
-                "n must be in 0 .. 2^24 (16777216): float32 holds whole numbers exactly up to it");
+  nn_dtype dt = NN_F32;
+  nn_tensor *given = NULL;
+  if (lua_istable(L, 2)) {
+    nn_check_keys(L, 2, "randperm", keys);
+    lua_getfield(L, 2, "dtype");
+    if (!lua_isnil(L, -1)) {
+      static const char *const names[] = { "float32", "float", "int32", "int", NULL };
+      dt = luaL_checkoption(L, -1, NULL, names) >= 2 ? NN_I32 : NN_F32;
+    }
+    lua_pop(L, 1);
+  } else if (!lua_isnoneornil(L, 2)) {
+    given = checktensor_any(L, 2);
+    dt = given->dtype;
+  }
+  if (dt == NN_I32)
+    luaL_argcheck(L, n >= 0 && n <= INT32_MAX, 1, "n must be in 0 .. 2^31 - 1 for int32");
+  else
+    luaL_argcheck(L, n >= 0 && n <= (INT64_C(1) << 24), 1,
+                  "n must be in 0 .. 2^24 (16777216): float32 holds whole numbers exactly up "
+                  "to it (ask {dtype = 'int32'} for more)");
   int64_t shape[1] = { n };
-  nn_device dev = NN_CPU;
-  if (!lua_isnoneornil(L, 2)) dev = checktensor(L, 2)->storage->device;
-  nn_tensor *out = output_at(L, 2, dev, 1, shape);
+  nn_tensor *out;
+  if (given == NULL) {
+    TensorBox *box = newbox(L);
+    int rc = tensor_new_dtype(&box->t, NN_CPU, dt, 1, shape);
+    if (rc != NN_OK) nn_raise(L, 0, rc);
+    nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
+    out = box->t;
+  } else {
+    out = output_at(L, 2, given->storage->device, given->dtype, 1, shape);
+  }
   int rc = tensor_randperm(out, 1);
   if (rc != NN_OK) nn_raise(L, 0, rc);
   return 1;
 }
 
 /* nn.data.one_hot(labels, num_classes [, out]) -> (B, num_classes): row b is
-** 1 at column labels[b], 0 elsewhere.  labels: (B) or (B, 1), whole numbers
-** 1..num_classes (1-based, as the losses take them).  Errors: bad argument
+** 1 at column labels[b], 0 elsewhere.  labels: (B) or (B, 1), int32 or
+** whole numbers in float32, 1..num_classes (1-based, as the losses take them).  Errors: bad argument
 ** #1 for a label out of range ("label 11 at row 7 is outside 1..10") or a
 ** bad shape, #2 for num_classes not a positive integer. */
 static int l_one_hot (lua_State *L) {
-  nn_tensor *labels = checktensor(L, 1);
+  nn_tensor *labels = checktensor_any(L, 1);
   int isint;
   lua_Integer c = lua_tointegerx(L, 2, &isint);
   if (!isint || c < 1)
     luaL_argerror(L, 2, lua_pushfstring(L, "num_classes must be a positive integer, got %s",
                                         luaL_tolstring(L, 2, NULL)));
-  /* the labels are float32: a class past 2^24 cannot be named exactly */
-  if (c > (INT64_C(1) << 24))
+  /* float32 labels cannot name a class past 2^24 exactly; int32 ones can */
+  if (labels->dtype == NN_F32 && c > (INT64_C(1) << 24))
     luaL_argerror(L, 2, lua_pushfstring(L, "num_classes must be at most 2^24 (16777216): "
-                                        "labels are float32, got %I", (lua_Integer)c));
+                                        "labels are float32 (int32 labels go further), got %I",
+                                        (lua_Integer)c));
+  if (c > INT32_MAX)
+    luaL_argerror(L, 2, lua_pushfstring(L, "num_classes must be at most 2^31 - 1, got %I",
+                                        (lua_Integer)c));
   int column = labels->ndim == 1 || (labels->ndim == 2 && labels->shape[1] == 1);
   if (!column)
     luaL_argerror(L, 1, lua_pushfstring(L, "labels must be (B) or (B, 1), got %s",
                                         shape_str(labels).s));
   check_apart(L, 3, labels, "the labels");
   int64_t shape[2] = { labels->shape[0], c };
-  nn_tensor *out = output_at(L, 3, labels->storage->device, 2, shape);
+  nn_tensor *out = output_at(L, 3, labels->storage->device, NN_F32, 2, shape);
   int rc = tensor_one_hot(out, labels);
   if (rc != NN_OK) nn_raise(L, 1, rc);
   return 1;
@@ -140,9 +207,9 @@ static int l_one_hot (lua_State *L) {
 **   perm nil:       the rows first, ..., first+count-1 of src, in order
 ** Errors as index_select's; a range outside perm or src. */
 static int l_gather (lua_State *L) {
-  nn_tensor *out = checktensor(L, 1);
-  nn_tensor *src = checktensor(L, 2);
-  nn_tensor *perm = lua_isnil(L, 3) ? NULL : checktensor(L, 3);
+  nn_tensor *out = checktensor_any(L, 1);
+  nn_tensor *src = checktensor_any(L, 2);
+  nn_tensor *perm = lua_isnil(L, 3) ? NULL : checktensor_any(L, 3);
   lua_Integer first = luaL_checkinteger(L, 4);
   lua_Integer count = luaL_checkinteger(L, 5);
   luaL_argcheck(L, src->ndim >= 1, 2, "gather needs a tensor with at least 1 dim");
@@ -160,7 +227,7 @@ static int l_gather (lua_State *L) {
   int rc = tensor_narrow(&box->t, perm ? perm : src, first - 1, count);
   if (rc != NN_OK) nn_raise(L, 4, rc);
   nn_tensor *range = box->t;
-  output_at(L, 1, src->storage->device, src->ndim, shape);
+  output_at(L, 1, src->storage->device, out->dtype, src->ndim, shape);
   rc = perm ? tensor_index_select(out, src, range, 1) : tensor_copy(out, range);
   if (rc != NN_OK) nn_raise(L, perm ? 3 : 2, rc);
   return 0;

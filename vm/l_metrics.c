@@ -7,6 +7,8 @@
 **   nn.metric_confusion(cm, pred, target)           -> cm (counts added)
 **
 ** Shapes and meanings are in nn/nn.h; errors name pred (#1) or the matrix.
+** A target of class indices may be int32: it is read through a float32
+** copy (nn_check_target), exact for classes up to 2^24.
 */
 #include "bindings.h"
 #include "nn.h"
@@ -18,14 +20,14 @@ static int push_hits (lua_State *L, int rc, int64_t hits) {
 }
 
 static int l_class_hits (lua_State *L) {
-  nn_tensor *pred = checktensor(L, 1), *target = checktensor(L, 2);
+  nn_tensor *pred = checktensor(L, 1), *target = nn_check_target(L, 2);
   int64_t hits;
   int rc = metric_class_hits(&hits, pred, target);
   return push_hits(L, rc, hits);
 }
 
 static int l_binary_hits (lua_State *L) {
-  nn_tensor *pred = checktensor(L, 1), *target = checktensor(L, 2);
+  nn_tensor *pred = checktensor(L, 1), *target = nn_check_target(L, 2);
   float threshold = (float)luaL_optnumber(L, 3, 0.5);
   int64_t hits;
   int rc = metric_binary_hits(&hits, pred, target, threshold);
@@ -33,7 +35,7 @@ static int l_binary_hits (lua_State *L) {
 }
 
 static int l_within_hits (lua_State *L) {
-  nn_tensor *pred = checktensor(L, 1), *target = checktensor(L, 2);
+  nn_tensor *pred = checktensor(L, 1), *target = nn_check_target(L, 2);
   float tolerance = (float)luaL_checknumber(L, 3);
   luaL_argcheck(L, tolerance >= 0, 3, "tolerance must be >= 0");
   int64_t hits;
@@ -42,7 +44,8 @@ static int l_within_hits (lua_State *L) {
 }
 
 static int l_confusion (lua_State *L) {
-  nn_tensor *cm = checktensor(L, 1), *pred = checktensor(L, 2), *target = checktensor(L, 3);
+  nn_tensor *cm = checktensor(L, 1), *pred = checktensor(L, 2);
+  nn_tensor *target = nn_check_target(L, 3);
   int rc = metric_confusion(cm, pred, target);
   if (rc != NN_OK) return nn_raise(L, 2, rc);
   lua_settop(L, 1);

@@ -696,20 +696,30 @@ static int m_unm (lua_State *L) { lua_settop(L, 1); return unary(L, NN_NEG, 0); 
 
 /* --- reductions ---------------------------------------------------------------- */
 
-/* A new tensor with t's shape less dim d (kept as size 1 with keepdim). */
-static nn_tensor *push_reduced (lua_State *L, const nn_tensor *t, int d, int keepdim) {
+/* A new tensor with t's shape less dim d (kept as size 1 with keepdim), of
+** dtype dt: float32 for values, int32 for indices. */
+static nn_tensor *push_reduced (lua_State *L, const nn_tensor *t, int d, int keepdim,
+                                nn_dtype dt) {
   int64_t shape[NN_MAXDIM];
   int n = 0;
   for (int i = 0; i < t->ndim; i++) {
     if (i != d) shape[n++] = t->shape[i];
     else if (keepdim) shape[n++] = 1;
   }
-  return nn_push_new(L, t->storage->device, n, shape);
+  TensorBox *box = newbox(L);
+  int rc = tensor_new_dtype(&box->t, t->storage->device, dt, n, shape);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  gc_account(L, box->t);
+  return box->t;
 }
 
+/* t reduced along d into a new tensor on the stack; ARGMAX and ARGMIN give
+** int32 indices, made 1-based here (an int32 add: no float on the way). */
 static nn_tensor *reduce_dim (lua_State *L, nn_tensor *t, int d, int keepdim, nn_redop op) {
-  nn_tensor *out = push_reduced(L, t, d, keepdim);
+  int arg = op == NN_ARGMAX || op == NN_ARGMIN;
+  nn_tensor *out = push_reduced(L, t, d, keepdim, arg ? NN_I32 : NN_F32);
   int rc = tensor_reduce_dim(out, t, d, op);
+  if (rc == NN_OK && arg) rc = tensor_index_shift(out, 1);        /* 0-based -> 1-based */
   if (rc != NN_OK) nn_raise(L, 2, rc);
   return out;
 }
@@ -729,24 +739,24 @@ static int reduce (lua_State *L, nn_redop op) {
   return 1;
 }
 
-/* t:max() -> number;  t:max(d [, keepdim]) -> values, indices (1-based).
-** The indices are float32, exact up to 2^24: along a dim longer than 2^24
-** elements this raises (bad argument, "... exact only up to 2^24") rather
-** than round them.  nan is skipped unless a whole row is nan: then index 1. */
+/* t:max() -> number;  t:max(d [, keepdim]) -> values (float32), indices
+** (int32, 1-based, as torch.max(t, d) but 1-based).  Along a dim longer
+** than 2^31 - 1 elements this raises (bad argument, "... up to 2^31 - 1").
+** nan is skipped unless a whole row is nan: then index 1. */
 static int reduce_with_index (lua_State *L, nn_redop op, nn_redop argop) {
   nn_tensor *t = checktensor(L, 1);
   if (lua_isnoneornil(L, 2)) return reduce(L, op);
   int d = check_dim(L, 2, t);
   int keepdim = lua_toboolean(L, 3);
   reduce_dim(L, t, d, keepdim, op);
-  nn_tensor *idx = reduce_dim(L, t, d, keepdim, argop);
-  tensor_binary_scalar(idx, idx, 1.0f, NN_ADD);        /* 0-based -> 1-based */
+  reduce_dim(L, t, d, keepdim, argop);
   return 2;
 }
 
 /* t:argmax() -> 1-based flat index, a Lua integer, exact at any size;
-** t:argmax(d) -> tensor of 1-based indices, float32: a dim longer than 2^24
-** (16777216) raises, as max's.  All nan: the first index, 1. */
+** t:argmax(d [, keepdim]) -> int32 tensor of 1-based indices: a dim longer
+** than 2^31 - 1 raises, as max's.  All nan: the first index, 1.  (Compare
+** them with float labels after :float(), exact up to 2^24.) */
 static int arg_reduce (lua_State *L, nn_redop argop) {
   nn_tensor *t = checktensor(L, 1);
   if (lua_isnoneornil(L, 2)) {
@@ -757,8 +767,7 @@ static int arg_reduce (lua_State *L, nn_redop argop) {
     return 1;
   }
   int d = check_dim(L, 2, t);
-  nn_tensor *idx = reduce_dim(L, t, d, lua_toboolean(L, 3), argop);
-  tensor_binary_scalar(idx, idx, 1.0f, NN_ADD);
+  reduce_dim(L, t, d, lua_toboolean(L, 3), argop);
   return 1;
 }
 
