@@ -549,22 +549,10 @@ static int t_zero_ (lua_State *L) {
 
 /* --- element-wise math ------------------------------------------------------- */
 
-/* a (op) x with x a tensor or a number; into a new tensor or into a. */
+/* a (op) x with x a tensor (the two broadcast) or a number; into a new
+** tensor or into a (l_tensor_math.c). */
 static int binary (lua_State *L, nn_binop op, int inplace) {
-  nn_tensor *a = checktensor(L, 1);
-  /* a freed tensor is refused as such, not as "nn.Tensor expected, got nn.Tensor" */
-  nn_tensor *b = luaL_testudata(L, 2, TENSOR_MT) ? checktensor(L, 2) : NULL;
-  float s = 0.0f;
-  if (b == NULL) {
-    if (!lua_isnumber(L, 2))
-      return luaL_typeerror(L, 2, "nn.Tensor or number");
-    s = (float)lua_tonumber(L, 2);
-  }
-  nn_tensor *out = inplace ? a : push_like(L, a);
-  int rc = b ? tensor_binary(out, a, b, op) : tensor_binary_scalar(out, a, s, op);
-  if (rc != NN_OK) nn_raise(L, 2, rc);
-  if (inplace) lua_settop(L, 1);
-  return 1;
+  return nn_tensor_binary(L, op, inplace);
 }
 
 static int t_add (lua_State *L) { return binary(L, NN_ADD, 0); }
