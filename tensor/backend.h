@@ -62,7 +62,8 @@ int cpu_randperm (float *x, size_t n, uint64_t seed, uint64_t block0, int base);
 ** says.  Where each is defined:
 **   cuda_alloc.cu        availability, the caching allocator, device queries
 **   cuda_elementwise.cu  copies, fill and random numbers, unary and binary
-**                        ops, gathering rows and one-hot rows
+**                        ops, the broadcast ops (binary, compare, where,
+**                        sum_to), gathering rows and one-hot rows
 **   cuda_reduce.cu       reductions
 **   cuda_gemm.cu         matmul (cuBLAS) */
 NN_CUDA_FN_ELSE(int cuda_available (char *reason, size_t len),    /* 1, or 0 and why */
