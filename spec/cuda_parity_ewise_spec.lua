@@ -6,11 +6,12 @@
 --   EXACT   0      comparisons, masks, where, masked_fill, any/all, isnan,
 --                  isinf, floor, round, sign, maximum, minimum, the exact
 --                  arithmetic (+ - * on the same bits round the same on
---                  both: nvcc runs with -fmad=false), sum_to_size (the same
---                  double additions in the same order: tensor/cuda_elementwise.cu)
+--                  both: nvcc runs with -fmad=false)
 --   ELEM    1e-6   division, pow, sin, cos, erf, rsqrt, floor_divide and
 --                  remainder (fmodf and the division): the GPU's powf,
 --                  sinf, cosf, erff may be 1-2 ulp from glibc's (~8 ulp budget)
+--   REDUCE  1e-6   sum_to_size: sums in double, on the GPU in another order
+--                  where one block of dims is summed (the reduction kernels)
 --
 -- |gpu - cpu| <= tol * max(1, |cpu|) per element (H.close); nan matches nan.
 -- Without a GPU this is one skipped test.  To check the suite itself here:
@@ -20,7 +21,7 @@ local nn = require "nn"
 local H = require "spec.helpers"
 
 local DEV = os.getenv("NNLUA_PARITY_DEVICE") or "cuda"
-local EXACT, ELEM = 0, 1e-6
+local EXACT, ELEM, REDUCE = 0, 1e-6, 1e-6
 local SEED = 2026
 
 local function available()
@@ -171,12 +172,13 @@ describe("CUDA parity of the element-wise ops (" .. DEV .. " against cpu)", func
     end)
   end)
 
-  it("sum_to_size: the same sums in the same order", function ()
-    compare("sum_to_size", EXACT, function (dev)
+  it("sum_to_size: one block summed (reduce_dim), several blocks (sum_to_kernel)", function ()
+    compare("sum_to_size", REDUCE, function (dev)
       local a = randn(dev, 4, 5, 6)
       return { a:sum_to_size(6), a:sum_to_size(5, 1), a:sum_to_size(4, 1, 6), a:sum_to_size(1),
                a:sum_to_size(4, 5, 6), randn(dev, 300, 70):sum_to_size(70),
-               randn(dev, 300, 70):sum_to_size(300, 1) }
+               randn(dev, 300, 70):sum_to_size(300, 1), randn(dev, 3, 4, 5, 6):sum_to_size(4, 1, 6),
+               randn(dev, 2, 3, 4, 5, 2):sum_to_size(1, 3, 1, 5, 1) }
     end)
   end)
 

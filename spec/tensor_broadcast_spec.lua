@@ -146,6 +146,11 @@ describe("broadcasting by NumPy's rules", function()
       {"bad argument #2 to 'maximum'", "dim 1 has 2 and 3"})
   end)
 
+  it("a broadcast shape above 2^40 elements is refused before anything is allocated", function()
+    H.assert_error_has(function () return nn.tensor.zeros(2 ^ 21, 1) + nn.tensor.zeros(1, 2 ^ 20) end,
+      {"bad argument #2 to 'add'", "broadcast to [2097152x1048576], more than 2^40 elements"})
+  end)
+
   it("in place, the broadcast shape must be self's", function()
     local a = nn.tensor{{1, 2}, {3, 4}}
     assert.is_true(rawequal(a, a:add_(nn.tensor{{10}, {20}})))

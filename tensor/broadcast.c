@@ -19,7 +19,7 @@ static nn_shapestr dims_str (int ndim, const int64_t *shape) {
 int bcast_shapes (int *ndim, int64_t *shape, int na, const int64_t *sa, int nb,
                   const int64_t *sb, int role) {
   int n = na > nb ? na : nb;
-  int64_t r[NN_MAXDIM];
+  int64_t r[NN_MAXDIM] = { 0 };
   for (int d = 0; d < n; d++) {            /* d: a dim of the result, from the left */
     int ea = d - (n - na), eb = d - (n - nb);
     int64_t x = ea >= 0 ? sa[ea] : 1, y = eb >= 0 ? sb[eb] : 1;
@@ -29,6 +29,10 @@ int bcast_shapes (int *ndim, int64_t *shape, int na, const int64_t *sa, int nb,
                            (long long)x, (long long)y);
     r[d] = x == 1 ? y : x;
   }
+  int64_t numel;             /* (2^21 x 1) with (1 x 2^20): more than 2^40 elements */
+  if (nn_shape_numel(&numel, n, r) != NN_OK)
+    return nn_seterr_arg(NN_EARG, role, "shapes %s and %s broadcast to %s, more than 2^40 "
+                         "elements", dims_str(na, sa).s, dims_str(nb, sb).s, dims_str(n, r).s);
   *ndim = n;
   for (int d = 0; d < n; d++) shape[d] = r[d];
   return NN_OK;

@@ -48,7 +48,8 @@ NN_HD int64_t nn_bcast_offset (const nn_bcast *p, int k, int64_t i) {
 }
 
 /* broadcast.c.  The broadcast shape of shapes (na, sa) and (nb, sb) into
-** (*ndim, shape); NN_ESHAPE blaming `role` when they do not broadcast. */
+** (*ndim, shape); NN_ESHAPE blaming `role` when they do not broadcast,
+** NN_EARG when the result would have more than NN_MAX_NUMEL elements. */
 int bcast_shapes (int *ndim, int64_t *shape, int na, const int64_t *sa, int nb,
                   const int64_t *sb, int role);
 /* The coalesced plan of an op whose out has shape (ndim, shape) and whose

@@ -613,7 +613,7 @@ static int check_out (const nn_tensor *out, const nn_tensor *a) {
 static int check_result (const nn_tensor *out, int ndim, const int64_t *shape,
                          const nn_tensor *like, const char *what) {
   int64_t numel = 1;
-  for (int d = 0; d < ndim; d++) numel *= shape[d];   /* <= the operands' numel: no overflow */
+  for (int d = 0; d < ndim; d++) numel *= shape[d];   /* <= 2^40: bcast_shapes checked it */
   int rc = tensor_check_float(out, NN_ROLE_OUT, what);
   if (rc != NN_OK) return rc;
   if (out->numel != numel) {
@@ -814,8 +814,24 @@ int tensor_sum_to_size (nn_tensor *out, const nn_tensor *a) {
   nn_bcast p;
   const nn_tensor *ops[2] = { out, a };
   bcast_plan(&p, a->ndim, a->shape, 2, ops);
-  return ON_CPU(a) ? cpu_sum_to(tensor_data(out), tensor_data(a), &p, (size_t)out->numel)
-                   : cuda_sum_to(tensor_data(out), tensor_data(a), &p, (size_t)out->numel);
+  if (ON_CPU(a)) return cpu_sum_to(tensor_data(out), tensor_data(a), &p, (size_t)out->numel);
+  /* On the GPU, one block of dims summed over, (outer, n, inner) with n the
+  ** block (a bias gradient, a full sum), is a reduction along a dim: the
+  ** reduction kernels share it among threads, where sum_to_kernel gives
+  ** each output element one thread (a full sum would be one thread's loop).
+  ** The plan's dims alternate between kept and summed (neighbours of one
+  ** kind merge), so the block is one dim. */
+  int first = -1, blocks = 0;
+  for (int d = 0; d < p.ndim; d++)
+    if (p.stride[0][d] == 0) { blocks++; first = d; }
+  if (blocks == 1) {
+    size_t outer = 1, inner = 1;
+    for (int d = 0; d < first; d++) outer *= (size_t)p.shape[d];
+    for (int d = first + 1; d < p.ndim; d++) inner *= (size_t)p.shape[d];
+    return cuda_reduce_dim(tensor_data(out), tensor_data(a), outer, (size_t)p.shape[first], inner,
+                           NN_SUM);
+  }
+  return cuda_sum_to(tensor_data(out), tensor_data(a), &p, (size_t)out->numel);
 }
 
 int tensor_unary (nn_tensor *out, const nn_tensor *a, nn_unop op, float p, float q) {

@@ -297,7 +297,8 @@ const char *cmpop_name (nn_cmpop op);   /* "eq", ... */
 /* The broadcast shape of a and b (NumPy's rules, above) into *ndim and
 ** shape[NN_MAXDIM].  Errors: NN_ESHAPE blaming NN_ROLE_INPUT + 1: "shapes
 ** [3x2] and [4] do not broadcast: dim 2 has 2 and 4" (the dim counted from 1
-** in the broadcast shape). */
+** in the broadcast shape); NN_EARG when the broadcast shape would have more
+** than NN_MAX_NUMEL (2^40) elements. */
 int tensor_broadcast_shape (int *ndim, int64_t *shape, const nn_tensor *a, const nn_tensor *b);
 
 /* out = a (op) b, broadcast.  out has the broadcast shape of a and b; it
