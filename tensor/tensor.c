@@ -608,8 +608,9 @@ static int check_out (const nn_tensor *out, const nn_tensor *a) {
   return rc;
 }
 
-/* out must be float32, on `dev`, and hold the broadcast shape's elements
-** (row-major: its own shape may differ, as a layer's reshaped buffer) */
+/* out must be float32, on like's device, and hold as many elements as the
+** result's shape (ndim, shape), in row-major order: its own shape may differ,
+** as before broadcasting (a layer's reshaped buffer, nn/join.c's matrices) */
 static int check_result (const nn_tensor *out, int ndim, const int64_t *shape,
                          const nn_tensor *like, const char *what) {
   int64_t numel = 1;
