@@ -52,13 +52,15 @@ describe("errors: shapes that do not fit", function()
   it("a row of the wrong length", function()
     has(function() nn.tensor.zeros(2, 3):add(nn.tensor.zeros(2)) end,
         {"bad argument #1 to 'add'", "[2x3]", "[2]"})
-    has(function() nn.tensor.zeros(2, 3):add(nn.tensor.zeros(2, 1)) end,
-        {"bad argument #1 to 'add'", "[2x3]", "[2x1]"})
+    -- (2x1) broadcasts against (2x3) (NumPy's rules); (3x1) does not
+    has(function() nn.tensor.zeros(2, 3):add(nn.tensor.zeros(3, 1)) end,
+        {"bad argument #1 to 'add'", "shapes [2x3] and [3x1] do not broadcast: dim 1 has 2 and 3"})
   end)
 
-  it("a bigger tensor does not broadcast into a smaller one", function()
-    has(function() nn.tensor.zeros(3):add(nn.tensor.zeros(2, 3)) end,
-        {"bad argument #1 to 'add'", "[3]", "[2x3]"})
+  it("in place, a bigger tensor does not broadcast into a smaller one", function()
+    -- out of place, (3) + (2x3) is a (2x3); in place the result must keep self's shape
+    has(function() nn.tensor.zeros(3):add_(nn.tensor.zeros(2, 3)) end,
+        {"bad argument #1 to 'add_'", "[3]", "[2x3]", "in place"})
   end)
 
   it("matmul with inner dimensions that differ (api.md's example)", function()

@@ -6,8 +6,10 @@
 ** already known to be valid; they report only failures of the device itself
 ** (NN_ENOMEM, NN_ECUDA) through nn_seterr.
 **
-** Layouts.  A broadcast binary op has b of length bn dividing n: element i of
-** out uses b[i % bn] (bn == n: same shape; bn == N: a bias row).  A reduction
+** Layouts.  The fast binary op has b of length bn dividing n: element i of
+** out uses b[i % bn] (bn == n: same shape; bn == N: a bias row).  Every
+** other broadcast walks a plan (broadcast.h); there an operand that is NULL
+** stands for the number beside it, and `*_i32` says an operand is int32.  A reduction
 ** along a dim sees the input as (outer, n, inner) and writes (outer, inner).
 */
 #ifndef NN_BACKEND_H
@@ -15,6 +17,7 @@
 
 #include "tensor.h"
 #include "nn_cuda.h"   /* NN_CUDA_FN: the cuda_* of a build without CUDA */
+#include "broadcast.h" /* nn_bcast: the plan of a broadcast op */
 
 /* CPU (cpu.c) */
 int cpu_fill (float *x, float value, size_t n);
@@ -23,6 +26,17 @@ int cpu_uniform (float *x, size_t n, uint64_t seed, uint64_t block0, float lo, f
 int cpu_normal (float *x, size_t n, uint64_t seed, uint64_t block0, float mean, float std);
 int cpu_binary (float *out, const float *a, const float *b, size_t n, size_t bn, nn_binop op);
 int cpu_binary_scalar (float *out, const float *a, float s, size_t n, nn_binop op);
+/* out (the plan's shape) = a (op) b, a and b operands 0 and 1 of p */
+int cpu_binary_bcast (float *out, const float *a, const float *b, const nn_bcast *p, nn_binop op);
+/* out = (a op b) as 1/0; b NULL: the number s.  a, b are float or int32 */
+int cpu_compare (float *out, const void *a, int a_i32, const void *b, int b_i32, double s,
+                 const nn_bcast *p, nn_cmpop op);
+/* out = cond != 0 ? a : b; operands 0, 1, 2 of p; a (b) NULL: the number sa (sb) */
+int cpu_where (float *out, const void *cond, int cond_i32, const float *a, float sa,
+               const float *b, float sb, const nn_bcast *p);
+/* out (n_out elements) = a summed down: p has a's shape, out as operand 0
+** (stride 0 on the dims summed over) and a as operand 1 */
+int cpu_sum_to (float *out, const float *a, const nn_bcast *p, size_t n_out);
 int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q);
 int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
                         nn_unop op, float p);
@@ -56,7 +70,8 @@ int cpu_randperm (void *x, int i32, size_t n, uint64_t seed, uint64_t block0, in
 ** says.  Where each is defined:
 **   cuda_alloc.cu        availability, the caching allocator, device queries
 **   cuda_elementwise.cu  copies, fill and random numbers, unary and binary
-**                        ops, gathering rows and one-hot rows
+**                        ops, the broadcast ops (binary, compare, where,
+**                        sum_to), gathering rows and one-hot rows
 **   cuda_reduce.cu       reductions
 **   cuda_gemm.cu         matmul (cuBLAS) */
 NN_CUDA_FN_ELSE(int cuda_available (char *reason, size_t len),    /* 1, or 0 and why */
@@ -91,6 +106,13 @@ NN_CUDA_FN(int cuda_normal (float *x, size_t n, uint64_t seed, uint64_t block0, 
 NN_CUDA_FN(int cuda_binary (float *out, const float *a, const float *b, size_t n, size_t bn,
                             nn_binop op))
 NN_CUDA_FN(int cuda_binary_scalar (float *out, const float *a, float s, size_t n, nn_binop op))
+NN_CUDA_FN(int cuda_binary_bcast (float *out, const float *a, const float *b, const nn_bcast *p,
+                                  nn_binop op))
+NN_CUDA_FN(int cuda_compare (float *out, const void *a, int a_i32, const void *b, int b_i32,
+                             double s, const nn_bcast *p, nn_cmpop op))
+NN_CUDA_FN(int cuda_where (float *out, const void *cond, int cond_i32, const float *a, float sa,
+                           const float *b, float sb, const nn_bcast *p))
+NN_CUDA_FN(int cuda_sum_to (float *out, const float *a, const nn_bcast *p, size_t n_out))
 NN_CUDA_FN(int cuda_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q))
 NN_CUDA_FN(int cuda_unary_backward (float *grad_in, const float *grad_out, const float *s,
                                     size_t n, nn_unop op, float p))

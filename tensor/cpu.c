@@ -18,6 +18,9 @@
 #include "elementwise.h"
 #include "philox.h"
 #include "index.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 int cpu_fill (float *x, float value, size_t n) {
   for (size_t i = 0; i < n; i++) x[i] = value;
@@ -63,6 +66,15 @@ int cpu_normal (float *x, size_t n, uint64_t seed, uint64_t block0, float mean, 
 
 /* --- element-wise ------------------------------------------------------------- */
 
+/* Two cores stream memory faster than one, so a large element-wise op is
+** split among the threads of the one OpenMP team (the very threads
+** OpenBLAS runs on, as nn/optim.c's updates).  Below PARALLEL_MIN elements
+** (1 MB of floats) one thread does it all: waking the team costs more than
+** it saves, and a layer's batch-sized ops stay as they were.  Every element
+** is computed by the same formula whatever thread takes it, so the results
+** do not depend on the number of threads. */
+#define PARALLEL_MIN (1 << 18)
+
 /* out[i] = a[i] (op) b[i % bn].  bn == n is the plain case; bn < n repeats b
 ** over the rows of a (the bias add), so we walk a row at a time and the
 ** inner loop stays a straight, vectorisable loop over one row. */
@@ -73,7 +85,8 @@ int cpu_normal (float *x, size_t n, uint64_t seed, uint64_t block0, float mean, 
   for (size_t r = 0; r < n; r += bn)                                     \
     for (size_t j = 0; j < bn; j++) out[r + j] = f(b[j], a[r + j]);
 
-int cpu_binary (float *out, const float *a, const float *b, size_t n, size_t bn, nn_binop op) {
+static void binary_serial (float *out, const float *a, const float *b, size_t n, size_t bn,
+                           nn_binop op) {
   switch (op) {
     case NN_ADD:  BINARY_LOOP(nn_add); break;
     case NN_SUB:  BINARY_LOOP(nn_sub); break;
@@ -81,7 +94,40 @@ int cpu_binary (float *out, const float *a, const float *b, size_t n, size_t bn,
     case NN_DIV:  BINARY_LOOP(nn_div); break;
     case NN_RSUB: BINARY_LOOP_R(nn_sub); break;
     case NN_RDIV: BINARY_LOOP_R(nn_div); break;
-    default: return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
+    case NN_POWER:  BINARY_LOOP(nn_power); break;
+    case NN_RPOWER: BINARY_LOOP_R(nn_power); break;
+    case NN_FLOOR_DIVIDE:  BINARY_LOOP(nn_floor_divide); break;
+    case NN_RFLOOR_DIVIDE: BINARY_LOOP_R(nn_floor_divide); break;
+    case NN_REMAINDER:  BINARY_LOOP(nn_remainder); break;
+    case NN_RREMAINDER: BINARY_LOOP_R(nn_remainder); break;
+    case NN_MAXIMUM: BINARY_LOOP(nn_maximum); break;
+    case NN_MINIMUM: BINARY_LOOP(nn_minimum); break;
+    default: break;
+  }
+}
+
+/* Large ops: each thread its slice, whole rows of bn (or, for one shape,
+** 16-float pieces: no two threads write one cache line). */
+int cpu_binary (float *out, const float *a, const float *b, size_t n, size_t bn, nn_binop op) {
+  if ((unsigned)op >= NN_BINOP_COUNT) return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
+  if (n < PARALLEL_MIN) {
+    binary_serial(out, a, b, n, bn, op);
+    return NN_OK;
+  }
+  size_t unit = bn == n ? 16 : bn, units = (n + unit - 1) / unit;
+  #pragma omp parallel
+  {
+#ifdef _OPENMP
+    size_t t = (size_t)omp_get_thread_num(), k = (size_t)omp_get_num_threads();
+#else
+    size_t t = 0, k = 1;
+#endif
+    size_t lo = units * t / k * unit, hi = units * (t + 1) / k * unit;
+    if (hi > n) hi = n;
+    if (lo < hi) {
+      if (bn == n) binary_serial(out + lo, a + lo, b + lo, hi - lo, hi - lo, op);
+      else binary_serial(out + lo, a + lo, b, hi - lo, bn, op);
+    }
   }
   return NN_OK;
 }
@@ -94,8 +140,159 @@ int cpu_binary_scalar (float *out, const float *a, float s, size_t n, nn_binop o
     case NN_DIV:  for (size_t i = 0; i < n; i++) out[i] = nn_div(a[i], s); break;
     case NN_RSUB: for (size_t i = 0; i < n; i++) out[i] = nn_sub(s, a[i]); break;
     case NN_RDIV: for (size_t i = 0; i < n; i++) out[i] = nn_div(s, a[i]); break;
+    case NN_POWER:  for (size_t i = 0; i < n; i++) out[i] = nn_power(a[i], s); break;
+    case NN_RPOWER: for (size_t i = 0; i < n; i++) out[i] = nn_power(s, a[i]); break;
+    case NN_FLOOR_DIVIDE:  for (size_t i = 0; i < n; i++) out[i] = nn_floor_divide(a[i], s); break;
+    case NN_RFLOOR_DIVIDE: for (size_t i = 0; i < n; i++) out[i] = nn_floor_divide(s, a[i]); break;
+    case NN_REMAINDER:  for (size_t i = 0; i < n; i++) out[i] = nn_remainder(a[i], s); break;
+    case NN_RREMAINDER: for (size_t i = 0; i < n; i++) out[i] = nn_remainder(s, a[i]); break;
+    case NN_MAXIMUM: for (size_t i = 0; i < n; i++) out[i] = nn_maximum(a[i], s); break;
+    case NN_MINIMUM: for (size_t i = 0; i < n; i++) out[i] = nn_minimum(a[i], s); break;
     default: return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
   }
+  return NN_OK;
+}
+
+/* --- broadcast ops: walking a plan (broadcast.h) ---------------------------------
+** The plan's last dim is the inner loop: each operand steps through it by
+** 1 (contiguous) or 0 (one value repeated), so the loop is straight.  The
+** outer dims are decomposed once per row.  The work is cut into pieces, a
+** row each, or blocks of a row when there are few rows, and the pieces are
+** shared among the threads for a large op. */
+#define ROW_BLOCK 8192
+
+typedef struct walk { int64_t n, N, rows, nblk, items; } walk;
+
+static walk walk_of (const nn_bcast *p) {
+  walk w;
+  w.N = p->shape[p->ndim - 1];
+  w.n = w.N;
+  for (int d = 0; d < p->ndim - 1; d++) w.n *= p->shape[d];
+  w.rows = w.n / w.N;
+  w.nblk = w.rows >= 64 ? 1 : (w.N + ROW_BLOCK - 1) / ROW_BLOCK;
+  w.items = w.rows * w.nblk;
+  return w;
+}
+
+/* piece `it`: out's offset, each operand's offset, the length */
+static void piece (const nn_bcast *p, const walk *w, int64_t it, int nops, int64_t *o,
+                   int64_t *off, int64_t *len) {
+  int64_t r = it / w->nblk, blk = w->nblk == 1 ? w->N : ROW_BLOCK, c = (it - r * w->nblk) * blk;
+  *len = w->N - c < blk ? w->N - c : blk;
+  *o = r * w->N + c;
+  for (int k = 0; k < nops; k++)
+    off[k] = nn_bcast_offset(p, k, r * w->N) + c * p->stride[k][p->ndim - 1];
+}
+
+/* one row piece of a binary op; sa, sb: 1 or 0 */
+#define ROW_LOOP(f)                                                                  \
+  if (sa && sb) for (int64_t j = 0; j < len; j++) out[j] = f(a[j], b[j]);            \
+  else if (sa) { float y = b[0]; for (int64_t j = 0; j < len; j++) out[j] = f(a[j], y); } \
+  else if (sb) { float x = a[0]; for (int64_t j = 0; j < len; j++) out[j] = f(x, b[j]); } \
+  else for (int64_t j = 0; j < len; j++) out[j] = f(a[0], b[0]);
+
+static void binary_row (float *out, const float *a, int64_t sa, const float *b, int64_t sb,
+                        int64_t len, nn_binop op) {
+  switch (op) {
+    case NN_ADD: ROW_LOOP(nn_add); break;
+    case NN_SUB: ROW_LOOP(nn_sub); break;
+    case NN_MUL: ROW_LOOP(nn_mul); break;
+    case NN_DIV: ROW_LOOP(nn_div); break;
+    case NN_POWER: ROW_LOOP(nn_power); break;
+    case NN_FLOOR_DIVIDE: ROW_LOOP(nn_floor_divide); break;
+    case NN_REMAINDER: ROW_LOOP(nn_remainder); break;
+    case NN_MAXIMUM: ROW_LOOP(nn_maximum); break;
+    case NN_MINIMUM: ROW_LOOP(nn_minimum); break;
+    default:      /* the reversed ops: tensor.c swaps operands rather than use these */
+      for (int64_t j = 0; j < len; j++) out[j] = nn_binary_eval(op, a[j * sa], b[j * sb]);
+  }
+}
+
+int cpu_binary_bcast (float *out, const float *a, const float *b, const nn_bcast *p, nn_binop op) {
+  walk w = walk_of(p);
+  int64_t sa = p->stride[0][p->ndim - 1], sb = p->stride[1][p->ndim - 1];
+  #pragma omp parallel for schedule(static) if (w.n >= PARALLEL_MIN)
+  for (int64_t it = 0; it < w.items; it++) {
+    int64_t o, off[2], len;
+    piece(p, &w, it, 2, &o, off, &len);
+    binary_row(out + o, a + off[0], sa, b + off[1], sb, len, op);
+  }
+  return NN_OK;
+}
+
+/* element j of an operand as a double: exact for float32 and int32 */
+static inline double load_f64 (const void *x, int i32, int64_t j) {
+  return i32 ? (double)((const int32_t *)x)[j] : (double)((const float *)x)[j];
+}
+
+int cpu_compare (float *out, const void *a, int a_i32, const void *b, int b_i32, double s,
+                 const nn_bcast *p, nn_cmpop op) {
+  walk w = walk_of(p);
+  int64_t sa = p->stride[0][p->ndim - 1], sb = p->stride[1][p->ndim - 1];
+  #pragma omp parallel for schedule(static) if (w.n >= PARALLEL_MIN)
+  for (int64_t it = 0; it < w.items; it++) {
+    int64_t o, off[2], len;
+    piece(p, &w, it, 2, &o, off, &len);
+    const char *x = (const char *)a + 4 * off[0];          /* both dtypes are 4 bytes */
+    const char *y = b ? (const char *)b + 4 * off[1] : NULL;
+    float *r = out + o;
+    if (!a_i32 && y == NULL && sa == 1) {                  /* t:gt(0): a straight loop */
+      const float *xf = (const float *)(const void *)x;
+      for (int64_t j = 0; j < len; j++) r[j] = nn_compare_eval(op, (double)xf[j], s);
+    }
+    else
+      for (int64_t j = 0; j < len; j++)
+        r[j] = nn_compare_eval(op, load_f64(x, a_i32, j * sa),
+                               y ? load_f64(y, b_i32, j * sb) : s);
+  }
+  return NN_OK;
+}
+
+int cpu_where (float *out, const void *cond, int cond_i32, const float *a, float sa,
+               const float *b, float sb, const nn_bcast *p) {
+  walk w = walk_of(p);
+  int L = p->ndim - 1;
+  int64_t sc = p->stride[0][L], s1 = a ? p->stride[1][L] : 0, s2 = b ? p->stride[2][L] : 0;
+  #pragma omp parallel for schedule(static) if (w.n >= PARALLEL_MIN)
+  for (int64_t it = 0; it < w.items; it++) {
+    int64_t o, off[3], len;
+    piece(p, &w, it, 3, &o, off, &len);
+    const float *x = a ? a + off[1] : &sa, *y = b ? b + off[2] : &sb;   /* a number: stride 0 */
+    float *r = out + o;
+    if (cond_i32) {
+      const int32_t *c = (const int32_t *)cond + off[0];
+      for (int64_t j = 0; j < len; j++) r[j] = nn_where((float)c[j * sc], x[j * s1], y[j * s2]);
+    }
+    else {
+      const float *c = (const float *)cond + off[0];
+      if (sc == 1 && s1 == 1 && s2 == 1)                   /* one shape: vectorises */
+        for (int64_t j = 0; j < len; j++) r[j] = nn_where(c[j], x[j], y[j]);
+      else
+        for (int64_t j = 0; j < len; j++) r[j] = nn_where(c[j * sc], x[j * s1], y[j * s2]);
+    }
+  }
+  return NN_OK;
+}
+
+/* Sums in double, each out element adding a's elements in the order they
+** lie in memory (the CUDA kernel adds them in that same order). */
+int cpu_sum_to (float *out, const float *a, const nn_bcast *p, size_t n_out) {
+  double *acc = calloc(n_out, sizeof *acc);
+  if (acc == NULL) return nn_seterr(NN_ENOMEM, "out of host memory");
+  walk w = walk_of(p);
+  int64_t so = p->stride[0][p->ndim - 1];
+  for (int64_t r = 0; r < w.rows; r++) {
+    int64_t oo = nn_bcast_offset(p, 0, r * w.N), oa = nn_bcast_offset(p, 1, r * w.N);
+    const float *x = a + oa;
+    if (so) for (int64_t j = 0; j < w.N; j++) acc[oo + j] += x[j];
+    else {
+      double s = acc[oo];
+      for (int64_t j = 0; j < w.N; j++) s += x[j];
+      acc[oo] = s;
+    }
+  }
+  for (size_t k = 0; k < n_out; k++) out[k] = (float)acc[k];
+  free(acc);
   return NN_OK;
 }
 
@@ -113,6 +310,15 @@ int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float 
     case NN_CLAMP:   for (size_t i = 0; i < n; i++) out[i] = nn_clamp(a[i], p, q); break;
     case NN_LEAKY_RELU: for (size_t i = 0; i < n; i++) out[i] = nn_leaky_relu(a[i], p); break;
     case NN_STEP:    for (size_t i = 0; i < n; i++) out[i] = nn_step(a[i], p, q); break;
+    case NN_SIN:     for (size_t i = 0; i < n; i++) out[i] = nn_sin(a[i]); break;
+    case NN_COS:     for (size_t i = 0; i < n; i++) out[i] = nn_cos(a[i]); break;
+    case NN_ERF:     for (size_t i = 0; i < n; i++) out[i] = nn_erf(a[i]); break;
+    case NN_RSQRT:   for (size_t i = 0; i < n; i++) out[i] = nn_rsqrt(a[i]); break;
+    case NN_FLOOR:   for (size_t i = 0; i < n; i++) out[i] = nn_floor(a[i]); break;
+    case NN_ROUND:   for (size_t i = 0; i < n; i++) out[i] = nn_round(a[i]); break;
+    case NN_SIGN:    for (size_t i = 0; i < n; i++) out[i] = nn_sign(a[i]); break;
+    case NN_ISNAN:   for (size_t i = 0; i < n; i++) out[i] = nn_isnan(a[i]); break;
+    case NN_ISINF:   for (size_t i = 0; i < n; i++) out[i] = nn_isinf(a[i]); break;
     default: return nn_seterr(NN_EARG, "unknown unary op %d", (int)op);
   }
   return NN_OK;

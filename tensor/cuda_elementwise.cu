@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cuda_util.cuh"   /* CUDA_TRY, GRID_STRIDE, cuda_run, flag_bad */
+#include "broadcast.h"     /* nn_bcast, nn_bcast_offset: included here, outside extern "C" */
 extern "C" {
 #include "backend.h"
 }
@@ -199,6 +200,116 @@ extern "C" int cuda_unary_backward (float *grad_in, const float *grad_out, const
   if (op != NN_RELU && op != NN_LEAKY_RELU && op != NN_SIGMOID && op != NN_TANH)
     return nn_seterr(NN_EARG, "unary op %d has no backward", (int)op);
   return cuda_run(n, unary_backward_kernel, grad_in, grad_out, s, n, (int)op, p);
+}
+
+/* --- broadcast ops: walking a plan (broadcast.h) -----------------------------------
+** One thread per output element, grid-stride; each thread finds its
+** operands' elements with nn_bcast_offset (a division per dim of the
+** coalesced plan: at most 5, and 1 or 2 for the usual shapes).  The plan is
+** a kernel argument, by value.  tensor.c sends the same-shape and bias-row
+** cases to binary_kernel above, which needs no division. */
+
+/* out[i] = a[.] (op) b[.] */
+static __global__ void binary_bcast_kernel (float *out, const float *a, const float *b,
+                                            nn_bcast p, size_t n, int op) {
+  GRID_STRIDE(i, n)
+    out[i] = nn_binary_eval(op, a[nn_bcast_offset(&p, 0, (int64_t)i)],
+                            b[nn_bcast_offset(&p, 1, (int64_t)i)]);
+}
+
+/* element j of a float32 or int32 operand, as a double (exact for both) */
+static __device__ __forceinline__ double load_f64 (const void *x, int i32, int64_t j) {
+  return i32 ? (double)((const int32_t *)x)[j] : (double)((const float *)x)[j];
+}
+
+/* out[i] = (a[.] op b[.]) as 1/0; b NULL: the number s */
+static __global__ void compare_kernel (float *out, const void *a, int a_i32, const void *b,
+                                       int b_i32, double s, nn_bcast p, size_t n, int op) {
+  GRID_STRIDE(i, n) {
+    double x = load_f64(a, a_i32, nn_bcast_offset(&p, 0, (int64_t)i));
+    double y = b != NULL ? load_f64(b, b_i32, nn_bcast_offset(&p, 1, (int64_t)i)) : s;
+    out[i] = nn_compare_eval(op, x, y);
+  }
+}
+
+/* out[i] = cond[.] != 0 ? a[.] : b[.]; a (b) NULL: the number sa (sb) */
+static __global__ void where_kernel (float *out, const void *cond, int cond_i32, const float *a,
+                                     float sa, const float *b, float sb, nn_bcast p, size_t n) {
+  GRID_STRIDE(i, n) {
+    int64_t c = nn_bcast_offset(&p, 0, (int64_t)i);
+    float cv = cond_i32 ? (float)((const int32_t *)cond)[c] : ((const float *)cond)[c];
+    float x = a != NULL ? a[nn_bcast_offset(&p, 1, (int64_t)i)] : sa;
+    float y = b != NULL ? b[nn_bcast_offset(&p, 2, (int64_t)i)] : sb;
+    out[i] = nn_where(cv, x, y);
+  }
+}
+
+/* out[k] = the sum of the elements of a that out[k] stretches over.  One
+** thread per element of out: the plan's dims where out's stride (operand 0)
+** is nonzero are out's own, in its order, so k decomposes over them; the
+** rest are summed over, in a's memory order (the order cpu_sum_to adds
+** them in), in double.  For a bias gradient (B, N) -> (N), neighbouring
+** threads read neighbouring columns: the reads coalesce. */
+static __global__ void sum_to_kernel (float *out, const float *a, nn_bcast p, size_t n_out) {
+  GRID_STRIDE(k, n_out) {
+    int64_t rest = (int64_t)k, base = 0, m_count = 1;
+    for (int d = p.ndim - 1; d >= 0; d--) {
+      if (p.stride[0][d] == 0) { m_count *= p.shape[d]; continue; }
+      int64_t q = rest / p.shape[d];
+      base += (rest - q * p.shape[d]) * p.stride[1][d];
+      rest = q;
+    }
+    double s = 0.0;
+    for (int64_t m = 0; m < m_count; m++) {
+      int64_t r = m, off = base;
+      for (int d = p.ndim - 1; d >= 0; d--) {
+        if (p.stride[0][d] != 0) continue;
+        int64_t q = r / p.shape[d];
+        off += (r - q * p.shape[d]) * p.stride[1][d];
+        r = q;
+      }
+      s += (double)a[off];
+    }
+    out[k] = (float)s;
+  }
+}
+
+static size_t plan_numel (const nn_bcast *p) {
+  size_t n = 1;
+  for (int d = 0; d < p->ndim; d++) n *= (size_t)p->shape[d];
+  return n;
+}
+
+extern "C" int cuda_binary_bcast (float *out, const float *a, const float *b, const nn_bcast *p,
+                                  nn_binop op) {
+  size_t n = plan_numel(p);
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  if ((unsigned)op >= NN_BINOP_COUNT) return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
+  return cuda_run(n, binary_bcast_kernel, out, a, b, *p, n, (int)op);
+}
+
+extern "C" int cuda_compare (float *out, const void *a, int a_i32, const void *b, int b_i32,
+                             double s, const nn_bcast *p, nn_cmpop op) {
+  size_t n = plan_numel(p);
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  if ((unsigned)op >= NN_CMPOP_COUNT) return nn_seterr(NN_EARG, "unknown comparison %d", (int)op);
+  return cuda_run(n, compare_kernel, out, a, a_i32, b, b_i32, s, *p, n, (int)op);
+}
+
+extern "C" int cuda_where (float *out, const void *cond, int cond_i32, const float *a, float sa,
+                           const float *b, float sb, const nn_bcast *p) {
+  size_t n = plan_numel(p);
+  int rc = cuda_ready();
+  if (rc != NN_OK || n == 0) return rc;
+  return cuda_run(n, where_kernel, out, cond, cond_i32, a, sa, b, sb, *p, n);
+}
+
+extern "C" int cuda_sum_to (float *out, const float *a, const nn_bcast *p, size_t n_out) {
+  int rc = cuda_ready();
+  if (rc != NN_OK || n_out == 0) return rc;
+  return cuda_run(n_out, sum_to_kernel, out, a, *p, n_out);
 }
 
 /* --- gathering and one-hot ---------------------------------------------------------

@@ -23,6 +23,59 @@ NN_HD float nn_sub (float a, float b) { return a - b; }
 NN_HD float nn_mul (float a, float b) { return a * b; }
 NN_HD float nn_div (float a, float b) { return a / b; }   /* IEEE: x/0 = +-inf, 0/0 = nan */
 
+/* a ^ b: powf, with C99's special cases (pow(x, 0) = 1 even for nan; a
+** negative a to a fractional b is nan), as PyTorch's torch.pow. */
+NN_HD float nn_power (float a, float b) { return powf(a, b); }
+
+/* floor(a / b), PyTorch's torch.div(a, b, rounding_mode='floor') (also
+** floor_divide, and Python's // on floats), computed as c10's
+** div_floor_floating does so that it agrees with remainder below:
+**   mod = fmod(a, b);  div = (a - mod) / b, less 1 when mod and b differ in
+**   sign; then div is rounded to the nearest whole number (it is one, up to
+**   the rounding of the division).  b == 0 gives IEEE's a / b (+-inf, nan);
+**   a zero result has the sign of a / b.
+** Source: PyTorch 2.x, c10/util/generic_math.h. */
+NN_HD float nn_floor_divide (float a, float b) {
+  if (b == 0.0f) return a / b;
+  float mod = fmodf(a, b);
+  float div = (a - mod) / b;
+  if (mod != 0.0f && (b < 0.0f) != (mod < 0.0f)) div -= 1.0f;
+  if (div == 0.0f) return copysignf(0.0f, a / b);
+  float fl = floorf(div);
+  return div - fl > 0.5f ? fl + 1.0f : fl;
+}
+
+/* a mod b with the sign of b (Python's and Lua's %, torch.remainder):
+** a - floor(a / b) * b, computed as fmod(a, b) moved by b when the signs
+** differ, which is exact.  remainder(a, 0) = nan.
+** Source: PyTorch 2.x, c10/util/generic_math.h; Lua 5.4, luai_nummod. */
+NN_HD float nn_remainder (float a, float b) {
+  float mod = fmodf(a, b);
+  if (mod != 0.0f && (b < 0.0f) != (mod < 0.0f)) mod += b;
+  return mod;
+}
+
+/* max(a, b) and min(a, b), element-wise; a nan in either gives nan, as
+** torch.maximum / torch.minimum (fmaxf would drop it). */
+NN_HD float nn_maximum (float a, float b) { return a != a ? a : (b != b ? b : (a > b ? a : b)); }
+NN_HD float nn_minimum (float a, float b) { return a != a ? a : (b != b ? b : (a < b ? a : b)); }
+
+/* --- comparisons: 1.0 where (a op b) holds, else 0.0 ----------------------
+** In double, which holds every float32 and every int32 exactly, so an
+** int32 and a float32 compare by their exact values.  IEEE: a nan is
+** unequal to everything, itself included, and unordered. */
+NN_HD float nn_eq (double a, double b) { return a == b ? 1.0f : 0.0f; }
+NN_HD float nn_ne (double a, double b) { return a != b ? 1.0f : 0.0f; }
+NN_HD float nn_lt (double a, double b) { return a < b ? 1.0f : 0.0f; }
+NN_HD float nn_le (double a, double b) { return a <= b ? 1.0f : 0.0f; }
+NN_HD float nn_gt (double a, double b) { return a > b ? 1.0f : 0.0f; }
+NN_HD float nn_ge (double a, double b) { return a >= b ? 1.0f : 0.0f; }
+
+/* where(c, a, b) = a where c is nonzero, else b (a nan c is nonzero: it is
+** true as a bool in PyTorch).  An int32 c is passed as a float: no nonzero
+** int32 becomes 0.0f. */
+NN_HD float nn_where (float c, float a, float b) { return c != 0.0f ? a : b; }
+
 /* --- unary: out = f(x) ------------------------------------------------------ */
 NN_HD float nn_neg (float x) { return -x; }
 NN_HD float nn_exp (float x) { return expf(x); }
@@ -57,6 +110,23 @@ NN_HD float nn_leaky_relu (float x, float slope) { return x > 0.0f ? x : slope *
 /* step(x; t, v) = v if x >= t, else 0.  Dropout draws u ~ U[0,1) and keeps
 ** an element when u >= p, scaled by v = 1 / (1 - p). */
 NN_HD float nn_step (float x, float t, float v) { return x >= t ? v : 0.0f; }
+
+/* sin, cos, erf: the C library's (CUDA's on the GPU, within 2 ulp of it).
+** erf(x) = 2/sqrt(pi) \int_0^x e^{-t^2} dt. */
+NN_HD float nn_sin (float x) { return sinf(x); }
+NN_HD float nn_cos (float x) { return cosf(x); }
+NN_HD float nn_erf (float x) { return erff(x); }
+/* rsqrt(x) = 1 / sqrt(x), both correctly rounded (CUDA's rsqrtf is not:
+** this keeps the GPU within an ulp of the CPU).  rsqrt(0) = inf. */
+NN_HD float nn_rsqrt (float x) { return 1.0f / sqrtf(x); }
+NN_HD float nn_floor (float x) { return floorf(x); }
+/* round half to even (2.5 -> 2, 3.5 -> 4), as torch.round and numpy.round:
+** rintf in the default rounding mode, on either device. */
+NN_HD float nn_round (float x) { return rintf(x); }
+/* sign(x) = 1 for x > 0, -1 for x < 0, 0 for +-0; sign(nan) = nan (torch.sign). */
+NN_HD float nn_sign (float x) { return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : (x == x ? 0.0f : x)); }
+NN_HD float nn_isnan (float x) { return x != x ? 1.0f : 0.0f; }
+NN_HD float nn_isinf (float x) { return fabsf(x) == INFINITY ? 1.0f : 0.0f; }
 
 /* --- dtype conversion ----------------------------------------------------
 ** float32 -> int32 truncates toward zero, as C's cast and PyTorch's .int().
@@ -94,6 +164,14 @@ NN_HD float nn_binary_eval (int op, float a, float b) {
     case NN_DIV:  return nn_div(a, b);
     case NN_RSUB: return nn_sub(b, a);
     case NN_RDIV: return nn_div(b, a);
+    case NN_POWER:  return nn_power(a, b);
+    case NN_RPOWER: return nn_power(b, a);
+    case NN_FLOOR_DIVIDE:  return nn_floor_divide(a, b);
+    case NN_RFLOOR_DIVIDE: return nn_floor_divide(b, a);
+    case NN_REMAINDER:     return nn_remainder(a, b);
+    case NN_RREMAINDER:    return nn_remainder(b, a);
+    case NN_MAXIMUM: return nn_maximum(a, b);
+    case NN_MINIMUM: return nn_minimum(a, b);
     default:      return 0.0f;
   }
 }
@@ -112,7 +190,28 @@ NN_HD float nn_unary_eval (int op, float x, float p, float q) {
     case NN_CLAMP:   return nn_clamp(x, p, q);
     case NN_LEAKY_RELU: return nn_leaky_relu(x, p);
     case NN_STEP:    return nn_step(x, p, q);
+    case NN_SIN:     return nn_sin(x);
+    case NN_COS:     return nn_cos(x);
+    case NN_ERF:     return nn_erf(x);
+    case NN_RSQRT:   return nn_rsqrt(x);
+    case NN_FLOOR:   return nn_floor(x);
+    case NN_ROUND:   return nn_round(x);
+    case NN_SIGN:    return nn_sign(x);
+    case NN_ISNAN:   return nn_isnan(x);
+    case NN_ISINF:   return nn_isinf(x);
     default:         return 0.0f;
+  }
+}
+
+NN_HD float nn_compare_eval (int op, double a, double b) {
+  switch (op) {
+    case NN_EQ: return nn_eq(a, b);
+    case NN_NE: return nn_ne(a, b);
+    case NN_LT: return nn_lt(a, b);
+    case NN_LE: return nn_le(a, b);
+    case NN_GT: return nn_gt(a, b);
+    case NN_GE: return nn_ge(a, b);
+    default:    return 0.0f;
   }
 }
 

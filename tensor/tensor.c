@@ -14,6 +14,7 @@
 
 #include "tensor.h"
 #include "backend.h"
+#include "broadcast.h"
 
 /* --- errors ----------------------------------------------------------------- */
 
@@ -64,12 +65,15 @@ int tensor_check_float (const nn_tensor *t, int role, const char *op) {
 }
 
 static const char *const binop_names[NN_BINOP_COUNT] = {
-  "add", "sub", "mul", "div", "sub", "div"
+  "add", "sub", "mul", "div", "sub", "div", "pow", "pow", "floor_divide", "floor_divide",
+  "remainder", "remainder", "maximum", "minimum"
 };
 static const char *const unop_names[NN_UNOP_COUNT] = {
   "neg", "exp", "log", "sqrt", "abs", "relu", "sigmoid", "tanh", "pow", "clamp",
-  "leaky_relu", "step"
+  "leaky_relu", "step", "sin", "cos", "erf", "rsqrt", "floor", "round", "sign", "isnan", "isinf"
 };
+static const char *const cmpop_names[NN_CMPOP_COUNT] = { "eq", "ne", "lt", "le", "gt", "ge" };
+const char *cmpop_name (nn_cmpop op) { return cmpop_names[op]; }
 static const char *const redop_names[NN_REDOP_COUNT] = {
   "sum", "mean", "max", "min", "argmax", "argmin"
 };
@@ -605,35 +609,82 @@ static int check_out (const nn_tensor *out, const nn_tensor *a) {
   return rc;
 }
 
-/* b broadcasts against a when it has a's numel or is one row of a's last dim */
-static int broadcast_len (size_t *bn, const nn_tensor *a, const nn_tensor *b) {
-  int64_t last = a->ndim ? a->shape[a->ndim - 1] : 1;
-  int b_is_row = b->ndim == 1 || (b->ndim == 2 && b->shape[0] == 1);
-  if (b->numel == a->numel && (a->ndim == b->ndim || b->numel <= 1)) {
-    int same = 1;
-    for (int i = 0; i < a->ndim && a->ndim == b->ndim; i++) same &= a->shape[i] == b->shape[i];
-    if (same) { *bn = (size_t)a->numel; return NN_OK; }
+/* out must be float32, on like's device, and hold as many elements as the
+** result's shape (ndim, shape), in row-major order: its own shape may differ,
+** as before broadcasting (a layer's reshaped buffer, nn/join.c's matrices) */
+static int check_result (const nn_tensor *out, int ndim, const int64_t *shape,
+                         const nn_tensor *like, const char *what) {
+  int64_t numel = 1;
+  for (int d = 0; d < ndim; d++) numel *= shape[d];   /* <= 2^40: bcast_shapes checked it */
+  int rc = tensor_check_float(out, NN_ROLE_OUT, what);
+  if (rc != NN_OK) return rc;
+  if (out->numel != numel) {
+    nn_tensor t = { 0 };
+    t.ndim = ndim;
+    for (int d = 0; d < ndim; d++) t.shape[d] = shape[d];
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT, "%s: the output %s does not hold the result's "
+                         "shape %s", what, shape_str(out).s, shape_str(&t).s);
   }
-  if (b_is_row && b->numel == last && a->ndim >= 1) { *bn = (size_t)last; return NN_OK; }
-  return nn_seterr(NN_ESHAPE, "shapes do not match: %s and %s (b must have a's shape, "
-                   "or be a row of its last dim)", shape_str(a).s, shape_str(b).s);
+  if ((rc = same_device("output", out, like)) != NN_OK) return nn_blame(rc, NN_ROLE_OUT);
+  return NN_OK;
+}
+
+/* out over operand k of plan p: only as the operand itself, read element
+** for element (in place); a stretched operand may not lie in out at all */
+static int check_operand (const nn_tensor *out, const nn_tensor *in, const nn_bcast *p, int k) {
+  if (in == NULL) return NN_OK;
+  return check_apart(out, in, !bcast_is_full(p, k) || in->numel != out->numel);
+}
+
+static nn_binop reversed (nn_binop op) {
+  switch (op) {
+    case NN_SUB: return NN_RSUB;             case NN_RSUB: return NN_SUB;
+    case NN_DIV: return NN_RDIV;             case NN_RDIV: return NN_DIV;
+    case NN_POWER: return NN_RPOWER;         case NN_RPOWER: return NN_POWER;
+    case NN_FLOOR_DIVIDE: return NN_RFLOOR_DIVIDE;
+    case NN_RFLOOR_DIVIDE: return NN_FLOOR_DIVIDE;
+    case NN_REMAINDER: return NN_RREMAINDER; case NN_RREMAINDER: return NN_REMAINDER;
+    default: return op;                      /* add, mul, maximum, minimum commute */
+  }
 }
 
 int tensor_binary (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_binop op) {
-  size_t bn = 0;
-  int rc;
-  if ((rc = same_device(binop_name(op), a, b)) != NN_OK) return rc;
-  if ((rc = tensor_check_float(b, NN_ROLE_INPUT + 1, binop_name(op))) != NN_OK) return rc;
-  if ((rc = broadcast_len(&bn, a, b)) != NN_OK) return rc;
-  if ((rc = check_out(out, a)) != NN_OK) return rc;
-  if ((rc = check_apart(out, b, bn < (size_t)a->numel)) != NN_OK) return rc;
-  size_t n = (size_t)a->numel;
+  int rc, ndim;
+  int64_t shape[NN_MAXDIM];
+  if ((unsigned)op >= NN_BINOP_COUNT) return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
+  const char *name = binop_name(op);
+  if ((rc = same_device(name, a, b)) != NN_OK) return rc;
+  if ((rc = tensor_check_float(a, NN_ROLE_INPUT, name)) != NN_OK) return rc;
+  if ((rc = tensor_check_float(b, NN_ROLE_INPUT + 1, name)) != NN_OK) return rc;
+  if ((rc = tensor_broadcast_shape(&ndim, shape, a, b)) != NN_OK) return rc;
+  if ((rc = check_result(out, ndim, shape, a, name)) != NN_OK) return rc;
+  nn_bcast p;
+  const nn_tensor *ops[2] = { a, b };
+  bcast_plan(&p, ndim, shape, 2, ops);
+  if ((rc = check_operand(out, a, &p, 0)) != NN_OK) return rc;
+  if ((rc = check_operand(out, b, &p, 1)) != NN_OK) return rc;
+  size_t n = (size_t)out->numel;
   if (n == 0) return NN_OK;
-  return ON_CPU(a) ? cpu_binary(tensor_data(out), tensor_data(a), tensor_data(b), n, bn, op)
-                   : cuda_binary(tensor_data(out), tensor_data(a), tensor_data(b), n, bn, op);
+  float *o = tensor_data(out), *x = tensor_data(a), *y = tensor_data(b);
+  int cpu = ON_CPU(a);
+  int64_t N = p.shape[p.ndim - 1];
+  /* the fast paths: one shape; a row of the last dim over the rows of the
+  ** other (the bias add), on either side */
+  int row_b = p.ndim == 2 && p.stride[0][0] == N && p.stride[0][1] == 1 &&
+              p.stride[1][0] == 0 && p.stride[1][1] == 1;
+  int row_a = p.ndim == 2 && p.stride[1][0] == N && p.stride[1][1] == 1 &&
+              p.stride[0][0] == 0 && p.stride[0][1] == 1;
+  if (bcast_is_full(&p, 0) && bcast_is_full(&p, 1))
+    return cpu ? cpu_binary(o, x, y, n, n, op) : cuda_binary(o, x, y, n, n, op);
+  if (row_b) return cpu ? cpu_binary(o, x, y, n, (size_t)N, op) : cuda_binary(o, x, y, n, (size_t)N, op);
+  if (row_a)
+    return cpu ? cpu_binary(o, y, x, n, (size_t)N, reversed(op))
+               : cuda_binary(o, y, x, n, (size_t)N, reversed(op));
+  return cpu ? cpu_binary_bcast(o, x, y, &p, op) : cuda_binary_bcast(o, x, y, &p, op);
 }
 
 int tensor_binary_scalar (nn_tensor *out, const nn_tensor *a, float s, nn_binop op) {
+  if ((unsigned)op >= NN_BINOP_COUNT) return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
   int rc = check_out(out, a);
   if (rc != NN_OK) return rc;
   size_t n = (size_t)a->numel;
@@ -642,7 +693,151 @@ int tensor_binary_scalar (nn_tensor *out, const nn_tensor *a, float s, nn_binop 
                    : cuda_binary_scalar(tensor_data(out), tensor_data(a), s, n, op);
 }
 
+int tensor_compare (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_cmpop op) {
+  int rc, ndim;
+  int64_t shape[NN_MAXDIM];
+  if ((unsigned)op >= NN_CMPOP_COUNT) return nn_seterr(NN_EARG, "unknown comparison %d", (int)op);
+  const char *name = cmpop_name(op);
+  if ((rc = same_device(name, a, b)) != NN_OK) return rc;
+  if ((rc = tensor_broadcast_shape(&ndim, shape, a, b)) != NN_OK) return rc;
+  if ((rc = check_result(out, ndim, shape, a, name)) != NN_OK) return rc;
+  nn_bcast p;
+  const nn_tensor *ops[2] = { a, b };
+  bcast_plan(&p, ndim, shape, 2, ops);
+  if ((rc = check_operand(out, a, &p, 0)) != NN_OK) return rc;
+  if ((rc = check_operand(out, b, &p, 1)) != NN_OK) return rc;
+  if (out->numel == 0) return NN_OK;
+  int ai = a->dtype == NN_I32, bi = b->dtype == NN_I32;
+  return ON_CPU(a) ? cpu_compare(tensor_data(out), tensor_data(a), ai, tensor_data(b), bi, 0.0, &p, op)
+                   : cuda_compare(tensor_data(out), tensor_data(a), ai, tensor_data(b), bi, 0.0, &p, op);
+}
+
+int tensor_compare_scalar (nn_tensor *out, const nn_tensor *a, double s, nn_cmpop op) {
+  int rc;
+  if ((unsigned)op >= NN_CMPOP_COUNT) return nn_seterr(NN_EARG, "unknown comparison %d", (int)op);
+  if ((rc = check_result(out, a->ndim, a->shape, a, cmpop_name(op))) != NN_OK) return rc;
+  nn_bcast p;
+  const nn_tensor *ops[2] = { a, NULL };
+  bcast_plan(&p, a->ndim, a->shape, 2, ops);
+  if ((rc = check_operand(out, a, &p, 0)) != NN_OK) return rc;
+  if (out->numel == 0) return NN_OK;
+  int ai = a->dtype == NN_I32;
+  if (!ai) s = (double)(float)s;          /* float32 against float32, as PyTorch */
+  return ON_CPU(a) ? cpu_compare(tensor_data(out), tensor_data(a), ai, NULL, 0, s, &p, op)
+                   : cuda_compare(tensor_data(out), tensor_data(a), ai, NULL, 0, s, &p, op);
+}
+
+int tensor_where (nn_tensor *out, const nn_tensor *cond, const nn_tensor *a, float sa,
+                  const nn_tensor *b, float sb) {
+  int rc, ndim;
+  int64_t shape[NN_MAXDIM];
+  if (a != NULL && (rc = same_device("where", cond, a)) != NN_OK) return nn_blame(rc, NN_ROLE_INPUT + 1);
+  if (b != NULL && (rc = same_device("where", cond, b)) != NN_OK) return nn_blame(rc, NN_ROLE_INPUT + 2);
+  if (a != NULL && (rc = tensor_check_float(a, NN_ROLE_INPUT + 1, "where")) != NN_OK) return rc;
+  if (b != NULL && (rc = tensor_check_float(b, NN_ROLE_INPUT + 2, "where")) != NN_OK) return rc;
+  ndim = cond->ndim;
+  for (int d = 0; d < ndim; d++) shape[d] = cond->shape[d];
+  if (a != NULL && (rc = bcast_shapes(&ndim, shape, ndim, shape, a->ndim, a->shape,
+                                      NN_ROLE_INPUT + 1)) != NN_OK) return rc;
+  if (b != NULL && (rc = bcast_shapes(&ndim, shape, ndim, shape, b->ndim, b->shape,
+                                      NN_ROLE_INPUT + 2)) != NN_OK) return rc;
+  if ((rc = check_result(out, ndim, shape, cond, "where")) != NN_OK) return rc;
+  nn_bcast p;
+  const nn_tensor *ops[3] = { cond, a, b };
+  bcast_plan(&p, ndim, shape, 3, ops);
+  for (int k = 0; k < 3; k++)
+    if ((rc = check_operand(out, ops[k], &p, k)) != NN_OK) return rc;
+  if (out->numel == 0) return NN_OK;
+  int ci = cond->dtype == NN_I32;
+  const float *x = a ? tensor_data(a) : NULL, *y = b ? tensor_data(b) : NULL;
+  return ON_CPU(cond) ? cpu_where(tensor_data(out), tensor_data(cond), ci, x, sa, y, sb, &p)
+                      : cuda_where(tensor_data(out), tensor_data(cond), ci, x, sa, y, sb, &p);
+}
+
+/* A mask of a's shape: a != 0 (any), or a == 0 (all: every element is
+** nonzero when none is zero).  *mask is NULL on error. */
+static int zero_mask (nn_tensor **mask, const nn_tensor *a, int all) {
+  int rc = tensor_new(mask, a->storage->device, a->ndim, a->shape);
+  if (rc == NN_OK) rc = tensor_compare_scalar(*mask, a, 0.0, all ? NN_EQ : NN_NE);
+  if (rc != NN_OK) {
+    tensor_release(*mask);
+    *mask = NULL;
+  }
+  return rc;
+}
+
+/* any: some element of a != 0; all: no element of a == 0.  Counted as a
+** sum of 0/1 in double: exact, and > 0 exactly when one is there. */
+int tensor_any_all (int *result, const nn_tensor *a, int all) {
+  *result = all;
+  if (a->numel == 0) return NN_OK;
+  nn_tensor *mask;
+  double count = 0.0;
+  int rc = zero_mask(&mask, a, all);
+  if (rc == NN_OK) rc = tensor_reduce_all(&count, mask, NN_SUM);
+  tensor_release(mask);
+  if (rc == NN_OK) *result = all ? count == 0.0 : count > 0.0;
+  return rc;
+}
+
+/* The same per dim: the counts are summed into out (as floats, but a
+** positive count never rounds to 0), then out = count > 0 (any) or
+** count == 0 (all), in place. */
+int tensor_any_all_dim (nn_tensor *out, const nn_tensor *a, int d, int all) {
+  if (d < 0 || d >= a->ndim)
+    return nn_seterr_arg(NN_EARG, NN_ROLE_INDEX, "dim %d is out of range for %s (it has %d dims)",
+                         d + 1, shape_str(a).s, a->ndim);
+  nn_tensor *mask;
+  int rc = zero_mask(&mask, a, all);
+  if (rc == NN_OK) rc = tensor_reduce_dim(out, mask, d, NN_SUM);
+  tensor_release(mask);
+  if (rc == NN_OK) rc = tensor_compare_scalar(out, out, 0.0, all ? NN_EQ : NN_GT);
+  return rc;
+}
+
+int tensor_sum_to_size (nn_tensor *out, const nn_tensor *a) {
+  int rc, ndim;
+  int64_t shape[NN_MAXDIM];
+  if ((rc = tensor_check_float(a, NN_ROLE_INPUT, "sum_to_size")) != NN_OK) return rc;
+  if ((rc = tensor_check_float(out, NN_ROLE_OUT, "sum_to_size")) != NN_OK) return rc;
+  if ((rc = same_device("sum_to_size", out, a)) != NN_OK) return nn_blame(rc, NN_ROLE_OUT);
+  int fits = bcast_shapes(&ndim, shape, out->ndim, out->shape, a->ndim, a->shape,
+                          NN_ROLE_OUT) == NN_OK && ndim == a->ndim;
+  for (int d = 0; fits && d < ndim; d++) fits = shape[d] == a->shape[d];
+  if (!fits)
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT, "sum_to_size: %s does not broadcast to %s, so "
+                         "%s cannot be summed down to it", shape_str(out).s, shape_str(a).s,
+                         shape_str(a).s);
+  if (overlap(out, a))
+    return nn_seterr_arg(NN_EARG, NN_ROLE_OUT, "sum_to_size: the output %s shares memory with "
+                         "the input %s", shape_str(out).s, shape_str(a).s);
+  if (out->numel == 0) return NN_OK;
+  if (a->numel == 0) return tensor_fill(out, 0.0);        /* empty sums */
+  nn_bcast p;
+  const nn_tensor *ops[2] = { out, a };
+  bcast_plan(&p, a->ndim, a->shape, 2, ops);
+  if (ON_CPU(a)) return cpu_sum_to(tensor_data(out), tensor_data(a), &p, (size_t)out->numel);
+  /* On the GPU, one block of dims summed over, (outer, n, inner) with n the
+  ** block (a bias gradient, a full sum), is a reduction along a dim: the
+  ** reduction kernels share it among threads, where sum_to_kernel gives
+  ** each output element one thread (a full sum would be one thread's loop).
+  ** The plan's dims alternate between kept and summed (neighbours of one
+  ** kind merge), so the block is one dim. */
+  int first = -1, blocks = 0;
+  for (int d = 0; d < p.ndim; d++)
+    if (p.stride[0][d] == 0) { blocks++; first = d; }
+  if (blocks == 1) {
+    size_t outer = 1, inner = 1;
+    for (int d = 0; d < first; d++) outer *= (size_t)p.shape[d];
+    for (int d = first + 1; d < p.ndim; d++) inner *= (size_t)p.shape[d];
+    return cuda_reduce_dim(tensor_data(out), tensor_data(a), outer, (size_t)p.shape[first], inner,
+                           NN_SUM);
+  }
+  return cuda_sum_to(tensor_data(out), tensor_data(a), &p, (size_t)out->numel);
+}
+
 int tensor_unary (nn_tensor *out, const nn_tensor *a, nn_unop op, float p, float q) {
+  if ((unsigned)op >= NN_UNOP_COUNT) return nn_seterr(NN_EARG, "unknown unary op %d", (int)op);
   int rc = check_out(out, a);
   if (rc != NN_OK) return rc;
   size_t n = (size_t)a->numel;

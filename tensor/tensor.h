@@ -255,10 +255,20 @@ int tensor_uniform (nn_tensor *t, float lo, float hi);
 int tensor_normal (nn_tensor *t, float mean, float std);
 
 /* --- element-wise math ----------------------------------------------------
-** The per-element formulas live in elementwise.h, shared by both backends. */
+** The per-element formulas live in elementwise.h, shared by both backends.
+**
+** Broadcasting (NumPy's rules, as PyTorch): the shapes of two (or three)
+** operands are aligned from the right; a missing leading dim counts as size
+** 1, and a dim of size 1 stretches to the other's size.  (3x1) with (1x4)
+** gives (3x4); (2) with (3x2) gives (3x2); (3x2) with (4) is an error.  A
+** dim that stretches is read with a stride of 0: nothing is copied. */
 typedef enum nn_binop {
   NN_ADD, NN_SUB, NN_MUL, NN_DIV,
   NN_RSUB, NN_RDIV,     /* b - a, b / a: for `2 - t` and `2 / t` */
+  NN_POWER, NN_RPOWER,  /* a ^ b, b ^ a */
+  NN_FLOOR_DIVIDE, NN_RFLOOR_DIVIDE,   /* floor(a / b), floor(b / a) as PyTorch */
+  NN_REMAINDER, NN_RREMAINDER,         /* a mod b (sign of b), b mod a */
+  NN_MAXIMUM, NN_MINIMUM,              /* element-wise max / min; nan propagates */
   NN_BINOP_COUNT
 } nn_binop;
 
@@ -269,15 +279,35 @@ typedef enum nn_unop {
   NN_CLAMP,             /* min(max(x, p), q) */
   NN_LEAKY_RELU,        /* x > 0 ? x : p * x */
   NN_STEP,              /* x >= p ? q : 0: a step of height q at p (Dropout's mask) */
+  NN_SIN, NN_COS, NN_ERF, NN_RSQRT,    /* rsqrt(x) = 1 / sqrt(x) */
+  NN_FLOOR, NN_ROUND,   /* round: half to even, as PyTorch (rintf) */
+  NN_SIGN,              /* -1, 0 or 1; sign(nan) = nan */
+  NN_ISNAN, NN_ISINF,   /* 1 or 0 (a float32 mask) */
   NN_UNOP_COUNT
 } nn_unop;
 
+/* Comparisons: out = (a op b) as 1.0 or 0.0, a float32 mask (PyTorch gives
+** bool).  nan compares false, except NE, true. */
+typedef enum nn_cmpop { NN_EQ, NN_NE, NN_LT, NN_LE, NN_GT, NN_GE, NN_CMPOP_COUNT } nn_cmpop;
+
 const char *binop_name (nn_binop op);   /* "add", ... as the Lua methods */
 const char *unop_name (nn_unop op);
+const char *cmpop_name (nn_cmpop op);   /* "eq", ... */
 
-/* out = a (op) b.  b has a's shape, or is a row of a's last dim (shape (N)
-** or (1,N) against a's (..., N)) broadcast over the leading dims: the bias
-** add.  out has a's shape and may be a or b.  Errors: NN_ESHAPE, NN_EDEVICE. */
+/* The broadcast shape of a and b (NumPy's rules, above) into *ndim and
+** shape[NN_MAXDIM].  Errors: NN_ESHAPE blaming NN_ROLE_INPUT + 1: "shapes
+** [3x2] and [4] do not broadcast: dim 2 has 2 and 4" (the dim counted from 1
+** in the broadcast shape); NN_EARG when the broadcast shape would have more
+** than NN_MAX_NUMEL (2^40) elements. */
+int tensor_broadcast_shape (int *ndim, int64_t *shape, const nn_tensor *a, const nn_tensor *b);
+
+/* out = a (op) b, broadcast.  out has the broadcast shape of a and b; it
+** may be a, or b, when that one has the broadcast shape itself (in place:
+** a:add_(b) needs the broadcast shape to be a's), and must otherwise share
+** no memory with them.  A bias row, b of shape (N) or (1,N) against a's
+** (..., N), is the broadcast the layers run: it takes a loop of its own.
+** Errors: NN_ESHAPE (shapes that do not broadcast; out's shape), NN_EDEVICE,
+** NN_EARG (an int32 operand; out overlapping an input). */
 int tensor_binary (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_binop op);
 /* out = a (op) s.  out may be a. */
 int tensor_binary_scalar (nn_tensor *out, const nn_tensor *a, float s, nn_binop op);
@@ -290,6 +320,39 @@ int tensor_unary (nn_tensor *out, const nn_tensor *a, nn_unop op, float p, float
 ** NN_EDEVICE, NN_EARG (an op with no backward here). */
 int tensor_unary_backward (nn_tensor *grad_in, const nn_tensor *grad_out,
                            const nn_tensor *saved, nn_unop op, float p);
+
+/* out = (a op b) as 1.0 / 0.0, broadcast; out float32 of the broadcast
+** shape.  a and b may be float32 or int32: each element is compared as a
+** double, which holds every value of both exactly.  out must share no
+** memory with a or b unless it is one of them of the same shape.  Errors as
+** tensor_binary's (int32 is accepted). */
+int tensor_compare (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_cmpop op);
+/* out = (a op s); a float32 or int32, compared as a double with s (a float32
+** a compares with s rounded to float32 first, as PyTorch: t:eq(0.1) finds
+** the elements that hold 0.1's float32).  out of a's shape. */
+int tensor_compare_scalar (nn_tensor *out, const nn_tensor *a, double s, nn_cmpop op);
+/* out = cond != 0 ? a : b, element-wise, the three broadcast together.
+** cond float32 or int32 (nan counts as nonzero); a and b float32, or NULL to
+** stand for the numbers sa and sb.  out float32 of the broadcast shape; it
+** may be a or b when that one has that shape (masked_fill_), else shares no
+** memory with the inputs.  Errors as tensor_binary's, blaming NN_ROLE_INPUT
+** (cond), NN_ROLE_INPUT + 1 (a) or + 2 (b). */
+int tensor_where (nn_tensor *out, const nn_tensor *cond, const nn_tensor *a, float sa,
+                  const nn_tensor *b, float sb);
+/* Is any (all == 0) or every (all == 1) element of a nonzero?  a float32
+** or int32; nan counts as nonzero, as PyTorch.  any of an empty tensor is
+** 0, all is 1. */
+int tensor_any_all (int *result, const nn_tensor *a, int all);
+/* The same along dim d: out (a's shape without d, as tensor_reduce_dim's)
+** holds 1.0 or 0.0.  Errors: NN_EARG (d out of range), NN_ESHAPE (out). */
+int tensor_any_all_dim (nn_tensor *out, const nn_tensor *a, int d, int all);
+/* out = a summed down to out's shape: the reverse of broadcasting out's
+** shape to a's, what the backward of a broadcast op gives its smaller
+** operand (PyTorch's sum_to_size).  out's shape must broadcast to exactly
+** a's shape; each of its elements is the sum, in double, of the elements of
+** a that it was stretched over.  out shares no memory with a.  Errors:
+** NN_ESHAPE ("[2x3] does not broadcast to [4x3]"), NN_EDEVICE, NN_EARG. */
+int tensor_sum_to_size (nn_tensor *out, const nn_tensor *a);
 
 /* --- reductions ---------------------------------------------------------- */
 typedef enum nn_redop { NN_SUM, NN_MEAN, NN_MAX, NN_MIN, NN_ARGMAX, NN_ARGMIN, NN_REDOP_COUNT } nn_redop;

@@ -108,5 +108,12 @@ void nn_open_functional (lua_State *L);
 ** for class indices up to 2^24 = 16777216), for the losses and metrics. */
 void nn_open_tensor_index (lua_State *L);
 nn_tensor *nn_check_target (lua_State *L, int arg);
+/* nn_open_tensor_math (l_tensor_math.c): broadcast binary ops, comparisons and
+** masks, where, more unary math, sum_to_size, the operators ^ // %: as tensor
+** methods and in the table on top (nn.core).  Called after nn_open_tensor.
+** nn_tensor_binary: a (op) b for t:add(b), t:add_(b) (inplace), a + b ...,
+** with b a tensor that broadcasts with a, or a number. */
+void nn_open_tensor_math (lua_State *L);
+int nn_tensor_binary (lua_State *L, nn_binop op, int inplace);
 
 #endif

@@ -608,22 +608,10 @@ static int t_zero_ (lua_State *L) {
 
 /* --- element-wise math ------------------------------------------------------- */
 
-/* a (op) x with x a tensor or a number; into a new tensor or into a. */
+/* a (op) x with x a tensor (the two broadcast) or a number; into a new
+** tensor or into a (l_tensor_math.c). */
 static int binary (lua_State *L, nn_binop op, int inplace) {
-  nn_tensor *a = checktensor(L, 1);
-  /* a freed tensor is refused as such, not as "nn.Tensor expected, got nn.Tensor" */
-  nn_tensor *b = luaL_testudata(L, 2, TENSOR_MT) ? checktensor(L, 2) : NULL;
-  float s = 0.0f;
-  if (b == NULL) {
-    if (!lua_isnumber(L, 2))
-      return luaL_typeerror(L, 2, "nn.Tensor or number");
-    s = (float)lua_tonumber(L, 2);
-  }
-  nn_tensor *out = inplace ? a : push_like(L, a);
-  int rc = b ? tensor_binary(out, a, b, op) : tensor_binary_scalar(out, a, s, op);
-  if (rc != NN_OK) nn_raise(L, 2, rc);
-  if (inplace) lua_settop(L, 1);
-  return 1;
+  return nn_tensor_binary(L, op, inplace);
 }
 
 static int t_add (lua_State *L) { return binary(L, NN_ADD, 0); }
@@ -653,11 +641,10 @@ static int m_mul (lua_State *L) { return arith(L, NN_MUL, NN_MUL); }
 static int m_div (lua_State *L) { return arith(L, NN_DIV, NN_RDIV); }
 
 /* f(a; p, q) into a new tensor or into a; p and q from args 2 and 3 when the
-** op takes them (pow: p; clamp: lo, hi). */
+** op takes them (clamp: lo, hi).  pow is l_tensor_math.c's (it broadcasts). */
 static int unary (lua_State *L, nn_unop op, int inplace) {
   nn_tensor *a = checktensor(L, 1);
   float p = 0.0f, q = 0.0f;
-  if (op == NN_POW) p = (float)luaL_checknumber(L, 2);
   if (op == NN_CLAMP) {
     p = (float)luaL_optnumber(L, 2, -HUGE_VAL);
     q = (float)luaL_optnumber(L, 3, HUGE_VAL);
@@ -678,7 +665,6 @@ static int t_abs (lua_State *L) { return unary(L, NN_ABS, 0); }
 static int t_relu (lua_State *L) { return unary(L, NN_RELU, 0); }
 static int t_sigmoid (lua_State *L) { return unary(L, NN_SIGMOID, 0); }
 static int t_tanh (lua_State *L) { return unary(L, NN_TANH, 0); }
-static int t_pow (lua_State *L) { return unary(L, NN_POW, 0); }
 static int t_clamp (lua_State *L) { return unary(L, NN_CLAMP, 0); }
 static int t_neg_ (lua_State *L) { return unary(L, NN_NEG, 1); }
 static int t_exp_ (lua_State *L) { return unary(L, NN_EXP, 1); }
@@ -688,7 +674,6 @@ static int t_abs_ (lua_State *L) { return unary(L, NN_ABS, 1); }
 static int t_relu_ (lua_State *L) { return unary(L, NN_RELU, 1); }
 static int t_sigmoid_ (lua_State *L) { return unary(L, NN_SIGMOID, 1); }
 static int t_tanh_ (lua_State *L) { return unary(L, NN_TANH, 1); }
-static int t_pow_ (lua_State *L) { return unary(L, NN_POW, 1); }
 static int t_clamp_ (lua_State *L) { return unary(L, NN_CLAMP, 1); }
 
 /* -t: the __unm metamethod (Lua passes t twice; the copy is ignored). */
@@ -878,9 +863,9 @@ static const luaL_Reg meth[] = {
   {"add", t_add}, {"sub", t_sub}, {"mul", t_mul}, {"div", t_div},
   {"add_", t_add_}, {"sub_", t_sub_}, {"mul_", t_mul_}, {"div_", t_div_},
   {"neg", t_neg}, {"exp", t_exp}, {"log", t_log}, {"sqrt", t_sqrt}, {"abs", t_abs},
-  {"relu", t_relu}, {"sigmoid", t_sigmoid}, {"tanh", t_tanh}, {"pow", t_pow}, {"clamp", t_clamp},
+  {"relu", t_relu}, {"sigmoid", t_sigmoid}, {"tanh", t_tanh}, {"clamp", t_clamp},
   {"neg_", t_neg_}, {"exp_", t_exp_}, {"log_", t_log_}, {"sqrt_", t_sqrt_}, {"abs_", t_abs_},
-  {"relu_", t_relu_}, {"sigmoid_", t_sigmoid_}, {"tanh_", t_tanh_}, {"pow_", t_pow_},
+  {"relu_", t_relu_}, {"sigmoid_", t_sigmoid_}, {"tanh_", t_tanh_},
   {"clamp_", t_clamp_},
   {"sum", t_sum}, {"mean", t_mean}, {"max", t_max}, {"min", t_min},
   {"argmax", t_argmax}, {"argmin", t_argmin}, {"var", t_var}, {"std", t_std},
