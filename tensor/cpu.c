@@ -236,6 +236,56 @@ int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
   return NN_OK;
 }
 
+/* Below this many flops per matrix (2 M N K), a batch is spread over the
+** OpenMP threads, one whole cblas_sgemm per thread at a time (inside a
+** parallel region Debian's OpenMP OpenBLAS runs single-threaded); above it,
+** the matrices go one after another and the BLAS threads each of them.
+** Measured on 2 cores (scripts/bench_math.lua; docs/proposed-t-math.md):
+** batch 64 of 128x32x128 (1 MFLOP each) and batch 16 of 256x64x256
+** (8 MFLOP each) are both faster over the batch than through the BLAS's
+** own threads, whose wake-up and split cost more than such a product. */
+#define BATCH_PARALLEL_FLOPS 3.2e7
+
+/* The offsets of matrix t (flat over the batch, row-major over size[]) in
+** a and b: the sum over the dims of its index there times the step. */
+static void batch_offsets (int64_t t, int nbatch, const int64_t *size, const int64_t *stride_a,
+                           const int64_t *stride_b, int64_t *oa, int64_t *ob) {
+  *oa = 0;
+  *ob = 0;
+  for (int d = nbatch - 1; d >= 0; d--) {
+    int64_t i = t % size[d];
+    t /= size[d];
+    *oa += i * stride_a[d];
+    *ob += i * stride_b[d];
+  }
+}
+
+int cpu_matmul_batched (float *out, const float *a, const float *b, int M, int N, int K,
+                        int trans_a, int trans_b, int lda, int ldb, float alpha, float beta,
+                        int nbatch, const int64_t *size, const int64_t *stride_a,
+                        const int64_t *stride_b) {
+  int64_t count = 1;
+  for (int d = 0; d < nbatch; d++) count *= size[d];
+  size_t mn = (size_t)M * (size_t)N;
+  if (count > 1 && 2.0 * M * N * K < BATCH_PARALLEL_FLOPS) {
+    #pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < count; t++) {
+      int64_t oa, ob;
+      batch_offsets(t, nbatch, size, stride_a, stride_b, &oa, &ob);
+      cpu_matmul(out + (size_t)t * mn, a + oa, b + ob, M, N, K, trans_a, trans_b, lda, ldb,
+                 alpha, beta);
+    }
+    return NN_OK;
+  }
+  for (int64_t t = 0; t < count; t++) {
+    int64_t oa, ob;
+    batch_offsets(t, nbatch, size, stride_a, stride_b, &oa, &ob);
+    cpu_matmul(out + (size_t)t * mn, a + oa, b + ob, M, N, K, trans_a, trans_b, lda, ldb,
+               alpha, beta);
+  }
+  return NN_OK;
+}
+
 /* --- gathering, shuffling, one-hot ------------------------------------------------ */
 
 /* Is v a whole number in [lo, hi)?  The range test comes first, so the cast

@@ -312,11 +312,37 @@ int tensor_var_all (double *result, const nn_tensor *a);
 
 /* --- matrix multiply -----------------------------------------------------
 ** out = alpha * op(a) @ op(b) + beta * out, op(x) = x or x^T (a flag, never a
-** copy).  a, b, out 2-D on one device.  op(a): (M,K), op(b): (K,N),
-** out: (M,N).  cblas_sgemm on the CPU, cublasSgemm on the GPU.
-** Errors: NN_ESHAPE ("inner dimensions differ: [MxK] @ [KxN]"), NN_EDEVICE. */
+** copy), as torch.matmul (with its alpha and beta, as torch.baddbmm):
+**   2-D @ 2-D   op(a): (M,K), op(b): (K,N), out: (M,N).
+**   batched     a: (..., M, K), b: (..., K, N), 3 to 5 dims on either side
+**               (or 2: one matrix for every batch entry); op() transposes
+**               the last two dims.  The leading (batch) dims broadcast by
+**               NumPy's rules, aligned from the right: sizes equal, or one of
+**               them 1 (or absent), e.g. (2,1,3,4) @ (5,4,6) -> (2,5,3,6).
+**               out: (batch..., M, N).  A broadcast dim is read with a
+**               stride of 0, never copied.
+**   1-D         as torch.matmul: a 1-D a (K) is a row (1,K) and b's 1-D a
+**               column (K,1), whose size-1 dim is dropped from the result:
+**               (K) @ (K) -> 0-dim (the dot product), (M,K) @ (K) -> (M),
+**               (K) @ (..., K, N) -> (..., N), (..., M, K) @ (K) -> (..., M).
+**               A 1-D operand takes no transpose flag.
+** All float32, on one device.  2-D: cblas_sgemm (sgemv for one row) on the
+** CPU, cublasSgemm on the GPU.  Batched: one cblas_sgemm per matrix (in
+** parallel over the batch with OpenMP when the matrices are small), and
+** cublasSgemmStridedBatched (one call per run of uniform strides).
+** out may share memory with a or b (the product goes through a copy then).
+** Errors: NN_ESHAPE ("inner dimensions differ: [3x4] @ [5x5]", blaming b;
+** "batch dims do not broadcast: [2x3x4x5] @ [3x5x2]"; "matmul needs tensors
+** of 1 to 5 dims ..."; the output's shape, blaming out), NN_EARG (a
+** transpose flag on a 1-D operand; a size past the BLAS's 32-bit int),
+** NN_EDEVICE, NN_ECUDA, NN_ENOMEM. */
 int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
                    int trans_a, int trans_b, float alpha, float beta);
+/* The shape of tensor_matmul's result (*ndim dims into shape[NN_MAXDIM]),
+** for a binding to allocate out; the same errors as tensor_matmul's for
+** shapes and flags (a and b blamed as NN_ROLE_INPUT, NN_ROLE_INPUT + 1). */
+int tensor_matmul_shape (int *ndim, int64_t *shape, const nn_tensor *a, const nn_tensor *b,
+                         int trans_a, int trans_b);
 
 /* --- CUDA ------------------------------------------------------------------ */
 
