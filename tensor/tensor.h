@@ -344,6 +344,44 @@ int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
 int tensor_matmul_shape (int *ndim, int64_t *shape, const nn_tensor *a, const nn_tensor *b,
                          int trans_a, int trans_b);
 
+/* --- more math: outer products, norms, products, logsumexp, cumsum, softmax
+** (reduce_ext.c, cuda_reduce_ext.cu; the one-line formulas in reduce_ext.h).
+** Float32 only.  A dim d is 0-based, or negative from the end (-1: last);
+** a tensor is seen about d as (outer, n, inner), as tensor_reduce_dim sees
+** it: a reduction's out has outer * inner elements (a's shape without d, or
+** with it as 1: keepdim is the caller's view), a scan's or a softmax's has
+** a's shape.  Sums and products run in double, one rounding at the end.
+** Common errors: NN_EARG (int32; dim out of range, blaming NN_ROLE_INDEX;
+** out over the input), NN_ESHAPE (out's shape), NN_EDEVICE, NN_ECUDA. */
+
+/* out (M,N) = a (M) b (N)^T, out_ij = a_i b_j (torch.outer): a GEMM with
+** K = 1.  Errors: NN_ESHAPE (a or b not 1-D, blaming it). */
+int tensor_outer (nn_tensor *out, const nn_tensor *a, const nn_tensor *b);
+/* The p-norm ||x||_p = (\sum |x_i|^p)^{1/p} of all elements (*result) or of
+** each line along d (out), as torch.norm: p = 2 (Euclid), 1, inf (the
+** largest |x_i|) or any p > 0.  p = 1, 2 sum in double; other p scale by
+** the largest |x_i| first, so nothing overflows before the result does.
+** An empty tensor or line has norm 0; a nan gives nan.  Errors: NN_EARG
+** (p <= 0 or nan: "norm: p must be > 0 ..."). */
+int tensor_norm_all (double *result, const nn_tensor *a, double p);
+int tensor_norm_dim (nn_tensor *out, const nn_tensor *a, int d, double p);
+/* The product of all elements, or of each line along d (torch.prod), in
+** double; the empty product is 1. */
+int tensor_prod_all (double *result, const nn_tensor *a);
+int tensor_prod_dim (nn_tensor *out, const nn_tensor *a, int d);
+/* log \sum_k e^{x_k} of each line along d (torch.logsumexp), shifted by
+** the line's max so that no e^x overflows: large inputs are exact; a line
+** of -inf, or an empty one, gives -inf; a +inf gives inf; a nan nan. */
+int tensor_logsumexp_dim (nn_tensor *out, const nn_tensor *a, int d);
+/* out_k = \sum_{i <= k} a_i along d (torch.cumsum), accumulated in double.
+** out has a's shape; it may be a (in place). */
+int tensor_cumsum (nn_tensor *out, const nn_tensor *a, int d);
+/* softmax (log = 0) or log-softmax (log = 1) along d (torch.softmax,
+** torch.log_softmax): the Softmax layer's max-shifted formulas (nn/softmax.c)
+** on any dim.  A line of -inf, or holding +inf or nan, is nan, as PyTorch.
+** out has a's shape; it may be a (in place). */
+int tensor_softmax (nn_tensor *out, const nn_tensor *a, int d, int log);
+
 /* --- CUDA ------------------------------------------------------------------ */
 
 /* 1 when a CUDA device can be used; else 0 and why in `reason`. */

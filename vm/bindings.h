@@ -101,5 +101,8 @@ void nn_open_io (lua_State *L);
 void nn_open_metrics (lua_State *L);
 /* nn_open_functional (l_functional.c): the layers' pure pairs as nn.core.functional */
 void nn_open_functional (lua_State *L);
+/* nn_open_tensor_linalg (l_tensor_linalg.c): bmm, outer, norm, prod, cumsum,
+** logsumexp, softmax, log_softmax as tensor methods and in the table on top */
+void nn_open_tensor_linalg (lua_State *L);
 
 #endif
