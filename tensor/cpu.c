@@ -240,10 +240,16 @@ int cpu_matmul (float *out, const float *a, const float *b, int M, int N, int K,
 ** OpenMP threads, one whole cblas_sgemm per thread at a time (inside a
 ** parallel region Debian's OpenMP OpenBLAS runs single-threaded); above it,
 ** the matrices go one after another and the BLAS threads each of them.
-** Measured on 2 cores (scripts/bench_math.lua; docs/proposed-t-math.md):
-** batch 64 of 128x32x128 (1 MFLOP each) and batch 16 of 256x64x256
-** (8 MFLOP each) are both faster over the batch than through the BLAS's
-** own threads, whose wake-up and split cost more than such a product. */
+** Measured on the 2-core machine, 6 interleaved runs of each way (medians
+** of 20 calls each, a loaded machine: other processes on both cores):
+**   batch 16 of 256x64x256 (8 MFLOP each):  10.7 ms over the batch,
+**                                           19.2 ms through the BLAS's threads
+**   batch 64 of 128x32x128 (1 MFLOP each):   6.5 ms over the batch,
+**                                           35.7 ms through the BLAS's threads
+** (in the quietest run both ways took ~6 and ~3 ms): the BLAS's threads
+** meet at a barrier per product, and wait there for a busy core; whole
+** products per thread meet once per batch.  Above ~32 MFLOP (256^3) a
+** product is long enough for the BLAS's own split to pay. */
 #define BATCH_PARALLEL_FLOPS 3.2e7
 
 /* The offsets of matrix t (flat over the batch, row-major over size[]) in
