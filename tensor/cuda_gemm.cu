@@ -166,11 +166,11 @@ extern "C" int cuda_matmul_batched (float *out, const float *a, const float *b, 
     for (int64_t done = 0; done < run_len;) {
       int count = run_len - done > INT32_MAX ? INT32_MAX : (int)(run_len - done);
       const float *ap = a + oa + done * stride_a[last], *bp = b + ob + done * stride_b[last];
-      float *op = out + (r * run_len + done) * mn;
+      float *cp = out + (r * run_len + done) * mn;
       CUBLAS_TRY(blas_api.sgemm_strided_batched(blas, op_b, op_a, N, M, K, &alpha,
                                                 bp, ldb, (long long)stride_b[last],
                                                 ap, lda, (long long)stride_a[last],
-                                                &beta, op, N, mn, count));
+                                                &beta, cp, N, mn, count));
       done += count;
     }
   }
