@@ -79,6 +79,16 @@ describe("the number of threads", function()
     end
   end)
 
+  it("gives batched products the same bits, small (over the batch) and large (in tiles)", function()
+    nn.manual_seed(6)
+    for _, c in ipairs{ {{16, 256, 64}, {16, 64, 256}}, {{2, 300, 500}, {2, 500, 400}},
+                        {{3, 1, 40, 10}, {2, 10, 7}} } do
+      local a, b = nn.tensor.randn(table.unpack(c[1])), nn.tensor.randn(table.unpack(c[2]))
+      local outs = under_each(function () return a:matmul(b) end)
+      for i = 2, #outs do assert_bits_equal(outs[i], outs[1], "batched " .. #c[1] .. "-D") end
+    end
+  end)
+
   it("gives a training run the same weights", function()
     local function run ()
       nn.manual_seed(3)

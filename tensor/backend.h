@@ -199,5 +199,45 @@ NN_CUDA_FN_ELSE(int cuda_bernoulli (float *out, const float *p, size_t n, uint64
                                     uint64_t block0, int64_t *bad),
                 *bad = -1;
                 return nn_no_cuda();)
+/* --- batched matmul and the math reductions (t-math) ------------------------
+** Batched matmul (tensor_matmul on 3- to 5-D, tensor.c): nbatch dims of the
+** batch, sizes size[], and the step in floats from one matrix of a (of b)
+** to the next along each, 0 where a broadcast dim reads one matrix again.
+** Matrix t of out (t flat over the batch, row-major) is at out + t*M*N.
+** The rest of the arguments as cpu_matmul's.  cpu.c: a cblas_sgemm per
+** matrix; cuda_gemm.cu: cublasSgemmStridedBatched over the last batch dim,
+** one call per index of the others. */
+int cpu_matmul_batched (float *out, const float *a, const float *b, int M, int N, int K,
+                        int trans_a, int trans_b, int lda, int ldb, float alpha, float beta,
+                        int nbatch, const int64_t *size, const int64_t *stride_a,
+                        const int64_t *stride_b);
+NN_CUDA_FN(int cuda_matmul_batched (float *out, const float *a, const float *b, int M, int N,
+                                    int K, int trans_a, int trans_b, int lda, int ldb,
+                                    float alpha, float beta, int nbatch, const int64_t *size,
+                                    const int64_t *stride_a, const int64_t *stride_b))
+
+/* The line ops of reduce_ext.c: a seen as (outer, n, inner), each of the
+** outer * inner lines a[o, 0..n-1, j] (stride inner) folded or mapped by
+** the NN_HD formulas of reduce_ext.h.
+**   *_line_reduce: out (outer, inner) = norm (with p), prod or logsumexp
+**     of each line; *_line_reduce_all: the same over n floats, as a double.
+**   *_line_map: out (outer, n, inner) = cumsum, softmax or log_softmax of
+**     each line, out may be a.
+** cpu_* in reduce_ext.c (OpenMP over the lines), cuda_* in
+** cuda_reduce_ext.cu (one CUDA thread per line). */
+typedef enum nn_lineop {
+  NN_LINE_NORM, NN_LINE_PROD, NN_LINE_LOGSUMEXP,            /* reductions */
+  NN_LINE_CUMSUM, NN_LINE_SOFTMAX, NN_LINE_LOG_SOFTMAX      /* maps */
+} nn_lineop;
+int cpu_line_reduce (float *out, const float *a, size_t outer, size_t n, size_t inner,
+                     nn_lineop op, double p);
+int cpu_line_reduce_all (double *result, const float *a, size_t n, nn_lineop op, double p);
+int cpu_line_map (float *out, const float *a, size_t outer, size_t n, size_t inner, nn_lineop op);
+NN_CUDA_FN(int cuda_line_reduce (float *out, const float *a, size_t outer, size_t n, size_t inner,
+                                 nn_lineop op, double p))
+NN_CUDA_FN(int cuda_line_reduce_all (double *result, const float *a, size_t n, nn_lineop op,
+                                     double p))
+NN_CUDA_FN(int cuda_line_map (float *out, const float *a, size_t outer, size_t n, size_t inner,
+                              nn_lineop op))
 
 #endif

@@ -31,6 +31,7 @@ static struct {
   decltype(&cublasDestroy_v2) destroy;
   decltype(&cublasSetStream_v2) set_stream;
   decltype(&cublasSgemm_v2) sgemm;
+  decltype(&cublasSgemmStridedBatched) sgemm_strided_batched;
   decltype(&cublasGetStatusString) status_string;
 } blas_api;
 
@@ -45,6 +46,7 @@ static int blas_load (void) {
     { "cublasDestroy_v2", (void **)&blas_api.destroy },
     { "cublasSetStream_v2", (void **)&blas_api.set_stream },
     { "cublasSgemm_v2", (void **)&blas_api.sgemm },
+    { "cublasSgemmStridedBatched", (void **)&blas_api.sgemm_strided_batched },
     { "cublasGetStatusString", (void **)&blas_api.status_string },
   };
   for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
@@ -70,6 +72,23 @@ static cublasHandle_t blas;
                        blas_api.status_string(st_), #call, __FILE__, __LINE__); \
   } while (0)
 
+/* The device and the one handle, made on the first matmul. */
+static int blas_ready (void) {
+  int rc = cuda_ready();
+  if (rc != NN_OK) return rc;
+  if (blas == NULL) {                       /* first matmul: the one handle */
+    if ((rc = blas_load()) != NN_OK) return rc;
+    CUBLAS_TRY(blas_api.create(&blas));
+    cublasStatus_t st = blas_api.set_stream(blas, cuda_stream());
+    if (st != CUBLAS_STATUS_SUCCESS) {
+      blas_api.destroy(blas);
+      blas = NULL;
+      CUBLAS_TRY(st);
+    }
+  }
+  return NN_OK;
+}
+
 /* --- matrix multiply ----------------------------------------------------------------
 **
 ** out (M,N) = alpha * op(a) (M,K) @ op(b) (K,N) + beta * out, all row-major:
@@ -93,18 +112,8 @@ static cublasHandle_t blas;
 ** cores, so the GPU agrees with OpenBLAS to float rounding. */
 extern "C" int cuda_matmul (float *out, const float *a, const float *b, int M, int N, int K,
                             int trans_a, int trans_b, int lda, int ldb, float alpha, float beta) {
-  int rc = cuda_ready();
+  int rc = blas_ready();
   if (rc != NN_OK) return rc;
-  if (blas == NULL) {                       /* first matmul: the one handle */
-    if ((rc = blas_load()) != NN_OK) return rc;
-    CUBLAS_TRY(blas_api.create(&blas));
-    cublasStatus_t st = blas_api.set_stream(blas, cuda_stream());
-    if (st != CUBLAS_STATUS_SUCCESS) {
-      blas_api.destroy(blas);
-      blas = NULL;
-      CUBLAS_TRY(st);
-    }
-  }
   if (M <= 0 || N <= 0) return NN_OK;       /* nothing to write */
   /* K == 0 leaves lda or ldb 0 (a row of no floats), which cuBLAS rejects
   ** although it reads nothing then: 1 is as good. */
@@ -113,5 +122,57 @@ extern "C" int cuda_matmul (float *out, const float *a, const float *b, int M, i
   cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   CUBLAS_TRY(blas_api.sgemm(blas, op_b, op_a, N, M, K, &alpha, b, ldb, a, lda, &beta, out, N));
+  return NN_OK;
+}
+
+/* --- batched matrix multiply --------------------------------------------------------
+**
+** out[t] = alpha * op(a[t]) @ op(b[t]) + beta * out[t] for every matrix t of
+** the batch (backend.h: nbatch dims of sizes size[], steps stride_a[],
+** stride_b[] in floats, 0 for a broadcast dim; out[t] at out + t*M*N).
+** Each matrix is asked of cuBLAS as cuda_matmul asks one (out^T =
+** op(b)^T op(a)^T, column-major).  Along the last batch dim the steps are
+** uniform, which is what cublasSgemmStridedBatched takes: strideA =
+** stride_b[last] (b comes first there), strideB = stride_a[last], strideC =
+** M*N; a step of 0 reads the same matrix for every entry (the broadcast).
+** tensor.c has merged every dim it could into the last (a (16,4) batch of
+** contiguous matrices is one call of 64); the other dims, where a and b
+** step in different patterns ((2,1,3,4) @ (5,4,6)), are a loop of calls on
+** the one stream.  batchCount is an int: a longer run is cut in pieces. */
+extern "C" int cuda_matmul_batched (float *out, const float *a, const float *b, int M, int N,
+                                    int K, int trans_a, int trans_b, int lda, int ldb,
+                                    float alpha, float beta, int nbatch, const int64_t *size,
+                                    const int64_t *stride_a, const int64_t *stride_b) {
+  int rc = blas_ready();
+  if (rc != NN_OK) return rc;
+  if (M <= 0 || N <= 0 || nbatch < 1) return NN_OK;
+  if (lda < 1) lda = 1;
+  if (ldb < 1) ldb = 1;
+  cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  int last = nbatch - 1;
+  int64_t runs = 1, run_len = size[last];
+  for (int d = 0; d < last; d++) runs *= size[d];
+  long long mn = (long long)M * N;
+  for (int64_t r = 0; r < runs; r++) {
+    /* the offsets of run r's first matrix: its index over the outer dims */
+    int64_t oa = 0, ob = 0, t = r;
+    for (int d = last - 1; d >= 0; d--) {
+      int64_t i = t % size[d];
+      t /= size[d];
+      oa += i * stride_a[d];
+      ob += i * stride_b[d];
+    }
+    for (int64_t done = 0; done < run_len;) {
+      int count = run_len - done > INT32_MAX ? INT32_MAX : (int)(run_len - done);
+      const float *ap = a + oa + done * stride_a[last], *bp = b + ob + done * stride_b[last];
+      float *cp = out + (r * run_len + done) * mn;
+      CUBLAS_TRY(blas_api.sgemm_strided_batched(blas, op_b, op_a, N, M, K, &alpha,
+                                                bp, ldb, (long long)stride_b[last],
+                                                ap, lda, (long long)stride_a[last],
+                                                &beta, cp, N, mn, count));
+      done += count;
+    }
+  }
   return NN_OK;
 }

@@ -916,6 +916,111 @@ int tensor_var_all (double *result, const nn_tensor *a) {
 
 /* --- matrix multiply ---------------------------------------------------------------- */
 
+/* A product as tensor_matmul sees it: op(a) (batch..., M, K) @ op(b)
+** (batch..., K, N) -> (batch..., M, N), with a 1-D a read as (1, K) and a
+** 1-D b as (K, 1).  The batch dims are aligned from the right, as NumPy
+** broadcasts: bsize[i] is the result's size, and bstride_a[i] (bstride_b[i])
+** the step in a's (b's) matrices from one index of dim i to the next: the
+** row-major stride over a's own batch dims, or 0 where a has size 1 (or no
+** such dim) and is read again for every index, never copied. */
+typedef struct matmul_plan {
+  int64_t M, N, K;
+  int64_t lda, ldb;                 /* the stored row lengths of a and b */
+  int nb;                           /* batch dims, 0 .. NN_MAXDIM - 2 */
+  int64_t bsize[NN_MAXDIM], bstride_a[NN_MAXDIM], bstride_b[NN_MAXDIM];
+  nn_tensor result;                 /* only ndim, shape and numel: the result's shape */
+} matmul_plan;
+
+static int plan_matmul (matmul_plan *p, const nn_tensor *a, const nn_tensor *b, int trans_a,
+                        int trans_b) {
+  if (a->ndim < 1 || b->ndim < 1)
+    return nn_seterr_arg(NN_ESHAPE, a->ndim < 1 ? NN_ROLE_INPUT : NN_ROLE_INPUT + 1,
+                         "matmul needs tensors of 1 to 5 dims, got %s @ %s", shape_str(a).s,
+                         shape_str(b).s);
+  if ((a->ndim == 1 && trans_a) || (b->ndim == 1 && trans_b))
+    return nn_seterr_arg(NN_EARG, a->ndim == 1 && trans_a ? NN_ROLE_INPUT : NN_ROLE_INPUT + 1,
+                         "matmul: a 1-D tensor has no transpose (%s @ %s)", shape_str(a).s,
+                         shape_str(b).s);
+  /* a as a matrix (am, ak), b as (bk, bn): the last two dims, or a row / a column */
+  int64_t am = a->ndim == 1 ? 1 : a->shape[a->ndim - 2], ak = a->shape[a->ndim - 1];
+  int64_t bk = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2];
+  int64_t bn = b->ndim == 1 ? 1 : b->shape[b->ndim - 1];
+  p->M = trans_a ? ak : am;
+  p->K = trans_a ? am : ak;
+  p->N = trans_b ? bk : bn;
+  p->lda = ak;
+  p->ldb = bn;
+  if ((trans_b ? bn : bk) != p->K)
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 1, "inner dimensions differ: %s%s @ %s%s",
+                         shape_str(a).s, trans_a ? "^T" : "", shape_str(b).s,
+                         trans_b ? "^T" : "");
+  /* the batch dims, right-aligned; each side's stride counts its own matrices */
+  int na = a->ndim > 2 ? a->ndim - 2 : 0, nbb = b->ndim > 2 ? b->ndim - 2 : 0;
+  p->nb = na > nbb ? na : nbb;
+  int64_t step_a = 1, step_b = 1;
+  for (int i = p->nb - 1; i >= 0; i--) {
+    int ia = i - (p->nb - na), ib = i - (p->nb - nbb);     /* < 0: the side lacks the dim */
+    int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
+    if (sa != sb && sa != 1 && sb != 1)
+      return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 1, "batch dims do not broadcast: %s @ %s "
+                           "(dim %d of the batch: %lld against %lld; sizes must be equal, or "
+                           "one of them 1)", shape_str(a).s, shape_str(b).s, i + 1,
+                           (long long)sa, (long long)sb);
+    p->bsize[i] = sa == 1 ? sb : sa;
+    p->bstride_a[i] = sa == 1 ? 0 : step_a;
+    p->bstride_b[i] = sb == 1 ? 0 : step_b;
+    step_a *= sa;          /* products of a's own sizes: no overflow */
+    step_b *= sb;
+  }
+  /* the result: batch..., then M unless a is 1-D, N unless b is 1-D */
+  nn_tensor *r = &p->result;
+  memset(r, 0, sizeof *r);
+  for (int i = 0; i < p->nb; i++) r->shape[r->ndim++] = p->bsize[i];
+  if (a->ndim > 1) r->shape[r->ndim++] = p->M;
+  if (b->ndim > 1) r->shape[r->ndim++] = p->N;
+  int rc = nn_shape_numel(&r->numel, r->ndim, r->shape);
+  return rc == NN_OK ? NN_OK : nn_blame(rc, NN_ROLE_INPUT + 1);
+}
+
+int tensor_matmul_shape (int *ndim, int64_t *shape, const nn_tensor *a, const nn_tensor *b,
+                         int trans_a, int trans_b) {
+  matmul_plan p;
+  int rc = plan_matmul(&p, a, b, trans_a, trans_b);
+  if (rc != NN_OK) return rc;
+  *ndim = p.result.ndim;
+  memcpy(shape, p.result.shape, sizeof p.result.shape);
+  return NN_OK;
+}
+
+/* The batch of p as few dims as it can be: dims of size 1 dropped, and a
+** dim merged into the next where one step of it is the next's whole run in
+** a, in b and in out alike (out is contiguous: its stride is always the
+** next's size times its own).  (2,5) with a's strides (5,1) and b's (5,1)
+** becomes (10): one strided batch; (2,5) with a's (1,0) and b's (0,1) stays
+** two dims.  Strides come out in floats. */
+static int collapse_batch (int64_t *size, int64_t *sa, int64_t *sb, const matmul_plan *p,
+                           const nn_tensor *a, const nn_tensor *b) {
+  int n = 0;
+  int64_t mat_a = a->ndim == 1 ? a->shape[0] : a->shape[a->ndim - 2] * a->shape[a->ndim - 1];
+  int64_t mat_b = b->ndim == 1 ? b->shape[0] : b->shape[b->ndim - 2] * b->shape[b->ndim - 1];
+  for (int i = 0; i < p->nb; i++) {
+    if (p->bsize[i] == 1) continue;
+    if (n > 0 && sa[n - 1] == p->bstride_a[i] * p->bsize[i] &&
+        sb[n - 1] == p->bstride_b[i] * p->bsize[i]) {
+      size[n - 1] *= p->bsize[i];
+      sa[n - 1] = p->bstride_a[i];
+      sb[n - 1] = p->bstride_b[i];
+      continue;
+    }
+    size[n] = p->bsize[i];
+    sa[n] = p->bstride_a[i];
+    sb[n] = p->bstride_b[i];
+    n++;
+  }
+  for (int i = 0; i < n; i++) { sa[i] *= mat_a; sb[i] *= mat_b; }
+  return n;
+}
+
 int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
                    int trans_a, int trans_b, float alpha, float beta) {
   int rc;
@@ -923,23 +1028,15 @@ int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
       (rc = tensor_check_float(b, NN_ROLE_INPUT + 1, "matmul")) != NN_OK ||
       (rc = tensor_check_float(out, NN_ROLE_OUT, "matmul")) != NN_OK)
     return rc;
-  if (a->ndim != 2 || b->ndim != 2)
-    return nn_seterr(NN_ESHAPE, "matmul needs 2-D tensors, got %s @ %s", shape_str(a).s,
-                     shape_str(b).s);
+  matmul_plan p;
+  if ((rc = plan_matmul(&p, a, b, trans_a, trans_b)) != NN_OK) return rc;
   if ((rc = same_device("matmul", a, b)) != NN_OK) return rc;
-  /* op(a): (M,K), op(b): (K2,N) */
-  int64_t M = trans_a ? a->shape[1] : a->shape[0], K = trans_a ? a->shape[0] : a->shape[1];
-  int64_t K2 = trans_b ? b->shape[1] : b->shape[0], N = trans_b ? b->shape[0] : b->shape[1];
-  if (K != K2)
-    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INPUT + 1, "inner dimensions differ: %s%s @ %s%s",
-                         shape_str(a).s,
-                     trans_a ? "^T" : "", shape_str(b).s, trans_b ? "^T" : "");
-  if (out->ndim != 2 || out->shape[0] != M || out->shape[1] != N)
-    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT, "output is %s, the product is [%lldx%lld]",
-                         shape_str(out).s,
-                     (long long)M, (long long)N);
+  if (!same_shape(out, p.result.ndim, p.result.shape))
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_OUT, "output is %s, the product is %s",
+                         shape_str(out).s, shape_str(&p.result).s);
   if ((rc = same_device("matmul output", out, a)) != NN_OK) return nn_blame(rc, NN_ROLE_OUT);
-  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX)
+  int64_t M = p.M, N = p.N, K = p.K;
+  if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX || p.lda > INT32_MAX || p.ldb > INT32_MAX)
     return nn_seterr(NN_EARG, "matmul: a size exceeds the BLAS's 32-bit int");
   /* out over a or b (b:mm(a, b)): the GEMM would read what it has written.
   ** Compute into a block of its own, then copy. */
@@ -953,15 +1050,22 @@ int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
     tensor_release(tmp);
     return rc;
   }
-  if (M == 0 || N == 0) return NN_OK;
+  if (out->numel == 0) return NN_OK;
   if (K == 0)   /* an empty sum: out = beta * out (the BLAS rejects lda = 0) */
     return beta == 0.0f ? tensor_fill(out, 0.0f) : tensor_binary_scalar(out, out, beta, NN_MUL);
-  /* row-major leading dimensions are the stored row lengths */
-  int lda = (int)a->shape[1], ldb = (int)b->shape[1];
-  return ON_CPU(a) ? cpu_matmul(tensor_data(out), tensor_data(a), tensor_data(b), (int)M, (int)N,
-                                (int)K, trans_a, trans_b, lda, ldb, alpha, beta)
-                   : cuda_matmul(tensor_data(out), tensor_data(a), tensor_data(b), (int)M, (int)N,
-                                 (int)K, trans_a, trans_b, lda, ldb, alpha, beta);
+  int64_t size[NN_MAXDIM], sa[NN_MAXDIM], sb[NN_MAXDIM];
+  int nd = collapse_batch(size, sa, sb, &p, a, b);
+  int lda = (int)p.lda, ldb = (int)p.ldb;
+  if (nd == 0)        /* one matrix (perhaps with batch dims of size 1) */
+    return ON_CPU(a) ? cpu_matmul(tensor_data(out), tensor_data(a), tensor_data(b), (int)M,
+                                  (int)N, (int)K, trans_a, trans_b, lda, ldb, alpha, beta)
+                     : cuda_matmul(tensor_data(out), tensor_data(a), tensor_data(b), (int)M,
+                                   (int)N, (int)K, trans_a, trans_b, lda, ldb, alpha, beta);
+  return ON_CPU(a)
+      ? cpu_matmul_batched(tensor_data(out), tensor_data(a), tensor_data(b), (int)M, (int)N,
+                           (int)K, trans_a, trans_b, lda, ldb, alpha, beta, nd, size, sa, sb)
+      : cuda_matmul_batched(tensor_data(out), tensor_data(a), tensor_data(b), (int)M, (int)N,
+                            (int)K, trans_a, trans_b, lda, ldb, alpha, beta, nd, size, sa, sb);
 }
 
 int nn_cuda_available (char *reason, size_t len) { return cuda_available(reason, len); }

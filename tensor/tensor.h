@@ -375,11 +375,75 @@ int tensor_var_all (double *result, const nn_tensor *a);
 
 /* --- matrix multiply -----------------------------------------------------
 ** out = alpha * op(a) @ op(b) + beta * out, op(x) = x or x^T (a flag, never a
-** copy).  a, b, out 2-D on one device.  op(a): (M,K), op(b): (K,N),
-** out: (M,N).  cblas_sgemm on the CPU, cublasSgemm on the GPU.
-** Errors: NN_ESHAPE ("inner dimensions differ: [MxK] @ [KxN]"), NN_EDEVICE. */
+** copy), as torch.matmul (with its alpha and beta, as torch.baddbmm):
+**   2-D @ 2-D   op(a): (M,K), op(b): (K,N), out: (M,N).
+**   batched     a: (..., M, K), b: (..., K, N), 3 to 5 dims on either side
+**               (or 2: one matrix for every batch entry); op() transposes
+**               the last two dims.  The leading (batch) dims broadcast by
+**               NumPy's rules, aligned from the right: sizes equal, or one of
+**               them 1 (or absent), e.g. (2,1,3,4) @ (5,4,6) -> (2,5,3,6).
+**               out: (batch..., M, N).  A broadcast dim is read with a
+**               stride of 0, never copied.
+**   1-D         as torch.matmul: a 1-D a (K) is a row (1,K) and b's 1-D a
+**               column (K,1), whose size-1 dim is dropped from the result:
+**               (K) @ (K) -> 0-dim (the dot product), (M,K) @ (K) -> (M),
+**               (K) @ (..., K, N) -> (..., N), (..., M, K) @ (K) -> (..., M).
+**               A 1-D operand takes no transpose flag.
+** All float32, on one device.  2-D: cblas_sgemm (sgemv for one row) on the
+** CPU, cublasSgemm on the GPU.  Batched: one cblas_sgemm per matrix (in
+** parallel over the batch with OpenMP when the matrices are small), and
+** cublasSgemmStridedBatched (one call per run of uniform strides).
+** out may share memory with a or b (the product goes through a copy then).
+** Errors: NN_ESHAPE ("inner dimensions differ: [3x4] @ [5x5]", blaming b;
+** "batch dims do not broadcast: [2x3x4x5] @ [3x5x2]"; "matmul needs tensors
+** of 1 to 5 dims ..."; the output's shape, blaming out), NN_EARG (a
+** transpose flag on a 1-D operand; a size past the BLAS's 32-bit int),
+** NN_EDEVICE, NN_ECUDA, NN_ENOMEM. */
 int tensor_matmul (nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
                    int trans_a, int trans_b, float alpha, float beta);
+/* The shape of tensor_matmul's result (*ndim dims into shape[NN_MAXDIM]),
+** for a binding to allocate out; the same errors as tensor_matmul's for
+** shapes and flags (a and b blamed as NN_ROLE_INPUT, NN_ROLE_INPUT + 1). */
+int tensor_matmul_shape (int *ndim, int64_t *shape, const nn_tensor *a, const nn_tensor *b,
+                         int trans_a, int trans_b);
+
+/* --- more math: outer products, norms, products, logsumexp, cumsum, softmax
+** (reduce_ext.c, cuda_reduce_ext.cu; the one-line formulas in reduce_ext.h).
+** Float32 only.  A dim d is 0-based, or negative from the end (-1: last);
+** a tensor is seen about d as (outer, n, inner), as tensor_reduce_dim sees
+** it: a reduction's out has outer * inner elements (a's shape without d, or
+** with it as 1: keepdim is the caller's view), a scan's or a softmax's has
+** a's shape.  Sums and products run in double, one rounding at the end.
+** Common errors: NN_EARG (int32; dim out of range, blaming NN_ROLE_INDEX;
+** out over the input), NN_ESHAPE (out's shape), NN_EDEVICE, NN_ECUDA. */
+
+/* out (M,N) = a (M) b (N)^T, out_ij = a_i b_j (torch.outer): a GEMM with
+** K = 1.  Errors: NN_ESHAPE (a or b not 1-D, blaming it). */
+int tensor_outer (nn_tensor *out, const nn_tensor *a, const nn_tensor *b);
+/* The p-norm ||x||_p = (\sum |x_i|^p)^{1/p} of all elements (*result) or of
+** each line along d (out), as torch.norm: p = 2 (Euclid), 1, inf (the
+** largest |x_i|) or any p > 0.  p = 1, 2 sum in double; other p scale by
+** the largest |x_i| first, so nothing overflows before the result does.
+** An empty tensor or line has norm 0; a nan gives nan.  Errors: NN_EARG
+** (p <= 0 or nan: "norm: p must be > 0 ..."). */
+int tensor_norm_all (double *result, const nn_tensor *a, double p);
+int tensor_norm_dim (nn_tensor *out, const nn_tensor *a, int d, double p);
+/* The product of all elements, or of each line along d (torch.prod), in
+** double; the empty product is 1. */
+int tensor_prod_all (double *result, const nn_tensor *a);
+int tensor_prod_dim (nn_tensor *out, const nn_tensor *a, int d);
+/* log \sum_k e^{x_k} of each line along d (torch.logsumexp), shifted by
+** the line's max so that no e^x overflows: large inputs are exact; a line
+** of -inf, or an empty one, gives -inf; a +inf gives inf; a nan nan. */
+int tensor_logsumexp_dim (nn_tensor *out, const nn_tensor *a, int d);
+/* out_k = \sum_{i <= k} a_i along d (torch.cumsum), accumulated in double.
+** out has a's shape; it may be a (in place). */
+int tensor_cumsum (nn_tensor *out, const nn_tensor *a, int d);
+/* softmax (log = 0) or log-softmax (log = 1) along d (torch.softmax,
+** torch.log_softmax): the Softmax layer's max-shifted formulas (nn/softmax.c)
+** on any dim.  A line of -inf, or holding +inf or nan, is nan, as PyTorch.
+** out has a's shape; it may be a (in place). */
+int tensor_softmax (nn_tensor *out, const nn_tensor *a, int d, int log);
 
 /* --- CUDA ------------------------------------------------------------------ */
 

@@ -115,5 +115,8 @@ nn_tensor *nn_check_target (lua_State *L, int arg);
 ** with b a tensor that broadcasts with a, or a number. */
 void nn_open_tensor_math (lua_State *L);
 int nn_tensor_binary (lua_State *L, nn_binop op, int inplace);
+/* nn_open_tensor_linalg (l_tensor_linalg.c): bmm, outer, norm, prod, cumsum,
+** logsumexp, softmax, log_softmax as tensor methods and in the table on top */
+void nn_open_tensor_linalg (lua_State *L);
 
 #endif

@@ -777,22 +777,30 @@ static int t_std (lua_State *L) { lua_pushnumber(L, sqrt(unbiased_var(L))); retu
 
 /* --- matrix multiply -------------------------------------------------------------- */
 
-/* a:matmul(b [, trans_a [, trans_b]]) -> op(a) @ op(b), a new (M, N) tensor. */
+/* a:matmul(b [, trans_a [, trans_b]]) -> op(a) @ op(b), a new tensor, as
+** torch.matmul: 2-D (M,K) @ (K,N) -> (M,N); batched (..., M, K) @
+** (..., K, N) -> (..., M, N) with the batch dims broadcast (3 to 5 dims, or
+** 2 on one side); 1-D as a row on the left, a column on the right, its dim
+** dropped: (K) @ (K) -> 0-dim.  trans_a / trans_b transpose the last two
+** dims (a flag, never a copy; not for a 1-D operand).  Errors (bad
+** argument): inner dimensions differ, batch dims that do not broadcast,
+** 0-dim or int32 tensors, tensors on different devices. */
 static int t_matmul (lua_State *L) {
   nn_tensor *a = checktensor(L, 1);
   nn_tensor *b = checktensor(L, 2);
   int ta = lua_toboolean(L, 3), tb = lua_toboolean(L, 4);
-  luaL_argcheck(L, a->ndim == 2, 1, lua_pushfstring(L, "matmul needs a 2-D tensor, got %s",
-                                                    shape_str(a).s));
-  int64_t shape[2] = { ta ? a->shape[1] : a->shape[0], tb ? b->shape[0] : b->shape[1] };
-  if (b->ndim != 2) shape[1] = 0;     /* tensor_matmul reports it, naming arg 2 */
-  nn_tensor *out = nn_push_new(L, a->storage->device, 2, shape);
-  int rc = tensor_matmul(out, a, b, ta, tb, 1.0f, 0.0f);
+  int ndim;
+  int64_t shape[NN_MAXDIM];
+  int rc = tensor_matmul_shape(&ndim, shape, a, b, ta, tb);
+  if (rc != NN_OK) return nn_raise_by_role(L, rc, 2, NN_ROLE_INPUT, 1, NN_ROLE_INPUT + 1, 2, -1);
+  nn_tensor *out = nn_push_new(L, a->storage->device, ndim, shape);
+  rc = tensor_matmul(out, a, b, ta, tb, 1.0f, 0.0f);
   if (rc != NN_OK) nn_raise(L, 2, rc);
   return 1;
 }
 
-/* out:mm(a, b [, trans_a [, trans_b]]) -> out = op(a) @ op(b), no allocation. */
+/* out:mm(a, b [, trans_a [, trans_b]]) -> out = op(a) @ op(b), no allocation;
+** out has the shape matmul would give (any of its cases). */
 static int t_mm (lua_State *L) {
   nn_tensor *out = checktensor(L, 1);
   nn_tensor *a = checktensor(L, 2);
