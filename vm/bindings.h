@@ -101,5 +101,9 @@ void nn_open_io (lua_State *L);
 void nn_open_metrics (lua_State *L);
 /* nn_open_functional (l_functional.c): the layers' pure pairs as nn.core.functional */
 void nn_open_functional (lua_State *L);
+/* nn_open_tensor_shape (l_tensor_shape.c): the shape ops as tensor methods
+** and in nn.core (transpose, permute, t, squeeze, ..., tril, triu), and
+** nn.cat, nn.stack; after nn_open_tensor. */
+void nn_open_tensor_shape (lua_State *L);
 
 #endif

@@ -196,6 +196,7 @@ int luaopen_nn_core (lua_State *L) {
   lua_pop(L, 1);
   luaL_newlib(L, core_funcs);
   nn_open_tensor(L);
+  nn_open_tensor_shape(L);
   nn_open_module(L);
   nn_open_criterion(L);
   nn_open_optim(L);
