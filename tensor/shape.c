@@ -163,7 +163,7 @@ int tensor_expand (nn_tensor **out, const nn_tensor *x, int ndim, const int64_t 
   nn_tensor probe = { .ndim = ndim };
   for (int i = 0; i < ndim; i++) probe.shape[i] = want[i];
   if (ndim < x->ndim)
-    return nn_seterr(NN_ESHAPE, "cannot expand %s to %s: fewer dims than it has",
+    return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INDEX, "cannot expand %s to %s: fewer dims than it has",
                      shape_str(x).s, shape_str(&probe).s);
   int lead = ndim - x->ndim;
   strides_of(xs, x->ndim, x->shape);
@@ -173,15 +173,15 @@ int tensor_expand (nn_tensor **out, const nn_tensor *x, int ndim, const int64_t 
     shape[i] = want[i];
     if (want[i] == -1) {
       if (i < lead)
-        return nn_seterr(NN_ESHAPE, "cannot expand %s to %s: size -1 at dim %d, a new dim",
+        return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INDEX, "cannot expand %s to %s: size -1 at dim %d, a new dim",
                          shape_str(x).s, shape_str(&probe).s, i + 1);
       shape[i] = have;
     }
     else if (want[i] < 0)
-      return nn_seterr(NN_ESHAPE, "cannot expand %s to %s: size %lld at dim %d",
+      return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INDEX, "cannot expand %s to %s: size %lld at dim %d",
                        shape_str(x).s, shape_str(&probe).s, (long long)want[i], i + 1);
     else if (have != want[i] && have != 1)
-      return nn_seterr(NN_ESHAPE, "cannot expand %s to %s: dim %d is %lld, not 1 or %lld",
+      return nn_seterr_arg(NN_ESHAPE, NN_ROLE_INDEX, "cannot expand %s to %s: dim %d is %lld, not 1 or %lld",
                        shape_str(x).s, shape_str(&probe).s, i + 1, (long long)have,
                        (long long)want[i]);
     /* a repeated dim steps 0 through x */

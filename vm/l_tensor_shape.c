@@ -231,6 +231,7 @@ static const nn_tensor **list_arg (lua_State *L, int arg, int *count) {
 ** entry that is not a tensor, a dtype, a device or a shape that differs. */
 static int t_cat (lua_State *L) {
   int n;
+  lua_settop(L, 2);                    /* the list's array goes above the dim */
   const nn_tensor **xs = list_arg(L, 1, &n);
   int d = opt_dim_arg(L, 2, xs[0], xs[0]->ndim, 0);
   TensorBox *box = newbox(L);
@@ -244,6 +245,7 @@ static int t_cat (lua_State *L) {
 ** Errors: as nn.cat's, and a result of more than 5 dims. */
 static int t_stack (lua_State *L) {
   int n;
+  lua_settop(L, 2);                    /* the list's array goes above the dim */
   const nn_tensor **xs = list_arg(L, 1, &n);
   int d = opt_dim_arg(L, 2, xs[0], xs[0]->ndim + 1, 0);
   TensorBox *box = newbox(L);
