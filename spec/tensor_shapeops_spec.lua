@@ -66,7 +66,7 @@ describe("transpose, permute, t", function ()
 
   it("matches a Lua loop on large, odd-sized matrices (the tiled path and its edges)",
      function ()
-    for _, s in ipairs({ { 33, 65 }, { 64, 64 }, { 1, 100 }, { 257, 3 }, { 130, 97 } }) do
+    for _, s in ipairs({ { 33, 65 }, { 64, 64 }, { 1, 100 }, { 257, 3 }, { 130, 97 }, { 300, 517 } }) do
       local x = nn.tensor.randn(s[1], s[2])
       local xt = x:totable()
       local y = x:t()

@@ -394,6 +394,7 @@ static int t_narrow (lua_State *L) {
   int rc = d == 0 ? tensor_narrow(&box->t, t, start - 1, length)
                   : tensor_narrow_dim(&box->t, t, d, start - 1, length);
   if (rc != NN_OK) nn_raise(L, 3, rc);
+  if (d != 0) gc_account(L, box->t);     /* a copy: its bytes, as clone's */
   return 1;
 }
 

@@ -36,10 +36,14 @@ static int opt_dim_arg (lua_State *L, int arg, const nn_tensor *t, int ndim, int
   return lua_isnoneornil(L, arg) ? dflt : dim_arg(L, arg, t, ndim);
 }
 
-/* Push the result of a C call that made *out, or raise blaming `dim_arg`
-** for an index or dim (NN_ROLE_INDEX) and `x_arg` for the input. */
-static int finish (lua_State *L, int rc, int x_arg, int index_arg) {
+/* The result of a C call that made box->t: raise blaming `index_arg` for
+** an index or dim (NN_ROLE_INDEX) and `x_arg` for the input; else tell the
+** collector about a copy's bytes (nn_gc_account: without it, a loop of
+** x:t() piles up 16 MiB blocks the collector does not know of, each call
+** on fresh pages; a view owns no new elements). */
+static int finish (lua_State *L, TensorBox *box, int rc, int x_arg, int index_arg) {
   if (rc != NN_OK) nn_raise_by_role(L, rc, 0, NN_ROLE_INDEX, index_arg, NN_ROLE_INPUT, x_arg, -1);
+  if (!box->t->view) nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
   return 1;
 }
 
@@ -72,7 +76,7 @@ static int t_transpose (lua_State *L) {
   nn_tensor *t = checktensor_any(L, 1);
   int d1 = dim_arg(L, 2, t, t->ndim), d2 = dim_arg(L, 3, t, t->ndim);
   TensorBox *box = newbox(L);
-  return finish(L, tensor_transpose(&box->t, t, d1, d2), 1, 2);
+  return finish(L, box, tensor_transpose(&box->t, t, d1, d2), 1, 2);
 }
 
 /* t:permute(2, 3, 1) or t:permute{2, 3, 1} -> a copy whose dim i is t's
@@ -106,7 +110,7 @@ static int t_permute (lua_State *L) {
                                             perm[i] + 1));
   }
   TensorBox *box = newbox(L);
-  return finish(L, tensor_permute(&box->t, t, n, perm), 1, 2);
+  return finish(L, box, tensor_permute(&box->t, t, n, perm), 1, 2);
 }
 
 /* t:t() -> the transpose of a 2-D t (a copy, (N, M) from (M, N)); a 1-D or
@@ -118,7 +122,7 @@ static int t_t (lua_State *L) {
     luaL_argerror(L, 1, lua_pushfstring(L, "t() takes a tensor of at most 2 dims, got %s "
                                         "(use transpose(d1, d2))", shape_str(t).s));
   TensorBox *box = newbox(L);
-  return finish(L, tensor_transpose(&box->t, t, 0, 1), 1, 1);
+  return finish(L, box, tensor_transpose(&box->t, t, 0, 1), 1, 1);
 }
 
 /* t:squeeze() -> a view without t's size-1 dims; t:squeeze(d) -> without
@@ -127,7 +131,7 @@ static int t_squeeze (lua_State *L) {
   nn_tensor *t = checktensor_any(L, 1);
   int d = lua_isnoneornil(L, 2) ? -1 : dim_arg(L, 2, t, t->ndim);
   TensorBox *box = newbox(L);
-  return finish(L, tensor_squeeze(&box->t, t, d), 1, 2);
+  return finish(L, box, tensor_squeeze(&box->t, t, d), 1, 2);
 }
 
 /* t:unsqueeze(d) -> a view with a size-1 dim inserted so that it is dim d
@@ -137,7 +141,7 @@ static int t_unsqueeze (lua_State *L) {
   nn_tensor *t = checktensor_any(L, 1);
   int d = dim_arg(L, 2, t, t->ndim + 1);
   TensorBox *box = newbox(L);
-  return finish(L, tensor_unsqueeze(&box->t, t, d), 1, 2);
+  return finish(L, box, tensor_unsqueeze(&box->t, t, d), 1, 2);
 }
 
 /* t:flatten([start [, end]]) -> a view with dims start..end (default 1,
@@ -150,7 +154,7 @@ static int t_flatten (lua_State *L) {
     e = opt_dim_arg(L, 3, t, t->ndim, t->ndim - 1);
   }
   TensorBox *box = newbox(L);
-  return finish(L, tensor_flatten(&box->t, t, s, e), 1, 2);
+  return finish(L, box, tensor_flatten(&box->t, t, s, e), 1, 2);
 }
 
 /* t:expand(2, 3, 4) or t:expand{2, 3, 4}, t:broadcast_to{2, 3, 4} -> t
@@ -165,7 +169,7 @@ static int t_expand (lua_State *L) {
   int64_t shape[NN_MAXDIM];
   int n = read_ints(L, 2, shape, -1, "size");
   TensorBox *box = newbox(L);
-  return finish(L, tensor_expand(&box->t, t, n, shape), 1, 2);
+  return finish(L, box, tensor_expand(&box->t, t, n, shape), 1, 2);
 }
 
 /* t:tile(2, 3) or t:tile{2, 3} -> t repeated 2 times along dim 1 and 3
@@ -185,7 +189,7 @@ static int tile (lua_State *L, int strict) {
   int m = n < t->ndim ? t->ndim : n;
   for (int i = 0; i < m; i++) full[i] = i < m - n ? 1 : reps[i - (m - n)];
   TensorBox *box = newbox(L);
-  return finish(L, tensor_tile(&box->t, t, m, full), 1, 2);
+  return finish(L, box, tensor_tile(&box->t, t, m, full), 1, 2);
 }
 static int t_tile (lua_State *L) { return tile(L, 0); }
 static int t_repeat (lua_State *L) { return tile(L, 1); }
@@ -202,7 +206,7 @@ static int t_select (lua_State *L) {
     luaL_argerror(L, 3, lua_pushfstring(L, "index %I is outside 1..%I or -%I..-1 (dim %d of %s)",
                                         i, n, n, d + 1, shape_str(t).s));
   TensorBox *box = newbox(L);
-  return finish(L, tensor_select(&box->t, t, d, z), 1, 3);
+  return finish(L, box, tensor_select(&box->t, t, d, z), 1, 3);
 }
 
 /* The tensors of the list at arg: checked, into a userdata array kept on
@@ -237,6 +241,7 @@ static int t_cat (lua_State *L) {
   TensorBox *box = newbox(L);
   int rc = tensor_cat(&box->t, xs, n, d);
   if (rc != NN_OK) nn_raise(L, nn_errrole() == NN_ROLE_INDEX ? 2 : 1, rc);
+  nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
   return 1;
 }
 
@@ -251,6 +256,7 @@ static int t_stack (lua_State *L) {
   TensorBox *box = newbox(L);
   int rc = tensor_stack(&box->t, xs, n, d);
   if (rc != NN_OK) nn_raise(L, nn_errrole() == NN_ROLE_INDEX ? 2 : 1, rc);
+  nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
   return 1;
 }
 
@@ -262,6 +268,7 @@ static int push_pieces (lua_State *L, nn_tensor *t, int d, const int64_t *sizes,
     TensorBox *box = newbox(L);
     int rc = tensor_narrow_dim(&box->t, t, d, at, sizes[k]);
     if (rc != NN_OK) nn_raise(L, 0, rc);
+    if (!box->t->view) nn_gc_account(L, (size_t)box->t->numel * sizeof(float));
     lua_rawseti(L, -2, (lua_Integer)k + 1);
     at += sizes[k];
   }
@@ -345,7 +352,7 @@ static int tri (lua_State *L, int upper) {
   lua_Integer k = luaL_optinteger(L, 2, 0);
   TensorBox *box = newbox(L);
   int rc = upper ? tensor_triu(&box->t, t, k) : tensor_tril(&box->t, t, k);
-  return finish(L, rc, 1, 2);
+  return finish(L, box, rc, 1, 2);
 }
 static int t_tril (lua_State *L) { return tri(L, 0); }
 static int t_triu (lua_State *L) { return tri(L, 1); }
