@@ -795,9 +795,9 @@ static int64_t index_key (lua_State *L, const nn_tensor *t) {
 
 /* Row z of t (0-based) as a view of t's shape without dim 1. */
 static void push_row (lua_State *L, nn_tensor *t, int64_t z) {
+  TensorBox *box = newbox(L);           /* first: it may raise, nothing is held yet */
   nn_tensor *row = NULL;
   int rc = tensor_narrow(&row, t, z, 1);
-  TensorBox *box = newbox(L);
   if (rc == NN_OK) rc = tensor_view(&box->t, row, t->ndim - 1, t->shape + 1);
   tensor_release(row);
   if (rc != NN_OK) nn_raise(L, 0, rc);
