@@ -267,6 +267,9 @@ describe("split and chunk", function ()
     assert.are.same({ 3, 0 }, r[2].shape)
     H.assert_tensor(r[3], { { 2, 3, 4 }, { 6, 7, 8 }, { 10, 11, 12 } })
     assert.are.equal(1, #nn.tensor.zeros(0):split(2))
+    local whole = x:split(math.maxinteger)                -- one piece: all of x
+    assert.are.equal(1, #whole)
+    assert.are.same({ 5 }, whole[1].shape)
   end)
 
   it("chunk: ceil(size / n) each, so possibly fewer than n", function ()

@@ -279,7 +279,8 @@ static int push_pieces (lua_State *L, nn_tensor *t, int d, const int64_t *sizes,
 ** rule); one piece, empty, when the dim is 0. */
 static int split_even (lua_State *L, nn_tensor *t, int d, int64_t size, int64_t count) {
   int64_t len = t->shape[d];
-  int64_t n = count > 0 ? count : (len == 0 ? 1 : (len + size - 1) / size);
+  /* ceil(len / size) without len + size - 1, which overflows for a huge size */
+  int64_t n = count > 0 ? count : (len == 0 ? 1 : len / size + (len % size != 0));
   int64_t *sizes = (int64_t *)lua_newuserdatauv(L, (size_t)n * sizeof *sizes, 0);
   for (int64_t k = 0, at = 0; k < n; k++) {
     sizes[k] = len - at < size ? len - at : size;
