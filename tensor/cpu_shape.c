@@ -84,6 +84,50 @@ static void tile_copy (uint32_t *dst, const uint32_t *src, int64_t a0, int64_t a
     for (int64_t jj = j; jj < b1; jj++) dst[i * dsa + jj] = src[i + jj * ssb];
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* tile_copy by 8 x 8 blocks in eight AVX2 registers (unpack, shuffle,
+** permute: the 8x8 float transpose of Intel's optimization manual), for
+** the part of the tile that 8 divides; tile_copy does the rest.  Compiled
+** for AVX2 whatever -march says, and called only when the CPU has it
+** (__builtin_cpu_supports).  Measured in a standalone test, 2048 x 2048,
+** one thread, best of 15: 3.3 ms against 4.7 ms by SSE 4 x 4. */
+#define HAVE_AVX2_TILE 1
+#include <immintrin.h>
+__attribute__((target("avx2")))
+static void tile_copy_avx2 (uint32_t *dst, const uint32_t *src, int64_t a0, int64_t a1,
+                            int64_t b0, int64_t b1, int64_t dsa, int64_t ssb) {
+  int64_t a8 = a0 + ((a1 - a0) & ~(int64_t)7), b8 = b0 + ((b1 - b0) & ~(int64_t)7);
+  for (int64_t j = b0; j < b8; j += 8) {
+    for (int64_t i = a0; i < a8; i += 8) {
+      const float *p = (const float *)(const void *)(src + i + j * ssb);
+      __m256 r0 = _mm256_loadu_ps(p), r1 = _mm256_loadu_ps(p + ssb);
+      __m256 r2 = _mm256_loadu_ps(p + 2 * ssb), r3 = _mm256_loadu_ps(p + 3 * ssb);
+      __m256 r4 = _mm256_loadu_ps(p + 4 * ssb), r5 = _mm256_loadu_ps(p + 5 * ssb);
+      __m256 r6 = _mm256_loadu_ps(p + 6 * ssb), r7 = _mm256_loadu_ps(p + 7 * ssb);
+      __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+      __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+      __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+      __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      float *q = (float *)(void *)(dst + i * dsa + j);
+      _mm256_storeu_ps(q, _mm256_permute2f128_ps(u0, u4, 0x20));
+      _mm256_storeu_ps(q + dsa, _mm256_permute2f128_ps(u1, u5, 0x20));
+      _mm256_storeu_ps(q + 2 * dsa, _mm256_permute2f128_ps(u2, u6, 0x20));
+      _mm256_storeu_ps(q + 3 * dsa, _mm256_permute2f128_ps(u3, u7, 0x20));
+      _mm256_storeu_ps(q + 4 * dsa, _mm256_permute2f128_ps(u0, u4, 0x31));
+      _mm256_storeu_ps(q + 5 * dsa, _mm256_permute2f128_ps(u1, u5, 0x31));
+      _mm256_storeu_ps(q + 6 * dsa, _mm256_permute2f128_ps(u2, u6, 0x31));
+      _mm256_storeu_ps(q + 7 * dsa, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+  }
+  if (a8 < a1) tile_copy(dst, src, a8, a1, b0, b8, dsa, ssb);   /* the last 0-7 of a */
+  if (b8 < b1) tile_copy(dst, src, a0, a1, b8, b1, dsa, ssb);   /* the last 0-7 of b */
+}
+#endif
+
 int cpu_strided_copy (float *dstf, const float *srcf, const nn_strided *s) {
   uint32_t *dst = (uint32_t *)(void *)dstf;
   const uint32_t *src = (const uint32_t *)(const void *)srcf;
@@ -110,8 +154,13 @@ int cpu_strided_copy (float *dstf, const float *srcf, const nn_strided *s) {
        best of 3-5 runs of 100 calls: 12.5 ms a call before, 6.8 ms with
        the blocks; the row prefetch in tile_copy took 16 ms to 12.5). */
     int64_t sa = (na + SUPER - 1) / SUPER, sb = (nb + SUPER - 1) / SUPER;
+#if defined(HAVE_AVX2_TILE)
+    int avx2 = __builtin_cpu_supports("avx2");
+#endif
     int64_t outer = total / (na * nb), work = outer * sa * sb;
-    #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
+    /* dynamic: on a busy machine a thread that loses its core takes fewer
+       blocks, instead of the others waiting for its static share */
+    #pragma omp parallel for schedule(dynamic) if (total >= PAR_MIN)
     for (int64_t w = 0; w < work; w++) {
       int64_t o = w / (sa * sb), t = w % (sa * sb);
       int64_t A0 = (t / sb) * SUPER, B0 = (t % sb) * SUPER;
@@ -119,9 +168,13 @@ int cpu_strided_copy (float *dstf, const float *srcf, const nn_strided *s) {
       int64_t d_off, s_off;
       outer_offsets(s, dims, m, o, &d_off, &s_off);
       for (int64_t a0 = A0; a0 < A1; a0 += TILE)
-        for (int64_t b0 = B0; b0 < B1; b0 += TILE)
-          tile_copy(dst + d_off, src + s_off, a0, a0 + TILE < A1 ? a0 + TILE : A1,
-                    b0, b0 + TILE < B1 ? b0 + TILE : B1, dsa, ssb);
+        for (int64_t b0 = B0; b0 < B1; b0 += TILE) {
+          int64_t ae = a0 + TILE < A1 ? a0 + TILE : A1, be = b0 + TILE < B1 ? b0 + TILE : B1;
+#if defined(HAVE_AVX2_TILE)
+          if (avx2) { tile_copy_avx2(dst + d_off, src + s_off, a0, ae, b0, be, dsa, ssb); continue; }
+#endif
+          tile_copy(dst + d_off, src + s_off, a0, ae, b0, be, dsa, ssb);
+        }
     }
     return NN_OK;
   }
