@@ -851,6 +851,7 @@ static int t_newindex (lua_State *L) {
   if (v == NULL && !lua_isnumber(L, 3))
     return luaL_error(L, "t[%I] = v: v must be a number or a tensor, got %s",
                       lua_tointeger(L, 2), tensor_typename(L, 3));
+  long long i = (long long)lua_tointeger(L, 2);   /* as the user wrote it, for messages */
   int rc;
   if (t->ndim == 1 && v == NULL) rc = tensor_set_number(t, z, lua_tonumber(L, 3));
   else {
@@ -863,13 +864,13 @@ static int t_newindex (lua_State *L) {
       for (int d = 1; d < t->ndim; d++) want.shape[d - 1] = t->shape[d];
       rc = v->numel != row->numel
          ? nn_seterr(NN_ESHAPE, "t[%lld] = v: v is %s, the row is %s (%lld elements)",
-                     (long long)z + 1, shape_str(v).s, shape_str(&want).s,
+                     i, shape_str(v).s, shape_str(&want).s,
                      (long long)row->numel)
          : nn_seterr(NN_EARG, "t[%lld] = v: t is int32, v is %s (convert with :int())",
-                     (long long)z + 1, dtype_name(v->dtype));
+                     i, dtype_name(v->dtype));
     }
     else if (v->storage->device != t->storage->device)
-      rc = nn_seterr(NN_EDEVICE, "t[%lld] = v: t is on %s, v on %s", (long long)z + 1,
+      rc = nn_seterr(NN_EDEVICE, "t[%lld] = v: t is on %s, v on %s", i,
                      device_name(t->storage->device), device_name(v->storage->device));
     else rc = tensor_copy(row, v);
     tensor_release(row);
