@@ -97,7 +97,16 @@ local function caller (expr)
                .. "local r = table.pack(%s(...)); return r end"):format(expr)
   return assert(load(src, "=adversarial", "t"))(nn)
 end
-local function method (name) return caller("self:" .. name) end
+-- a method named by a Lua keyword (t["repeat"]) cannot be called as self:repeat()
+local KEYWORDS = { ["repeat"] = true }
+local function method (name)
+  if KEYWORDS[name] then
+    local src = ("local nn = ...; return function (self, ...) "
+                 .. "local r = table.pack(self[%q](self, ...)); return r end"):format(name)
+    return assert(load(src, "=adversarial", "t"))(nn)
+  end
+  return caller("self:" .. name)
+end
 local function field (path) return caller(path) end
 
 local function show (labels, n)
@@ -210,7 +219,7 @@ describe("adversarial: tensor methods", function()
       })
       if type(nn[name]) == "function" then   -- the same function as nn.name(t, ...): a bad self
         assert_none(probe {
-          name = "nn." .. name, call = field("nn." .. name),
+          name = "nn." .. name, call = field(("nn[%q]"):format(name)),   -- nn["repeat"] parses
           args = { r34, table.unpack(args) }, npos = 1,
         })
       end
@@ -331,7 +340,7 @@ describe("adversarial: nn.* functions", function()
        and not nn.layer_types[name] and not nn.loss_types[name] then
       it("nn." .. name, function()
         assert_none(probe {
-          name = "nn." .. name, call = field("nn." .. name), args = NN_ARGS[name] or {},
+          name = "nn." .. name, call = field(("nn[%q]"):format(name)),   -- nn["repeat"] parses args = NN_ARGS[name] or {},
           npos = 3, bad = WRITES[name] and without_numeric_string() or nil,
           after = function () nn.set_default_device("cpu") end,
         })

@@ -89,7 +89,9 @@ end)
 
 describe("indices and dims from user numbers", function()
   it("narrow: dim, start and length", function()
-    each_rejected("narrow", function(v) return t34():narrow(v, 1, 1) end)
+    -- dim -1 is the last dim (a copy of column 1), as in PyTorch
+    each_rejected("narrow", function(v) return t34():narrow(v, 1, 1) end, { ["-1"] = true })
+    assert.are.same({ 3, 1 }, t34():narrow(-1, 1, 1).shape)
     each_rejected("narrow", function(v) return t34():narrow(1, v, 1) end)
     each_rejected("narrow", function(v) return t34():narrow(1, 1, v) end)
     each_rejected("narrow", function(v) return t34():narrow(1, 2, v) end)

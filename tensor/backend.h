@@ -239,5 +239,29 @@ NN_CUDA_FN(int cuda_line_reduce_all (double *result, const float *a, size_t n, n
                                      double p))
 NN_CUDA_FN(int cuda_line_map (float *out, const float *a, size_t outer, size_t n, size_t inner,
                               nn_lineop op))
+/* --- shape (tensor/shape.c, tensor/cpu_shape.c, tensor/cuda_shape.cu) ----
+** Every copying shape op is one strided copy: for each index (i_0 .. i_n-1)
+** of `shape`, dst[sum i_d dst_stride[d]] = src[sum i_d src_stride[d]], in
+** elements of 4 bytes (either dtype: the bits move, nothing converts).  A
+** zero src stride repeats (expand), two orders of strides transpose, a
+** tile has twice the dims (a rep dim of src stride 0 before each dim), so
+** up to 10.  shape.c coalesces dims first (size-1 dims gone, neighbours
+** contiguous on both sides merged), so a transpose reaches the backend as
+** (R, C) whatever its batch.  n = 0 is one element. */
+#define NN_STRIDED_MAXDIM (2 * NN_MAXDIM)
+typedef struct nn_strided {
+  int ndim;
+  int64_t shape[NN_STRIDED_MAXDIM];
+  int64_t dst_stride[NN_STRIDED_MAXDIM];
+  int64_t src_stride[NN_STRIDED_MAXDIM];
+} nn_strided;
+int cpu_strided_copy (float *dst, const float *src, const nn_strided *s);
+NN_CUDA_FN(int cuda_strided_copy (float *dst, const float *src, const nn_strided *s))
+/* out = x with (r, c) of each (rows, cols) matrix kept when nn_tri_keep
+** (shape_math.h) says so, else 0 (the bits 0: 0.0f or 0); out may be x. */
+int cpu_tri (float *out, const float *x, size_t batch, size_t rows, size_t cols, int64_t k,
+             int upper);
+NN_CUDA_FN(int cuda_tri (float *out, const float *x, size_t batch, size_t rows, size_t cols,
+                         int64_t k, int upper))
 
 #endif

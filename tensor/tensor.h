@@ -445,6 +445,64 @@ int tensor_cumsum (nn_tensor *out, const nn_tensor *a, int d);
 ** out has a's shape; it may be a (in place). */
 int tensor_softmax (nn_tensor *out, const nn_tensor *a, int d, int log);
 
+/* --- shape: transposes, joins, splits, masks by position (tensor/shape.c) --
+** Tensors have no strides, so an op whose result is not a contiguous piece
+** of its input is a copy: transpose, permute, expand, tile, cat, stack,
+** narrow and select along any dim but the first, tril and triu.  Every such
+** copy is one strided copy (backend.h): on the CPU cache-blocked where two
+** dims trade places (tiles of 32x32, OpenMP over tiles), on CUDA the shared
+** memory transpose of a 32x33 tile.  The views (squeeze, unsqueeze, flatten,
+** narrow and select along dim 0) share x's storage.  Every function takes
+** either dtype and gives its result x's dtype, on x's device; *out is NULL
+** on error.  Dims are 0-based; the errors blame NN_ROLE_INDEX for a dim or
+** an index, NN_ROLE_INPUT + k for the k-th tensor of a list. */
+
+/* out = x with its dims reordered: out's dim i is x's dim perm[i]; a copy.
+** x: n dims, perm a permutation of 0..n-1.  As torch.permute followed by
+** .contiguous().  Errors: NN_EARG (n is not x's ndim, a dim out of range
+** or repeated). */
+int tensor_permute (nn_tensor **out, const nn_tensor *x, int n, const int *perm);
+/* out = x with dims d1 and d2 swapped (a permute); a copy.  Errors: NN_EARG. */
+int tensor_transpose (nn_tensor **out, const nn_tensor *x, int d1, int d2);
+/* Views.  squeeze: x without dim `dim` when its size is 1 (else x's shape),
+** or without every size-1 dim when dim is -1.  unsqueeze: a size-1 dim
+** inserted before dim `dim` (0..ndim).  flatten: dims start..end merged into
+** one.  Errors: NN_EARG (a dim out of range; unsqueeze of a 5-dim tensor). */
+int tensor_squeeze (nn_tensor **out, nn_tensor *x, int dim);
+int tensor_unsqueeze (nn_tensor **out, nn_tensor *x, int dim);
+int tensor_flatten (nn_tensor **out, nn_tensor *x, int start, int end);
+/* out (shape) = x broadcast to `shape`, by NumPy's rules: x's dims align
+** with the last ones of shape; a size-1 dim of x repeats, a size -1 in
+** shape keeps x's size (only where x has that dim).  A copy.  Errors:
+** NN_ESHAPE ("cannot expand [3x1] to [2x4]: dim 1 is 3, not 1 or 4"),
+** NN_EARG (more than 5 dims, fewer than x has). */
+int tensor_expand (nn_tensor **out, const nn_tensor *x, int ndim, const int64_t *shape);
+/* out = x tiled reps[i] times along each dim, as torch.Tensor.repeat (and
+** torch.tile when n >= x's ndim): with n > x's ndim, x takes leading size-1
+** dims.  out's size i = x's size i * reps[i].  A copy.  Errors: NN_EARG (n
+** below x's ndim or above 5, a negative rep, a size above 2^40). */
+int tensor_tile (nn_tensor **out, const nn_tensor *x, int n, const int64_t *reps);
+/* Indices start .. start+length-1 of dim `dim`: a view for dim 0
+** (tensor_narrow), a copy for the others.  Errors: NN_EARG. */
+int tensor_narrow_dim (nn_tensor **out, nn_tensor *x, int dim, int64_t start, int64_t length);
+/* Index i of dim `dim`, that dim dropped (as torch.select): a view for
+** dim 0, a copy for the others.  Errors: NN_EARG. */
+int tensor_select (nn_tensor **out, nn_tensor *x, int dim, int64_t i);
+/* out = the n tensors xs[0..n-1] joined along dim (cat: an existing dim, all
+** sizes equal off it; stack: a new dim 0..ndim, all shapes equal).  One
+** dtype and one device.  Errors: NN_EARG (n = 0, a dim out of range, stack
+** to 6 dims), NN_ESHAPE, NN_EDEVICE, NN_EARG for a dtype that differs: the
+** message names the position ("tensor 2 of the list is int32, tensor 1 is
+** float32"), the role NN_ROLE_INPUT + k. */
+int tensor_cat (nn_tensor **out, const nn_tensor *const *xs, int n, int dim);
+int tensor_stack (nn_tensor **out, const nn_tensor *const *xs, int n, int dim);
+/* Lower (tril) and upper (triu) triangle of the last two dims, the rest
+** zero: element (r, c) is kept when c - r <= k (tril) or c - r >= k (triu),
+** k the diagonal offset, as torch.tril/triu.  A copy.  Errors: NN_EARG
+** (fewer than 2 dims). */
+int tensor_tril (nn_tensor **out, const nn_tensor *x, int64_t k);
+int tensor_triu (nn_tensor **out, const nn_tensor *x, int64_t k);
+
 /* --- CUDA ------------------------------------------------------------------ */
 
 /* 1 when a CUDA device can be used; else 0 and why in `reason`. */

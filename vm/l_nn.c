@@ -230,6 +230,7 @@ int luaopen_nn_core (lua_State *L) {
   nn_open_tensor_index(L);
   nn_open_tensor_math(L);
   nn_open_tensor_linalg(L);
+  nn_open_tensor_shape(L);
   nn_open_module(L);
   nn_open_criterion(L);
   nn_open_optim(L);

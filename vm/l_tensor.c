@@ -433,22 +433,27 @@ static int t_view (lua_State *L) {
   return 1;
 }
 
-/* t:narrow(1, start, length): rows start .. start+length-1 as a view. */
+/* t:narrow(d, start, length) -> indices start .. start+length-1 of dim d
+** (negative d from the end), as torch.narrow: a view for d = 1, a copy
+** (tensor_narrow_dim) for any other dim, since there are no strides.
+** Errors: d out of range, start < 1, length < 0, a range past the end. */
 static int t_narrow (lua_State *L) {
   nn_tensor *t = checktensor_any(L, 1);
-  lua_Integer dim = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, t->ndim >= 1, 1, "cannot narrow a 0-dim tensor");
+  int d = check_dim(L, 2, t);
   lua_Integer start = luaL_checkinteger(L, 3);
   lua_Integer length = luaL_checkinteger(L, 4);
-  luaL_argcheck(L, dim == 1, 2, "only dim 1 can be narrowed to a contiguous view");
   if (start < 1)                                 /* so start - 1 cannot wrap */
-    luaL_argerror(L, 3, lua_pushfstring(L, "start must be >= 1, got %I (dim 1 of %s)",
-                                        (lua_Integer)start, shape_str(t).s));
+    luaL_argerror(L, 3, lua_pushfstring(L, "start must be >= 1, got %I (dim %d of %s)",
+                                        (lua_Integer)start, d + 1, shape_str(t).s));
   if (length < 0)
-    luaL_argerror(L, 4, lua_pushfstring(L, "length must be >= 0, got %I (dim 1 of %s)",
-                                        (lua_Integer)length, shape_str(t).s));
+    luaL_argerror(L, 4, lua_pushfstring(L, "length must be >= 0, got %I (dim %d of %s)",
+                                        (lua_Integer)length, d + 1, shape_str(t).s));
   TensorBox *box = newbox(L);
-  int rc = tensor_narrow(&box->t, t, start - 1, length);
+  int rc = d == 0 ? tensor_narrow(&box->t, t, start - 1, length)
+                  : tensor_narrow_dim(&box->t, t, d, start - 1, length);
   if (rc != NN_OK) nn_raise(L, 3, rc);
+  if (d != 0) gc_account(L, box->t);     /* a copy: its bytes, as clone's */
   return 1;
 }
 
@@ -830,7 +835,40 @@ static int t_tostring (lua_State *L) {
   return 1;
 }
 
-/* t.method, and the read-only fields t.shape, t.ndim, t.device, t.dtype. */
+/* The integer key at idx as a 0-based index into a dim of n (negatives
+** from the end), or -1 when the key is not a number (then t[key] is a
+** method, a field or nil).  A number that is not an integer (2.5, nan,
+** inf), or one out of range (math.maxinteger too), raises: "index 4 is
+** out of range for [3x4] (dim 1 has 3: 1..3 or -3..-1)". */
+static int64_t index_key (lua_State *L, const nn_tensor *t) {
+  if (lua_type(L, 2) != LUA_TNUMBER) return -1;
+  int isint;
+  lua_Integer i = lua_tointegerx(L, 2, &isint);
+  if (!isint)
+    luaL_error(L, "tensor index must be an integer, got %s", luaL_tolstring(L, 2, NULL));
+  if (t->ndim == 0) luaL_error(L, "cannot index a 0-dim tensor (use t:item())");
+  lua_Integer n = t->shape[0], z = i < 0 ? i + n : i - 1;
+  if (z < 0 || z >= n)
+    luaL_error(L, "index %I is out of range for %s (dim 1 has %I: 1..%I or -%I..-1)", i,
+               shape_str(t).s, n, n, n);
+  return z;
+}
+
+/* Row z of t (0-based) as a view of t's shape without dim 1. */
+static void push_row (lua_State *L, nn_tensor *t, int64_t z) {
+  TensorBox *box = newbox(L);           /* first: it may raise, nothing is held yet */
+  nn_tensor *row = NULL;
+  int rc = tensor_narrow(&row, t, z, 1);
+  if (rc == NN_OK) rc = tensor_view(&box->t, row, t->ndim - 1, t->shape + 1);
+  tensor_release(row);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+}
+
+/* t[i]: row i as a view (of t's shape without dim 1) when t has 2 dims or
+** more, element i as a number when t is 1-D; negative i counts from the
+** end (t[-1]: the last), so t[i][j] is element (i, j).  t.method, and the
+** read-only fields t.shape, t.ndim, t.device, t.dtype.  Any other key:
+** nil.  Errors: i not an integer or out of range, t 0-dim. */
 static int t_index (lua_State *L) {
   luaL_checkudata(L, 1, TENSOR_MT);
   lua_pushvalue(L, 2);
@@ -838,14 +876,68 @@ static int t_index (lua_State *L) {
      refuses it by its own name (t:sum(1): "calling 'sum' on bad self") */
   if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
   nn_tensor *t = checktensor_any(L, 1);
+  int64_t z = index_key(L, t);
+  if (z >= 0) {
+    if (t->ndim >= 2) { push_row(L, t, z); return 1; }
+    double v;
+    int rc = tensor_get_number(&v, t, z);
+    if (rc != NN_OK) nn_raise(L, 0, rc);
+    push_element(L, t, v);
+    return 1;
+  }
+  if (lua_type(L, 2) != LUA_TSTRING) { lua_pushnil(L); return 1; }
   const char *key = lua_tostring(L, 2);
-  if (key == NULL) return 1;   /* nil */
   if (strcmp(key, "shape") == 0) push_shape(L, t);
   else if (strcmp(key, "ndim") == 0) lua_pushinteger(L, t->ndim);
   else if (strcmp(key, "device") == 0) lua_pushstring(L, device_name(t->storage->device));
   else if (strcmp(key, "dtype") == 0) lua_pushstring(L, dtype_name(t->dtype));
   else lua_pushnil(L);
   return 1;
+}
+
+/* t[i] = v: writes row i (or element i of a 1-D t).  v is a number (every
+** element of the row takes it), or a tensor of the row's numel (its shape,
+** or any shape of as many elements) on t's device.  An int32 t takes whole
+** numbers only: a number with a fraction, or a float32 tensor, is refused
+** (convert with :int()); a float32 t takes either dtype.  Errors: as t[i],
+** and a key that is not a number ("cannot assign to field 'x' of a
+** tensor"), a value of another type, a tensor of the wrong size. */
+static int t_newindex (lua_State *L) {
+  nn_tensor *t = checktensor_any(L, 1);
+  int64_t z = index_key(L, t);
+  if (z < 0)
+    return luaL_error(L, "cannot assign to field '%s' of a tensor (only t[i] = v)",
+                      luaL_tolstring(L, 2, NULL));
+  nn_tensor *v = totensor(L, 3);
+  if (v == NULL && !lua_isnumber(L, 3))
+    return luaL_error(L, "t[%I] = v: v must be a number or a tensor, got %s",
+                      lua_tointeger(L, 2), tensor_typename(L, 3));
+  long long i = (long long)lua_tointeger(L, 2);   /* as the user wrote it, for messages */
+  int rc;
+  if (t->ndim == 1 && v == NULL) rc = tensor_set_number(t, z, lua_tonumber(L, 3));
+  else {
+    nn_tensor *row = NULL;
+    rc = tensor_narrow(&row, t, z, 1);
+    if (rc != NN_OK) return nn_raise(L, 0, rc);
+    if (v == NULL) rc = tensor_fill(row, lua_tonumber(L, 3));
+    else if (v->numel != row->numel || (t->dtype == NN_I32 && v->dtype != NN_I32)) {
+      nn_tensor want = { .ndim = t->ndim - 1 };
+      for (int d = 1; d < t->ndim; d++) want.shape[d - 1] = t->shape[d];
+      rc = v->numel != row->numel
+         ? nn_seterr(NN_ESHAPE, "t[%lld] = v: v is %s, the row is %s (%lld elements)",
+                     i, shape_str(v).s, shape_str(&want).s,
+                     (long long)row->numel)
+         : nn_seterr(NN_EARG, "t[%lld] = v: t is int32, v is %s (convert with :int())",
+                     i, dtype_name(v->dtype));
+    }
+    else if (v->storage->device != t->storage->device)
+      rc = nn_seterr(NN_EDEVICE, "t[%lld] = v: t is on %s, v on %s", i,
+                     device_name(t->storage->device), device_name(v->storage->device));
+    else rc = tensor_copy(row, v);
+    tensor_release(row);
+  }
+  if (rc != NN_OK) return luaL_error(L, "%s", nn_errmsg());
+  return 0;
 }
 
 static const luaL_Reg metameth[] = {
@@ -859,6 +951,7 @@ static const luaL_Reg metameth[] = {
   {"__div", m_div},
   {"__unm", m_unm},
   {"__index", NULL},     /* set below, with the method table as upvalue */
+  {"__newindex", t_newindex},
   {NULL, NULL}
 };
 
