@@ -206,6 +206,23 @@ local TENSOR_ARGS = {
   reshape = { 4, 3 }, view = { 4, 3 },
   size = { 1 },
   to = { "cpu" },
+  -- issue 14's ops: valid arguments for a (3x4) self, so that each position
+  -- is probed with bad values while the others are good
+  eq = { r34 }, ne = { r34 }, lt = { r34 }, le = { r34 }, gt = { 0 }, ge = { 0 },
+  maximum = { r34 }, minimum = { r34 }, floor_divide = { r34 }, remainder = { r34 },
+  floor_divide_ = { r34 }, remainder_ = { r34 },
+  where = { r34, r34 }, masked_fill = { r34, 0 }, masked_fill_ = { r34, 0 },
+  any = { 2 }, all = { 2 }, sum_to_size = { 1, 4 },
+  norm = { 2, 2 }, prod = { 2 }, cumsum = { 2 }, logsumexp = { 2 },
+  softmax = { 2 }, log_softmax = { 2 },
+  gather = { 2, function () return T({{1, 2, 3, 4}, {4, 3, 2, 1}, {1, 1, 1, 1}}, {dtype = "int32"}) end },
+  scatter_add = { 2, function () return T({{1, 2, 3, 4}, {4, 3, 2, 1}, {1, 1, 1, 1}}, {dtype = "int32"}) end, r34 },
+  index_add = { 2, function () return T({4, 1}, {dtype = "int32"}) end, function () return T.randn(3, 2) end },
+  sort = { 2, true }, topk = { 2, 2 },
+  transpose = { 1, 2 }, permute = { 2, 1 }, unsqueeze = { 1 }, squeeze = { 1 },
+  flatten = { 1, 2 }, expand = { 2, 3, 4 }, broadcast_to = { {2, 3, 4} }, tile = { 1, 2 },
+  ["repeat"] = { 1, 2 }, select = { 1, 2 }, split = { 2, 1 }, chunk = { 2, 1 },
+  tril = { 0 }, triu = { 0 },
 }
 
 describe("adversarial: tensor methods", function()
