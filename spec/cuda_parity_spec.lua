@@ -31,63 +31,11 @@
 local nn = require "nn"
 local H = require "spec.helpers"
 
-local DEV = os.getenv("NNLUA_PARITY_DEVICE") or "cuda"
+local P = require "spec.parity"
+local DEV = P.DEV
 local EXACT, ELEM, REDUCE, GEMM, LAYER, OPTIM = 0, 1e-6, 1e-6, 1e-4, 1e-4, 1e-5
-local SEED = 2026
 
-local function available()
-  if DEV ~= "cuda" then return true end
-  return nn.cuda.is_available()
-end
-
--- a CPU tensor of normals, and the same on dev (a copy: the same bits)
-local function randn(dev, ...)
-  local t = nn.tensor.randn(...)
-  return t:to(dev)
-end
-
--- results -> a flat list of {label, value}: tensors and numbers, nested tables
-local function collect(v, label, out)
-  if type(v) == "table" then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, function (a, b) return tostring(a) < tostring(b) end)
-    for _, k in ipairs(keys) do collect(v[k], label .. "." .. tostring(k), out) end
-  else
-    out[#out + 1] = { label, v }
-  end
-  return out
-end
-
--- compare(what, tol, run): run(dev) on "cpu" and on DEV, each after the
--- same seed, and every tensor or number it returns must agree within tol
-local function compare(what, tol, run)
-  nn.manual_seed(SEED)
-  local want = collect(run("cpu"), what, {})
-  nn.manual_seed(SEED)
-  local got = collect(run(DEV), what, {})
-  assert.are.equal(#want, #got, what .. ": the two runs return different counts")
-  for i = 1, #want do
-    local label, w, g = want[i][1], want[i][2], got[i][2]
-    if type(w) == "userdata" then
-      assert.are.same(w.shape, g.shape, label .. ": shapes differ")
-      local a, b = w:cpu():view(-1), g:cpu():view(-1)
-      for k = 1, a:numel() do
-        local x, y = a:get(k), b:get(k)
-        if not H.close(y, x, tol) then
-          error(("%s: element %d is %.9g on %s, %.9g on the cpu (tol %g)")
-                :format(label, k, y, DEV, x, tol), 2)
-        end
-      end
-    elseif type(w) == "number" then
-      if not H.close(g, w, tol) then
-        error(("%s: %.9g on %s, %.9g on the cpu (tol %g)"):format(label, g, DEV, w, tol), 2)
-      end
-    else
-      assert.are.equal(w, g, label)
-    end
-  end
-end
+local available, randn, compare = P.available, P.randn, P.compare
 
 describe("CUDA parity (" .. DEV .. " against cpu)", function ()
   local ok, why = available()
@@ -445,8 +393,8 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
     it("gives the very same numbers twice on the same device (determinism)", function ()
       local runs = {}
       for r = 1, 2 do
-        nn.manual_seed(SEED)
-        runs[r] = collect(train(DEV), "run", {})
+        nn.manual_seed(P.SEED)
+        runs[r] = P.collect(train(DEV), "run", {})
       end
       for i = 1, #runs[1] do
         local a, b = runs[1][i][2], runs[2][i][2]
