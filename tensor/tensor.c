@@ -648,21 +648,30 @@ static nn_binop reversed (nn_binop op) {
   }
 }
 
-int tensor_binary (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_binop op) {
+/* The checks and the plan of an op of two tensors that broadcast (the
+** binary ops, the comparisons): one device, out of the broadcast shape, out
+** apart from each operand unless it is that operand element for element. */
+static int plan_pair (nn_bcast *p, nn_tensor *out, const nn_tensor *a, const nn_tensor *b,
+                      const char *name) {
   int rc, ndim;
   int64_t shape[NN_MAXDIM];
-  if ((unsigned)op >= NN_BINOP_COUNT) return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
-  const char *name = binop_name(op);
   if ((rc = same_device(name, a, b)) != NN_OK) return rc;
-  if ((rc = tensor_check_float(a, NN_ROLE_INPUT, name)) != NN_OK) return rc;
-  if ((rc = tensor_check_float(b, NN_ROLE_INPUT + 1, name)) != NN_OK) return rc;
   if ((rc = tensor_broadcast_shape(&ndim, shape, a, b)) != NN_OK) return rc;
   if ((rc = check_result(out, ndim, shape, a, name)) != NN_OK) return rc;
-  nn_bcast p;
   const nn_tensor *ops[2] = { a, b };
-  bcast_plan(&p, ndim, shape, 2, ops);
-  if ((rc = check_operand(out, a, &p, 0)) != NN_OK) return rc;
-  if ((rc = check_operand(out, b, &p, 1)) != NN_OK) return rc;
+  bcast_plan(p, ndim, shape, 2, ops);
+  if ((rc = check_operand(out, a, p, 0)) != NN_OK) return rc;
+  return check_operand(out, b, p, 1);
+}
+
+int tensor_binary (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_binop op) {
+  int rc;
+  if ((unsigned)op >= NN_BINOP_COUNT) return nn_seterr(NN_EARG, "unknown binary op %d", (int)op);
+  const char *name = binop_name(op);
+  nn_bcast p;
+  if ((rc = tensor_check_float(a, NN_ROLE_INPUT, name)) != NN_OK) return rc;
+  if ((rc = tensor_check_float(b, NN_ROLE_INPUT + 1, name)) != NN_OK) return rc;
+  if ((rc = plan_pair(&p, out, a, b, name)) != NN_OK) return rc;
   size_t n = (size_t)out->numel;
   if (n == 0) return NN_OK;
   float *o = tensor_data(out), *x = tensor_data(a), *y = tensor_data(b);
@@ -694,18 +703,10 @@ int tensor_binary_scalar (nn_tensor *out, const nn_tensor *a, float s, nn_binop 
 }
 
 int tensor_compare (nn_tensor *out, const nn_tensor *a, const nn_tensor *b, nn_cmpop op) {
-  int rc, ndim;
-  int64_t shape[NN_MAXDIM];
+  int rc;
   if ((unsigned)op >= NN_CMPOP_COUNT) return nn_seterr(NN_EARG, "unknown comparison %d", (int)op);
-  const char *name = cmpop_name(op);
-  if ((rc = same_device(name, a, b)) != NN_OK) return rc;
-  if ((rc = tensor_broadcast_shape(&ndim, shape, a, b)) != NN_OK) return rc;
-  if ((rc = check_result(out, ndim, shape, a, name)) != NN_OK) return rc;
   nn_bcast p;
-  const nn_tensor *ops[2] = { a, b };
-  bcast_plan(&p, ndim, shape, 2, ops);
-  if ((rc = check_operand(out, a, &p, 0)) != NN_OK) return rc;
-  if ((rc = check_operand(out, b, &p, 1)) != NN_OK) return rc;
+  if ((rc = plan_pair(&p, out, a, b, cmpop_name(op))) != NN_OK) return rc;
   if (out->numel == 0) return NN_OK;
   int ai = a->dtype == NN_I32, bi = b->dtype == NN_I32;
   return ON_CPU(a) ? cpu_compare(tensor_data(out), tensor_data(a), ai, tensor_data(b), bi, 0.0, &p, op)

@@ -118,6 +118,9 @@ int nn_tensor_binary (lua_State *L, nn_binop op, int inplace);
 /* nn_open_tensor_linalg (l_tensor_linalg.c): bmm, outer, norm, prod, cumsum,
 ** logsumexp, softmax, log_softmax as tensor methods and in the table on top */
 void nn_open_tensor_linalg (lua_State *L);
+/* a:matmul(b [, trans_a [, trans_b]]) with its arguments at 1..4 (l_tensor.c;
+** nn.bmm checks its own rules, then calls it). */
+int nn_tensor_matmul (lua_State *L);
 /* nn_open_tensor_shape (l_tensor_shape.c): the shape ops as tensor methods
 ** and in nn.core (transpose, permute, t, squeeze, ..., tril, triu), and
 ** nn.cat, nn.stack; after nn_open_tensor. */

@@ -790,7 +790,7 @@ static int t_std (lua_State *L) { lua_pushnumber(L, sqrt(unbiased_var(L))); retu
 ** dims (a flag, never a copy; not for a 1-D operand).  Errors (bad
 ** argument): inner dimensions differ, batch dims that do not broadcast,
 ** 0-dim or int32 tensors, tensors on different devices. */
-static int t_matmul (lua_State *L) {
+int nn_tensor_matmul (lua_State *L) {
   nn_tensor *a = checktensor(L, 1);
   nn_tensor *b = checktensor(L, 2);
   int ta = lua_toboolean(L, 3), tb = lua_toboolean(L, 4);
@@ -970,7 +970,7 @@ static const luaL_Reg meth[] = {
   {"clamp_", t_clamp_},
   {"sum", t_sum}, {"mean", t_mean}, {"max", t_max}, {"min", t_min},
   {"argmax", t_argmax}, {"argmin", t_argmin}, {"var", t_var}, {"std", t_std},
-  {"matmul", t_matmul}, {"mm", t_mm},
+  {"matmul", nn_tensor_matmul}, {"mm", t_mm},
   {NULL, NULL}
 };
 

@@ -53,7 +53,6 @@ static int raise_op (lua_State *L, int rc, int dim_arg) {
 static int t_bmm (lua_State *L) {
   nn_tensor *a = checktensor(L, 1);
   nn_tensor *b = checktensor(L, 2);
-  int ta = lua_toboolean(L, 3), tb = lua_toboolean(L, 4);
   if (a->ndim != 3 || b->ndim != 3)
     luaL_argerror(L, a->ndim != 3 ? 1 : 2,
                   lua_pushfstring(L, "bmm needs two 3-D tensors (batch, rows, columns), got "
@@ -62,14 +61,7 @@ static int t_bmm (lua_State *L) {
     luaL_argerror(L, 2, lua_pushfstring(L, "bmm: batch sizes differ: %s @ %s (bmm does not "
                                         "broadcast; matmul does)", shape_str(a).s,
                                         shape_str(b).s));
-  int ndim;
-  int64_t shape[NN_MAXDIM];
-  int rc = tensor_matmul_shape(&ndim, shape, a, b, ta, tb);
-  if (rc != NN_OK) return nn_raise_by_role(L, rc, 2, NN_ROLE_INPUT, 1, NN_ROLE_INPUT + 1, 2, -1);
-  nn_tensor *out = nn_push_new(L, a->storage->device, ndim, shape);
-  rc = tensor_matmul(out, a, b, ta, tb, 1.0f, 0.0f);
-  if (rc != NN_OK) nn_raise(L, 2, rc);
-  return 1;
+  return nn_tensor_matmul(L);      /* the product itself is a:matmul(b)'s */
 }
 
 /* a:outer(b) -> (M, N) with out[i][j] = a[i] * b[j], as torch.outer.
