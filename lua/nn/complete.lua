@@ -105,7 +105,9 @@ local function complete(word)
   if type(v) ~= "string" then
     local ok, fields = pcall(nn.fields, v)
     if ok then
-      for _, f in ipairs(fields) do if names[f] == nil then names[f] = false end end
+      for _, f in ipairs(fields) do
+        if names[f] == nil and f:match("^[%a_][%w_]*$") then names[f] = false end
+      end
     end
   end
   local private = part:sub(1, 1) == "_"

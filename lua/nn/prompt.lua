@@ -28,7 +28,15 @@ local function is_layer(v) return getmetatable(v) == nn.Module end
 local function is_loss(v) return getmetatable(v) == nn.Criterion end
 local function is_model(v) return type(v) == "table" and getmetatable(v) == nn.Model end
 
-local function sorted(list) table.sort(list); return list end
+-- sorted, each name once (Linear's bias is a parameter and an option)
+local function sorted(list)
+  local seen, out = {}, {}
+  for _, v in ipairs(list) do
+    if not seen[v] then seen[v] = true; out[#out + 1] = v end
+  end
+  table.sort(out)
+  return out
+end
 
 --- nn.fields(x) -> a sorted list of the names of x's data fields (not its
 -- methods): for a layer its parameters, their gradients, its buffers,
