@@ -128,18 +128,31 @@ Listing.__index = Listing
 Listing.__repr = function (self) return self.text end
 Listing.__tostring = Listing.__repr
 
---- who() -> a table of {name, type, what} for each global the user made,
--- sorted by name, that prints as aligned columns (a tensor's "what": its
--- shape, dtype, device and bytes).  Globals nnlua itself set are left out.
-function prompt.who()
+-- the names of env's entries the user made, sorted (env: _G by default;
+-- of _G, the globals nnlua and Lua set are left out)
+local function user_names(env, who)
+  if env == nil then env = _G end
+  if type(env) ~= "table" then
+    error(("bad argument #1 to '%s' (table expected, got %s)"):format(who, type(env)), 3)
+  end
   local names = {}
-  for k in pairs(_G) do
-    if type(k) == "string" and not baseline[k] then names[#names + 1] = k end
+  for k in pairs(env) do
+    if type(k) == "string" and not (env == _G and baseline[k]) then names[#names + 1] = k end
   end
   table.sort(names)
+  return names, env
+end
+
+--- who([env]) -> a table of {name, type, what} for each global the user
+-- made (or each entry of the table env), sorted by name, that prints as
+-- aligned columns (a tensor's "what": its shape, dtype, device and bytes).
+-- Globals nnlua and Lua set are left out.  Errors: env not a table.
+function prompt.who(env)
+  local names
+  names, env = user_names(env, "who")
   local rows = {}
   for _, k in ipairs(names) do
-    local kind, what = describe(_G[k])
+    local kind, what = describe(rawget(env, k))
     rows[#rows + 1] = { k, kind, what }
   end
   local text = #rows == 0 and "(no globals of yours yet)"
@@ -174,13 +187,15 @@ local function optimizer_tensors(opt, add, owner, seen)
   walk(opt.state or {})
 end
 
---- nn.mem() -> a table of {owner, kind, device, bytes} rows that prints as
--- columns with a total per device: for each global model (its layers'
+--- nn.mem([env]) -> a table of {owner, kind, device, bytes} rows that
+-- prints as columns with a total per device: for each global (or entry of
+-- the table env) that is a model (its layers'
 -- parameters, gradients, buffers and activations, its optimizer's state),
 -- each global layer, optimizer and tensor.  A storage counted once (views
 -- of one tensor, a layer held twice), under its first owner.  With CUDA,
--- the device line also says what the caching allocator holds.
-function prompt.mem()
+-- the device line also says what the caching allocator holds.  Errors:
+-- env not a table.
+function prompt.mem(env)
   local counted, rows, index = {}, {}, {}
   local function add(owner, kind, t)
     if t == nil then return end
@@ -196,13 +211,10 @@ function prompt.mem()
     end
     r.bytes = r.bytes + bytes_of(t)
   end
-  local names = {}
-  for k in pairs(_G) do
-    if type(k) == "string" and not baseline[k] then names[#names + 1] = k end
-  end
-  table.sort(names)
+  local names
+  names, env = user_names(env, "mem")
   for _, k in ipairs(names) do      -- models first: their layers are theirs
-    local v = rawget(_G, k)
+    local v = rawget(env, k)
     if is_model(v) then
       for i, layer in ipairs(v.layers) do
         if is_layer(layer) then layer_tensors(layer, add, ("%s.layers[%d] %s"):format(k, i, layer.name)) end
@@ -211,7 +223,7 @@ function prompt.mem()
     end
   end
   for _, k in ipairs(names) do
-    local v = rawget(_G, k)
+    local v = rawget(env, k)
     if is_layer(v) then layer_tensors(v, add, k .. " " .. v.name)
     elseif type(v) == "table" and nn.optim.is_optimizer(v) then optimizer_tensors(v, add, k)
     elseif is_tensor(v) then add(k, "tensor", v) end
