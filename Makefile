@@ -81,7 +81,8 @@ HELP_SRC  = $(wildcard nn/*.c) $(wildcard vm/l_*.c) $(filter-out $(HELP_GEN),$(w
 .PHONY: all test asan bench demo mnist fuzz install clean
 all: $(BIN) $(HELP_GEN)
 $(HELP_GEN): scripts/gen_help.lua $(HELP_SRC) | $(BIN)
-	ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 ./$(BIN) scripts/gen_help.lua $@ $(HELP_SRC)
+	@echo "gen_help $@"
+	@ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 ./$(BIN) scripts/gen_help.lua $@ $(HELP_SRC)
 
 $(BIN): $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS)

@@ -20,18 +20,21 @@ end
 describe("who()", function()
   it("lists the user's globals with type, and a tensor's shape, dtype, device and bytes", function()
     local env = { pt_x = nn.tensor.zeros(2, 3), pt_n = 42, pt_s = "hello", pt_l = nn.Linear(3, 2),
-                  pt_model = nn.Model{ nn.Linear(2, 2) } }
+                  pt_model = nn.Model{ nn.Linear(2, 2) }, pt_fn = nn.Linear,
+                  pt_mine = load("return function (a, b, ...) end", "=mine")() }
     local w = nn.who(env)
     assert.are.equal(table.concat({
-      "name      type    value",
-      "pt_l      layer   nn.Linear(3 -> 2)",
-      "pt_model  model   1 layers",
-      "pt_n      number  42",
-      "pt_s      string  \"hello\"",
-      "pt_x      tensor  [2x3] float32 cpu 24 B",
+      "name      type      value",
+      "pt_fn     function  nn.Linear(in_features, out_features [, opts])",
+      "pt_l      layer     nn.Linear(3 -> 2)",
+      "pt_mine   function  function(a, b, ...)  mine:1",
+      "pt_model  model     1 layers",
+      "pt_n      number    42",
+      "pt_s      string    \"hello\"",
+      "pt_x      tensor    [2x3] float32 cpu 24 B",
     }, "\n"), tostring(w))
     assert.are.equal(tostring(w), nn.repr(w))
-    assert.are.same({ "pt_x", "tensor", "[2x3] float32 cpu 24 B" }, w.rows[5])
+    assert.are.same({ "pt_x", "tensor", "[2x3] float32 cpu 24 B" }, w.rows[7])
     assert.are.equal("(no globals of yours yet)", tostring(nn.who({})))
   end)
 

@@ -120,7 +120,17 @@ local function describe(v)
     for _ in pairs(v) do n = n + 1 end
     return "table", ("%d entries"):format(n)
   end
-  return type(v), type(v) == "function" and (nn.help.signature(v) or "") or tostring(v)
+  if type(v) == "function" then
+    local sig = nn.help.signature(v)
+    if sig then return "function", sig end
+    local info, params = debug.getinfo(v, "Su"), {}
+    if info.what == "C" then return "function", "(C)" end
+    for i = 1, info.nparams do params[i] = debug.getlocal(v, i) end
+    if info.isvararg then params[#params + 1] = "..." end
+    return "function", ("function(%s)  %s:%d"):format(table.concat(params, ", "), info.short_src,
+                                                    info.linedefined)
+  end
+  return type(v), tostring(v)
 end
 
 local Listing = {}
