@@ -560,7 +560,8 @@ void host_repl (lua_State *L) {
       lua_insert(L, 1);
       status = host_docall(L, lua_gettop(L) - 1, 0);
     }
-    lua_settop(L, status == LUA_OK ? 0 : 1);
+    if (status == LUA_OK)
+      lua_settop(L, 0);  /* results not shown (';', nn.shown) */
     report(L, status);
     if (status == LUA_OK && prompt_call(L, "timing", 0)) {
       printf("(%.3f s)\n", t0);

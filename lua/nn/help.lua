@@ -311,10 +311,16 @@ local function doc_text(d, sig)
   return table.concat(out, "\n")
 end
 
+-- one line of a doc for a list: what follows its call form, to the end of
+-- its first sentence, at most 60 characters
 local function first_line_of(d)
   local s = d.text:gsub("%s*\n%s*", " ")
-  local rest = s:match("^[^:]-[%)%}]%s*(%->.*)$") or s:match("^[^%s]*:%s*(.*)$") or s
-  return (rest:gsub("^(.-%.)%s.*$", "%1"))
+  local form = call_form(s)
+  local rest = form and s:sub(#form + 1) or s
+  rest = rest:gsub("^%s*", ""):gsub("^:%s*", "")
+  rest = rest:match("^(.-%.)%s") or rest
+  if #rest > 60 then rest = rest:sub(1, 57) .. "..." end
+  return rest
 end
 
 -- the docs of every method of a class, one line each
@@ -454,7 +460,8 @@ function help.text(...)
     local cname
     for name, methods in pairs(classes()) do if mt and mt.__index == methods then cname = name end end
     if cname then
-      return ("a %s: %s\nMethods:\n%s"):format(cname, tostring(x), methods_text(cname))
+      return ("%s %s: %s\nMethods:\n%s"):format(cname:match("^[AEIOU]") and "an" or "a", cname,
+                                               tostring(x), methods_text(cname))
     end
     -- a table of nn: its own doc, then its functions with their signatures
     for path_fn, p in pairs(paths()) do
