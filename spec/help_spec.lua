@@ -68,6 +68,27 @@ describe("nn.help", function()
     end
   end)
 
+  it("the other public constructors have a description and a signature", function()
+    local ctors = {
+      ["nn.tensor.zeros"] = nn.tensor.zeros, ["nn.tensor.ones"] = nn.tensor.ones,
+      ["nn.tensor.full"] = nn.tensor.full, ["nn.tensor.rand"] = nn.tensor.rand,
+      ["nn.tensor.randn"] = nn.tensor.randn, ["nn.tensor.arange"] = nn.tensor.arange,
+      ["nn.Model"] = nn.Model.new, ["nn.data.DataLoader"] = nn.data.DataLoader,
+      ["nn.datasets.fashion_mnist"] = nn.datasets.fashion_mnist,
+      ["nn.datasets.mnist"] = nn.datasets.mnist, ["nn.metrics.get"] = nn.metrics.get,
+      ["nn.load"] = nn.load,
+    }
+    for name, f in pairs(ctors) do
+      local sig = nn.help.signature(f)
+      assert.truthy(sig and sig:sub(1, #name + 1):match("^" .. name:gsub("%.", "%%.") .. "[%({]"),
+                    name .. ": " .. tostring(sig))
+      local text = nn.help.text(f)
+      assert.falsy(text:find("no description", 1, true), name .. ":\n" .. text)
+    end
+    assert.are.equal("nn.tensor.ones(3, 4)", nn.help.signature(nn.tensor.ones))   -- "ones likewise"
+    assert.are.equal("nn.Model()", nn.help.signature(nn.Model.new))
+  end)
+
   it("Linear's derivation is the comment above linear_forward, word for word", function()
     local want = block_in_source("nn/linear.c", "Linear (Dense):  y = f(x W^T + b)")
     assert.truthy(#want > 500, "the block was not found in nn/linear.c")

@@ -96,6 +96,7 @@ local function paths()
   -- a layer's or a loss's constructor is nn.<its name> (nn.Dense is nn.Linear)
   for name, d in pairs(nn.module_types) do found[d.new] = "nn." .. name end
   for name, f in pairs(nn.loss_types) do found[f] = "nn." .. name end
+  if type(nn.Model.new) == "function" then found[nn.Model.new] = "nn.Model" end
   paths_cache = found
   return found
 end
@@ -123,11 +124,27 @@ function doc_of_method(cname, name)
   end
 end
 
+-- the doc of nn.tensor.ones, which has none of its own: the one of its
+-- table ("nn.tensor.zeros(3, 4) ...") that names it ("ones likewise"), and
+-- the call form of that doc with the name changed
+local function sibling_doc(path)
+  local prefix, name = path:match("^(.*%.)([%w_]+)$")
+  if not prefix then return nil end
+  for _, d in ipairs(gen.docs) do
+    local other = d.key:sub(#prefix + 1)
+    local at = d.key:sub(1, #prefix) == prefix and other:match("^[%w_]+$") and word_at(d.text, name)
+    if at and d.text:find("likewise", at, true) then
+      return d, other
+    end
+  end
+end
+
 -- the call form at the start of a doc's text: "nn.optim.SGD{lr = 0.01, ...}"
 local function call_form(text)
   local s = text:gsub("%s*\n%s*", " ")
-  local open = s:find("[%({]")
-  if not open then return nil end
+  local head = s:match("^[%w_%.:]+[%({]")
+  if not head then return nil end
+  local open = #head
   local depth, i = 0, open
   while i <= #s do
     local ch = s:sub(i, i)
@@ -172,9 +189,10 @@ function help.signature(fn)
   end
   local path = paths()[fn]
   if path then
-    local d = docs_by_key[path]
-    local form = d and call_form(d.text)
-    if form then return form end
+    for _, d in ipairs(gen.docs) do
+      local form = d.key == path and call_form(d.text)
+      if form then return form end
+    end
   end
   local cname, name = method_of(fn)     -- also nn.sum, which is t:sum
   if cname then
@@ -183,6 +201,9 @@ function help.signature(fn)
     if form then return form end
     path = path or (RECEIVERS[cname][1] .. ":" .. name)
   end
+  local sib = path and sibling_doc(path)
+  local sform = sib and call_form(sib.text)
+  if sform then return path .. sform:sub(#sib.key + 1) end
   if not path then return nil end
   local info = debug.getinfo(fn, "u")
   if info.what == "C" or info.nparams == nil then return path .. "(...)" end
@@ -342,7 +363,7 @@ local function function_text(fn)
   for name, f in pairs(nn.loss_types) do if f == fn then return loss_text(name) end end
   local sig = help.signature(fn)
   local path = paths()[fn]
-  local d = path and docs_by_key[path]
+  local d = path and (docs_by_key[path] or sibling_doc(path))
   if not d then
     local cname, name = method_of(fn)
     if cname then d = doc_of_method(cname, name) end
