@@ -70,8 +70,19 @@ else
 endif
 OBJ     = $(SRC_C:%.c=$(BUILD)/%.o) $(SRC_CU:%.cu=$(BUILD)/%.cu.o)
 
+# help's text (nn.help) is cut from the comments of the sources at build
+# time, so the two cannot drift: scripts/gen_help.lua writes a Lua table
+# beside the library, where nnlua finds it as it finds lua/nn/ (generated,
+# in .gitignore).  Run by the nnlua just built: no other Lua needed (the
+# ASan build's too: its one-time allocations are not leaks, as in asan:).
+HELP_GEN  = lua/nn/help_gen.lua
+HELP_SRC  = $(wildcard nn/*.c) $(wildcard vm/l_*.c) $(filter-out $(HELP_GEN),$(wildcard lua/nn/*.lua))
+
 .PHONY: all test asan bench demo mnist fuzz install clean
-all: $(BIN)
+all: $(BIN) $(HELP_GEN)
+$(HELP_GEN): scripts/gen_help.lua $(HELP_SRC) | $(BIN)
+	@echo "gen_help $@"
+	@ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 ./$(BIN) scripts/gen_help.lua $@ $(HELP_SRC)
 
 $(BIN): $(OBJ)
 	$(CC) $(LDFLAGS) -o $@ $(OBJ) $(LDLIBS)
@@ -101,7 +112,7 @@ mnist: $(BIN)
 
 # The specs run inside the real host: nnlua runs busted's runner.
 SPECS ?= spec
-test: $(BIN)
+test: $(BIN) $(HELP_GEN)
 	./$(BIN) spec/run.lua $(SPECS)
 
 # The same specs under AddressSanitizer + UndefinedBehaviorSanitizer, built
@@ -171,10 +182,10 @@ fuzz: $(FUZZ_TARGETS)
 
 # Relocatable: nnlua looks for its Lua library in <bindir>/../share/nnlua/lua.
 PREFIX ?= /usr/local
-install: $(BIN)
+install: $(BIN) $(HELP_GEN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/nnlua/lua/nn
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/nnlua
 	install -m 644 lua/nn/*.lua $(DESTDIR)$(PREFIX)/share/nnlua/lua/nn/
 
 clean:
-	rm -rf build build-asan build-fuzz $(BIN)
+	rm -rf build build-asan build-fuzz $(BIN) $(HELP_GEN)

@@ -1,17 +1,19 @@
 -- Lesson 5: the GPU.
 -- Run it:  ./nnlua tutorials/05_gpu.lua   (first: bash scripts/prepare_data.sh)
+-- Or:      ./nnlua -i tutorials/05_gpu.lua   runs it, then stays at
+--           the prompt with its globals (device, a, b, model, history ...)
 --
 -- Everything in lessons 1 to 4 runs on a CUDA GPU too: tensors, layers,
 -- losses, optimizers, the Model.  This lesson shows what changes (where the
 -- numbers live, and when the work happens) and what does not (the math).
 -- Without a GPU it runs on the CPU, and says so: the code is the same.
 
-local function section(title) print(("\n== %s"):format(title)) end
+function section(title) print(("\n== %s"):format(title)) end
 
 -- 1. Is there a GPU?  is_available() also says why not.
 section("the device")
-local ok, why = nn.cuda.is_available()
-local device = ok and "cuda" or "cpu"
+ok, why = nn.cuda.is_available()
+device = ok and "cuda" or "cpu"
 if ok then
   print(("CUDA: %d device(s); this lesson runs on the GPU"):format(nn.cuda.device_count()))
 else
@@ -23,12 +25,12 @@ end
 -- stays there.  Printing copies to the host what it shows.
 section("tensors")
 nn.manual_seed(1)
-local a = nn.tensor.randn(3, 4):to(device)
-local b = (a * 2):relu()                   -- computed on `device`, stays there
+a = nn.tensor.randn(3, 4):to(device)
+b = (a * 2):relu()                   -- computed on `device`, stays there
 print(b)
 -- Ops never copy between devices behind your back: mixing them is an error
 -- that names both (on a CPU-only machine both are the CPU, and it works).
-local mixed_ok, err = pcall(function () return a + nn.tensor.ones(3, 4) end)
+mixed_ok, err = pcall(function () return a + nn.tensor.ones(3, 4) end)
 print(mixed_ok and "cpu + cpu: fine" or ("a " .. device .. " tensor + a cpu tensor: " .. err))
 
 -- 3. One formula, two devices.  Each layer's math (softmax.h, losses.h,
@@ -36,9 +38,9 @@ print(mixed_ok and "cpu + cpu: fine" or ("a " .. device .. " tensor + a cpu tens
 -- calls for each row and that a CUDA kernel runs in one thread per row.
 -- So the two devices agree to a rounding or two of float32.
 section("the same math on both")
-local x = nn.tensor.randn(5, 10)
-local on_cpu = nn.Softmax():forward(x):clone()
-local on_dev = nn.Softmax():forward(x:to(device)):cpu()
+x = nn.tensor.randn(5, 10)
+on_cpu = nn.Softmax():forward(x):clone()
+on_dev = nn.Softmax():forward(x:to(device)):cpu()
 print(("softmax on cpu and on %s: largest difference %.2g"):format(device,
       (on_cpu - on_dev):abs():max()))
 
@@ -46,10 +48,10 @@ print(("softmax on cpu and on %s: largest difference %.2g"):format(device,
 -- running statistics) and the optimizer's state.  train() copies x and y to
 -- the model's device once; the rest is as in lesson 4.
 section("training")
-local data = nn.datasets.fashion_mnist{}
-local xs, ys = data.x_train:slice(1, 10000), data.y_train:slice(1, 10000)
+data = nn.datasets.fashion_mnist{}
+xs, ys = data.x_train:slice(1, 10000), data.y_train:slice(1, 10000)
 nn.manual_seed(1)
-local model = nn.Model()
+model = nn.Model()
 model:add(nn.Dense(784, 256, { activation = "relu" }))
 model:add(nn.Dense(256, 10))
 model:add(nn.Softmax())
@@ -62,12 +64,12 @@ print("model.device", model.device, "  its first weight:", model.layers[1].weigh
 -- while Lua goes on.  To time GPU work, wait for it first and after:
 -- nn.cuda.synchronize() (on the CPU it does nothing).
 nn.cuda.synchronize()
-local t0 = nn.clock()
-local history = model:train(xs, ys, { epochs = 2, batch_size = 128, verbose = 0 })
+t0 = nn.clock()
+history = model:train(xs, ys, { epochs = 2, batch_size = 128, verbose = 0 })
 nn.cuda.synchronize()
 print(("2 epochs on 10,000 images: %.2f s; loss %.4f, accuracy %.4f")
       :format(nn.clock() - t0, history.loss[2], history.accuracy[2]))
-local loss, acc = model:evaluate(data.x_test, data.y_test)
+loss, acc = model:evaluate(data.x_test, data.y_test)
 print(("test: loss %.4f, accuracy %.4f"):format(loss, acc))
 
 -- 5. GPU memory.  cudaMalloc is slow (and cudaFree waits for the whole
@@ -89,11 +91,18 @@ nn.cuda.empty_cache()                      -- hand the cache back to CUDA
 -- 6. Determinism: the same seed gives the same numbers, run after run, on
 -- either device (no atomic additions in any sum: the order is fixed).
 section("the same run twice")
-local function run ()
+function run ()
   nn.manual_seed(7)
   local m = nn.Model("basic", { 784, 32, 10 }):to(device)
   return m:step(xs:slice(1, 64), ys:slice(1, 64))
 end
-local l1, l2 = run(), run()
+l1, l2 = run(), run()
 print(("two runs from seed 7: loss %.9g and %.9g: %s"):format(l1, l2,
       l1 == l2 and "identical" or "DIFFERENT"))
+
+-- At the prompt (./nnlua -i tutorials/05_gpu.lua) the lesson's globals are
+-- still there.  Type, for instance (Tab completes names and fields):
+--   > device
+--   > b
+--   > model.layers[1].weight.device
+--   > nn.mem()

@@ -8,9 +8,16 @@
 ** use so that a user can replace it.
 **
 ** Reading: libedit (readline-compatible API) when stdin is a terminal, with
-** history in $NNLUA_HISTORY or ~/.nnlua_history and tab completion of
-** global names and fields ("nn.ten<TAB>"); plain lines otherwise, so the
-** prompt can be driven through a pipe (nnlua -i < file).
+** history in $NNLUA_HISTORY or ~/.nnlua_history and tab completion through
+** nn.complete (lua/nn/complete.lua: "nn.ten<TAB>", "model.layers[1].gr<TAB>",
+** "model:<TAB>"); plain lines otherwise, so the prompt can be driven through
+** a pipe (nnlua -i < file).
+**
+** What a line may add (Torch7's th had them): "?x" is help(x) and "?" alone
+** help(); a trailing ';' runs the line without printing its results; with
+** nn.timing(true) each command's wall time follows it.  A result that the
+** call printed itself and marked with nn.shown (model:summary()) is not
+** printed again.  The globals help and who are set when the prompt starts.
 **
 ** Ctrl-C while typing throws away the line (and any continuation lines) and
 ** shows a fresh prompt.  For that, libedit is told not to catch signals
@@ -27,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <editline/readline.h>
@@ -58,6 +66,7 @@ static char *history_path = NULL;         /* NULL: no history file */
 static int history_saved = 0;
 static int at_eof = 0;                    /* input has ended */
 static volatile sig_atomic_t cancelled = 0;   /* Ctrl-C while reading */
+static int quiet = 0;                     /* the last line read ended in ';' */
 
 
 static void on_sigint_reading (int sig) {
@@ -130,12 +139,11 @@ static void remember (const char *line) {
 ** {======================================================
 ** Tab completion
 ** =======================================================
-** The word before the cursor (say "nn.tensor.ze") is split at its last '.'
-** or ':' into a path ("nn.tensor") and a partial name ("ze").  The path is
-** looked up from the globals, and the keys of the value found, of its
-** metatable's __index table, and so on up the chain, that start with the
-** partial name are the candidates.  The look-up runs under lua_pcall: an
-** __index function that raises only ends the completion.
+** The word before the cursor ("nn.tensor.ze", "model.layers[1].gr") goes
+** to the Lua function nn.complete (lua/nn/complete.lua), looked up on each
+** use, which returns the list of whole words that complete it.  It runs
+** under lua_pcall: an error (an __index that raises, a replaced
+** nn.complete) only ends the completion.
 */
 
 static char **cands = NULL;   /* candidates of the current completion */
@@ -152,104 +160,16 @@ static void free_cands (void) {
 }
 
 
-static int is_identifier (const char *s) {
-  if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-    return 0;
-  for (s++; *s; s++)
-    if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
-          || (*s >= '0' && *s <= '9')))
-      return 0;
-  return 1;
-}
-
-
-/* adds to the set at index 'set' the keys of the value on top that start
-** with 'part' (a table's own keys, then its __index chain); pops the value */
-static void add_keys (lua_State *L, int set, const char *head,
-                      const char *part, int depth) {
-  size_t plen = strlen(part);
-  int v = lua_gettop(L);
-  luaL_checkstack(L, 8, "completion");
-  if (lua_type(L, v) == LUA_TTABLE) {
-    lua_pushnil(L);
-    while (lua_next(L, v)) {
-      lua_pop(L, 1);
-      if (lua_type(L, -1) == LUA_TSTRING) {
-        const char *k = lua_tostring(L, -1);
-        if (strncmp(k, part, plen) == 0 && is_identifier(k)) {
-          lua_pushfstring(L, "%s%s", head, k);
-          lua_pushboolean(L, 1);
-          lua_rawset(L, set);
-        }
-      }
-    }
-  }
-  if (depth < MAXCOMPLETE && lua_getmetatable(L, v)) {
-    int t = lua_getfield(L, -1, "__index");
-    if (t == LUA_TTABLE)
-      add_keys(L, set, head, part, depth + 1);
-    else {
-      /* an __index function (a tensor's: methods plus computed fields)
-      ** shows its methods where it keeps them: in the metatable's
-      ** 'methods' table, or as a C closure's first upvalue */
-      if (lua_iscfunction(L, -1) && lua_getupvalue(L, -1, 1) != NULL) {
-        if (lua_type(L, -1) == LUA_TTABLE)
-          add_keys(L, set, head, part, depth + 1);
-        else
-          lua_pop(L, 1);
-      }
-      lua_pop(L, 1);  /* __index */
-      if (lua_getfield(L, -1, "methods") == LUA_TTABLE)
-        add_keys(L, set, head, part, depth + 1);
-      else
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);  /* metatable */
-  }
-  lua_pop(L, 1);  /* the value */
-}
-
-
-/* protected: text -> set of candidate strings */
+/* protected: text -> nn.complete(text), or nothing when there is none */
 static int collect (lua_State *L) {
-  static const char *const keywords[] = {
-    "and", "break", "do", "else", "elseif", "end", "false", "for",
-    "function", "goto", "if", "in", "local", "nil", "not", "or", "repeat",
-    "return", "then", "true", "until", "while", NULL
-  };
   const char *text = (const char *)lua_touserdata(L, 1);
-  const char *sep, *p, *last = NULL;
-  lua_newtable(L);  /* the set, index 2 */
-  for (p = text; (p = strpbrk(p, ".:")) != NULL; p++)
-    last = p;
-  lua_pushglobaltable(L);
-  if (last == NULL) {  /* a global name, or a keyword */
-    int i;
-    for (i = 0; keywords[i]; i++)
-      if (strncmp(keywords[i], text, strlen(text)) == 0) {
-        lua_pushboolean(L, 1);
-        lua_setfield(L, 2, keywords[i]);
-      }
-    add_keys(L, 2, "", text, 0);
-    return 1;
-  }
-  /* walk the path: each segment up to the last separator is a field */
-  for (p = text; p <= last; p = sep + 1) {
-    int t = lua_type(L, -1);
-    if (t != LUA_TTABLE && t != LUA_TUSERDATA) {
-      lua_settop(L, 2);
-      return 1;  /* no fields: no candidates */
-    }
-    sep = strpbrk(p, ".:");
-    lua_pushlstring(L, p, (size_t)(sep - p));
-    lua_gettable(L, -2);  /* may call __index */
-    lua_remove(L, -2);
-  }
-  lua_pushlstring(L, text, (size_t)(last - text) + 1);  /* "nn.tensor." */
-  lua_insert(L, -2);
-  add_keys(L, 2, lua_tostring(L, -2), last + 1, 0);
-  lua_settop(L, 2);
-  return 1;  /* the set */
+  int t = lua_getglobal(L, "nn");
+  if ((t != LUA_TTABLE && t != LUA_TUSERDATA)
+      || lua_getfield(L, -1, "complete") != LUA_TFUNCTION)
+    return 0;
+  lua_pushstring(L, text);
+  lua_call(L, 1, 1);
+  return 1;
 }
 
 
@@ -271,22 +191,20 @@ static char **complete (const char *text, int start, int end) {
   lua_pushcfunction(L, collect);
   lua_pushlightuserdata(L, (void *)text);
   if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
-    lua_Integer n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
+    lua_Integer n = 0, i;
+    while (n < 10000 && lua_rawgeti(L, -1, n + 1) == LUA_TSTRING) {  /* the strings */
       lua_pop(L, 1);
       n++;
     }
+    lua_pop(L, 1);
     cands = (char **)calloc((size_t)n + 1, sizeof(char *));
-    if (cands != NULL) {
-      lua_pushnil(L);
-      while (lua_next(L, -2)) {
-        char *s;
-        lua_pop(L, 1);
-        s = strdup(lua_tostring(L, -1));
-        if (s != NULL)
-          cands[ncands++] = s;
-      }
+    for (i = 1; cands != NULL && i <= n; i++) {
+      char *s;
+      lua_rawgeti(L, -1, i);
+      s = strdup(lua_tostring(L, -1));
+      lua_pop(L, 1);
+      if (s != NULL)
+        cands[ncands++] = s;
     }
   }
   lua_settop(L, top);
@@ -362,15 +280,33 @@ static const char *get_prompt (lua_State *L, int firstline) {
 }
 
 
-/* reads a line and pushes it; "=x" on a first line means "return x" */
+/* true if the line ends in ';' (spaces after it aside): its results are
+** not shown.  On a first line the ';' goes, so that "x;" loads as "x". */
+static int strip_semicolon (char *line, int firstline) {
+  size_t n = strlen(line);
+  while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+    n--;
+  if (n == 0 || line[n - 1] != ';')
+    return 0;
+  if (firstline)
+    line[n - 1] = '\0';
+  return 1;
+}
+
+
+/* reads a line and pushes it; "=x" on a first line means "return x",
+** "?x" help(x) */
 static int pushline (lua_State *L, int firstline) {
   char *line;
   int r = read_line(get_prompt(L, firstline), &line);
   if (r != READ_OK)
     return r;
   remember(line);
+  quiet = strip_semicolon(line, firstline);
   if (firstline && line[0] == '=')
     lua_pushfstring(L, "return %s", line + 1);
+  else if (firstline && line[strspn(line, " \t")] == '?')
+    lua_pushfstring(L, "help(%s)", line + strspn(line, " \t") + 1);
   else
     lua_pushstring(L, line);
   free(line);
@@ -527,6 +463,57 @@ static void report (lua_State *L, int status) {
 }
 
 
+/* seconds of a monotonic clock */
+static double now (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+
+/* protected: calls prompt[name](value at 1 if any) -> its first result */
+static int call_prompt_fn (lua_State *L) {
+  const char *name = (const char *)lua_touserdata(L, lua_upvalueindex(1));
+  int narg = lua_gettop(L);
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  if (lua_getfield(L, -1, "nn.prompt") != LUA_TTABLE
+      || lua_getfield(L, -1, name) != LUA_TFUNCTION)
+    return 0;
+  lua_insert(L, 1);
+  lua_settop(L, 1 + narg);
+  lua_call(L, narg, 1);
+  return 1;
+}
+
+
+/* truthiness of nn.prompt's function `name` (lua/nn/prompt.lua) called
+** with the value on top when with_top, which stays; false when there is
+** no such function or it fails */
+static int prompt_call (lua_State *L, const char *name, int with_top) {
+  int r;
+  lua_pushlightuserdata(L, (void *)name);
+  lua_pushcclosure(L, call_prompt_fn, 1);
+  if (with_top)
+    lua_pushvalue(L, -2);
+  r = lua_pcall(L, with_top, 1, 0) == LUA_OK && lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return r;
+}
+
+
+/* help and who as globals, unless the user's script has set them */
+static void set_prompt_globals (lua_State *L) {
+  static const char code[] =
+    "local nn = rawget(_G, 'nn')\n"
+    "if type(nn) ~= 'table' then return end\n"
+    "if rawget(_G, 'help') == nil then help = nn.help end\n"
+    "if rawget(_G, 'who') == nil then who = nn.who end\n";
+  if (luaL_loadbuffer(L, code, sizeof code - 1, "=prompt") != LUA_OK
+      || lua_pcall(L, 0, 0, 0) != LUA_OK)
+    lua_pop(L, 1);
+}
+
+
 static void repl_init (lua_State *L) {
   repl_L = L;
   at_eof = 0;
@@ -535,7 +522,8 @@ static void repl_init (lua_State *L) {
     rl_readline_name = "nnlua";
     rl_catch_signals = 0;  /* our handler sees Ctrl-C, see above */
     rl_attempted_completion_function = complete;
-    rl_basic_word_break_characters = " \t\n\"'`<>=;+-*/%^~#&|,(){}[]";
+    /* no '[' ']': "model.layers[1].we" is one word; '?' before "?nn.Lin" */
+    rl_basic_word_break_characters = " \t\n\"'`<>=;+-*/%^~#&|,(){}?";
     rl_completion_append_character = '\0';
     using_history();
     stifle_history(MAXHISTORY);
@@ -546,6 +534,7 @@ static void repl_init (lua_State *L) {
     }
   }
   set_reading_handler();
+  set_prompt_globals(L);
 }
 
 
@@ -553,19 +542,31 @@ void host_repl (lua_State *L) {
   int status;
   repl_init(L);
   for (;;) {
+    double t0 = 0;
     status = loadline(L);
     if (status == LOAD_EOF)
       break;
     if (status == LOAD_CANCEL)
       continue;
-    if (status == LUA_OK)
+    if (status == LUA_OK) {
+      prompt_call(L, "_reset_shown", 0);
+      t0 = now();
       status = host_docall(L, 0, LUA_MULTRET);
-    if (status == LUA_OK && lua_gettop(L) > 0) {
+      t0 = now() - t0;
+    }
+    if (status == LUA_OK && lua_gettop(L) > 0 && !quiet
+        && !(lua_gettop(L) == 1 && prompt_call(L, "_was_shown", 1))) {
       lua_pushcfunction(L, show_values);
       lua_insert(L, 1);
       status = host_docall(L, lua_gettop(L) - 1, 0);
     }
+    if (status == LUA_OK)
+      lua_settop(L, 0);  /* results not shown (';', nn.shown) */
     report(L, status);
+    if (status == LUA_OK && prompt_call(L, "timing", 0)) {
+      printf("(%.3f s)\n", t0);
+      fflush(stdout);
+    }
     if (at_eof)
       break;
   }

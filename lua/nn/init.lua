@@ -40,6 +40,24 @@ nn.Model = require "nn.model"          -- the Keras-like Model (lua/nn/model.lua
 nn.Sequential = nn.Model               -- nn.Sequential{l1, l2, ...}: the same class, Torch7's name
 nn.load = nn.Model.load                -- nn.load(path): a saved Model (lua/nn/checkpoint.lua)
 
+-- The prompt's helpers, usable anywhere: nn.help (help.lua, its text cut
+-- from the sources' comments at build time), nn.complete (Tab), nn.fields,
+-- who, nn.mem, nn.timing, nn.shown (prompt.lua).  `nn` prints a short index.
+local prompt = require "nn.prompt"
+nn.fields, nn.who, nn.mem = prompt.fields, prompt.who, prompt.mem
+nn.timing, nn.shown = prompt.timing, prompt.shown
+nn.help = require "nn.help"
+nn.complete = require "nn.complete"
+core.Module.methods.fields = prompt.fields      -- layer:fields()
+core.Criterion.methods.fields = prompt.fields   -- loss:fields()
+setmetatable(nn, { __repr = function () return nn.help.index() end })
+-- model:summary() prints its table and returns it: marked, so the prompt
+-- does not print it twice (until model.lua returns nn.shown(text) itself)
+do
+  local summary = nn.Model.summary
+  nn.Model.summary = function (...) return nn.shown(summary(...)) end
+end
+
 -- tostring(t) and print(t) show the same text as the prompt.
 core.Tensor.__tostring = function (t) return nn.repr(t) end
 
