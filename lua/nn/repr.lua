@@ -135,7 +135,7 @@ local function values_lines(mats, summarise, width_limit, lines)
       end
     end
   end
-  local fmt, width, k = formatter(values), 3, 0       -- 3: "..."
+  local fmt, width, k = formatter(values), 1, 0
   for _, m in ipairs(mats) do
     if m.label ~= false then
       m.cells = {}
