@@ -193,8 +193,9 @@ function M.hist(t, bins, o)
     for i = 0, bins do edges[i + 1] = i == bins and hi or lo + span * i / bins end
     -- count(x >= e_i) - count(x >= e_{i+1}): one comparison pass a bin
     local ge, finite = {}, n - bad
+    local y = f:masked_fill(f:isinf(), 0 / 0)      -- NaN compares false: out of every count
     for i = 1, bins + 1 do
-      ge[i] = i == 1 and finite or i == bins + 1 and 0 or math.tointeger(f:ge(edges[i]):sum())
+      ge[i] = i == 1 and finite or i == bins + 1 and 0 or math.tointeger(y:ge(edges[i]):sum())
       -- an element equal to hi is in the last bin: ge[bins + 1] = 0 does it
     end
     for i = 1, bins do counts[i] = ge[i] - ge[i + 1] end
