@@ -141,7 +141,7 @@ return function (Model, util)
         return (head .. "[" .. bar .. "]" .. tail):gsub("%s+$", "")
       end
     end
-    return (head .. loss .. left):sub(1, width)
+    return ((head .. loss .. left):sub(1, width):gsub("%s+$", ""))      -- no room for a bar
   end
 
   -- the progress of one epoch, on a terminal: one line redrawn in place
