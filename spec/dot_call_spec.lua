@@ -70,7 +70,7 @@ describe("a dot for a colon", function()
   end)
 
   it("with a colon and a bad self: Lua's own message", function()
-    assert.are.same({ 4 }, x.sum(x, 2, false):size() and { x.sum(x, 2):size(1) * 2 })   -- a valid call
+    assert.are.equal(2, x.sum(x, 2):size(1))            -- x.sum(x, 2) is nn.sum(x, 2): valid
     H.assert_error_has(function () local r = nn.Tensor.methods.sum("x") return r end,
                        { "a method takes a colon: t:sum(...)" })
     local fake = setmetatable({}, { __index = nn.Tensor.methods })

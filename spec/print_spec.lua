@@ -146,3 +146,26 @@ describe("printing layers, tables and history", function()
     assert.are.equal(nn.repr(h), tostring(h))
   end)
 end)
+
+describe("the line width follows the terminal", function()
+  it("is the terminal's width on a terminal, else $COLUMNS, else 80", function()
+    local cmd = H.NNLUA .. " -e 'io.write(nn.get_printoptions().linewidth)'"
+    local function run(c)
+      local p = assert(io.popen(c))
+      local out = p:read("a")
+      p:close()
+      return out
+    end
+    assert.are.equal("80", run("env -u COLUMNS " .. cmd .. " | cat"))
+    assert.are.equal("50", run("COLUMNS=50 " .. cmd .. " | cat"))
+    assert.are.equal("100", run(("SHELL=/bin/sh script -qc %s /dev/null")
+                                :format(H.shell_quote("stty cols 100; " .. cmd))))
+  end)
+
+  it("nn.core's terminal_size refuses a bad descriptor", function()
+    local core = require "nn.core"
+    H.assert_error_has(function () core.terminal_size(-1) end,
+                       { "bad argument #1 to 'terminal_size' (a file descriptor 0..1023 expected)" })
+    assert.is_nil(core.terminal_size(1023))
+  end)
+end)
