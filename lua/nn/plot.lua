@@ -265,7 +265,8 @@ local function panel(title, series, epochs, width, rows, color)
       local v = s.values[i]
       if v ~= nil and v == v then
         local x, y = px(i), py(v)
-        if prev then                                     -- the segment from the last point
+        if not color and s.marker then                   -- no colour: points only, marked
+        elseif prev then                                 -- the segment from the last point
           local steps = math.max(math.abs(x - prev[1]), math.abs(y - prev[2]), 1)
           for k = 0, steps do
             dot(prev[1] + (x - prev[1]) * k // steps, prev[2] + (y - prev[2]) * k // steps, si)
@@ -399,8 +400,9 @@ end
 -- the curves of a model:train history, loss (and val_loss) in one panel,
 -- accuracy (and val_accuracy) in another, against the epoch.  Without path:
 -- braille plots in the terminal, as wide as the line width (opts.width) and
--- opts.height rows each (default 10); validation points marked • when the
--- output has no colour.  With path: a PNG drawn by gnuplot (returns path).
+-- opts.height rows each (default 10).  In colour the training curve is
+-- blue and the validation one yellow; without colour the validation points
+-- are marked • and not joined.  With path: a PNG drawn by gnuplot (returns path).
 -- opts: width, height, color, print = false.
 -- Errors: not a history (needs epoch and loss lists), no epochs; a path that
 -- is not a string; gnuplot not installed ("... needs the program gnuplot").
