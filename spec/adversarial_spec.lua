@@ -205,9 +205,9 @@ describe("adversarial: tensor methods", function()
     it("t:" .. name, function()
       local args = TENSOR_ARGS[name] or {}
       -- t:show() and t:hist() print what they draw: silenced while probed
-      local quiet, saved = name == "show" or name == "hist", print
-      if quiet then print = function () end end
-      local _ <close> = setmetatable({}, { __close = function () print = saved end })
+      local quiet, saved = name == "show" or name == "hist", _G.print
+      if quiet then _G.print = function () end end
+      local _ <close> = setmetatable({}, { __close = function () _G.print = saved end })
       assert_none(probe {
         name = "t:" .. name, call = method(name), self = r34,
         args = args, npos = TENSOR_ARGS[name] and nil or 3, selves = SELVES,
