@@ -294,8 +294,10 @@ end
 local CORE = require "nn.core"
 local MODULE_TYPES = sorted_keys(nn.module_types)
 local LOSS_TYPES = sorted_keys(nn.loss_types)
+-- not the pictures (lua/nn/plot.lua): show and hist print, save_image writes files
+local NOT_FUZZED = { cuda = true, to = true, show = true, hist = true, save_image = true }
 local TENSOR_METHODS = sorted_keys(getmetatable(nn.tensor.zeros(1)).methods,
-                                   function (n) return n ~= "cuda" and n ~= "to" end)
+                                   function (n) return not NOT_FUZZED[n] end)
 local F_FUNCS = sorted_keys(nn.F)
 local OPTIMS = { "SGD", "Adagrad", "RMSprop", "Adam", "AdamW" }
 local SCHEDULERS = { "StepLR", "ExponentialLR", "CosineAnnealingLR" }

@@ -1,5 +1,5 @@
 /*
-** image.c -- PGM and PNG to a (H, W) tensor in [0, 1], and PGM out (image.h).
+** image.c -- PGM and PNG to a (H, W) tensor in [0, 1], and PGM and PNG out (image.h).
 **
 ** The whole file is read into memory first (images are small; files over
 ** 1 GiB are refused), then parsed from there, so every reader checks against
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <png.h>
 
@@ -309,5 +310,109 @@ int image_save_pgm (const char *path, const nn_tensor *img) {
     if (bad) rc = nn_seterr(NN_EIO, "%s: cannot write: %s", path, strerror(err));
   }
   free(bytes);
+  return rc;
+}
+
+/* --- PNG out ------------------------------------------------------------------------ */
+
+/* libpng's write errors come back here as a longjmp, as load_png's do */
+typedef struct png_out { FILE *fp; char msg[200]; } png_out;
+
+static void png_out_error (png_structp png, png_const_charp msg) {
+  png_out *o = (png_out *)png_get_error_ptr(png);
+  snprintf(o->msg, sizeof o->msg, "%s", msg);
+  png_longjmp(png, 1);
+}
+
+/* Encode rows (h rows of w bytes) to fp; 0 on success, else -1 with o->msg. */
+static int write_png_rows (png_out *o, unsigned char *bytes, uint32_t w, uint32_t h) {
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, o, png_out_error,
+                                            png_on_warning);
+  png_infop info = png ? png_create_info_struct(png) : NULL;
+  if (info == NULL) {
+    png_destroy_write_struct(&png, NULL);
+    snprintf(o->msg, sizeof o->msg, "out of host memory");
+    return -1;
+  }
+  if (setjmp(png_jmpbuf(png))) {
+    png_destroy_write_struct(&png, &info);
+    return -1;
+  }
+  png_init_io(png, o->fp);
+  png_set_IHDR(png, info, w, h, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_write_info(png, info);
+  for (uint32_t r = 0; r < h; r++) png_write_row(png, bytes + (size_t)r * w);
+  png_write_end(png, NULL);
+  png_destroy_write_struct(&png, &info);
+  return 0;
+}
+
+int image_save_png (const char *path, const nn_tensor *img, float lo, float hi) {
+  if (img->ndim != 2 || img->numel == 0 || img->shape[0] > IMAGE_MAX_SIDE
+      || img->shape[1] > IMAGE_MAX_SIDE)
+    return nn_seterr(NN_ESHAPE, "an image is a 2-D tensor (H, W) with sides 1 to %d, got %s",
+                     IMAGE_MAX_SIDE, shape_str(img).s);
+  if (!(hi > lo)) hi = lo + 1.0f;            /* a constant image: all lo -> 0 */
+  nn_tensor *host = NULL;
+  int rc = NN_OK;
+  if (img->storage->device != NN_CPU && (rc = tensor_to(&host, img, NN_CPU)) != NN_OK) return rc;
+  const float *src = tensor_data(host ? host : img);
+  size_t n = (size_t)img->numel, plen = strlen(path);
+  unsigned char *bytes = malloc(n);
+  char *tmp = malloc(plen + 32);
+  if (bytes == NULL || tmp == NULL) {
+    tensor_release(host);
+    free(bytes);
+    free(tmp);
+    return nn_seterr(NN_ENOMEM, "%s: out of host memory", path);
+  }
+  float scale = 1.0f / (hi - lo);
+  for (size_t i = 0; i < n; i++) {
+    float v = (src[i] - lo) * scale;
+    /* clamp to [0, 1]; !(v > 0) also catches NaN */
+    bytes[i] = !(v > 0.0f) ? 0 : v >= 1.0f ? 255 : (unsigned char)(v * 255.0f + 0.5f);
+  }
+  tensor_release(host);
+  /* the temporary file beside path: "<dir>/.<base>.tmp.XXXXXX" */
+  const char *slash = strrchr(path, '/');
+  size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
+  snprintf(tmp, plen + 32, "%.*s.%s.tmp.XXXXXX", (int)dirlen, path, path + dirlen);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    rc = nn_seterr(NN_EIO, "%s: cannot create a temporary file beside it: %s", path,
+                   strerror(errno));
+    goto done;
+  }
+  fchmod(fd, 0644);
+  png_out o = { fdopen(fd, "wb"), "" };
+  if (o.fp == NULL) {
+    rc = nn_seterr(NN_EIO, "%s: %s", path, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    goto done;
+  }
+  int bad = write_png_rows(&o, bytes, (uint32_t)img->shape[1], (uint32_t)img->shape[0]);
+  int err = errno;
+  if (bad == 0 && (fflush(o.fp) != 0 || fsync(fileno(o.fp)) != 0)) {
+    bad = 1;
+    err = errno;
+    snprintf(o.msg, sizeof o.msg, "%s", strerror(err));
+  }
+  if (fclose(o.fp) != 0 && bad == 0) {
+    bad = 1;
+    snprintf(o.msg, sizeof o.msg, "%s", strerror(errno));
+  }
+  if (bad) {
+    rc = nn_seterr(NN_EIO, "%s: cannot write: %s", path, o.msg[0] ? o.msg : strerror(err));
+    unlink(tmp);
+  } else if (rename(tmp, path) != 0) {
+    rc = nn_seterr(NN_EIO, "%s: cannot rename the temporary file over it: %s", path,
+                   strerror(errno));
+    unlink(tmp);
+  }
+done:
+  free(bytes);
+  free(tmp);
   return rc;
 }

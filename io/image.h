@@ -49,4 +49,15 @@ int image_load_mem (nn_tensor **out, const unsigned char *buf, size_t len, const
 ** NN_EIO, NN_ENOMEM, NN_ECUDA. */
 int image_save_pgm (const char *path, const nn_tensor *img);
 
+/* Write img, a 2-D tensor (H, W) on any device with sides 1 to
+** IMAGE_MAX_SIDE, as an 8-bit grayscale PNG through libpng: each value v
+** becomes (v - lo) / (hi - lo) clamped to [0, 1] (NaN as 0), times 255,
+** rounded to nearest (lo = 0, hi = 1 saves values in [0, 1] as they are;
+** hi <= lo is taken as hi = lo + 1).  Atomic: the bytes go to a temporary
+** file beside `path` (".<name>.tmp.XXXXXX"), which is fsynced and renamed
+** over `path`, so `path` holds the old file or the whole new one.
+** Errors: NN_ESHAPE (not 2-D, empty, too large), NN_EIO (with the path and
+** the reason), NN_ENOMEM, NN_ECUDA. */
+int image_save_png (const char *path, const nn_tensor *img, float lo, float hi);
+
 #endif

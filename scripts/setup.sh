@@ -24,6 +24,8 @@ PKGS=(
   libjansson-dev libpng-dev
   # make fuzz: clang with libFuzzer and the sanitizer runtimes
   clang libclang-rt-14-dev
+  # nn.plot(history, 'loss.png'): gnuplot without X (its pngcairo terminal)
+  gnuplot-nox
 )
 
 missing=()

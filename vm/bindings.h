@@ -33,6 +33,17 @@ nn_tensor *totensor (lua_State *L, int arg);
 ** tensor box already freed (which totensor also gives as NULL), else
 ** luaL_typename's. */
 const char *tensor_typename (lua_State *L, int arg);
+/* A method called with a dot, a Python habit: t.sum(), layer.forward(x),
+** loss.forward(y, t).  When arg is 1, the value there is not a `tname`
+** userdata, the running C function is the method `name` of tname's
+** metatable's `methods` table, and the call was not written with a colon,
+** raises "bad argument #1 to 'name' (tname expected, got T; a method takes
+** a colon: var:name(...))".  Otherwise it returns, and the caller's own
+** check gives Lua's usual message (with a colon, Lua's "calling 'name' on
+** bad self").  So nn.exp(x), the same C function called as a plain
+** function with a tensor, is fine, and only a missing or foreign first
+** argument gets the hint.  Only runs on the error path of the checkers. */
+void nn_check_self (lua_State *L, int arg, const char *tname, const char *var);
 /* Push a new empty box; fill box->t afterwards.  If filling fails, raising
 ** is safe: the GC collects the empty box. */
 TensorBox *newbox (lua_State *L);

@@ -5,7 +5,8 @@
 ** nn.json and nn.image):
 **   safetensors_save(path, tensors, metadata)   safetensors_load(path)
 **   json_encode(value [, opts])   json_decode(text)   json_null
-**   image_load(path)   image_save_pgm(path, t)
+**   image_load(path)   image_save_pgm(path, t)   image_save_png(path, t [, opts])
+**   terminal_size([fd])
 **
 ** C memory that a Lua error could strand (a loaded file, a jansson tree, a
 ** jansson string) lives in a small userdata with a __gc, made before the
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sys/ioctl.h>
 
 #include <jansson.h>
 
@@ -445,6 +448,51 @@ static int l_image_save_pgm (lua_State *L) {
   return 0;
 }
 
+/* nn.image.save(path, t [, {normalize = false}]) -> path: t a 2-D tensor
+** (H, W), any device, written as an 8-bit grayscale PNG (io/image.h):
+** values clamped to [0, 1], or with normalize = true scaled from t's min..max
+** to 0..255 (a constant image is black).  The file is replaced atomically.
+** Errors: bad argument #2 unless t is a 2-D non-empty float32 tensor;
+** bad argument #3 for an unknown option; "image.save: <path>: <reason>"
+** when the file cannot be written. */
+static int l_image_save_png (lua_State *L) {
+  static const char *const keys[] = { "normalize", NULL };
+  const char *path = nn_checkpath(L, 1);
+  nn_tensor *t = checktensor(L, 2);
+  nn_check_keys(L, 3, "image.save", keys);
+  int normalize = nn_opt_boolean(L, 3, "normalize", 0);
+  float lo = 0.0f, hi = 1.0f;
+  if (normalize && t->numel > 0) {
+    double mn, mx;
+    int rc = tensor_reduce_all(&mn, t, NN_MIN);
+    if (rc == NN_OK) rc = tensor_reduce_all(&mx, t, NN_MAX);
+    if (rc != NN_OK) return nn_raise(L, 2, rc);
+    lo = (float)mn;
+    hi = (float)mx;
+  }
+  int rc = image_save_png(path, t, lo, hi);
+  if (rc == NN_ESHAPE) return luaL_argerror(L, 2, nn_errmsg());
+  if (rc != NN_OK) return luaL_error(L, "image.save: %s", nn_errmsg());
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* --- the terminal ------------------------------------------------------------------ */
+
+/* nn.core.terminal_size([fd = 1]) -> columns, rows of the terminal on the
+** file descriptor (ioctl TIOCGWINSZ), or nil when it is not a terminal or
+** does not say.  lua/nn/repr.lua and the progress bar size themselves by it.
+** Errors: bad argument #1 unless fd is an integer 0..1023. */
+static int l_terminal_size (lua_State *L) {
+  lua_Integer fd = luaL_optinteger(L, 1, 1);
+  luaL_argcheck(L, fd >= 0 && fd < 1024, 1, "a file descriptor 0..1023 expected");
+  struct winsize ws;
+  if (ioctl((int)fd, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) { lua_pushnil(L); return 1; }
+  lua_pushinteger(L, ws.ws_col);
+  lua_pushinteger(L, ws.ws_row);
+  return 2;
+}
+
 /* --- registration ------------------------------------------------------------------ */
 
 static const luaL_Reg io_funcs[] = {
@@ -454,6 +502,8 @@ static const luaL_Reg io_funcs[] = {
   {"json_decode", l_json_decode},
   {"image_load", l_image_load},
   {"image_save_pgm", l_image_save_pgm},
+  {"image_save_png", l_image_save_png},
+  {"terminal_size", l_terminal_size},
   {NULL, NULL}
 };
 

@@ -26,7 +26,25 @@ const char *tensor_typename (lua_State *L, int arg) {
   return luaL_testudata(L, arg, TENSOR_MT) ? "freed tensor" : luaL_typename(L, arg);
 }
 
+void nn_check_self (lua_State *L, int arg, const char *tname, const char *var) {
+  lua_Debug ar;
+  if (arg != 1 || luaL_testudata(L, 1, tname) != NULL || !lua_getstack(L, 0, &ar)) return;
+  const char *got = lua_isnone(L, 1) ? "no value"
+                    : luaL_testudata(L, 1, TENSOR_MT) ? TENSOR_MT : luaL_typename(L, 1);
+  int top = lua_gettop(L);
+  lua_getinfo(L, "nf", &ar);                 /* pushes the running function */
+  int dot = ar.name != NULL && ar.namewhat != NULL && strcmp(ar.namewhat, "method") != 0;
+  if (dot && luaL_getmetatable(L, tname) == LUA_TTABLE
+      && lua_getfield(L, -1, "methods") == LUA_TTABLE
+      && lua_getfield(L, -1, ar.name) == LUA_TFUNCTION && lua_rawequal(L, -1, -4))
+    luaL_argerror(L, 1, lua_pushfstring(L, "%s expected, got %s; a method takes a colon: "
+                                        "%s:%s(...)", tname, got, var,
+                                        ar.name));
+  lua_settop(L, top);                        /* the function and what was looked up */
+}
+
 nn_tensor *checktensor_any (lua_State *L, int arg) {
+  if (arg == 1) nn_check_self(L, 1, TENSOR_MT, "t");
   TensorBox *box = (TensorBox *)luaL_checkudata(L, arg, TENSOR_MT);
   luaL_argcheck(L, box->t != NULL, arg, "tensor already freed");
   return box->t;

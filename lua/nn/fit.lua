@@ -102,19 +102,96 @@ return function (Model, util)
   end
 
 
-  -- the progress of one epoch, on a terminal: one line redrawn in place
-  local function draw_bar(epoch, epochs, done, total, logs, seen, elapsed)
-    local width = 24
-    local filled = math.floor(width * done / math.max(total, 1))
-    local bar = ("="):rep(filled) .. (filled < width and ">" or "") .. ("."):rep(width - filled - 1)
+  -- "42s", "3m05s", "1h02m": a duration, short
+  local function short_time(sec)
+    sec = math.max(0, math.floor(sec + 0.5))
+    if sec < 60 then return ("%ds"):format(sec) end
+    if sec < 3600 then return ("%dm%02ds"):format(sec // 60, sec % 60) end
+    return ("%dh%02dm"):format(sec // 3600, sec % 3600 // 60)
+  end
+
+  -- "950", "12.3k", "1.2M": a rate in at most 5 characters
+  local function short_rate(r)
+    if r < 1e4 then return ("%.0f"):format(r) end
+    if r < 1e6 then return ("%.1fk"):format(r / 1e3) end
+    return ("%.1fM"):format(r / 1e6)
+  end
+
+  -- the text of the progress line, at most `width` characters:
+  --   Epoch 1/2 12/16 [=====>....] loss 0.6865  acc 0.5938  78.6k samples/s  ETA 3s
+  -- the rate and the ETA are padded to a fixed width, so the bar keeps its
+  -- length while it fills; the parts that do not fit are left out, least
+  -- needed first (the accuracy, then the speed), and the bar takes what is
+  -- left (6 to 30 cells)
+  local function bar_line(epoch, epochs, done, total, logs, seen, elapsed, width)
     local rate = elapsed > 0 and seen / elapsed or 0
-    local eta = rate > 0 and (total - done) / math.max(done, 1) * elapsed or 0
-    local acc = logs.accuracy and (" accuracy %.4f"):format(logs.accuracy) or ""
+    local eta = done > 0 and (total - done) / done * elapsed or 0
     local count = ("%" .. #tostring(total) .. "d/%d"):format(done, total)   -- no jumping
-    io.stdout:write(("\rEpoch %d/%d %s [%s] loss %.4f%s  %.0f samples/s  ETA %.0fs   ")
-      :format(epoch, epochs, count, bar, logs.loss, acc, rate, eta))
+    local head = ("Epoch %d/%d %s "):format(epoch, epochs, count)
+    local loss = (" loss %.4f"):format(logs.loss)
+    local acc = logs.accuracy and ("  acc %.4f"):format(logs.accuracy) or ""
+    local speed = ("  %5s samples/s"):format(short_rate(rate))
+    local left = ("  ETA %-5s"):format(short_time(eta))
+    for _, tail in ipairs{ loss .. acc .. speed .. left, loss .. speed .. left, loss .. left } do
+      local cells = width - #head - 2 - #tail
+      if cells >= 6 then
+        cells = math.min(cells, 30)
+        local filled = math.floor(cells * done / math.max(total, 1))
+        local bar = ("="):rep(filled) .. (filled < cells and ">" or "") .. ("."):rep(cells - filled - 1)
+        return (head .. "[" .. bar .. "]" .. tail):gsub("%s+$", "")
+      end
+    end
+    return ((head .. loss .. left):sub(1, width):gsub("%s+$", ""))      -- no room for a bar
+  end
+
+  -- the progress of one epoch, on a terminal: one line redrawn in place
+  -- (\r, the line, then ESC [ K erases what a longer line left), never
+  -- wider than the terminal less one column, so it never wraps
+  local function draw_bar(epoch, epochs, done, total, logs, seen, elapsed)
+    local width = nn.terminal_width() - 1
+    io.stdout:write("\r", bar_line(epoch, epochs, done, total, logs, seen, elapsed, width), "\27[K")
     io.stdout:flush()
   end
+
+  -- the end of an epoch on a terminal: the bar's line is erased, and the
+  -- epoch's summary line is printed in its place
+  local function clear_bar()
+    io.stdout:write("\r\27[K")
+    io.stdout:flush()
+  end
+
+  -- what the history of a train shows at the prompt: its last epochs as a
+  -- table (the history stays a plain table of lists: h.loss[2], #h.epoch)
+  local HISTORY_SHOWN = 5
+  local History = {}
+  function History.__tostring(h)
+    local n = type(h.epoch) == "table" and #h.epoch or 0
+    local cols = {}
+    for _, key in ipairs{ "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds" } do
+      if type(h[key]) == "table" and #h[key] > 0 then cols[#cols + 1] = key end
+    end
+    local lines = { ("history: %d epoch%s%s%s"):format(n, n == 1 and "" or "s",
+                    n > HISTORY_SHOWN and (", the last %d"):format(HISTORY_SHOWN) or "",
+                    h.interrupted and " (interrupted)" or "") }
+    if n == 0 then return lines[1] end
+    local head = { ("%5s"):format("epoch") }
+    for _, key in ipairs(cols) do head[#head + 1] = ("%" .. math.max(8, #key) + 2 .. "s"):format(key) end
+    lines[#lines + 1] = table.concat(head)
+    for i = math.max(1, n - HISTORY_SHOWN + 1), n do
+      local row = { ("%5s"):format(tostring(h.epoch[i])) }
+      for _, key in ipairs(cols) do
+        local v = h[key][i]
+        row[#row + 1] = ("%" .. math.max(8, #key) + 2 .. "s"):format(v == nil and "-" or key == "lr" and ("%.3g"):format(v)
+                                        or key == "seconds" and ("%.2f"):format(v)
+                                        or ("%.4f"):format(v))
+      end
+      lines[#lines + 1] = table.concat(row)
+    end
+    lines[#lines + 1] = "(nn.plot(history) draws the curves)"
+    return table.concat(lines, "\n")
+  end
+  History.__repr = History.__tostring
+  Model._History = History
 
   local function epoch_line(epoch, epochs, logs)
     local parts = { ("Epoch %d/%d"):format(epoch, epochs), ("loss %.4f"):format(logs.loss) }
@@ -298,8 +375,8 @@ return function (Model, util)
     x, y = on_device(x, device), on_device(y, device)
     local loader = nn.data.DataLoader(x, y, { batch_size = bs, shuffle = shuffle,
                                               drop_last = drop_last })
-    local history = { epoch = {}, loss = {}, accuracy = {}, val_loss = {}, val_accuracy = {},
-                      lr = {}, seconds = {} }
+    local history = setmetatable({ epoch = {}, loss = {}, accuracy = {}, val_loss = {},
+                                   val_accuracy = {}, lr = {}, seconds = {} }, History)
     self.history, self.stop_training = history, false
     local metric, batches = self.metric, #loader
     -- Ctrl-C waits for the end of the batch; undone however train ends.  A
@@ -342,7 +419,7 @@ return function (Model, util)
         if nn.interrupt_pending() then history.interrupted = true; break end
         if self.stop_training then break end
       end
-      if tty then io.stdout:write("\n") end
+      if tty then clear_bar() end
       logs = { loss = seen > 0 and loss_sum / seen or 0 / 0, samples = seen,
                accuracy = metric and metric:result() or nil,
                lr = self.optimizer.get_lr and self.optimizer:get_lr() or self.optimizer.lr }

@@ -15,8 +15,12 @@ for name, value in pairs(core) do nn[name] = value end
 -- Errors: raises when the table is ragged or holds something else than numbers.
 nn.tensor = core.tensor
 
---- nn.repr(value) -> string: how the prompt shows a value.
-nn.repr = require "nn.repr"
+--- nn.repr(value) -> string: how the prompt shows a value; nn.set_printoptions{...},
+-- nn.get_printoptions(), nn.terminal_width() (lua/nn/repr.lua).
+local printing = require "nn.repr"
+nn.repr = printing.repr
+nn.set_printoptions, nn.get_printoptions = printing.set_printoptions, printing.get_printoptions
+nn.terminal_width = printing.terminal_width
 
 --- nn.gradcheck(layer_or_loss, input [, target] [, opts]) -> ok, report:
 -- analytic gradients against central finite differences (lua/nn/gradcheck.lua).
@@ -39,6 +43,8 @@ nn.Model = require "nn.model"          -- the Keras-like Model (lua/nn/model.lua
                                        -- loop in fit.lua, its checkpoints in checkpoint.lua)
 nn.Sequential = nn.Model               -- nn.Sequential{l1, l2, ...}: the same class, Torch7's name
 nn.load = nn.Model.load                -- nn.load(path): a saved Model (lua/nn/checkpoint.lua)
+-- pictures: nn.plot(history [, path]), t:show(), t:hist(), nn.image.save (lua/nn/plot.lua)
+nn.plot = require("nn.plot").plot
 
 -- The prompt's helpers, usable anywhere: nn.help (help.lua, its text cut
 -- from the sources' comments at build time), nn.complete (Tab), nn.fields,

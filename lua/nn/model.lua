@@ -602,4 +602,29 @@ local util = { fail = fail, is_module = is_module, is_tensor = is_tensor,
 require("nn.fit")(Model, util)
 require("nn.checkpoint")(Model, util)
 
+-- model.predict(x), a dot for a colon (a Python habit), would hand x to
+-- predict as the model and fail far inside ("attempt to get length of a nil
+-- value").  So every public method (all of this table's functions but new,
+-- load and the private _names) first checks that it got a model, and else
+-- raises "use model:predict(...) (a colon)" at the caller's line.  The
+-- check is a tail call: error levels inside the method are unchanged.
+local function is_model(v)
+  return getmetatable(v) == Model or (type(v) == "table" and type(rawget(v, "layers")) == "table")
+end
+local STATIC = { new = true, load = true }
+local methods = {}
+for name, f in pairs(Model) do
+  if type(f) == "function" and not STATIC[name] and not name:find("^_") then methods[name] = f end
+end
+for name, f in pairs(methods) do
+  Model[name] = function (self, ...)
+    if not is_model(self) then
+      error(("use model:%s(...) (a colon): model.%s(...) passes %s as the model")
+            :format(name, name, self == nil and "nothing" or is_tensor(self) and "a tensor"
+                    or "a " .. type(self)), 2)
+    end
+    return f(self, ...)
+  end
+end
+
 return Model

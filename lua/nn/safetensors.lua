@@ -70,6 +70,9 @@ M.json = {
 --     bytes.  Raises "image.load: <path>: <reason>" on a bad file.
 --   save_pgm(path, t): t a 2-D tensor (H, W), clamped to [0, 1], written as
 --     an 8-bit binary PGM.
+--   save(t, path [, {normalize = false}]) -> path: t (H, W) or (1, H, W) as
+--     an 8-bit greyscale PNG through libpng, atomically (io/image.c); also
+--     t:save_image(path [, opts]).  lua/nn/plot.lua adds it, with t:show().
 M.image = {
   load = core.image_load,
   save_pgm = core.image_save_pgm,
