@@ -101,14 +101,22 @@ local function paths()
   return found
 end
 
+-- the method a function is: a Model method's colon check (model.lua) is
+-- the method it checks for, so fit and train are one method
+local function unwrap(fn)
+  local checked = rawget(nn.Model, "_checked")
+  return checked and checked[fn] or fn
+end
+
 -- class, method name of a method function (of its aliases, a documented one)
 local doc_of_method
 local function method_of(fn)
   local found_c, found_k
+  fn = unwrap(fn)
   for _, cname in ipairs(sorted_keys(classes())) do
     local methods = classes()[cname]
     for _, k in ipairs(sorted_keys(methods)) do
-      if methods[k] == fn then
+      if unwrap(methods[k]) == fn then
         if doc_of_method(cname, k) then return cname, k end
         found_c, found_k = found_c or cname, found_k or k
       end

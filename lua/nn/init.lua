@@ -57,12 +57,6 @@ nn.complete = require "nn.complete"
 core.Module.methods.fields = prompt.fields      -- layer:fields()
 core.Criterion.methods.fields = prompt.fields   -- loss:fields()
 setmetatable(nn, { __repr = function () return nn.help.index() end })
--- model:summary() prints its table and returns it: marked, so the prompt
--- does not print it twice (until model.lua returns nn.shown(text) itself)
-do
-  local summary = nn.Model.summary
-  nn.Model.summary = function (...) return nn.shown(summary(...)) end
-end
 
 -- tostring(t) and print(t) show the same text as the prompt.
 core.Tensor.__tostring = function (t) return nn.repr(t) end

@@ -552,7 +552,7 @@ function Model:summary()
   if self.optimizer then lines[#lines + 1] = ("Optimizer: %s"):format(tostring(self.optimizer)) end
   local text = table.concat(lines, "\n")
   print(text)
-  return text
+  return nn.shown(text)   -- printed: the prompt does not print it again
 end
 
 function Model._thousands(n)
@@ -616,6 +616,9 @@ local methods = {}
 for name, f in pairs(Model) do
   if type(f) == "function" and not STATIC[name] and not name:find("^_") then methods[name] = f end
 end
+-- wrapper -> the method it checks for: nn.help finds a method's docstring
+-- through it (fit and train are one method under two wrappers)
+Model._checked = setmetatable({}, { __mode = "k" })
 for name, f in pairs(methods) do
   Model[name] = function (self, ...)
     if not is_model(self) then
@@ -625,6 +628,7 @@ for name, f in pairs(methods) do
     end
     return f(self, ...)
   end
+  Model._checked[Model[name]] = f
 end
 
 return Model

@@ -303,6 +303,11 @@ repr = function(v, depth, seen)
   if type(v) == "table" and (mt == nil or mt.__tostring == nil) then
     return table_repr(v, depth, seen or {})
   end
+  if type(v) == "function" then     -- nn.Linear prints how to call it, not an address
+    local help = package.loaded["nn.help"]
+    local sig = help and help.signature(v)
+    if sig then return sig end
+  end
   return tostring(v)
 end
 
