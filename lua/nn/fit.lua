@@ -281,7 +281,7 @@ return function (Model, util)
   end
 
   local train_keys = { "epochs", "batch_size", "shuffle", "validation_data", "validation_split",
-                       "verbose", "callbacks", "initial_epoch", "drop_last" }
+                       "verbose", "callbacks", "initial_epoch", "drop_last", "threads" }
 
   -- callbacks: a list whose entries are callbacks (tables of hooks) or functions
   local function check_callbacks(list)
@@ -311,7 +311,11 @@ return function (Model, util)
   --   epoch; 0: silent; 2: one line per epoch), callbacks = {...}
   --   (nn.callbacks.*, or functions f(epoch, logs, model) run after each
   --   epoch), initial_epoch = 0 (epochs run from initial_epoch + 1 to epochs,
-  --   so a resumed run numbers its epochs on), drop_last = false.
+  --   so a resumed run numbers its epochs on), drop_last = false,
+  --   threads = "auto" (on the CPU, the number of threads is chosen by
+  --   timing batches on each: all of them on a quiet machine, fewer when
+  --   other processes take the cores; the numbers do not depend on it:
+  --   lua/nn/threads.lua) or a number of threads to run on throughout.
   -- history: lists indexed by epoch run: epoch, loss, accuracy, val_loss,
   -- val_accuracy, lr, seconds; history.interrupted when Ctrl-C stopped it.
   -- Ctrl-C stops at the end of the current batch (or, pressed during an
@@ -339,6 +343,12 @@ return function (Model, util)
     local drop_last = check.value(2, who, "drop_last", opts.drop_last, "boolean", false)
     local verbose = check.value(2, who, "verbose", opts.verbose, { 0, 1, 2 }, 1)
     local callbacks = check_callbacks(opts.callbacks)
+    local threads = opts.threads == nil and "auto" or opts.threads
+    if threads ~= "auto" and not (math.type(threads) == "integer" and threads >= 1
+                                  and threads <= 1024) then
+      fail(2, 'model:train: threads must be "auto" or an integer in 1 .. 1024, got %s',
+           check.show(threads))
+    end
     local x_val, y_val
     if opts.validation_data ~= nil and opts.validation_split ~= nil then
       fail(2, "model:train: give validation_data or validation_split, not both")
@@ -396,9 +406,13 @@ return function (Model, util)
     -- press from then on interrupts at once), so it cannot stop the next
     -- train before its first batch.
     nn.defer_interrupts(true)
+    local threads_before = nn.get_num_threads()
+    if threads ~= "auto" then nn.set_num_threads(threads) end
+    local gov = threads == "auto" and device == "cpu" and nn.threads.governor() or nil
     local guard <close> = setmetatable({}, { __close = function ()
       nn.defer_interrupts(false)
       nn.interrupt_pending()
+      nn.set_num_threads(threads_before)
     end })
     call_all(hooks(callbacks, "on_train_begin"), self, {})
     -- the callbacks' states a checkpoint held go back to them when resuming
@@ -414,8 +428,10 @@ return function (Model, util)
       local t0, seen, loss_sum, batch, last_draw = nn.clock(), 0, 0, 0, 0
       local logs = { loss = 0 }
       for xb, yb in loader:iter() do
+        local b, t_step = xb:size(1), gov and nn.clock()
+        if gov then gov:before() end
         local loss, out = self:_step(xb, yb)
-        local b = xb:size(1)
+        if gov then gov:after(nn.clock() - t_step, b, b == bs) end
         batch, seen, loss_sum = batch + 1, seen + b, loss_sum + loss * b
         if metric then metric:update(out, yb) end
         if #on_batch > 0 then call_all(on_batch, self, batch, { loss = loss, batch_size = b }) end

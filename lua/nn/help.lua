@@ -19,13 +19,22 @@ local nn = require "nn"
 
 local help = {}
 
-local ok_gen, gen = pcall(require, "nn.help_gen")
-if not ok_gen or type(gen) ~= "table" then gen = { derivations = {}, docs = {}, missing = true } end
-
-local docs_by_key = {}
-for _, d in ipairs(gen.docs) do
-  docs_by_key[d.key] = docs_by_key[d.key] or d   -- the first one: the fullest, by custom
+-- The generated text is read on first use, not when nn loads: it is 120 KB
+-- of Lua, and parsing it at every start of nnlua cost ~8 ms of start-up.
+local loaded
+local function load_gen()
+  if loaded then return loaded end
+  local ok, g = pcall(require, "nn.help_gen")
+  if not ok or type(g) ~= "table" then g = { derivations = {}, docs = {}, missing = true } end
+  local by_key = {}
+  for _, d in ipairs(g.docs) do
+    by_key[d.key] = by_key[d.key] or d   -- the first one: the fullest, by custom
+  end
+  loaded = { gen = g, by_key = by_key }
+  return loaded
 end
+local gen = setmetatable({}, { __index = function (_, k) return load_gen().gen[k] end })
+local docs_by_key = setmetatable({}, { __index = function (_, k) return load_gen().by_key[k] end })
 
 -- the receivers the docs write for each class's methods ("model:train")
 local RECEIVERS = {

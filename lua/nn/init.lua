@@ -39,6 +39,7 @@ nn.json = nn.safetensors.json          -- encode/decode through jansson
 nn.image = nn.safetensors.image        -- load PGM/PNG as (H, W) in [0, 1], save_pgm
 nn.metrics = require "nn.metrics"      -- accuracies, confusion matrix (lua/nn/metrics.lua)
 nn.callbacks = require "nn.callbacks"  -- early stopping, checkpoints, ... (lua/nn/callbacks.lua)
+nn.threads = require "nn.threads"      -- the thread-count governor of model:train (lua/nn/threads.lua)
 nn.Model = require "nn.model"          -- the Keras-like Model (lua/nn/model.lua; its training
                                        -- loop in fit.lua, its checkpoints in checkpoint.lua)
 nn.Sequential = nn.Model               -- nn.Sequential{l1, l2, ...}: the same class, Torch7's name
