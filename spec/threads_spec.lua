@@ -110,3 +110,64 @@ describe("the number of threads", function()
     end
   end)
 end)
+
+describe("nn.threads.governor (model:train's threads = 'auto')", function()
+  -- drive a governor with made-up batch times: `fast` threads take 1 ms a
+  -- row, the other count 2 ms; returns the counts it ran each batch on
+  local function drive(gov, batches, fast)
+    local saved, ran = nn.get_num_threads(), {}
+    for i = 1, batches do
+      gov:before()
+      ran[i] = nn.get_num_threads()
+      gov:after((ran[i] == fast and 1e-3 or 2e-3) * 100, 100, true)
+    end
+    gov:finish()
+    local after = nn.get_num_threads()
+    nn.set_num_threads(saved)
+    return ran, after
+  end
+
+  it("has nothing to choose on one thread", function()
+    assert.is_nil(nn.threads.governor(1))
+  end)
+
+  it("keeps all threads while they are faster, probing ever more rarely", function()
+    local saved = nn.get_num_threads()
+    nn.set_num_threads(2)
+    local ran, after = drive(nn.threads.governor(2), 400, 2)
+    local probes = 0
+    for i = 2, #ran do if ran[i] == 1 and ran[i - 1] == 2 then probes = probes + 1 end end
+    -- probes after 32 full batches, then gaps of 64, 128, 256: 3 in 400
+    assert.are.equal(3, probes)
+    assert.are.equal(2, ran[400])
+    assert.are.equal(2, after)
+    nn.set_num_threads(saved)
+  end)
+
+  it("moves to one thread when one is faster (a busy machine), and back when the load goes", function()
+    local gov = nn.threads.governor(2)
+    local ran = drive(gov, 60, 1)
+    assert.are.equal(2, ran[1])                 -- all threads to begin with
+    assert.are.equal(1, ran[60])                -- the probe after batch 32 moved it
+    assert.are.equal(1, gov.switches)
+    local ran2 = drive(gov, 200, 2)             -- the load is gone: 2 threads win again
+    assert.are.equal(2, ran2[200])
+    assert.are.equal(2, gov.switches)
+  end)
+
+  it("model:train takes threads = 'auto' or a count, and puts the count back", function()
+    local saved = nn.get_num_threads()
+    local m = nn.Sequential{ nn.Linear(4, 2) }
+    m:set{ loss = nn.MSELoss(), optimizer = nn.optim.SGD{ lr = 0.1 } }
+    local x, y = nn.tensor.randn(8, 4), nn.tensor.randn(8, 2)
+    m:train(x, y, { threads = 1, verbose = 0 })
+    assert.are.equal(saved, nn.get_num_threads())
+    m:train(x, y, { threads = "auto", verbose = 0 })
+    assert.are.equal(saved, nn.get_num_threads())
+    for _, bad in ipairs{ 0, 1025, 2.5, "x", true } do
+      H.assert_error_has(function () m:train(x, y, { threads = bad, verbose = 0 }) end,
+                         { 'model:train: threads must be "auto" or an integer in 1 .. 1024' })
+    end
+    assert.are.equal(saved, nn.get_num_threads())
+  end)
+end)
