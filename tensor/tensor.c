@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tensor.h"
 #include "backend.h"
@@ -83,6 +84,9 @@ const char *redop_name (nn_redop op) { return redop_names[op]; }
 
 /* --- storage -------------------------------------------------------------------- */
 
+#define HUGE_PAGE ((size_t)2 << 20)    /* x86-64's 2 MiB page */
+#define HUGE_MIN ((size_t)32 << 20)    /* malloc's largest mmap threshold: bigger blocks are mapped fresh */
+
 static int storage_new (nn_storage **out, nn_device device, size_t numel) {
   *out = NULL;
   nn_storage *s = malloc(sizeof *s);
@@ -94,9 +98,19 @@ static int storage_new (nn_storage **out, nn_device device, size_t numel) {
   size_t n = numel ? numel : 1;       /* a zero-size tensor still gets a valid pointer */
   int rc = NN_OK;
   if (device == NN_CPU) {
-    /* 64-byte alignment: whole cache lines, and the widest SIMD loads */
+    /* 64-byte alignment: whole cache lines, and the widest SIMD loads.  A
+    ** block of HUGE_MIN bytes or more is aligned to 2 MiB and asked for in
+    ** huge pages (Linux's transparent huge pages, in "madvise" mode on
+    ** Debian): malloc maps such a block fresh from the kernel each time,
+    ** and its first writes fault in one 2 MiB page at a time instead of
+    ** 512 small ones. */
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    s->data = aligned_alloc(64, bytes);
+    if (bytes >= HUGE_MIN) {
+      bytes = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+      s->data = aligned_alloc(HUGE_PAGE, bytes);
+      if (s->data != NULL) (void)madvise(s->data, bytes, MADV_HUGEPAGE);   /* a hint */
+    }
+    else s->data = aligned_alloc(64, bytes);
     if (s->data == NULL)
       rc = nn_seterr(NN_ENOMEM, "out of host memory: %zu bytes asked for", bytes);
   }
