@@ -62,6 +62,8 @@ function Governor:before()
   if self.plan then
     self.step = self.step + 1
     core.set_num_threads(self.plan[self.step].n)
+  else
+    core.set_num_threads(self.n)      -- the count it chose (a user's call may have changed it)
   end
 end
 
