@@ -11,17 +11,8 @@
 -- Times are wall-clock (nn.clock).
 local reps = tonumber(arg[1]) or 9
 
-local function median_ms(fn)
-  for _ = 1, 2 do fn() end
-  local times = {}
-  for r = 1, reps do
-    local t0 = nn.clock()
-    fn()
-    times[r] = (nn.clock() - t0) * 1e3
-  end
-  table.sort(times)
-  return times[(reps + 1) // 2]
-end
+local bench_util = dofile((arg[0]:match("^(.*/)") or "") .. "bench_util.lua")   -- beside this script
+local function median_ms(fn) return bench_util.median_ms(fn, reps, 2) end
 
 nn.manual_seed(1)
 local N = 4096

@@ -10,16 +10,9 @@ local a = nn.tensor.arange(n * n):view(n, n)
 local b = nn.tensor.arange(n * n):view(n, n)
 local out = nn.tensor.zeros(n, n)
 
-local function median_rate(f)
-  f()
-  local t = {}
-  for r = 1, reps do
-    local t0 = nn.clock()
-    f()
-    t[r] = nn.clock() - t0
-  end
-  table.sort(t)
-  return 2 * n ^ 3 / t[reps // 2 + 1] * 1e-9
+local bench_util = dofile((arg[0]:match("^(.*/)") or "") .. "bench_util.lua")   -- beside this script
+local function median_rate(f)   -- GFLOP/s of the median call
+  return 2 * n ^ 3 / (bench_util.median_ms(f, reps, 1) * 1e-3) * 1e-9
 end
 
 local mm = median_rate(function() out:mm(a, b) end)

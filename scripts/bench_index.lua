@@ -6,17 +6,8 @@
 local nn = require "nn"
 local T = nn.tensor
 
-local function median_ms(f)
-  for _ = 1, 2 do f() end
-  local times = {}
-  for r = 1, 7 do
-    local t0 = nn.clock()
-    f()
-    times[r] = (nn.clock() - t0) * 1e3
-  end
-  table.sort(times)
-  return times[4]
-end
+local bench_util = dofile((arg[0]:match("^(.*/)") or "") .. "bench_util.lua")   -- beside this script
+local function median_ms(f) return bench_util.median_ms(f, 7, 2) end
 
 nn.manual_seed(0)
 local x = T.randn(1024, 1024)

@@ -11,17 +11,8 @@
 -- the batch-parallel path of cpu_matmul_batched is measured against.
 local reps = tonumber(arg[1]) or 30
 
-local function median_ms (f)
-  f(); f()
-  local t = {}
-  for r = 1, reps do
-    local t0 = nn.clock()
-    f()
-    t[r] = nn.clock() - t0
-  end
-  table.sort(t)
-  return t[reps // 2 + 1] * 1e3
-end
+local bench_util = dofile((arg[0]:match("^(.*/)") or "") .. "bench_util.lua")   -- beside this script
+local function median_ms (f) return bench_util.median_ms(f, reps, 2) end
 
 local cases = { { 16, 256, 64, 256 }, { 64, 128, 32, 128 } }
 for _, c in ipairs(cases) do

@@ -9,17 +9,8 @@ local nn = require "nn"
 local N, WARM, REPS = 2048, 5, 31
 local x = nn.tensor.randn(N, N)
 
-local function median_ms (f)
-  for _ = 1, WARM do f() end
-  local times = {}
-  for r = 1, REPS do
-    local t0 = nn.clock()
-    f()
-    times[r] = (nn.clock() - t0) * 1e3
-  end
-  table.sort(times)
-  return times[(REPS + 1) // 2]
-end
+local bench_util = dofile((arg[0]:match("^(.*/)") or "") .. "bench_util.lua")   -- beside this script
+local function median_ms (f) return bench_util.median_ms(f, REPS, WARM) end
 
 -- interleaved, copy first, so both see the same machine
 local copy_ms = median_ms(function () return x:clone() end)
