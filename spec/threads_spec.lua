@@ -135,10 +135,12 @@ describe("nn.threads.governor (model:train's threads = 'auto')", function()
     local saved = nn.get_num_threads()
     nn.set_num_threads(2)
     local ran, after = drive(nn.threads.governor(2), 400, 2)
-    local probes = 0
-    for i = 2, #ran do if ran[i] == 1 and ran[i - 1] == 2 then probes = probes + 1 end end
-    -- probes after 32 full batches, then gaps of 64, 128, 256: 3 in 400
-    assert.are.equal(3, probes)
+    local on_one = 0
+    for i = 1, #ran do if ran[i] == 1 then on_one = on_one + 1 end end
+    -- probes after 32 full batches, then gaps of 64, 128, 256: 3 in 400,
+    -- each 4 batches on one thread (alternating with 4 on two)
+    assert.are.equal(3 * 4, on_one)
+    assert.are.same({ 1, 2, 1, 2, 1, 2, 1, 2 }, { table.unpack(ran, 33, 40) })
     assert.are.equal(2, ran[400])
     assert.are.equal(2, after)
     nn.set_num_threads(saved)

@@ -15,18 +15,22 @@
 -- whatever the governor chooses, and whatever the machine's load
 -- (spec/threads_spec.lua).
 --
--- The probe: after the first `FIRST` full batches, RUNS batches on the
--- current count are timed, then one batch on the other count is run and
--- not timed (the team grows or shrinks), then RUNS more are timed; the
--- median time per sample decides, and the other count wins only when it is
--- at least 5% faster.  A probe that keeps the count doubles the gap to the
--- next one (up to MAX_GAP batches); one that changes it starts again at
--- FIRST, so a load that comes or goes is noticed within seconds.
+-- The probe: after the first `FIRST` full batches, 2 RUNS batches are
+-- timed, alternating between the current count and the other (so a load
+-- that drifts during the probe weighs on both alike); the median time per
+-- sample of each decides, and the other count wins only when it is at
+-- least 10% faster (a busy core makes the timings jumpy, and a wrong switch
+-- costs the batches until the next probe).  A probe that keeps the count
+-- doubles the gap to the next one (up to MAX_GAP batches); one that
+-- changes it starts again at FIRST, so a load that comes or goes is
+-- noticed within seconds.  Measured beside one busy process (batch 128):
+-- one probe after a warm-up batch on each side, 5% to win, flip-flopped
+-- (3 switches in an epoch: 14.7 s, where 1 thread throughout took 10.8 s).
 local core = require "nn.core"
 
 local M = {}
 
-local FIRST, MAX_GAP, RUNS, GAIN = 32, 1024, 3, 0.95
+local FIRST, MAX_GAP, RUNS, GAIN = 32, 1024, 4, 0.9
 
 local Governor = {}
 Governor.__index = Governor
@@ -51,12 +55,13 @@ end
 --- before a batch: set the thread count it runs on
 function Governor:before()
   if self.plan == nil and self.seen >= self.next then
-    -- the probe: RUNS on the count we have, a warm-up and RUNS on the other
+    -- the probe: RUNS on each count, alternating, the other count first
     local other = self.n == self.max and 1 or self.max
     self.plan, self.step, self.times = {}, 0, { [self.n] = {}, [other] = {} }
-    for _ = 1, RUNS do self.plan[#self.plan + 1] = { n = self.n, timed = true } end
-    self.plan[#self.plan + 1] = { n = other, timed = false }
-    for _ = 1, RUNS do self.plan[#self.plan + 1] = { n = other, timed = true } end
+    for _ = 1, RUNS do
+      self.plan[#self.plan + 1] = { n = other, timed = true }
+      self.plan[#self.plan + 1] = { n = self.n, timed = true }
+    end
     self.other = other
   end
   if self.plan then
