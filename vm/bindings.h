@@ -42,8 +42,13 @@ const char *tensor_typename (lua_State *L, int arg);
 ** check gives Lua's usual message (with a colon, Lua's "calling 'name' on
 ** bad self").  So nn.exp(x), the same C function called as a plain
 ** function with a tensor, is fine, and only a missing or foreign first
-** argument gets the hint.  Only runs on the error path of the checkers. */
+** argument gets the hint.  Called by nn_checkudata, on its error path only. */
 void nn_check_self (lua_State *L, int arg, const char *tname, const char *var);
+/* The `tname` userdata at arg, as luaL_checkudata; when it is not one, and
+** arg is 1, the dot-call hint of nn_check_self first.  The checkers of
+** tensors, layers and losses take their boxes through it, so a good
+** argument costs one metatable test, as with luaL_checkudata alone. */
+void *nn_checkudata (lua_State *L, int arg, const char *tname, const char *var);
 /* Push a new empty box; fill box->t afterwards.  If filling fails, raising
 ** is safe: the GC collects the empty box. */
 TensorBox *newbox (lua_State *L);

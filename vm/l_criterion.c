@@ -33,8 +33,7 @@ typedef struct CriterionBox { nn_criterion *c; } CriterionBox;   /* c: NULL afte
 enum { UV_GRAD = 1, UV_INPUT, UV_TARGET };
 
 static nn_criterion *checkcriterion (lua_State *L, int arg) {
-  if (arg == 1) nn_check_self(L, 1, CRITERION_MT, "loss");  /* loss.forward(y, t): a dot */
-  CriterionBox *box = (CriterionBox *)luaL_checkudata(L, arg, CRITERION_MT);
+  CriterionBox *box = (CriterionBox *)nn_checkudata(L, arg, CRITERION_MT, "loss");  /* a dot */
   luaL_argcheck(L, box->c != NULL, arg, "loss already freed");
   return box->c;
 }

@@ -32,8 +32,7 @@
 typedef struct ModuleBox { nn_module *m; } ModuleBox;   /* m is NULL after __gc */
 
 static nn_module *checkmodule (lua_State *L, int arg) {
-  if (arg == 1) nn_check_self(L, 1, MODULE_MT, "layer");   /* layer.forward(x): a dot */
-  ModuleBox *box = (ModuleBox *)luaL_checkudata(L, arg, MODULE_MT);
+  ModuleBox *box = (ModuleBox *)nn_checkudata(L, arg, MODULE_MT, "layer");   /* layer.forward(x): a dot */
   luaL_argcheck(L, box->m != NULL, arg, "layer already freed");
   return box->m;
 }

@@ -43,9 +43,15 @@ void nn_check_self (lua_State *L, int arg, const char *tname, const char *var) {
   lua_settop(L, top);                        /* the function and what was looked up */
 }
 
+void *nn_checkudata (lua_State *L, int arg, const char *tname, const char *var) {
+  void *box = luaL_testudata(L, arg, tname);
+  if (box != NULL) return box;
+  if (arg == 1) nn_check_self(L, 1, tname, var);
+  return luaL_checkudata(L, arg, tname);      /* raises Lua's own message */
+}
+
 nn_tensor *checktensor_any (lua_State *L, int arg) {
-  if (arg == 1) nn_check_self(L, 1, TENSOR_MT, "t");
-  TensorBox *box = (TensorBox *)luaL_checkudata(L, arg, TENSOR_MT);
+  TensorBox *box = (TensorBox *)nn_checkudata(L, arg, TENSOR_MT, "t");
   luaL_argcheck(L, box->t != NULL, arg, "tensor already freed");
   return box->t;
 }
