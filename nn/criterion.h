@@ -141,6 +141,12 @@ typedef struct nn_option {
   int max_excluded;              /* ... or max itself (eps < 0.5) */
   const char *const *choices;    /* CHOICE: the names, NULL-ended; the value is the index */
   const char *doc;               /* one line for help() */
+  /* A height and a width (Conv2d's kernel_size, stride, padding): an INT
+  ** option with hw = 1 is the height, and the option right after it, with
+  ** hw_width = 1, the width, of the same range and default.  nn.X(..., 3)
+  ** sets both, nn.X(..., {3, 5}) each; Lua shows and configs hold {h, w}
+  ** under the first name, and never see the width's own entry. */
+  int hw, hw_width;
 } nn_option;
 
 /* 2^53, the largest integer a double holds exactly: the top of a size's range */

@@ -334,8 +334,12 @@ void module_describe (const nn_module *m, char *buf, size_t len) {
   int shown = 0;
   for (int i = 0; i < NN_MAXOPT && t->options[i].name != NULL && n < len; i++) {
     const nn_option *o = &t->options[i];
+    if (o->hw_width) continue;
     const char *sep = shown++ == 0 ? "(" : ", ";
-    if (o->kind == NN_OPT_CHOICE)
+    if (o->hw && m->opt[i] != m->opt[i + 1])       /* kernel_size=(3, 5) */
+      n += (size_t)snprintf(buf + n, len - n, "%s%s=(%g, %g)", sep, o->name, m->opt[i],
+                            m->opt[i + 1]);
+    else if (o->kind == NN_OPT_CHOICE)
       n += (size_t)snprintf(buf + n, len - n, "%s%s=%s", sep, o->name, o->choices[(int)m->opt[i]]);
     else if (o->kind == NN_OPT_BOOL)
       n += (size_t)snprintf(buf + n, len - n, "%s%s=%s", sep, o->name,

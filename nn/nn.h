@@ -39,7 +39,7 @@
 
 #define NN_MAXPARAM  2   /* parameters of one layer: weight, bias */
 #define NN_MAXBUFFER 4   /* tensors a layer keeps besides them (running_mean, mask, ...) */
-#define NN_MAXOPT    6   /* options that configure it (in_features, p, eps, ...) */
+#define NN_MAXOPT   12   /* options that configure it (in_features, p, eps, ...; a pair: 2) */
 #define NN_MAXINPUT  8   /* inputs of one forward (Add: 2, Concat: up to 8) */
 
 typedef struct nn_module nn_module;

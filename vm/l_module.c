@@ -138,6 +138,7 @@ static const char *option_names (lua_State *L, const nn_module_type *t) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   for (int i = 0; i < NN_MAXOPT && t->options[i].name != NULL; i++) {
+    if (t->options[i].hw_width) continue;             /* part of the option before */
     if (i > 0) luaL_addstring(&b, ", ");
     luaL_addstring(&b, t->options[i].name);
   }
@@ -175,6 +176,37 @@ static double option_value (lua_State *L, const nn_module_type *t, int i, int ar
   }
 }
 
+/* The value at the top of the stack into opt[i] (and, for a height-width
+** option, opt[i + 1]: a number sets both, a list {h, w} each), or raise at
+** `arg`. */
+static void set_option (lua_State *L, const nn_module_type *t, int i, int arg, double *opt) {
+  if (!t->options[i].hw || !lua_istable(L, -1)) {
+    opt[i] = option_value(L, t, i, arg);
+    if (t->options[i].hw) opt[i + 1] = opt[i];
+    return;
+  }
+  if (luaL_len(L, -1) != 2)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be an integer or a pair {h, w}, "
+                                          "got a table of %d", t->name, t->options[i].name,
+                                          (int)luaL_len(L, -1)));
+  for (int k = 0; k < 2; k++) {
+    lua_geti(L, -1, k + 1);
+    opt[i + k] = option_value(L, t, i, arg);
+    lua_pop(L, 1);
+  }
+}
+
+/* 1 if the table at arg is not the options table but a pair {h, w} for the
+** option at that position (nn.Conv2d(1, 8, {3, 5})) */
+static int is_hw_value (lua_State *L, const nn_module_type *t, int nopt, int arg) {
+  int i = 0;
+  while (i < nopt && t->options[i].positional != arg) i++;
+  if (i == nopt || !t->options[i].hw) return 0;
+  int listed = lua_rawgeti(L, arg, 1) != LUA_TNIL;
+  lua_pop(L, 1);
+  return listed;
+}
+
 static int l_new_module (lua_State *L) {
   const nn_module_type *t = (const nn_module_type *)lua_touserdata(L, lua_upvalueindex(1));
   double opt[NN_MAXOPT];
@@ -183,7 +215,10 @@ static int l_new_module (lua_State *L) {
   /* positional values, up to a table */
   while (top > 0 && lua_isnil(L, top)) top--;          /* nn.BatchNorm1d(3, nil) */
   for (int arg = 1; arg <= top; arg++) {
-    if (lua_istable(L, arg) && arg == top) { table = arg; break; }
+    if (lua_istable(L, arg) && arg == top && !is_hw_value(L, t, nopt, arg)) {
+      table = arg;
+      break;
+    }
     if (lua_isnil(L, arg)) continue;                    /* that option's default */
     int i = 0;
     while (i < nopt && t->options[i].positional != arg) i++;
@@ -192,8 +227,9 @@ static int l_new_module (lua_State *L) {
                     "no options" : lua_pushfstring(L, "options %s, by position or in a table "
                     "after them", option_names(L, t))));
     lua_pushvalue(L, arg);
-    opt[i] = option_value(L, t, i, arg);
+    set_option(L, t, i, arg, opt);
     given[i] = 1;
+    if (t->options[i].hw) given[i + 1] = 1;
     lua_pop(L, 1);
   }
   /* the table: every key must be an option, or `type` naming this type */
@@ -202,7 +238,8 @@ static int l_new_module (lua_State *L) {
     while (lua_next(L, table) != 0) {
       const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
       int i = 0;
-      while (key != NULL && i < nopt && strcmp(key, t->options[i].name) != 0) i++;
+      while (key != NULL && i < nopt && (t->options[i].hw_width
+                                          || strcmp(key, t->options[i].name) != 0)) i++;
       if (key != NULL && strcmp(key, "type") == 0 && lua_type(L, -1) == LUA_TSTRING
           && strcmp(lua_tostring(L, -1), t->name) == 0) { lua_pop(L, 1); continue; }
       if (key == NULL || i == nopt) {
@@ -213,8 +250,9 @@ static int l_new_module (lua_State *L) {
       if (given[i])
         luaL_argerror(L, table, lua_pushfstring(L, "%s: option '%s' is given twice, by "
                       "position and by name", t->name, key));
-      opt[i] = option_value(L, t, i, table);
+      set_option(L, t, i, table, opt);
       given[i] = 1;
+      if (t->options[i].hw) given[i + 1] = 1;
       lua_pop(L, 1);
     }
   }
@@ -367,9 +405,18 @@ static int m_buffers (lua_State *L) {
   return 1;
 }
 
-/* option i's value as Lua shows it: an integer, a number, a boolean, a name */
+/* option i's value as Lua shows it: an integer, a number, a boolean, a
+** name; a height-width option as {h, w} */
 static void push_option (lua_State *L, const nn_module *m, int i) {
   const nn_option *o = &m->type->options[i];
+  if (o->hw) {
+    lua_createtable(L, 2, 0);
+    for (int k = 0; k < 2; k++) {
+      lua_pushinteger(L, (lua_Integer)m->opt[i + k]);
+      lua_rawseti(L, -2, k + 1);
+    }
+    return;
+  }
   switch (o->kind) {
     case NN_OPT_INT: lua_pushinteger(L, (lua_Integer)m->opt[i]); break;
     case NN_OPT_BOOL: lua_pushboolean(L, m->opt[i] != 0); break;
@@ -386,6 +433,7 @@ static int m_config (lua_State *L) {
   lua_pushstring(L, m->type->name);
   lua_setfield(L, -2, "type");
   for (int i = 0; i < NN_MAXOPT && m->type->options[i].name != NULL; i++) {
+    if (m->type->options[i].hw_width) continue;
     push_option(L, m, i);
     lua_setfield(L, -2, m->type->options[i].name);
   }
@@ -518,7 +566,10 @@ static int m_index (lua_State *L) {
   for (int i = 0; i < NN_MAXBUFFER && t->buffers[i] != NULL; i++)
     if (strcmp(key, t->buffers[i]) == 0) { push_field(L, m->buffer[i], key); return 1; }
   for (int i = 0; i < NN_MAXOPT && t->options[i].name != NULL; i++)
-    if (strcmp(key, t->options[i].name) == 0) { push_option(L, m, i); return 1; }
+    if (!t->options[i].hw_width && strcmp(key, t->options[i].name) == 0) {
+      push_option(L, m, i);
+      return 1;
+    }
   for (int k = 1; k < m->n_inputs; k++) {
     char name[24];
     snprintf(name, sizeof name, "grad_input%d", k + 1);
@@ -581,9 +632,11 @@ static void push_type (lua_State *L, const nn_module_type *t) {
   lua_setfield(L, -3, "persistent");
   lua_setfield(L, -2, "buffers");
   lua_newtable(L);
-  for (int i = 0; i < NN_MAXOPT && t->options[i].name; i++) {
+  for (int i = 0, n = 0; i < NN_MAXOPT && t->options[i].name; i++) {
     const nn_option *o = &t->options[i];
+    if (o->hw_width) continue;                  /* shown as part of the one before */
     lua_newtable(L);
+    lua_pushboolean(L, o->hw); lua_setfield(L, -2, "hw");
     lua_pushstring(L, o->name); lua_setfield(L, -2, "name");
     lua_pushstring(L, kinds[o->kind]); lua_setfield(L, -2, "kind");
     lua_pushinteger(L, o->positional); lua_setfield(L, -2, "positional");
@@ -606,7 +659,7 @@ static void push_type (lua_State *L, const nn_module_type *t) {
       lua_setfield(L, -2, "choices");
     }
     lua_pushstring(L, o->doc ? o->doc : ""); lua_setfield(L, -2, "doc");
-    lua_rawseti(L, -2, i + 1);
+    lua_rawseti(L, -2, ++n);
   }
   lua_setfield(L, -2, "options");
 }

@@ -267,7 +267,7 @@ local function option_line(o)
   if o.kind == "choice" then what = "one of " .. table.concat(o.choices, ", ")
   elseif o.kind == "boolean" then what = "boolean"
   else
-    what = o.kind
+    what = o.hw and "integer or pair {h, w}" or o.kind
     local lo, hi = o.min or -math.huge, o.max or math.huge
     if hi >= 2^53 then hi = math.huge end
     if lo <= -2^53 then lo = -math.huge end
