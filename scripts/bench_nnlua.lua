@@ -4,6 +4,11 @@
 --       the MLP 784-512-1024-10 (ReLU, cross-entropy on logits) on
 --       Fashion-MNIST: prints "epoch_s S", "accuracy A" (test set), "rss_kb K";
 --       on cuda the model is moved there and train copies the data once
+--   nnlua scripts/bench_nnlua.lua nancost BATCH PAIRS
+--       the same MLP and data, epochs alternating stop_on_nan = false and
+--       true (PAIRS of each, after one warm-up epoch; threads fixed at
+--       nn.get_num_threads() so both arms run alike): "off_s S" and
+--       "on_s S", the median epoch of each
 --   nnlua scripts/bench_nnlua.lua tiny STEPS
 --       the MLP 784-32-10 at batch 1: "step_us U" per training step
 --   nnlua scripts/bench_nnlua.lua infer CALLS
@@ -56,6 +61,27 @@ if mode == "train" then
   print(("epoch_s %.4f"):format(seconds[(#seconds + 1) // 2]))
   print(("accuracy %.4f"):format(acc))
   print(("rss_kb %d"):format(peak_rss_kb()))
+elseif mode == "nancost" then
+  local bs, pairs_n = tonumber(arg[2]), tonumber(arg[3])
+  local data = nn.datasets.fashion_mnist{}
+  local m = mlp{ 784, 512, 1024, 10 }
+  m:set{ loss = nn.CrossEntropyLoss(), optimizer = nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
+  local threads = nn.get_num_threads()
+  local function epoch(check)
+    local h = m:train(data.x_train, data.y_train, { epochs = 1, batch_size = bs, verbose = 0,
+                                                    stop_on_nan = check, threads = threads })
+    assert(h.stopped == nil, "a NaN in the benchmark")
+    return h.seconds[1]
+  end
+  epoch(false)
+  local off, on = {}, {}
+  for i = 1, pairs_n do
+    if i % 2 == 1 then off[i] = epoch(false); on[i] = epoch(true)
+    else on[i] = epoch(true); off[i] = epoch(false) end
+  end
+  table.sort(off); table.sort(on)
+  print(("off_s %.4f"):format(off[(pairs_n + 1) // 2]))
+  print(("on_s %.4f"):format(on[(pairs_n + 1) // 2]))
 elseif mode == "tiny" then
   local steps = tonumber(arg[2]) or 2000
   local m = mlp{ 784, 32, 10 }

@@ -41,6 +41,8 @@ int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float 
 int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
                         nn_unop op, float p);
 int cpu_reduce_all (double *result, const float *a, size_t n, nn_redop op);
+/* 1 when none of the n floats at a is NaN or +-Inf (tensor_all_finite) */
+int cpu_all_finite (const float *a, size_t n);
 /* out: floats, or int32 0-based indices for NN_ARGMAX / NN_ARGMIN */
 int cpu_reduce_dim (void *out, const float *a, size_t outer, size_t n, size_t inner, nn_redop op);
 int cpu_var_all (double *result, const float *a, size_t n);

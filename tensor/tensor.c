@@ -889,6 +889,19 @@ int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op) {
                    : cuda_reduce_all(result, tensor_data(a), n, op);
 }
 
+int tensor_all_finite (int *finite, const nn_tensor *a) {
+  *finite = 1;
+  if (a->dtype != NN_F32 || a->numel == 0) return NN_OK;
+  if (ON_CPU(a)) {
+    *finite = cpu_all_finite(tensor_data(a), (size_t)a->numel);
+    return NN_OK;
+  }
+  double sum;
+  int rc = cuda_reduce_all(&sum, tensor_data(a), (size_t)a->numel, NN_SUM);
+  if (rc == NN_OK) *finite = isfinite(sum) != 0;
+  return rc;
+}
+
 int tensor_reduce_dim (nn_tensor *out, const nn_tensor *a, int d, nn_redop op) {
   int arg = op == NN_ARGMAX || op == NN_ARGMIN;
   int rc = tensor_check_float(a, NN_ROLE_INPUT, redop_name(op));

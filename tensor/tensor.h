@@ -363,6 +363,14 @@ const char *redop_name (nn_redop op);
 ** any size); nan is skipped unless every value is nan, and then it is 0.  Errors: NN_EARG
 ** (MAX/MIN/ARG* of an empty tensor). */
 int tensor_reduce_all (double *result, const nn_tensor *a, nn_redop op);
+/* *finite = 1 when no element of a is NaN, +Inf or -Inf, else 0 (int32
+** tensors are always finite): the check model:train{stop_on_nan} runs on
+** every activation and gradient of every batch, so it is a pass over memory
+** and nothing more.  CPU: the exponent bits tested with integer ORs (which
+** vectorise, unlike a float compare chain), over the OpenMP threads; CUDA:
+** the sum in double, finite exactly when every element is (float32 values
+** cannot overflow a double sum).  Errors: NN_ECUDA. */
+int tensor_all_finite (int *finite, const nn_tensor *a);
 /* Along dim d: out has a's shape without d (its numel is a's / shape[d]).
 ** For ARGMAX/ARGMIN out is an int32 tensor (NN_EARG, blaming NN_ROLE_OUT,
 ** otherwise) and gets 0-based indices; a dim longer than 2^31 - 1

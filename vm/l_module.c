@@ -29,12 +29,18 @@
 
 #define MODULE_MT "nn.Module"
 
-typedef struct ModuleBox { nn_module *m; } ModuleBox;   /* m is NULL after __gc */
+/* m is NULL after __gc; hooks counts the hooks set (on_forward,
+** on_backward), so a pass without any pays one test */
+typedef struct ModuleBox { nn_module *m; int hooks; } ModuleBox;
 
-static nn_module *checkmodule (lua_State *L, int arg) {
+static ModuleBox *checkbox (lua_State *L, int arg) {
   ModuleBox *box = (ModuleBox *)nn_checkudata(L, arg, MODULE_MT, "layer");   /* layer.forward(x): a dot */
   luaL_argcheck(L, box->m != NULL, arg, "layer already freed");
-  return box->m;
+  return box;
+}
+
+static nn_module *checkmodule (lua_State *L, int arg) {
+  return checkbox(L, arg)->m;
 }
 
 /* Push the Lua box of a tensor field of the layer at index 1, made once and
@@ -54,8 +60,9 @@ static void push_field (lua_State *L, nn_tensor *t, const char *name) {
 
 /* A new layer box on the stack, empty until `rc`'s constructor filled it. */
 static ModuleBox *newmodule (lua_State *L) {
-  ModuleBox *box = (ModuleBox *)lua_newuserdatauv(L, sizeof(ModuleBox), 1);
+  ModuleBox *box = (ModuleBox *)lua_newuserdatauv(L, sizeof(ModuleBox), 2);   /* fields, hooks */
   box->m = NULL;
+  box->hooks = 0;
   luaL_setmetatable(L, MODULE_MT);
   lua_newtable(L);
   lua_setiuservalue(L, -2, 1);
@@ -290,6 +297,140 @@ static void push_grad_input (lua_State *L, nn_module *m, int k) {
   push_field(L, m->grad_input[k], name);
 }
 
+/* --- hooks -----------------------------------------------------------------------
+** layer:on_forward(fn) and layer:on_backward(fn), as PyTorch's
+** register_forward_hook and register_full_backward_hook: fn is called after
+** each successful pass with the live tensors,
+**   fn(layer, input, output)              after forward
+**   fn(layer, grad_input, grad_output)    after backward
+** (input and grad_input: the tensor, or a list of them for a layer of
+** several inputs; grad_input is nil when the pass did not compute it, as
+** the first layer of a training step).  Hooks run in the order they were
+** set.  A hook that returns false asks training to stop: model:train
+** ends after the current batch and names the hook (nn.take_stop_request).
+** An error in a hook propagates from the pass.  Each call returns a handle:
+** handle:remove() takes the hook off (a second remove does nothing).
+**
+** The hooks live in the layer's second user value, {forward = {h1, ...},
+** backward = {...}}, each h a handle table {fn, layer, kind}. */
+
+#define HANDLE_MT "nn.HookHandle"
+#define STOP_KEY "nn.stop_request"
+
+/* push the list of `kind` hooks of the layer at index 1 (creating the
+** table when `create`), or nothing and return 0 */
+static int push_hooks (lua_State *L, int layer, const char *kind, int create) {
+  if (lua_getiuservalue(L, layer, 2) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    if (!create) return 0;
+    lua_createtable(L, 0, 2);
+    lua_newtable(L); lua_setfield(L, -2, "forward");
+    lua_newtable(L); lua_setfield(L, -2, "backward");
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, layer, 2);
+  }
+  lua_getfield(L, -1, kind);
+  lua_remove(L, -2);
+  return 1;
+}
+
+static int add_hook (lua_State *L, const char *kind) {
+  ModuleBox *box = checkbox(L, 1);
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  push_hooks(L, 1, kind, 1);
+  lua_createtable(L, 0, 3);                    /* the handle */
+  lua_pushvalue(L, 2); lua_setfield(L, -2, "fn");
+  lua_pushvalue(L, 1); lua_setfield(L, -2, "layer");
+  lua_pushstring(L, kind); lua_setfield(L, -2, "kind");
+  luaL_setmetatable(L, HANDLE_MT);
+  lua_pushvalue(L, -1);
+  lua_rawseti(L, -3, luaL_len(L, -3) + 1);
+  box->hooks++;
+  return 1;
+}
+
+/* layer:on_forward(fn) -> handle: fn(layer, input, output) after each forward */
+static int m_on_forward (lua_State *L) { return add_hook(L, "forward"); }
+/* layer:on_backward(fn) -> handle: fn(layer, grad_input, grad_output) after each backward */
+static int m_on_backward (lua_State *L) { return add_hook(L, "backward"); }
+
+/* handle:remove(): the hook is called no more.  Returns nothing. */
+static int h_remove (lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_getfield(L, 1, "layer");                 /* 2 */
+  lua_getfield(L, 1, "kind");                  /* 3 */
+  ModuleBox *box = (ModuleBox *)luaL_testudata(L, 2, MODULE_MT);
+  if (box == NULL || lua_type(L, 3) != LUA_TSTRING)
+    return luaL_argerror(L, 1, "not a hook handle");
+  if (!push_hooks(L, 2, lua_tostring(L, 3), 0)) return 0;
+  lua_Integer n = luaL_len(L, 4);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, 4, i);
+    int found = lua_rawequal(L, -1, 1);
+    lua_pop(L, 1);
+    if (!found) continue;
+    for (; i < n; i++) { lua_rawgeti(L, 4, i + 1); lua_rawseti(L, 4, i); }
+    lua_pushnil(L);
+    lua_rawseti(L, 4, n);
+    box->hooks--;
+    break;
+  }
+  return 0;
+}
+
+/* "hook handle: forward hook of nn.Linear(3 -> 2)" */
+static int h_tostring (lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_getfield(L, 1, "kind");                  /* 2 */
+  lua_getfield(L, 1, "layer");                 /* 3 */
+  const char *layer = luaL_tolstring(L, 3, NULL);
+  lua_pushfstring(L, "hook handle: %s hook of %s", lua_type(L, 2) == LUA_TSTRING
+                  ? lua_tostring(L, 2) : "?", layer);
+  return 1;
+}
+
+/* Call the `kind` hooks of the layer at index 1 with (layer, a, b), where a
+** and b are at the given stack indices (0: nil).  The list is copied first,
+** so a hook may remove itself or add others; those apply from the next
+** pass. */
+static void call_hooks (lua_State *L, const char *kind, int a, int b) {
+  if (!push_hooks(L, 1, kind, 0)) return;
+  lua_Integer n = luaL_len(L, -1);
+  int list = lua_gettop(L);
+  lua_createtable(L, (int)n, 0);
+  for (lua_Integer i = 1; i <= n; i++) { lua_rawgeti(L, list, i); lua_rawseti(L, -2, i); }
+  int copy = lua_gettop(L);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, copy, i);
+    lua_getfield(L, -1, "fn");
+    lua_remove(L, -2);
+    lua_pushvalue(L, 1);
+    if (a) lua_pushvalue(L, a); else lua_pushnil(L);
+    if (b) lua_pushvalue(L, b); else lua_pushnil(L);
+    lua_call(L, 3, 1);
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) {
+      luaL_tolstring(L, 1, NULL);
+      lua_pushfstring(L, "a %s hook of %s returned false", kind, lua_tostring(L, -1));
+      lua_setfield(L, LUA_REGISTRYINDEX, STOP_KEY);
+      lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, list - 1);
+}
+
+/* nn.take_stop_request() -> why, or nil: the last stop a hook asked for
+** (returning false), cleared by this call.  model:train calls it after
+** each batch. */
+static int l_take_stop_request (lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, STOP_KEY);
+  lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, STOP_KEY);
+  return 1;
+}
+
 /* layer:forward(x [, x2, ...] [, {activation = true}]) -> output (the live
 ** layer.output).  Several inputs for a layer that takes them (nn.Add,
 ** nn.Concat).  activation = false leaves out a fused activation (a Dense's
@@ -298,7 +439,8 @@ static void push_grad_input (lua_State *L, nn_module *m, int k) {
 ** blamed by its position. */
 static int m_forward (lua_State *L) {
   static const char *const keys[] = { "activation", NULL };
-  nn_module *m = checkmodule(L, 1);
+  ModuleBox *box = checkbox(L, 1);
+  nn_module *m = box->m;
   int top = lua_gettop(L), flags = 0;
   if (top >= 3 && lua_istable(L, top)) {
     nn_check_keys(L, top, "forward", keys);
@@ -318,6 +460,17 @@ static int m_forward (lua_State *L) {
     return nn_raise(L, 2, rc);
   }
   account_if_moved(L, m->output, before);
+  if (box->hooks > 0) {               /* fn(layer, input or {inputs}, output) */
+    lua_settop(L, 1 + n);
+    int in = 2;
+    if (n > 1) {
+      lua_createtable(L, n, 0);
+      for (int k = 0; k < n; k++) { lua_pushvalue(L, 2 + k); lua_rawseti(L, -2, k + 1); }
+      in = lua_gettop(L);
+    }
+    push_field(L, m->output, "output");
+    call_hooks(L, "forward", in, lua_gettop(L));
+  }
   lua_settop(L, 1);
   push_field(L, m->output, "output");
   return 1;
@@ -334,7 +487,8 @@ static int m_forward (lua_State *L) {
 ** another shape or device. */
 static int m_backward (lua_State *L) {
   static const char *const keys[] = { "grad_input", "accumulate", NULL };
-  nn_module *m = checkmodule(L, 1);
+  ModuleBox *box = checkbox(L, 1);
+  nn_module *m = box->m;
   nn_tensor *g = checktensor(L, 2);
   nn_check_keys(L, 3, "backward", keys);
   int need = nn_opt_boolean(L, 3, "grad_input", 1);
@@ -344,6 +498,19 @@ static int m_backward (lua_State *L) {
   for (int k = 0; k < m->type->max_inputs; k++) before[k] = m->grad_input[k]->storage;
   int rc = module_backward(m, g, flags);
   if (rc != NN_OK) return nn_raise(L, 2, rc);
+  if (box->hooks > 0) {               /* fn(layer, grad_input or {...} or nil, grad_output) */
+    lua_settop(L, 2);
+    int gi = 0;
+    if (need) {
+      if (m->n_inputs > 1) lua_createtable(L, m->n_inputs, 0);
+      for (int k = 0; k < m->n_inputs; k++) {
+        push_grad_input(L, m, k);
+        if (m->n_inputs > 1) lua_rawseti(L, -2, k + 1);
+      }
+      gi = lua_gettop(L);
+    }
+    call_hooks(L, "backward", gi, 2);
+  }
   if (!need) return 0;
   lua_settop(L, 1);
   for (int k = 0; k < m->n_inputs; k++) {
@@ -601,6 +768,7 @@ static const luaL_Reg meth[] = {
   {"output_shape", m_output_shape},
   {"train", m_train}, {"evaluate", m_evaluate}, {"eval", m_evaluate},
   {"to", m_to}, {"cuda", m_cuda}, {"cpu", m_cpu},
+  {"on_forward", m_on_forward}, {"on_backward", m_on_backward},
   {NULL, NULL}
 };
 
@@ -692,4 +860,14 @@ void nn_open_module (lua_State *L) {
   lua_setfield(L, -2, "module_types");
   lua_getfield(L, -1, "Linear");    /* Keras's name for it */
   lua_setfield(L, -2, "Dense");
+  luaL_newmetatable(L, HANDLE_MT);  /* hook handles */
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, h_remove);
+  lua_setfield(L, -2, "remove");
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, h_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  lua_pushcfunction(L, l_take_stop_request);
+  lua_setfield(L, -2, "take_stop_request");
 }

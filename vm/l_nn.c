@@ -133,6 +133,31 @@ static int l_clock (lua_State *L) {
   return 1;
 }
 
+/* nn.first_nonfinite(list) -> k, or nil: the position in `list` (a Lua
+** list of tensors) of the first tensor holding a NaN or an Inf, each
+** tested by tensor_all_finite.  One call per batch of model:train's
+** stop_on_nan check, so the scan costs a pass over memory and no Lua per
+** tensor.  Errors: list is not a table; an entry is not a tensor (named by
+** its position); NN_ECUDA. */
+static int l_first_nonfinite (lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, 1);
+  for (lua_Integer k = 1; k <= n; k++) {
+    lua_geti(L, 1, k);
+    nn_tensor *t = totensor(L, -1);
+    if (t == NULL)
+      return luaL_argerror(L, 1, lua_pushfstring(L, "entry %d is a %s, not a tensor", (int)k,
+                                                  tensor_typename(L, -1)));
+    int finite;
+    int rc = tensor_all_finite(&finite, t);
+    if (rc != NN_OK) return nn_raise(L, 1, rc);
+    lua_pop(L, 1);
+    if (!finite) { lua_pushinteger(L, k); return 1; }
+  }
+  lua_pushnil(L);
+  return 1;
+}
+
 /* nn.defer_interrupts(on): while on, a first Ctrl-C only sets a flag that
 ** nn.interrupt_pending() reads (and clears), so a training loop can stop at
 ** a batch boundary with the model intact; a second Ctrl-C interrupts at once
@@ -198,6 +223,7 @@ static const luaL_Reg core_funcs[] = {
   {"interrupt", l_interrupt},
   {"isatty", l_isatty},
   {"clock", l_clock},
+  {"first_nonfinite", l_first_nonfinite},
   {"set_num_threads", l_set_num_threads},
   {"get_num_threads", l_get_num_threads},
   {"manual_seed", l_manual_seed},

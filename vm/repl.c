@@ -507,7 +507,8 @@ static void set_prompt_globals (lua_State *L) {
     "local nn = rawget(_G, 'nn')\n"
     "if type(nn) ~= 'table' then return end\n"
     "if rawget(_G, 'help') == nil then help = nn.help end\n"
-    "if rawget(_G, 'who') == nil then who = nn.who end\n";
+    "if rawget(_G, 'who') == nil then who = nn.who end\n"
+    "nn.at_prompt = true\n";
   if (luaL_loadbuffer(L, code, sizeof code - 1, "=prompt") != LUA_OK
       || lua_pcall(L, 0, 0, 0) != LUA_OK)
     lua_pop(L, 1);

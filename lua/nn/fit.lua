@@ -280,8 +280,22 @@ return function (Model, util)
     end
   end
 
+  -- history.stopped for a batch whose loss, activations or gradients hold
+  -- a NaN or an Inf (Model:_step returned `bad`): names the first one
+  local function nan_stop(self, epoch, batch, batches, loss)
+    local i, layer, name, what = self:_find_nonfinite()
+    local where = i and ("layer %d (%s) %s has %s"):format(i, tostring(layer), name, what)
+                  or ("the loss is %s"):format(tostring(loss))
+    local look = i and ("model.layers[%d].%s"):format(i, name) or "model.layers[#model.layers].output"
+    return { reason = "nan", epoch = epoch, batch = batch, layer = i, tensor = name,
+             message = ("stopped in epoch %d at batch %d of %d: %s.\nThe optimizer did not "
+                        .. "update: every tensor is as this batch left it (%s).")
+                       :format(epoch, batch, batches, where, look) }
+  end
+
   local train_keys = { "epochs", "batch_size", "shuffle", "validation_data", "validation_split",
-                       "verbose", "callbacks", "initial_epoch", "drop_last", "threads" }
+                       "verbose", "callbacks", "initial_epoch", "drop_last", "threads",
+                       "stop_on_nan" }
 
   -- callbacks: a list whose entries are callbacks (tables of hooks) or functions
   local function check_callbacks(list)
@@ -315,9 +329,19 @@ return function (Model, util)
   --   threads = "auto" (on the CPU, the number of threads is chosen by
   --   timing batches on each: all of them on a quiet machine, fewer when
   --   other processes take the cores; the numbers do not depend on it:
-  --   lua/nn/threads.lua) or a number of threads to run on throughout.
+  --   lua/nn/threads.lua) or a number of threads to run on throughout,
+  --   stop_on_nan = true at the prompt, false in a script (after each
+  --   batch, before the optimizer's update, the loss, every layer's output
+  --   and every parameter gradient are checked for NaN and Inf: at the
+  --   first one training stops at that batch, says which layer, tensor and
+  --   batch, and leaves every tensor as the batch left it; the check is a
+  --   pass over memory, its cost a row of BENCHMARKS.md).  A layer's hook
+  --   (layer:on_forward, on_backward) that returns false stops training
+  --   after the batch.
   -- history: lists indexed by epoch run: epoch, loss, accuracy, val_loss,
-  -- val_accuracy, lr, seconds; history.interrupted when Ctrl-C stopped it.
+  -- val_accuracy, lr, seconds; history.interrupted when Ctrl-C stopped it;
+  -- history.stopped = {reason = "nan" | "hook", epoch, batch, message} when
+  -- a NaN or a hook did (the unfinished epoch is not in the lists).
   -- Ctrl-C stops at the end of the current batch (or, pressed during an
   -- epoch's validation or callbacks, before the next epoch) and returns the
   -- history so far, the model intact (a second Ctrl-C interrupts at once);
@@ -343,6 +367,8 @@ return function (Model, util)
     local drop_last = check.value(2, who, "drop_last", opts.drop_last, "boolean", false)
     local verbose = check.value(2, who, "verbose", opts.verbose, { 0, 1, 2 }, 1)
     local callbacks = check_callbacks(opts.callbacks)
+    local stop_on_nan = check.value(2, who, "stop_on_nan", opts.stop_on_nan, "boolean",
+                                    nn.at_prompt == true)
     local threads = opts.threads == nil and "auto" or opts.threads
     if threads ~= "auto" and not (math.type(threads) == "integer" and threads >= 1
                                   and threads <= 1024) then
@@ -414,6 +440,8 @@ return function (Model, util)
       nn.interrupt_pending()
       nn.set_num_threads(threads_before)
     end })
+    local watch = stop_on_nan and self:_nan_watch() or nil
+    nn.take_stop_request()              -- a hook's request from before this train
     call_all(hooks(callbacks, "on_train_begin"), self, {})
     -- the callbacks' states a checkpoint held go back to them when resuming
     if initial > 0 and self._saved_callback_states then
@@ -430,8 +458,12 @@ return function (Model, util)
       for xb, yb in loader:iter() do
         local b, t_step = xb:size(1), gov and nn.clock()
         if gov then gov:before() end
-        local loss, out = self:_step(xb, yb)
+        local loss, out, bad = self:_step(xb, yb, watch)
         if gov then gov:after(nn.clock() - t_step, b, b == bs) end
+        if bad then
+          history.stopped = nan_stop(self, epoch, batch + 1, batches, loss)
+          break
+        end
         batch, seen, loss_sum = batch + 1, seen + b, loss_sum + loss * b
         if metric then metric:update(out, yb) end
         if #on_batch > 0 then call_all(on_batch, self, batch, { loss = loss, batch_size = b }) end
@@ -444,12 +476,22 @@ return function (Model, util)
           end
         end
         if nn.interrupt_pending() then history.interrupted = true; break end
+        local why = nn.take_stop_request()
+        if why then
+          history.stopped = { reason = "hook", epoch = epoch, batch = batch, message =
+            ("stopped in epoch %d after batch %d of %d: %s"):format(epoch, batch, batches, why) }
+          break
+        end
         if self.stop_training then break end
       end
       if tty then clear_bar() end
       logs = { loss = seen > 0 and loss_sum / seen or 0 / 0, samples = seen,
                accuracy = metric and metric:result() or nil,
                lr = self.optimizer.get_lr and self.optimizer:get_lr() or self.optimizer.lr }
+      if history.stopped then
+        if verbose > 0 then print(history.stopped.message) end
+        break
+      end
       if x_val ~= nil and not history.interrupted then
         logs.val_loss, logs.val_accuracy = self:evaluate(x_val, y_val, { batch_size = math.max(bs, 256) })
       end

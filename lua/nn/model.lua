@@ -455,8 +455,48 @@ function Model:zero_grad()
   return self
 end
 
--- one step, without the checks (train calls it per batch)
-function Model:_step(x, y)
+-- Every TRACK_EVERY-th step (the first included) measures how far the
+-- optimizer moved each weight, ||W_after - W_before|| / ||W_before||, for
+-- model:inspect(): a copy of the weights before and two norms after, so
+-- 1/32 of a copy per step on average.
+local TRACK_EVERY = 32
+
+-- each trainable layer's first parameter (its weight), with its index
+local function tracked_weights(self)
+  local list = {}
+  for i, layer in ipairs(self.layers) do
+    local p = layer_params(layer)
+    if p[1] then list[#list + 1] = { index = i, weight = p[1] } end
+  end
+  return list
+end
+
+local function snapshot_weights(self)
+  local list = self._tracked
+  if list == nil or (list[1] and list[1].weight.device ~= list[1].before.device) then
+    list = tracked_weights(self)
+    for _, w in ipairs(list) do w.before = w.weight:clone() end
+    self._tracked = list
+  else
+    for _, w in ipairs(list) do w.before:copy(w.weight) end
+  end
+end
+
+local function record_updates(self)
+  local ratios = {}
+  for _, w in ipairs(self._tracked) do
+    local before = w.before:norm()
+    ratios[w.index] = w.before:sub_(w.weight):norm() / before
+  end
+  self._update_ratios, self._update_step = ratios, self._steps
+end
+
+-- One step, without the checks (train calls it per batch).  watch: nil, or
+-- the tensors model:train{stop_on_nan} checks (Model:_nan_watch): when the
+-- loss or one of them is NaN or Inf after the backward, the step returns
+-- `true` third, before the optimizer's update, so every tensor is as the
+-- batch left it.
+function Model:_step(x, y, watch)
   if self._params == nil then self._params, self._grads = self:parameters() end
   -- the C layers' gradients are set by the backward itself (backward_from);
   -- a layer written in Lua gets its zero_grad here
@@ -467,8 +507,64 @@ function Model:_step(x, y)
   local loss = self:_loss_of(out, logits, y)
   self._target = nil                  -- compute_loss sets it, for model:backward()
   self:_backward_loss(logits, y)
+  if watch and (loss ~= loss or loss == math.huge or loss == -math.huge
+                or nn.first_nonfinite(watch)) then
+    return loss, out, true
+  end
+  local steps = (self._steps or 0) + 1
+  self._steps = steps
+  local track = steps % TRACK_EVERY == 1
+  if track then snapshot_weights(self) end
   self.optimizer:step(self._params, self._grads)
+  if track then record_updates(self) end
   return loss, out
+end
+
+-- The tensors stop_on_nan checks after each batch: every layer's output
+-- and its parameters' gradients (the grad_inputs feed those: a NaN there
+-- reaches a gradient below, or the first layer's, which nobody reads).
+function Model:_nan_watch()
+  local list = {}
+  for _, layer in ipairs(self.layers) do
+    if is_module(layer) then           -- (a Lua layer may make a new output each time)
+      list[#list + 1] = layer.output
+      local _, grads = layer:parameters()
+      for _, g in ipairs(grads) do list[#list + 1] = g end
+    end
+  end
+  return list
+end
+
+-- Where the first NaN or Inf is, after a batch that made one: the outputs
+-- in forward order, then the loss, then the gradients from the last layer
+-- back (the order they were computed in).  -> index, layer, tensor name,
+-- what ("NaN", "Inf", "NaN and Inf"), or nil, nil, "loss" for the loss.
+function Model:_find_nonfinite()
+  local function what(t)
+    local f = t:float()
+    local nans, infs = f:isnan():sum(), f:isinf():sum()
+    if nans + infs == 0 then return nil end
+    return nans > 0 and infs > 0 and ("%d NaN and %d Inf"):format(nans, infs)
+           or nans > 0 and ("%d NaN"):format(nans) or ("%d Inf"):format(infs)
+  end
+  for i, layer in ipairs(self.layers) do
+    local w = is_tensor(layer.output) and what(layer.output)
+    if w then return i, layer, "output", w end
+  end
+  for i = #self.layers, 1, -1 do
+    local layer = self.layers[i]
+    if is_module(layer) then
+      for _, name in ipairs(nn.module_types[layer.name].params) do
+        local g = layer["grad_" .. name]
+        local w = g and what(g)
+        if w then return i, layer, "grad_" .. name, w end
+      end
+      local gi = layer.grad_input
+      local w = is_tensor(gi) and gi:numel() > 0 and what(gi)
+      if w then return i, layer, "grad_input", w end
+    end
+  end
+  return nil, nil, "loss"
 end
 
 --- model:step(x, y) -> loss: one training step on one batch (forward,
@@ -592,8 +688,9 @@ Model.__tostring = function (self)
 end
 Model.__repr = Model.__tostring
 
--- The training loop (lua/nn/fit.lua) and the checkpoints
--- (lua/nn/checkpoint.lua) add their methods to this same table.  Each file
+-- The training loop (lua/nn/fit.lua), the checkpoints
+-- (lua/nn/checkpoint.lua) and model:inspect (lua/nn/inspect.lua) add their
+-- methods to this same table.  Each file
 -- returns a function, called here once with the Model and the helpers they
 -- share; neither requires nn.model, so there is no require cycle.
 local util = { fail = fail, is_module = is_module, is_tensor = is_tensor,
@@ -601,6 +698,7 @@ local util = { fail = fail, is_module = is_module, is_tensor = is_tensor,
                on_device = on_device, sorted_names = sorted_names }
 require("nn.fit")(Model, util)
 require("nn.checkpoint")(Model, util)
+require("nn.inspect")(Model, util)
 
 -- model.predict(x), a dot for a colon (a Python habit), would hand x to
 -- predict as the model and fail far inside ("attempt to get length of a nil
