@@ -169,3 +169,22 @@ describe("the line width follows the terminal", function()
     assert.is_nil(core.terminal_size(1023))
   end)
 end)
+
+describe("printing.wrap (help, a model, inspect's warnings)", function()
+  local wrap = require("nn.repr").wrap
+  it("breaks a long line at its last space that fits, the rest indented two more", function()
+    assert.are.equal("  alpha beta\n    gamma delta\n    epsilon",
+                     wrap("  alpha beta gamma delta epsilon", 16))
+    assert.are.equal("short\nlines stay", wrap("short\nlines stay", 16))
+  end)
+
+  it("first narrows the widest gap, when that alone makes the line fit", function()
+    assert.are.equal("x = a + b   (1)", wrap("x = a + b        (1)", 15))
+    assert.are.equal("a  b   c", wrap("a  b     c", 8))
+  end)
+
+  it("cuts a word longer than the line, between UTF-8 characters", function()
+    assert.are.equal("ééééé\n  ééééééé", wrap(("é"):rep(12), 10))   -- (cut by bytes: never inside one)
+    assert.are.equal("abcdefgh\n  ij", wrap("abcdefghij", 8))
+  end)
+end)

@@ -47,7 +47,7 @@ local Session = {}
 Session.__index = Session
 local running = {}   -- sessions not yet finished, for after_each
 
-local function session (env)
+local function session (env, cols)
   local base = os.tmpname()
   local s = setmetatable({ screen_file = base .. ".out", pid_file = base .. ".pid",
                            base = base, pos = 1 }, Session)
@@ -58,9 +58,11 @@ local function session (env)
   -- to wait for nnlua would get the Ctrl-C too, and dash dies of it.
   -- cat: once script has exited, keystrokes still sent go somewhere; a
   -- write to a pipe nobody reads would kill this process with SIGPIPE.
+  -- cols: the terminal's width (stty in script's shell, before nnlua)
   local inner = ("echo $$ > %s; SHELL=/bin/sh exec timeout 10 script -qfec %s /dev/null > %s 2>&1"):format(
     shell_quote(s.pid_file),
-    shell_quote("exec env " .. (env or "NNLUA_HISTORY=") .. " TERM=xterm " .. NNLUA),
+    shell_quote((cols and ("stty cols %d rows 50; "):format(cols) or "")
+                .. "exec env " .. (env or "NNLUA_HISTORY=") .. " TERM=xterm " .. NNLUA),
     shell_quote(s.screen_file))
   local cmd = "sh -c " .. shell_quote(inner) .. "; rc=$?; cat > /dev/null; exit $rc"
   s.pipe = assert(io.popen(cmd, "w"))
@@ -333,6 +335,73 @@ describe("nnlua prompt, at a terminal", function()
     s:send("5 * 5\n")
     s:expect("\n25\r\n")
     assert.are.equal(0, s:quit())
+  end)
+
+  -- what a person sees at the end: each line's text after its last \r
+  -- (a redrawn progress bar, the line editor's redraws), escapes removed
+  local function seen_lines (raw)
+    local lines = {}
+    for line in (raw:gsub("\r\n", "\n") .. "\n"):gmatch("([^\n]*)\n") do
+      line = line:gsub("\27%[[%d;?]*[%a@]", "")
+      lines[#lines + 1] = line:match("([^\r]*)$")
+    end
+    return lines
+  end
+
+  it("a learner's session at 80 columns: train, Ctrl-C, inspect, hist, show, plot, help", function()
+    local s = session("NNLUA_HISTORY= NO_COLOR=1", 80)
+    s:expect(PROMPT)
+    s:send("nn.manual_seed(1); x = nn.tensor.rand(512, 784)\n")
+    s:expect("> ")
+    s:send("y = (nn.tensor.rand(512) * 10):floor() + 1\n")
+    s:expect("> ")
+    s:send("model = nn.Model{nn.Dense(784, 32, {activation = 'relu'}), nn.Dense(32, 10)}\n")
+    s:expect("> ")
+    s:send("opt = nn.optim.SGD{lr = 0.1}\n")
+    s:expect("> ")
+    s:send("model:set{loss = 'cross_entropy', optimizer = opt, accuracy = true};\n")
+    s:expect("> ")
+    s:send("history = model:train(x, y, {epochs = 100000, batch_size = 8})\n")
+    s:expect("Epoch 1/100000  loss")          -- the first epoch's summary: training goes on
+    s:send("\3")
+    s:expect("interrupted [inaft]+ epoch %d+", true)
+    s:expect("> ")
+    s:send("model:inspect()\n")
+    s:expect("(dead units)")
+    s:expect("> ")
+    s:send("model.layers[1].grad_weight:hist()\n")
+    s:expect("hist of 25,088 values")
+    s:expect("> ")
+    s:send("x[1]:view(28, 28):show()\n")
+    s:expect("> ")
+    s:send("nn.plot(history)\n")
+    s:expect("accuracy")
+    s:expect("> ")
+    s:send("help(nn.Linear)\n")
+    s:expect("Source: Goodfellow")
+    s:expect("> ")
+    local raw = s:screen()
+    assert.are.equal(0, s:quit())
+    local lines = seen_lines(raw)
+    for _, line in ipairs(lines) do
+      assert.is_true((utf8.len(line) or #line) <= 80, ("%d columns: %q"):format(utf8.len(line) or #line, line))
+    end
+    local text = table.concat(lines, "\n")
+    -- the bar was redrawn in place: what stays is the epochs' summary lines
+    assert.falsy(text:find("ETA", 1, true), text)
+    assert.truthy(text:find("\n # layer +output +mean +std +zeros +|grad| +|W| +upd/W\n"), text)
+    assert.truthy(text:find("\n 1 Linear%(784 %-> 3~ %[%d+x32%]"), text)
+    -- hist: the header and 20 bins; show: 28 rows of shades, 2 characters a pixel
+    local bins, rows = 0, 0
+    for _, line in ipairs(lines) do
+      if line:find(" │", 1, true) and line:find("%d$") then bins = bins + 1 end
+      if #line > 0 and line:find("^[ ░▒▓█]+$") and utf8.len(line) <= 56 then rows = rows + 1 end
+    end
+    assert.are.equal(20, bins)
+    assert.is_true(rows >= 26, text)            -- (a row of blanks has no shade: it is empty)
+    assert.truthy(text:find("\nloss\n", 1, true), text)
+    assert.truthy(text:find("nn.Linear(in_features, out_features [, opts])", 1, true), text)
+    assert.falsy(text:find("function: 0x", 1, true), text)
   end)
 
   it("writes the history file and reads it at the next start", function()

@@ -349,9 +349,19 @@ static int add_hook (lua_State *L, const char *kind) {
   return 1;
 }
 
-/* layer:on_forward(fn) -> handle: fn(layer, input, output) after each forward */
+/* layer:on_forward(fn) -> handle: fn(layer, input, output) is called after
+** each forward of this layer, with the live tensors (input: a list for a
+** layer of several inputs), as PyTorch's register_forward_hook.  A hook
+** that returns false stops model:train after the current batch.
+** handle:remove() takes it off.  Errors: fn is not a function. */
 static int m_on_forward (lua_State *L) { return add_hook(L, "forward"); }
-/* layer:on_backward(fn) -> handle: fn(layer, grad_input, grad_output) after each backward */
+/* layer:on_backward(fn) -> handle: fn(layer, grad_input, grad_output) is
+** called after each backward of this layer, with the live tensors
+** (grad_input: nil when the pass did not compute it, as for the first
+** layer of a training step; a list for a layer of several inputs), as
+** PyTorch's register_full_backward_hook.  A hook that returns false stops
+** model:train after the current batch.  handle:remove() takes it off.
+** Errors: fn is not a function. */
 static int m_on_backward (lua_State *L) { return add_hook(L, "backward"); }
 
 /* handle:remove(): the hook is called no more.  Returns nothing. */

@@ -555,8 +555,10 @@ void host_repl (lua_State *L) {
       status = host_docall(L, 0, LUA_MULTRET);
       t0 = now() - t0;
     }
+    /* a call that printed its result (summary, t:hist) marked its last
+    ** value with nn.shown: nothing is printed again */
     if (status == LUA_OK && lua_gettop(L) > 0 && !quiet
-        && !(lua_gettop(L) == 1 && prompt_call(L, "_was_shown", 1))) {
+        && !prompt_call(L, "_was_shown", 1)) {
       lua_pushcfunction(L, show_values);
       lua_insert(L, 1);
       status = host_docall(L, lua_gettop(L) - 1, 0);

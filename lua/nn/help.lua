@@ -527,7 +527,11 @@ function help.text(...)
 end
 
 --- nn.help(x): prints help.text(x) (no argument: the topics); returns nothing.
-setmetatable(help, { __call = function (_, ...) print(help.text(...)) end })
+-- (wrapped to the terminal's width: a line of a derivation or of an
+-- option's choices longer than that continues, indented, on the next)
+setmetatable(help, { __call = function (_, ...)
+  print(require("nn.repr").wrap(help.text(...)))
+end })
 
 --- nn.help.index() -> the short index `nn` prints as at the prompt.
 function help.index()

@@ -29,6 +29,7 @@
 --   update ratio: upd/W below 1e-5 or above 1e-1 (100x from 1e-3): the
 --     learning rate is likely too small or too large for that layer
 local nn = require "nn"
+local printing = require "nn.repr"
 
 return function (Model, util)
   local is_module, is_tensor, layer_params = util.is_module, util.is_tensor, util.layer_params
@@ -68,21 +69,6 @@ return function (Model, util)
     return not is_tensor(t) or t:numel() == 0 or nn.first_nonfinite({ t }) == nil
   end
 
-  -- text into lines of at most `width` columns, broken at spaces: the
-  -- first led by `first`, the rest by `rest`
-  local function wrap(lines, text, first, rest, width)
-    local line = first
-    for word in text:gmatch("%S+") do
-      if #line + 1 + #word > width and line ~= first and line ~= rest then
-        lines[#lines + 1] = line
-        line = rest .. word
-      else
-        line = line .. ((line == first or line == rest) and "" or " ") .. word
-      end
-    end
-    lines[#lines + 1] = line
-  end
-
   local Report = {}
   Report.__index = Report
 
@@ -113,7 +99,7 @@ return function (Model, util)
       lines[#lines + 1] = "no warnings"
     else
       lines[#lines + 1] = "warnings:"
-      for _, w in ipairs(r.warnings) do wrap(lines, w, "  ", "    ", 79) end
+      for _, w in ipairs(r.warnings) do lines[#lines + 1] = printing.wrap("  " .. w, 79) end
     end
     return table.concat(lines, "\n")
   end

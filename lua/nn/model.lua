@@ -684,7 +684,7 @@ Model.__tostring = function (self)
   if self.epoch > 0 then tail[#tail + 1] = ("trained %d epochs"):format(self.epoch) end
   local text = head .. (#parts > 0 and "\n" .. table.concat(parts, "\n") or "")
   if #tail > 0 then text = text .. "\n  " .. table.concat(tail, ", ") end
-  return text
+  return require("nn.repr").wrap(text)
 end
 Model.__repr = Model.__tostring
 

@@ -148,7 +148,10 @@ function M.show(t, o)
     if b1 < B then lines[#lines + 1] = "" end
   end
   local text = table.concat(lines, "\n")
-  if o.print ~= false then print(text) end
+  if o.print ~= false then
+    print(text)
+    return nn.shown(text)        -- printed: the prompt does not print it again
+  end
   return text
 end
 
@@ -214,8 +217,8 @@ function M.hist(t, bins, o)
       most = math.max(most, counts[i])
     end
     local cw = #tostring(most)
-    -- label, " │", bar, " ", count
-    local room = math.max(10, math.min(60, width_of(o) - lw - cw - 3))
+    -- label, " │", bar, " ", count, and the last column left free
+    local room = math.max(10, math.min(60, width_of(o) - lw - cw - 4))
     for i = 1, bins do
       local b = most > 0 and bar(counts[i] / most * room) or ""
       local shown = b .. (" "):rep(room - utf8.len(b))
@@ -223,7 +226,10 @@ function M.hist(t, bins, o)
     end
   end
   local text = table.concat(lines, "\n")
-  if o.print ~= false then print(text) end
+  if o.print ~= false then
+    print(text)
+    return counts, edges, nn.shown(text)   -- printed: the prompt does not print them again
+  end
   return counts, edges, text
 end
 
@@ -428,7 +434,10 @@ function M.plot(h, path, o)
     for _, l in ipairs(pl) do lines[#lines + 1] = l end
   end
   local text = table.concat(lines, "\n")
-  if o.print ~= false then print(text) end
+  if o.print ~= false then
+    print(text)
+    return nn.shown(text)        -- printed: the prompt does not print it again
+  end
   return text
 end
 

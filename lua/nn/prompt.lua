@@ -274,7 +274,9 @@ local shown_value, shown_set = nil, false
 
 --- nn.shown(v) -> v: marks v as already printed by the function returning it,
 -- so the prompt does not print it a second time.  A function that prints
--- its result ends with `return nn.shown(text)`.
+-- its result ends with `return nn.shown(text)`; one that returns several
+-- values marks the last (t:hist: `return counts, edges, nn.shown(text)`),
+-- and the prompt then prints none of them.
 function prompt.shown(v)
   shown_value, shown_set = v, true
   return v

@@ -34,6 +34,58 @@ function M.get_printoptions()
            linewidth = opts.linewidth or M.terminal_width() }
 end
 
+--- printing.wrap(text [, width]) -> text with every line longer than width
+-- (default: the line width above, less one: a line that fills the last
+-- column makes some terminals wrap) broken at its last space that fits, the
+-- pieces after the first indented two more than the line was; a line with
+-- no such space is cut (between UTF-8 characters).  Before that, a line
+-- that a narrower widest gap would fit (an equation's \tag{n} on the
+-- right) has that gap narrowed instead.  Other spacing is left as it was,
+-- so aligned columns stay aligned.  For text
+-- that prints itself: help, a model, inspect's warnings.
+function M.wrap(text, width)
+  width = math.max(8, width or M.get_printoptions().linewidth - 1)
+  local out = {}
+  for line in (text .. "\n"):gmatch("(.-)\n") do
+    local indent = line:match("^ *") .. "  "
+    if #indent > width // 2 then indent = "  " end
+    -- first narrow the widest gap inside the line (an equation's
+    -- right-aligned \tag{n}), down to 2 spaces, if that makes it fit
+    local over = (utf8.len(line) or #line) - width
+    if over > 0 then
+      local best_i, best_j = nil, nil
+      local from = 1
+      while true do                      -- each run of 2+ spaces between two words
+        local i, j = line:match("%S()  +()%S", from)
+        if i == nil then break end
+        if best_i == nil or j - i >= best_j - best_i then best_i, best_j = i, j end
+        from = j - 1
+      end
+      if best_i and best_j - best_i - 2 >= over then
+        line = line:sub(1, best_i - 1) .. (" "):rep(best_j - best_i - over) .. line:sub(best_j)
+      end
+    end
+    while #line > width and (utf8.len(line) or #line) > width do
+      local lo, cut = #line:match("^ *") + 1, nil
+      for k = width + 1, lo + 1, -1 do
+        if line:byte(k) == 32 then cut = k; break end
+      end
+      local head, rest
+      if cut then
+        head, rest = line:sub(1, cut - 1):gsub(" +$", ""), line:sub(cut + 1):gsub("^ +", "")
+      else
+        cut = width + 1
+        while cut > lo + 1 and (line:byte(cut) or 0) & 0xC0 == 0x80 do cut = cut - 1 end
+        head, rest = line:sub(1, cut - 1), line:sub(cut)
+      end
+      out[#out + 1] = head
+      line = indent .. rest
+    end
+    out[#out + 1] = line
+  end
+  return table.concat(out, "\n")
+end
+
 local CHECKS = {
   precision = { 0, 16, "an integer from 0 to 16 (digits after the point)" },
   edgeitems = { 1, 1000, "an integer from 1 to 1000 (items at each end of a long dim)" },
