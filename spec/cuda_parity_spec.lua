@@ -211,6 +211,10 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
     layer_case("BatchNorm1d, training", function () return nn.BatchNorm1d(12) end, {10, 12})
     layer_case("BatchNorm1d without affine", function ()
       return nn.BatchNorm1d(12, {affine = false}) end, {10, 12})
+    layer_case("BatchNorm1d on (B, C, L)", function () return nn.BatchNorm1d(6) end, {3, 6, 7})
+    layer_case("BatchNorm2d, training", function () return nn.BatchNorm2d(6) end, {4, 6, 3, 5})
+    layer_case("BatchNorm2d without affine, a batch of 1", function ()
+      return nn.BatchNorm2d(5, {affine = false, eps = 1e-3}) end, {1, 5, 4, 3})
 
     -- layers of several inputs: forward(a, b), one gradient per input
     local function multi_case(name, make, shapes)
@@ -264,6 +268,18 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
         bn:evaluate()
         local x = randn(dev, 5, 7)
         local r = pass(bn, x, randn(dev, 5, 7))
+        r[#r + 1] = bn.running_mean:clone()
+        r[#r + 1] = bn.running_var:clone()
+        return r
+      end)
+    end)
+
+    it("BatchNorm2d: running statistics, then evaluation", function ()
+      compare("bn2d-eval", LAYER, function (dev)
+        local bn = nn.BatchNorm2d(7, {momentum = 0.3}):to(dev)
+        for _ = 1, 3 do bn:forward(randn(dev, 3, 7, 4, 5):mul(2):add(1)) end
+        bn:evaluate()
+        local r = pass(bn, randn(dev, 2, 7, 3, 3), randn(dev, 2, 7, 3, 3))
         r[#r + 1] = bn.running_mean:clone()
         r[#r + 1] = bn.running_var:clone()
         return r
