@@ -287,6 +287,41 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
     end)
   end)
 
+  describe("data augmentation: the same draws, the same bits", function ()
+    -- each image's choice is a function of its Philox block on both devices,
+    -- and the pixels are copies, zeros or one float subtraction and division
+    local function transform_case(name, make, shape)
+      it(name, function ()
+        compare(name, EXACT, function (dev)
+          local t = make()
+          local x = randn(dev, table.unpack(shape))
+          -- twice: the second call draws the next blocks
+          return { t(x):clone(), t(x):clone(), t(x:clone(), nil) }
+        end)
+      end)
+    end
+    transform_case("RandomCrop with padding", function ()
+      return nn.data.RandomCrop({5, 7}, {padding = 3}) end, {9, 2, 6, 8})
+    transform_case("RandomHorizontalFlip, odd width", function ()
+      return nn.data.RandomHorizontalFlip(0.5) end, {11, 3, 4, 7})
+    transform_case("Normalize per channel", function ()
+      return nn.data.Normalize({0.4914, 0.4822, 0.4465}, {0.247, 0.243, 0.261}) end, {4, 3, 5, 5})
+
+    it("in place, and a shuffled DataLoader epoch with every transform", function ()
+      compare("augment-loader", EXACT, function (dev)
+        local x = randn(dev, 6, 3, 5, 5)
+        nn.data.RandomHorizontalFlip(0.5)(x, x)
+        nn.data.Normalize(0.5, 2)(x, x)
+        local loader = nn.data.DataLoader(randn(dev, 23, 3, 8, 8), nn.tensor.arange(1, 24):to(dev),
+          { batch_size = 5, transforms = { nn.data.RandomCrop(6, {padding = 2}),
+            nn.data.RandomHorizontalFlip(), nn.data.Normalize({0.1, 0.2, 0.3}, {1, 2, 3}) } })
+        local batches = {}
+        for xb, yb in loader:iter() do batches[#batches + 1] = { xb:clone(), yb:clone() } end
+        return { x, batches }
+      end)
+    end)
+  end)
+
   describe("losses: loss and gradient", function ()
     local function loss_case(name, make, x_of, t_of, tol)
       for _, reduction in ipairs{ "mean", "sum" } do
