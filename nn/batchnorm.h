@@ -1,7 +1,12 @@
 /*
-** batchnorm.h -- the math of BatchNorm1d, one feature (channel) at a time,
-** for both devices: batchnorm.c loops over the channels on the CPU,
-** nn/cuda_layers.cu runs one CUDA thread per channel (NN_HD, elementwise.h).
+** batchnorm.h -- the math of BatchNorm1d and BatchNorm2d, one channel at a
+** time, for both devices: batchnorm.c loops over the channels on the CPU
+** (OpenMP), nn/cuda_layers.cu runs one CUDA thread per channel (NN_HD,
+** elementwise.h).
+**
+** x is seen as (B, C, L): L = 1 for BatchNorm1d on (B, C), L for
+** BatchNorm1d on (B, C, L), L = H W for BatchNorm2d on (B, C, H, W).
+** Element (b, c, l) is x[(b C + c) L + l]; channel c has n = B L values.
 */
 #ifndef NN_BATCHNORM_H
 #define NN_BATCHNORM_H
@@ -14,7 +19,7 @@
 /* The derivation, with the numbers the lines below cite, sits above the
 ** pair batchnorm_forward / batchnorm_backward in batchnorm.c. */
 
-/* Forward of channel c of x (B, C), B >= 1 (B >= 2 when batch).
+/* Forward of channel c of x (B, C, L), n = B L >= 1 (n >= 2 when batch).
 ** batch: 1 normalises with this batch's mean and biased variance and moves
 ** running_mean, running_var towards them; 0 normalises with the running
 ** ones and leaves them alone.  Either way save_mean[c], save_invstd[c] get
@@ -23,23 +28,31 @@
 NN_HD void nn_batchnorm_forward_channel (float *y, float *running_mean, float *running_var,
                                          float *save_mean, float *save_invstd, const float *x,
                                          const float *gamma, const float *beta, int64_t B,
-                                         int64_t C, int64_t c, double eps, double momentum,
-                                         int batch) {
+                                         int64_t C, int64_t L, int64_t c, double eps,
+                                         double momentum, int batch) {
   double mean, var;
+  double n = (double)(B * L);
   if (batch) {
-    /* (1) the mean over the batch, then (2) the biased variance around it (two passes) */
+    /* (1) the mean over the batch and the positions, then (2) the biased
+    ** variance around it (two passes) */
     double s = 0.0, ss = 0.0;
-    for (int64_t b = 0; b < B; b++) s += x[b * C + c];
-    mean = s / (double)B;
     for (int64_t b = 0; b < B; b++) {
-      double d = x[b * C + c] - mean;
-      ss += d * d;
+      const float *xc = x + (b * C + c) * L;
+      for (int64_t l = 0; l < L; l++) s += xc[l];
     }
-    var = ss / (double)B;
-    /* (5) running estimates: the unbiased variance, B / (B - 1) */
+    mean = s / n;
+    for (int64_t b = 0; b < B; b++) {
+      const float *xc = x + (b * C + c) * L;
+      for (int64_t l = 0; l < L; l++) {
+        double d = xc[l] - mean;
+        ss += d * d;
+      }
+    }
+    var = ss / n;
+    /* (5) running estimates: the unbiased variance, n / (n - 1) */
     running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mean);
     running_var[c] = (float)((1.0 - momentum) * running_var[c]
-                             + momentum * var * (double)B / (double)(B - 1));
+                             + momentum * var * n / (n - 1.0));
   } else {
     mean = running_mean[c];
     var = running_var[c];
@@ -49,54 +62,72 @@ NN_HD void nn_batchnorm_forward_channel (float *y, float *running_mean, float *r
   save_invstd[c] = (float)invstd;
   /* (4) y = gamma xhat + beta; (x - mean) first, so no large terms cancel */
   double gam = gamma ? gamma[c] : 1.0, bet = beta ? beta[c] : 0.0;
-  for (int64_t b = 0; b < B; b++)
-    y[b * C + c] = (float)(gam * ((x[b * C + c] - mean) * invstd) + bet);
+  for (int64_t b = 0; b < B; b++) {
+    const float *xc = x + (b * C + c) * L;
+    float *yc = y + (b * C + c) * L;
+    for (int64_t l = 0; l < L; l++) yc[l] = (float)(gam * ((xc[l] - mean) * invstd) + bet);
+  }
 }
 
-/* Backward of channel c, from g = dL/dy (B, C), the input x and the
-** save_mean, save_invstd of its forward; B >= 1.  batch: the forward used
-** the batch's statistics (the three-term dx), else the running ones (dx =
-** g gamma invstd).  dx[., c] is overwritten; dgamma[c], dbeta[c]
+/* Backward of channel c, from g = dL/dy (B, C, L), the input x and the
+** save_mean, save_invstd of its forward; n = B L >= 1.  batch: the forward
+** used the batch's statistics (the three-term dx), else the running ones
+** (dx = g gamma invstd).  dx[., c, .] is overwritten; dgamma[c], dbeta[c]
 ** accumulate, and NULL skips them (affine = false). */
 NN_HD void nn_batchnorm_backward_channel (float *dx, float *dgamma, float *dbeta,
                                           const float *g, const float *x,
                                           const float *save_mean, const float *save_invstd,
-                                          const float *gamma, int64_t B, int64_t C, int64_t c,
-                                          int batch) {
+                                          const float *gamma, int64_t B, int64_t C, int64_t L,
+                                          int64_t c, int batch) {
   double mean = save_mean[c], invstd = save_invstd[c];
   double gam = gamma ? gamma[c] : 1.0;
-  /* (8) sum g and sum g xhat over the batch: db and dgamma, and (7)'s two sums */
+  double n = (double)(B * L);
+  /* (8) sum g and sum g xhat over the batch and the positions: dbeta and
+  ** dgamma, and (7)'s two sums */
   double sg = 0.0, sgx = 0.0;
   for (int64_t b = 0; b < B; b++) {
-    double gb = g[b * C + c];
-    sg += gb;
-    sgx += gb * (x[b * C + c] - mean) * invstd;
+    const float *xc = x + (b * C + c) * L, *gc = g + (b * C + c) * L;
+    for (int64_t l = 0; l < L; l++) {
+      double gl = gc[l];
+      sg += gl;
+      sgx += gl * (xc[l] - mean) * invstd;
+    }
   }
   if (dgamma) dgamma[c] += (float)sgx;
   if (dbeta) dbeta[c] += (float)sg;
   if (batch) {
-    /* (7) dx = (gamma invstd / B) (B g - sum g - xhat sum(g xhat)) */
-    double k = gam * invstd / (double)B;
+    /* (7) dx = (gamma invstd / n) (n g - sum g - xhat sum(g xhat)) */
+    double k = gam * invstd / n;
     for (int64_t b = 0; b < B; b++) {
-      double xhat = (x[b * C + c] - mean) * invstd;
-      dx[b * C + c] = (float)(k * ((double)B * g[b * C + c] - sg - xhat * sgx));
+      const float *xc = x + (b * C + c) * L, *gc = g + (b * C + c) * L;
+      float *dc = dx + (b * C + c) * L;
+      for (int64_t l = 0; l < L; l++) {
+        double xhat = (xc[l] - mean) * invstd;
+        dc[l] = (float)(k * (n * gc[l] - sg - xhat * sgx));
+      }
     }
   } else {
     /* (6) dx = g gamma invstd: the statistics are constants */
     double k = gam * invstd;
-    for (int64_t b = 0; b < B; b++) dx[b * C + c] = (float)(k * g[b * C + c]);
+    for (int64_t b = 0; b < B; b++) {
+      const float *gc = g + (b * C + c) * L;
+      float *dc = dx + (b * C + c) * L;
+      for (int64_t l = 0; l < L; l++) dc[l] = (float)(k * gc[l]);
+    }
   }
 }
 
 /* The same over all C channels on the GPU, one thread per channel.  Device
-** pointers; B >= 1, C >= 1. */
+** pointers; n = B L >= 1, C >= 1. */
 NN_CUDA_FN(int nncuda_batchnorm_forward (float *y, float *running_mean, float *running_var,
                                          float *save_mean, float *save_invstd, const float *x,
                                          const float *gamma, const float *beta, int64_t B,
-                                         int64_t C, double eps, double momentum, int batch))
+                                         int64_t C, int64_t L, double eps, double momentum,
+                                         int batch))
 NN_CUDA_FN(int nncuda_batchnorm_backward (float *dx, float *dgamma, float *dbeta,
                                           const float *g, const float *x,
                                           const float *save_mean, const float *save_invstd,
-                                          const float *gamma, int64_t B, int64_t C, int batch))
+                                          const float *gamma, int64_t B, int64_t C, int64_t L,
+                                          int batch))
 
 #endif

@@ -23,7 +23,7 @@ const nn_module_type *const nn_module_types[] = {
   &linear_type,
   &relu_type, &leaky_relu_type, &sigmoid_type, &tanh_type,
   &softmax_type, &log_softmax_type,
-  &dropout_type, &batchnorm1d_type,
+  &dropout_type, &batchnorm1d_type, &batchnorm2d_type,
   &flatten_type, &identity_type,
   &add_type, &concat_type,
   NULL

@@ -200,7 +200,7 @@ extern const nn_module_type linear_type;      /* linear.c */
 extern const nn_module_type relu_type, leaky_relu_type, sigmoid_type, tanh_type; /* activation.c */
 extern const nn_module_type softmax_type, log_softmax_type;   /* softmax.c */
 extern const nn_module_type dropout_type;     /* dropout.c */
-extern const nn_module_type batchnorm1d_type; /* batchnorm.c */
+extern const nn_module_type batchnorm1d_type, batchnorm2d_type; /* batchnorm.c */
 extern const nn_module_type flatten_type, identity_type;      /* reshape.c */
 extern const nn_module_type add_type, concat_type;            /* join.c */
 
@@ -262,9 +262,11 @@ int softmax_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tenso
 int dropout_forward (nn_tensor *y, nn_tensor *mask, const nn_tensor *x, float p, int training);
 int dropout_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tensor *mask);
 
-/* batchnorm.c.  x, y: (B, C); gamma, beta: (C) or NULL (affine = false);
-** running_mean, running_var: (C), moved in training; save_mean,
-** save_invstd: (C), written for backward.  training needs B >= 2.
+/* batchnorm.c.  x, y: (B, C, ...), seen as (B, C, L) with L the product
+** of the dims after C (1 for (B, C), H W for (B, C, H, W)); each channel
+** is normalised over its B L values.  gamma, beta: (C) or NULL (affine =
+** false); running_mean, running_var: (C), moved in training; save_mean,
+** save_invstd: (C), written for backward.  training needs B L >= 2.
 ** backward: batch = 1 if the forward used the batch's statistics. */
 int batchnorm_forward (nn_tensor *y, nn_tensor *running_mean, nn_tensor *running_var,
                        nn_tensor *save_mean, nn_tensor *save_invstd, const nn_tensor *x,

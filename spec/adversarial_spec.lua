@@ -449,6 +449,7 @@ end)
 local LAYER = {
   Linear = { args = { 3, 2 }, x = { r23 } },
   BatchNorm1d = { args = { 3 }, x = { r23 } },
+  BatchNorm2d = { args = { 3 }, x = { function () return T.randn(2, 3, 2, 2) end } },
   Concat = { args = { 2 }, x = { r23, r23 } },
   Add = { args = {}, x = { r23, r23 } },
 }

@@ -249,8 +249,8 @@ describe("nn.BatchNorm1d", function()
     local l = nn.BatchNorm1d(4)
     local x = nn.tensor{{2, 4, 6, 8}}
     H.assert_error_has(function () l:forward(x) end,
-                       {"bad argument #1 to 'forward'", "BatchNorm1d: expected more than 1 value "
-                        .. "per channel when training, got input [1x4]"})
+                       {"bad argument #1 to 'forward'", "BatchNorm1d(4): expected more than 1 "
+                        .. "value per channel when training, got input [1x4]"})
     H.assert_tensor(l.running_mean, {0, 0, 0, 0}, H.EXACT, "running_mean untouched")
     l.running_mean:copy(nn.tensor{1, 2, 3, 4})
     l.running_var:copy(nn.tensor{3, 15, 8, 0.25})
@@ -286,12 +286,13 @@ describe("nn.BatchNorm1d", function()
 
   it("names the layer and both shapes for a wrong input size", function()
     local l = nn.BatchNorm1d(4)
+    local want = "BatchNorm1d(4): expected input [B x 4] or [B x 4 x L], got "
     H.assert_error_has(function () l:forward(nn.tensor.randn(3, 5)) end,
-                       {"bad argument #1 to 'forward'", "BatchNorm1d(4): expected input [B x 4], got [3x5]"})
-    H.assert_error_has(function () l:forward(nn.tensor.randn(4)) end,
-                       {"BatchNorm1d(4): expected input [B x 4], got [4]"})
-    H.assert_error_has(function () l:forward(nn.tensor.randn(2, 4, 3)) end,
-                       {"BatchNorm1d(4): expected input [B x 4], got [2x4x3]"})
+                       {"bad argument #1 to 'forward'", want .. "[3x5]"})
+    H.assert_error_has(function () l:forward(nn.tensor.randn(4)) end, {want .. "[4]"})
+    H.assert_error_has(function () l:forward(nn.tensor.randn(2, 5, 3)) end, {want .. "[2x5x3]"})
+    H.assert_error_has(function () l:forward(nn.tensor.randn(2, 4, 3, 1)) end,
+                       {want .. "[2x4x3x1]"})
   end)
 
   it("rejects bad sizes and options", function()
@@ -352,6 +353,50 @@ describe("nn.BatchNorm1d", function()
     assert.are.same({"running_mean", "running_var", "save_invstd", "save_mean"},
                     (function () local n = {} for k in pairs(l:buffers()) do n[#n + 1] = k end
                        table.sort(n) return n end)())
+  end)
+end)
+
+describe("nn.BatchNorm1d on (B, C, L), as PyTorch's", function()
+  -- x (B, C, L): channel c is normalised over its B L values, as
+  -- BatchNorm2d on (B, C, L, 1) and as BatchNorm1d on the (B L, C) rows
+  -- x:permute(1, 3, 2) gives; the sums run in the same order, so the same bits.
+  it("is BatchNorm1d on the rows (b, l) and BatchNorm2d on (B, C, L, 1), bit for bit", function()
+    nn.manual_seed(71)
+    local x, g = nn.tensor.randn(3, 4, 5) * 2 + 1, nn.tensor.randn(3, 4, 5)
+    local rows = function (t) return t:permute(1, 3, 2):clone():view(15, 4) end
+    local l, r, q = nn.BatchNorm1d(4), nn.BatchNorm1d(4), nn.BatchNorm2d(4)
+    for _, m in ipairs{ l, r, q } do
+      nn.manual_seed(72)
+      m.weight:copy(nn.tensor.randn(4)); m.bias:copy(nn.tensor.randn(4))
+    end
+    for step = 1, 2 do
+      local y = l:forward(x)
+      local dx = l:backward(g)
+      assert.are.same({3, 4, 5}, y.shape)
+      H.assert_tensor(rows(y), r:forward(rows(x)):totable(), H.EXACT, "y, step " .. step)
+      H.assert_tensor(rows(dx), r:backward(rows(g)):totable(), H.EXACT, "dx, step " .. step)
+      H.assert_tensor(y:view(3, 4, 5, 1), q:forward(x:view(3, 4, 5, 1)):totable(), H.EXACT)
+      for _, k in ipairs{ "running_mean", "running_var", "grad_weight", "grad_bias" } do
+        H.assert_tensor(l[k], r[k]:totable(), H.EXACT, k .. ", step " .. step)
+      end
+    end
+  end)
+
+  it("takes a batch of 1 in training when L > 1, and refuses B L = 1", function()
+    local l = nn.BatchNorm1d(2)
+    local y = l:forward(nn.tensor{{{1, 3}, {2, 6}}})              -- (1, 2, 2)
+    H.assert_tensor(y, {{{-1, 1}, {-1, 1}}}, 1e-4, "(x - mean) / sqrt(var + eps), var = 1 and 4")
+    H.assert_error_has(function () l:forward(nn.tensor.zeros(1, 2, 1)) end,
+                       {"BatchNorm1d(2): expected more than 1 value per channel when training, "
+                        .. "got input [1x2x1]"})
+  end)
+
+  it("passes gradcheck in training at (2, 3, 4)", function()
+    nn.manual_seed(73)
+    local l = nn.BatchNorm1d(3)
+    l.weight:copy(nn.tensor.randn(3)); l.bias:copy(nn.tensor.randn(3))
+    local r = H.assert_gradcheck(l, nn.tensor.randn(2, 3, 4) * 1.5)
+    assert.are.equal(24 + 6, r.checked)
   end)
 end)
 

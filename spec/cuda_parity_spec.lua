@@ -211,6 +211,10 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
     layer_case("BatchNorm1d, training", function () return nn.BatchNorm1d(12) end, {10, 12})
     layer_case("BatchNorm1d without affine", function ()
       return nn.BatchNorm1d(12, {affine = false}) end, {10, 12})
+    layer_case("BatchNorm1d on (B, C, L)", function () return nn.BatchNorm1d(6) end, {3, 6, 7})
+    layer_case("BatchNorm2d, training", function () return nn.BatchNorm2d(6) end, {4, 6, 3, 5})
+    layer_case("BatchNorm2d without affine, a batch of 1", function ()
+      return nn.BatchNorm2d(5, {affine = false, eps = 1e-3}) end, {1, 5, 4, 3})
 
     -- layers of several inputs: forward(a, b), one gradient per input
     local function multi_case(name, make, shapes)
@@ -267,6 +271,53 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
         r[#r + 1] = bn.running_mean:clone()
         r[#r + 1] = bn.running_var:clone()
         return r
+      end)
+    end)
+
+    it("BatchNorm2d: running statistics, then evaluation", function ()
+      compare("bn2d-eval", LAYER, function (dev)
+        local bn = nn.BatchNorm2d(7, {momentum = 0.3}):to(dev)
+        for _ = 1, 3 do bn:forward(randn(dev, 3, 7, 4, 5):mul(2):add(1)) end
+        bn:evaluate()
+        local r = pass(bn, randn(dev, 2, 7, 3, 3), randn(dev, 2, 7, 3, 3))
+        r[#r + 1] = bn.running_mean:clone()
+        r[#r + 1] = bn.running_var:clone()
+        return r
+      end)
+    end)
+  end)
+
+  describe("data augmentation: the same draws, the same bits", function ()
+    -- each image's choice is a function of its Philox block on both devices,
+    -- and the pixels are copies, zeros or one float subtraction and division
+    local function transform_case(name, make, shape)
+      it(name, function ()
+        compare(name, EXACT, function (dev)
+          local t = make()
+          local x = randn(dev, table.unpack(shape))
+          -- twice: the second call draws the next blocks
+          return { t(x):clone(), t(x):clone(), t(x:clone(), nil) }
+        end)
+      end)
+    end
+    transform_case("RandomCrop with padding", function ()
+      return nn.data.RandomCrop({5, 7}, {padding = 3}) end, {9, 2, 6, 8})
+    transform_case("RandomHorizontalFlip, odd width", function ()
+      return nn.data.RandomHorizontalFlip(0.5) end, {11, 3, 4, 7})
+    transform_case("Normalize per channel", function ()
+      return nn.data.Normalize({0.4914, 0.4822, 0.4465}, {0.247, 0.243, 0.261}) end, {4, 3, 5, 5})
+
+    it("in place, and a shuffled DataLoader epoch with every transform", function ()
+      compare("augment-loader", EXACT, function (dev)
+        local x = randn(dev, 6, 3, 5, 5)
+        nn.data.RandomHorizontalFlip(0.5)(x, x)
+        nn.data.Normalize(0.5, 2)(x, x)
+        local loader = nn.data.DataLoader(randn(dev, 23, 3, 8, 8), nn.tensor.arange(1, 24):to(dev),
+          { batch_size = 5, transforms = { nn.data.RandomCrop(6, {padding = 2}),
+            nn.data.RandomHorizontalFlip(), nn.data.Normalize({0.1, 0.2, 0.3}, {1, 2, 3}) } })
+        local batches = {}
+        for xb, yb in loader:iter() do batches[#batches + 1] = { xb:clone(), yb:clone() } end
+        return { x, batches }
       end)
     end)
   end)

@@ -436,7 +436,7 @@ describe("nn.data.DataLoader", function ()
 
   it("rejects unknown options and options of the wrong type", function ()
     H.assert_error_has(function () nn.data.DataLoader(ids(10), nil, {batchsize = 3}) end,
-                       {"DataLoader has no option 'batchsize' (options: batch_size, shuffle, drop_last)"})
+                       {"DataLoader has no option 'batchsize' (options: batch_size, shuffle, drop_last, transforms)"})
     H.assert_error_has(function () nn.data.DataLoader(ids(10), nil, {shuffle = "yes"}) end,
                        {"option 'shuffle' must be a boolean, got string"})
     H.assert_error_has(function () nn.data.DataLoader(ids(10), nil, 32) end,

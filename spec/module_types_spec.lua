@@ -17,6 +17,7 @@ local cases = {
   LogSoftmax = { make = function () return nn.LogSoftmax() end, shape = {2, 4} },
   Dropout = { make = function () return nn.Dropout(0.3) end, shape = {2, 4} },
   BatchNorm1d = { make = function () return nn.BatchNorm1d(4) end, shape = {2, 4} },
+  BatchNorm2d = { make = function () return nn.BatchNorm2d(3) end, shape = {2, 3, 2, 2} },
   Flatten = { make = function () return nn.Flatten() end, shape = {2, 2, 2} },
   Identity = { make = function () return nn.Identity() end, shape = {2, 4} },
   Add = { make = function () return nn.Add() end, shape = {2, 4}, second = {4} },
@@ -151,6 +152,13 @@ describe("a layer fed its own output", function()
       local got = l(l(x))
       H.assert_tensor(got, want:totable(), H.EXACT, tostring(l))
     end
+  end)
+
+  it("BatchNorm2d fed its own output computes as on a copy", function()
+    nn.manual_seed(34)
+    local x, l = nn.tensor.randn(2, 3, 2, 2), nn.BatchNorm2d(3)
+    local want = l:forward(l:forward(x):clone()):clone()
+    H.assert_tensor(l(l(x)), want:totable(), H.EXACT)
   end)
 
   it("Add fed its own output as one input", function()

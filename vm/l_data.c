@@ -9,12 +9,15 @@
 ** Added to nn.core (so to nn):     index_select, randperm; and the method
 **                                  t:index_select(idx [, out])
 ** Added as nn.core.data, the C half of lua/nn/data.lua:
-**                                  load_idx, one_hot, gather
+**                                  load_idx, one_hot, gather; and the
+**                                  transforms' random_crop, random_hflip,
+**                                  normalize_channels (nn/augment.h)
 */
 #include <string.h>
 
 #include "bindings.h"
 #include "idx.h"
+#include "augment.h"
 
 
 /* The output at arg: a new tensor of `shape` on `dev` when arg is none or
@@ -233,6 +236,84 @@ static int l_gather (lua_State *L) {
   return 0;
 }
 
+/* --- the transforms' C half (nn/augment.c); lua/nn/data.lua checks the
+** arguments first and names the transform, these check again ------------- */
+
+/* out at 1 resized to (B, C, oh, ow) of the 4-D x at 2 (left as it is when x
+** is not 4-D: the C function then says so); out must be apart from x
+** unless in_place and out is x itself */
+static nn_tensor *transform_out (lua_State *L, const nn_tensor *x, int64_t oh, int64_t ow,
+                                 int in_place) {
+  nn_tensor *out = checktensor_any(L, 1);
+  if (!(in_place && out->storage == x->storage && out->offset == x->offset))
+    check_apart(L, 1, x, "x");
+  if (x->ndim == 4) {
+    int64_t shape[4] = { x->shape[0], x->shape[1], oh, ow };
+    output_at(L, 1, x->storage->device, NN_F32, 4, shape);
+    lua_pop(L, 1);
+  }
+  return out;
+}
+
+static int raise_transform (lua_State *L, int rc) {
+  return nn_raise_by_role(L, rc, 2, NN_ROLE_OUT, 1, NN_ROLE_INPUT, 2, -1);
+}
+
+/* nn.core.data.random_crop(out, x, size_h, size_w, padding [, top, left]) -> out:
+** x (B, C, H, W) zero-padded by `padding`, each image cropped to (size_h,
+** size_w) at offsets drawn from the generator (one Philox block per image),
+** or at (top, left) for every image when given (0-based offsets into the
+** padded image: the specs' hook).  out is resized to (B, C, size_h,
+** size_w) and must not share x's memory. */
+static int l_random_crop (lua_State *L) {
+  nn_tensor *x = checktensor(L, 2);
+  lua_Integer sh = luaL_checkinteger(L, 3), sw = luaL_checkinteger(L, 4);
+  lua_Integer pad = luaL_checkinteger(L, 5);
+  lua_Integer top = luaL_optinteger(L, 6, -1), left = luaL_optinteger(L, 7, -1);
+  luaL_argcheck(L, sh >= 1 && sh <= NN_MAX_NUMEL, 3, "size must be a positive integer");
+  luaL_argcheck(L, sw >= 1 && sw <= NN_MAX_NUMEL, 4, "size must be a positive integer");
+  luaL_argcheck(L, pad >= 0 && pad <= NN_MAX_NUMEL, 5, "padding must be an integer >= 0");
+  luaL_argcheck(L, lua_isnoneornil(L, 6) || (top >= 0 && left >= 0), 6,
+                "top and left must be integers >= 0");
+  nn_tensor *out = transform_out(L, x, sh, sw, 0);
+  int rc = augment_random_crop(out, x, sh, sw, pad, top, left);
+  if (rc != NN_OK) return raise_transform(L, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* nn.core.data.random_hflip(out, x, p) -> out: each image of x (B, C, H, W)
+** flipped left-right with probability p (one Philox block per image).
+** out may be x itself (in place). */
+static int l_random_hflip (lua_State *L) {
+  nn_tensor *x = checktensor(L, 2);
+  double p = luaL_checknumber(L, 3);
+  nn_tensor *out = transform_out(L, x, x->ndim == 4 ? x->shape[2] : 0,
+                                 x->ndim == 4 ? x->shape[3] : 0, 1);
+  int rc = augment_random_hflip(out, x, p);
+  if (rc != NN_OK) return raise_transform(L, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* nn.core.data.normalize_channels(out, x, mean, std) -> out: (x[b, c] -
+** mean[c]) / std[c] for x (B, C, H, W); mean and std: CPU float32 tensors
+** of 1 value or C.  out may be x itself (in place). */
+static int l_normalize_channels (lua_State *L) {
+  nn_tensor *x = checktensor(L, 2), *mean = checktensor(L, 3), *std = checktensor(L, 4);
+  luaL_argcheck(L, mean->storage->device == NN_CPU && mean->ndim == 1, 3,
+                "mean must be a 1-D CPU tensor");
+  luaL_argcheck(L, std->storage->device == NN_CPU && std->ndim == 1, 4,
+                "std must be a 1-D CPU tensor");
+  luaL_argcheck(L, std->numel == mean->numel, 4, "std must have as many values as mean");
+  nn_tensor *out = transform_out(L, x, x->ndim == 4 ? x->shape[2] : 0,
+                                 x->ndim == 4 ? x->shape[3] : 0, 1);
+  int rc = augment_normalize(out, x, tensor_data(mean), tensor_data(std), mean->numel);
+  if (rc != NN_OK) return raise_transform(L, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
   {"index_select", l_index_select},
   {"randperm", l_randperm},
@@ -243,6 +324,9 @@ static const luaL_Reg data_funcs[] = {
   {"load_idx", l_load_idx},
   {"one_hot", l_one_hot},
   {"gather", l_gather},
+  {"random_crop", l_random_crop},
+  {"random_hflip", l_random_hflip},
+  {"normalize_channels", l_normalize_channels},
   {NULL, NULL}
 };
 

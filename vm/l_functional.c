@@ -143,7 +143,8 @@ static int f_dropout_backward (lua_State *L) {
 
 /* nn.F.batch_norm(x, running_mean, running_var [, {weight, bias, training =
 ** true, eps = 1e-5, momentum = 0.1}]) -> y, save_mean, save_invstd.
-** x: (B, C); the running statistics (C) move in training, in place. */
+** x: (B, C), (B, C, L) or (B, C, H, W), each channel normalised over all
+** but dim 2; the running statistics (C) move in training, in place. */
 static int f_batch_norm (lua_State *L) {
   static const char *const keys[] = { "weight", "bias", "training", "eps", "momentum", NULL };
   nn_tensor *x = checktensor(L, 1), *rm = checktensor(L, 2), *rv = checktensor(L, 3);
@@ -158,7 +159,7 @@ static int f_batch_norm (lua_State *L) {
   double eps = nn_opt_number(L, 4, "eps", 1e-5), mom = nn_opt_number(L, 4, "momentum", 0.1);
   luaL_argcheck(L, eps > 0, 4, "eps must be > 0");
   lua_settop(L, 4);
-  int64_t C = x->ndim == 2 ? x->shape[1] : 0;
+  int64_t C = x->ndim >= 2 ? x->shape[1] : 0;
   nn_tensor *y = push_like(L, x);
   nn_tensor *sm = nn_push_new(L, x->storage->device, 1, &C);
   nn_tensor *si = nn_push_new(L, x->storage->device, 1, &C);

@@ -101,6 +101,289 @@ function data.split (x, y, fraction)
   return x1, y1, x2, y2
 end
 
+-- --- transforms: data augmentation on a batch of images -------------------------
+--
+-- Each transform is an object that is called on a batch x (B, C, H, W):
+--   local crop = nn.data.RandomCrop(28, {padding = 4})
+--   local xb2 = crop(xb)           -- crop.output, the same tensor every call
+--   flip(xb, xb)                   -- in place, where the transform can
+-- and the DataLoader applies a list of them to every batch it yields
+-- (DataLoader's `transforms` option).  The work is C on the batch's device
+-- (nn/augment.c, nn/cuda_augment.cu); the random choices (a crop's
+-- offsets, a flip) are one Philox block per image from the one generator,
+-- so nn.manual_seed(s) makes an epoch repeatable, and the CPU and CUDA give
+-- the same bits.  Fields: t.random (it draws), t.in_place (t(x, x) works),
+-- t.output (the last result, once called); and each option.
+
+local Transform = {}           -- what every transform class shares
+Transform.__index = Transform
+
+local function shape_text (shape)
+  return "[" .. table.concat(shape, "x") .. "]"
+end
+
+-- the shape of x (a tensor, or a shape: a list of sizes), raising unless
+-- it is a (B, C, H, W) batch; level: as for error()
+local function images_shape (who, x, level)
+  local shape = is_tensor(x) and x.shape or x
+  if type(shape) ~= "table" or (not is_tensor(x) and math.type(shape[1]) ~= "integer") then
+    error(("%s: x must be a tensor (B, C, H, W), got %s"):format(who, type(x)), level + 1)
+  end
+  if #shape ~= 4 then
+    local hint = ""
+    if #shape == 2 then
+      hint = ": view flat images as (B, C, H, W) first, e.g. x:view(-1, 1, 28, 28)"
+    elseif #shape == 3 then
+      hint = (": view greyscale images (B, H, W) as (B, 1, H, W) first, x:view(%d, 1, %d, %d)")
+             :format(shape[1], shape[2], shape[3])
+    end
+    error(("%s: expected x [B x C x H x W] (a batch of images), got %s%s")
+          :format(who, shape_text(shape), hint), level + 1)
+  end
+  return shape
+end
+
+-- the transform's own output buffer on x's device (made empty; C resizes it)
+function Transform:_buffer (x)
+  if self.output == nil or self.output.device ~= x.device then
+    local t = core.tensor.zeros(0)
+    self.output = x.device == "cpu" and t or t:to(x.device)
+  end
+  return self.output
+end
+
+--- transform(x [, out]) -> out: the transformed batch.  out: by default the
+-- transform's own buffer t.output (x is left as it is); x itself for in
+-- place (t.in_place transforms only); or any tensor, resized.
+function Transform.__call (self, x, out)
+  if not is_tensor(x) then
+    error(("%s: x must be a tensor (B, C, H, W), got %s"):format(self.name, type(x)), 2)
+  end
+  self:output_shape(x, 2)
+  if out == x and not self.in_place then
+    error(("%s cannot work in place (out is x): leave out out, or give another tensor")
+          :format(self.name), 2)
+  end
+  if out ~= nil and not is_tensor(out) then
+    error(("%s: out must be a tensor, got %s"):format(self.name, type(out)), 2)
+  end
+  return self:_apply(x, out or self:_buffer(x))
+end
+
+-- a class of transforms named `name`
+local function transform_class (name)
+  local class = setmetatable({ name = name }, Transform)
+  class.__index = class
+  class.__call = Transform.__call
+  class.__name = "nn.data." .. name
+  class.__transform = true
+  return class
+end
+
+local function is_transform (v)
+  local mt = type(v) == "table" and getmetatable(v)
+  return mt and rawget(mt, "__transform") == true or false
+end
+
+-- a positive integer, or raise naming who and what
+local function check_count (who, what, v, min, level)
+  if math.type(v) ~= "integer" and not (type(v) == "number" and math.tointeger(v)) or v < min then
+    error(("%s: %s must be an integer >= %d, got %s"):format(who, what, min, tostring(v)),
+          level + 1)
+  end
+  return math.tointeger(v)
+end
+
+--- nn.data.RandomCrop(size [, {padding = 0}]): each image zero-padded by
+-- `padding` on all four sides, then cropped to size (a number: square; or
+-- {h, w}) at a random offset, uniform over every position the crop fits
+-- in (as torchvision's RandomCrop(size, padding), fill 0).  x (B, C, H, W)
+-- -> (B, C, h, w).  Not in place.
+-- Errors: size not a positive integer or a pair of them, padding not an
+-- integer >= 0, an unknown option; when applied, x not (B, C, H, W), or a
+-- size larger than the padded image.
+local RandomCrop = transform_class("RandomCrop")
+function data.RandomCrop (size, opts)
+  local who = "RandomCrop"
+  check_options(opts, who, {"padding"}, 2)
+  opts = opts or {}
+  local h, w
+  if type(size) == "table" then
+    if #size ~= 2 then
+      error(("%s: size must be a positive integer or a pair {h, w}, got a table of %d values")
+            :format(who, #size), 2)
+    end
+    h, w = check_count(who, "size[1]", size[1], 1, 2), check_count(who, "size[2]", size[2], 1, 2)
+  else
+    if type(size) ~= "number" then
+      error(("%s: size must be a positive integer or a pair {h, w}, got %s"):format(who, type(size)), 2)
+    end
+    h = check_count(who, "size", size, 1, 2)
+    w = h
+  end
+  local padding = check_count(who, "padding", opts.padding == nil and 0 or opts.padding, 0, 2)
+  return setmetatable({ size = { h, w }, padding = padding, random = true, in_place = false },
+                      RandomCrop)
+end
+
+--- transform:output_shape(x) -> the shape it gives for the batch x (a tensor, or
+-- its shape as a list: {64, 3, 32, 32}); raises as t(x) would (x not 4-D, a
+-- crop larger than the padded image, a mean of another C).  level: as for
+-- error() (the DataLoader checks its transforms with it).
+function RandomCrop:output_shape (x, level)
+  level = level or 1
+  local shape = images_shape(self.name, x, level + 1)
+  local hp, wp = shape[3] + 2 * self.padding, shape[4] + 2 * self.padding
+  if self.size[1] > hp or self.size[2] > wp then
+    error(("RandomCrop: size %dx%d is larger than the padded image %dx%d (x %s, padding %d)")
+          :format(self.size[1], self.size[2], hp, wp, shape_text(shape), self.padding), level + 1)
+  end
+  return { shape[1], shape[2], self.size[1], self.size[2] }
+end
+
+function RandomCrop:_apply (x, out)
+  return cdata.random_crop(out, x, self.size[1], self.size[2], self.padding)
+end
+
+--- crop:_at(x, top, left [, out]) -> out: the crop at the same offsets for
+-- every image, 0-based into the padded image (top in 0 .. H + 2 padding -
+-- h): what a draw gives, made deterministic, for the specs.  Draws nothing.
+function RandomCrop:_at (x, top, left, out)
+  self:output_shape(x, 2)
+  return cdata.random_crop(out or self:_buffer(x), x, self.size[1], self.size[2], self.padding,
+                           top, left)
+end
+
+function RandomCrop.__tostring (self)
+  local h, w = self.size[1], self.size[2]
+  local size = h == w and tostring(h) or ("{%d, %d}"):format(h, w)
+  return ("RandomCrop(%s%s)"):format(size, self.padding > 0 and (", padding=%d"):format(self.padding) or "")
+end
+
+--- nn.data.RandomHorizontalFlip([p = 0.5]): each image flipped left-right
+-- (its columns reversed) with probability p, as torchvision's.  x (B, C, H,
+-- W) -> the same shape; t(x, x) flips in place.
+-- Errors: p not a number in [0, 1]; when applied, x not (B, C, H, W).
+local RandomHorizontalFlip = transform_class("RandomHorizontalFlip")
+function data.RandomHorizontalFlip (p)
+  if p == nil then p = 0.5 end
+  if type(p) ~= "number" or not (p >= 0 and p <= 1) then
+    error(("RandomHorizontalFlip: p must be a number in [0, 1], got %s"):format(tostring(p)), 2)
+  end
+  return setmetatable({ p = p, random = true, in_place = true }, RandomHorizontalFlip)
+end
+
+function RandomHorizontalFlip:output_shape (x, level)
+  level = level or 1
+  local shape = images_shape(self.name, x, level + 1)
+  return { table.unpack(shape) }
+end
+
+function RandomHorizontalFlip:_apply (x, out)
+  return cdata.random_hflip(out, x, self.p)
+end
+
+function RandomHorizontalFlip.__tostring (self)
+  return ("RandomHorizontalFlip(p=%g)"):format(self.p)
+end
+
+--- nn.data.Normalize(mean, std): x[b, c] = (x[b, c] - mean[c]) / std[c],
+-- as torchvision's Normalize (float32: a subtraction, then a division).
+-- mean and std: numbers (every channel) or lists of one number per
+-- channel, C of them; each std > 0.  t(x, x) works in place.  Draws
+-- nothing (t.random is false: the same on validation data).
+-- Errors: mean or std not a number or a list of numbers, lists of
+-- different lengths, a std <= 0; when applied, x not (B, C, H, W), or
+-- lists whose length is not x's C.
+local Normalize = transform_class("Normalize")
+function data.Normalize (mean, std)
+  local who = "Normalize"
+  local lists = {}
+  for _, a in ipairs{ {"mean", mean}, {"std", std} } do
+    local name, v = a[1], a[2]
+    local list = type(v) == "number" and { v } or v
+    if type(list) ~= "table" or #list == 0 then
+      error(("%s: %s must be a number or a list of numbers (one per channel), got %s")
+            :format(who, name, type(v) == "table" and "an empty table" or type(v)), 2)
+    end
+    for i, e in ipairs(list) do
+      if type(e) ~= "number" or e ~= e then
+        error(("%s: %s[%d] must be a number, got %s"):format(who, name, i, tostring(e)), 2)
+      end
+      if name == "std" and not (e > 0) then
+        error(("%s: std must be > 0, got %s%s"):format(who, tostring(e),
+              #list > 1 and (" (std[%d])"):format(i) or ""), 2)
+      end
+    end
+    lists[name] = list
+  end
+  if #lists.mean ~= #lists.std and #lists.mean > 1 and #lists.std > 1 then
+    error(("%s: mean has %d values but std has %d"):format(who, #lists.mean, #lists.std), 2)
+  end
+  -- as float32 host tensors of one length (a single value repeated)
+  local n = math.max(#lists.mean, #lists.std)
+  local function filled (list)
+    local t = {}
+    for i = 1, n do t[i] = list[#list == 1 and 1 or i] end
+    return core.tensor(t)
+  end
+  return setmetatable({ mean = mean, std = std, random = false, in_place = true,
+                        _mean = filled(lists.mean), _std = filled(lists.std), _n = n }, Normalize)
+end
+
+function Normalize:output_shape (x, level)
+  level = level or 1
+  local shape = images_shape(self.name, x, level + 1)
+  if self._n ~= 1 and self._n ~= shape[2] then
+    error(("Normalize: mean and std have %d values but x %s has %d channel%s")
+          :format(self._n, shape_text(shape), shape[2], shape[2] == 1 and "" or "s"), level + 1)
+  end
+  return { table.unpack(shape) }
+end
+
+function Normalize:_apply (x, out)
+  return cdata.normalize_channels(out, x, self._mean, self._std)
+end
+
+function Normalize.__tostring (self)
+  local function text (v)
+    if type(v) == "number" then return ("%g"):format(v) end
+    local parts = {}
+    for i, e in ipairs(v) do parts[i] = ("%g"):format(e) end
+    return "{" .. table.concat(parts, ", ") .. "}"
+  end
+  return ("Normalize(mean=%s, std=%s)"):format(text(self.mean), text(self.std))
+end
+
+-- the DataLoader's transforms option: nil, or a list of transforms and
+-- functions x -> x, checked against batches of `shape`; level: as for error()
+local function check_transforms (list, shape, level)
+  if list == nil then return nil end
+  if type(list) ~= "table" or is_transform(list) then
+    error(("DataLoader: transforms must be a list, e.g. {nn.data.RandomHorizontalFlip()}, got %s")
+          :format(is_transform(list) and tostring(list) or type(list)), level + 1)
+  end
+  local n = 0
+  for k in pairs(list) do
+    if math.type(k) ~= "integer" or k < 1 then
+      error(("DataLoader: transforms must be a list, got a table with the key %s")
+            :format(tostring(k)), level + 1)
+    end
+    n = math.max(n, k)
+  end
+  for i = 1, n do
+    local t = list[i]
+    if is_transform(t) then
+      shape = t:output_shape(shape, level + 1)
+    elseif type(t) ~= "function" then
+      error(("DataLoader: transforms[%d] must be a transform (nn.data.RandomCrop, "
+             .. "RandomHorizontalFlip, Normalize) or a function x -> x, got %s")
+            :format(i, is_tensor(t) and "a tensor" or type(t)), level + 1)
+    end
+  end
+  return { table.unpack(list, 1, n) }
+end
+
 -- --- DataLoader --------------------------------------------------------------
 
 local DataLoader = {}
@@ -111,14 +394,18 @@ function DataLoader.__len (self)
   return self.num_batches
 end
 
---- tostring(loader): "DataLoader(60000 samples, batch_size 32, 1875 batches, shuffled)".
+--- tostring(loader): "DataLoader(60000 samples, batch_size 32, 1875 batches, shuffled)",
+-- and the transforms after a semicolon when there are any.
 function DataLoader.__tostring (self)
-  return ("DataLoader(%d samples, batch_size %d, %d batches%s%s)")
+  local ts = {}
+  for i, t in ipairs(self.transforms or {}) do ts[i] = tostring(t) end
+  return ("DataLoader(%d samples, batch_size %d, %d batches%s%s%s)")
     :format(self.n, self.batch_size, self.num_batches, self.shuffle and ", shuffled" or "",
-            self.drop_last and ", drop_last" or "")
+            self.drop_last and ", drop_last" or "",
+            #ts > 0 and "; " .. table.concat(ts, ", ") or "")
 end
 
---- nn.data.DataLoader(x, y, {batch_size = 32, shuffle = true, drop_last = false})
+--- nn.data.DataLoader(x, y, {batch_size = 32, shuffle = true, drop_last = false, transforms})
 -- Batches of the rows of x (and y), for
 --   for xb, yb in loader:iter() do ... end
 -- xb and yb are the SAME two tensors every batch (loader.xb, loader.yb):
@@ -133,14 +420,23 @@ end
 --                    gathers the rows in that order (tensor_index_select)
 --   shuffle = false  the rows in order, copied from x (one memcpy a batch)
 --   drop_last        leave out the short last batch when n does not divide
+--   transforms       a list applied in order to each batch's xb, on its
+--                    device: nn.data.RandomCrop, RandomHorizontalFlip,
+--                    Normalize (checked against x's shape here), or
+--                    functions xb -> xb.  The yielded xb is then the last
+--                    one's result (a transform's own buffer, or loader.xb
+--                    transformed in place); its draws follow the shuffle's,
+--                    batch by batch, so nn.manual_seed repeats an epoch.
 -- Fields: loader.n (samples), loader.batch_size, #loader (batches per epoch),
 -- loader.x, loader.y.  x may have any shape with rows first: (N, 784),
 -- (N, 1, 28, 28), ...; y may be nil (yb is then nil).
 -- Errors: x not a tensor with rows; y's rows differ from x's, or y on
 -- another device; batch_size not a positive integer; shuffle or drop_last
--- not booleans; an unknown option.
+-- not booleans; transforms not a list, an entry that is neither a
+-- transform nor a function, or one that does not fit x's shape (x not
+-- (N, C, H, W), a crop too large, a mean of another C); an unknown option.
 function data.DataLoader (x, y, opts)
-  check_options(opts, "DataLoader", {"batch_size", "shuffle", "drop_last"}, 2)
+  check_options(opts, "DataLoader", {"batch_size", "shuffle", "drop_last", "transforms"}, 2)
   opts = opts or {}
   if not is_tensor(x) or x:dim() < 1 then
     error(("DataLoader: x must be a tensor with at least 1 dim, got %s"):format(describe(x)), 2)
@@ -168,9 +464,13 @@ function data.DataLoader (x, y, opts)
       error(("DataLoader: option '%s' must be a boolean, got %s"):format(key, type(opts[key])), 2)
     end
   end
+  local batch_shape = x.shape
+  batch_shape[1] = math.min(bs, n)
+  local transforms = check_transforms(opts.transforms, batch_shape, 2)
   local self = setmetatable({
     x = x, y = y, n = n, batch_size = bs,
     shuffle = opts.shuffle ~= false, drop_last = opts.drop_last == true,
+    transforms = transforms,
   }, DataLoader)
   -- n // bs, plus one for a partial batch: (n + bs - 1) // bs overflows for a huge bs
   self.num_batches = n // bs + ((not self.drop_last and n % bs > 0) and 1 or 0)
@@ -187,12 +487,13 @@ function data.DataLoader (x, y, opts)
 end
 
 --- loader:iter() -> an iterator over one epoch: each call gives xb, yb (the
--- same two tensors, refilled; see DataLoader).  A new permutation per call
--- when shuffling.
+-- same two tensors, refilled; see DataLoader), xb transformed by the
+-- transforms.  A new permutation per call when shuffling.
 function DataLoader:iter ()
   local perm = nil
   if self.shuffle then perm = core.randperm(self.n, self.perm) end
   local x, y, xb, yb, bs, n = self.x, self.y, self.xb, self.yb, self.batch_size, self.n
+  local ts = self.transforms
   local gather = cdata.gather
   local k, last = 0, self.num_batches
   return function ()
@@ -202,7 +503,20 @@ function DataLoader:iter ()
     k = k + 1
     gather(xb, x, perm, first, count)
     if y then gather(yb, y, perm, first, count) end
-    return xb, yb
+    local out = xb
+    for i = 1, ts and #ts or 0 do
+      local t = ts[i]
+      if type(t) == "function" then
+        out = t(out)
+        if not is_tensor(out) then
+          error(("DataLoader: transforms[%d] returned %s, not a tensor"):format(i, type(out)), 2)
+        end
+      else
+        -- in place where it can: out is the loader's batch or a transform's buffer
+        out = t(out, t.in_place and out or nil)
+      end
+    end
+    return out, yb
   end
 end
 
