@@ -134,3 +134,41 @@ describe("the callbacks' and optimizers' constructors", function()
     for _, case in ipairs(cases) do raises(case[1], { case[2] }) end
   end)
 end)
+
+describe("model:train{transforms}", function()
+  local function setup()
+    nn.manual_seed(1)
+    local m = nn.Model{ nn.Flatten(), nn.Dense(16, 3) }
+    m:set{ loss = "cross_entropy", optimizer = nn.optim.SGD{ lr = 0.1 } }
+    return m, nn.tensor.rand(40, 1, 4, 4), (nn.tensor.rand(40) * 3):floor() + 1
+  end
+
+  it("applies them in order to every training batch, not to the validation data", function()
+    local m, x, y = setup()
+    local log = {}
+    local function tag(name)
+      return function (xb) log[#log + 1] = name .. xb:size(1); return xb end
+    end
+    m:train(x, y, { batch_size = 16, verbose = 0, shuffle = false, validation_split = 0.2,
+                    transforms = { tag("a"), tag("b") } })
+    assert.are.same({ "a16", "b16", "a16", "b16" }, log)     -- 32 training rows, 8 held out
+  end)
+
+  it("trains on what they give: a flip of every image changes the result", function()
+    local m1, x, y = setup()
+    m1:train(x, y, { batch_size = 8, verbose = 0, shuffle = false })
+    local m2 = setup()
+    m2:train(x, y, { batch_size = 8, verbose = 0, shuffle = false,
+                     transforms = { nn.data.RandomHorizontalFlip(1) } })
+    assert.is_true((m1.layers[2].weight - m2.layers[2].weight):abs():max() > 1e-3)
+  end)
+
+  it("names a bad transform at the caller", function()
+    local m, x, y = setup()
+    H.assert_error_has(function () m:train(x, y, { verbose = 0, transforms = { 3 } }) end,
+                       { "model:train: DataLoader: transforms[1] must be a transform" })
+    H.assert_error_has(function ()
+      m:train(x, y, { verbose = 0, transforms = { nn.data.RandomCrop(6) } })
+    end, { "model:train:", "RandomCrop" })
+  end)
+end)

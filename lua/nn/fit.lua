@@ -295,7 +295,7 @@ return function (Model, util)
 
   local train_keys = { "epochs", "batch_size", "shuffle", "validation_data", "validation_split",
                        "verbose", "callbacks", "initial_epoch", "drop_last", "threads",
-                       "stop_on_nan" }
+                       "stop_on_nan", "transforms" }
 
   -- callbacks: a list whose entries are callbacks (tables of hooks) or functions
   local function check_callbacks(list)
@@ -337,7 +337,12 @@ return function (Model, util)
   --   batch, and leaves every tensor as the batch left it; the check is a
   --   pass over memory, its cost a row of BENCHMARKS.md).  A layer's hook
   --   (layer:on_forward, on_backward) that returns false stops training
-  --   after the batch.
+  --   after the batch,
+  --   transforms = {...} (nn.data.RandomCrop, RandomHorizontalFlip,
+  --   Normalize, or functions x -> x: applied in order to each training
+  --   batch, as the DataLoader's option; not to validation_data, evaluate
+  --   or predict, so normalise the data itself (nn.data.normalize) and keep
+  --   the transforms for the random augmentation).
   -- history: lists indexed by epoch run: epoch, loss, accuracy, val_loss,
   -- val_accuracy, lr, seconds; history.interrupted when Ctrl-C stopped it;
   -- history.stopped = {reason = "nan" | "hook", epoch, batch, message} when
@@ -420,8 +425,12 @@ return function (Model, util)
     -- gathered there; validation batches are copied one by one (evaluate)
     local device = self:_device()
     x, y = on_device(x, device), on_device(y, device)
-    local loader = nn.data.DataLoader(x, y, { batch_size = bs, shuffle = shuffle,
-                                              drop_last = drop_last })
+    -- (the DataLoader checks the transforms against x's shape; its message
+    -- is given again at the caller's line)
+    local made, loader = pcall(nn.data.DataLoader, x, y, { batch_size = bs, shuffle = shuffle,
+                                                           drop_last = drop_last,
+                                                           transforms = opts.transforms })
+    if not made then fail(2, "model:train: %s", (tostring(loader):gsub("^[^:]+:%d+: ", ""))) end
     local history = setmetatable({ epoch = {}, loss = {}, accuracy = {}, val_loss = {},
                                    val_accuracy = {}, lr = {}, seconds = {} }, History)
     self.history, self.stop_training = history, false
