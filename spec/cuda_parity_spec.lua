@@ -211,6 +211,15 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
     layer_case("BatchNorm1d, training", function () return nn.BatchNorm1d(12) end, {10, 12})
     layer_case("BatchNorm1d without affine", function ()
       return nn.BatchNorm1d(12, {affine = false}) end, {10, 12})
+    -- Conv2d: im2col, the GEMMs, col2im (a gather on the GPU, a scatter-add
+    -- on the CPU, in one order), the NCHW moves and the bias sum
+    layer_case("Conv2d, stride 2, padding 1", function ()
+      return nn.Conv2d(3, 8, 3, {stride = 2, padding = 1}) end, {5, 3, 11, 9})
+    layer_case("Conv2d, groups 2, dilation 2, kernel {2, 3}", function ()
+      return nn.Conv2d(4, 6, {2, 3}, {groups = 2, dilation = 2, padding = {1, 0}}) end,
+      {3, 4, 8, 9})
+    layer_case("Conv2d 1x1 (no im2col)", function ()
+      return nn.Conv2d(6, 4, 1, {groups = 2}) end, {3, 6, 5, 7})
 
     -- layers of several inputs: forward(a, b), one gradient per input
     local function multi_case(name, make, shapes)
