@@ -451,6 +451,7 @@ local LAYER = {
   BatchNorm1d = { args = { 3 }, x = { r23 } },
   Concat = { args = { 2 }, x = { r23, r23 } },
   Add = { args = {}, x = { r23, r23 } },
+  Conv2d = { args = { 2, 2, 3 }, x = { function () return T.randn(2, 2, 4, 4) end } },
 }
 
 describe("adversarial: layers", function()
