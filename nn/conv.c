@@ -218,6 +218,14 @@ static void bias_grad_cpu (float *db, const float *gy, const nn_conv_geom *g, fl
 
 /* --- dispatch by device ---------------------------------------------------------------- */
 
+/* PER_IMAGE_PARALLEL.  The 1x1 path's forward and dx are one product per
+** image and group, each writing its own rows: on the CPU the threads take
+** whole products, as cpu_matmul_batched does for small matrices (inside
+** the region cpu_gemm runs single-threaded).  A product's bits do not
+** depend on the thread that computes it (cpu_gemm.c), and whether the
+** loop is parallel depends on B alone, not on the thread count.  dW sums
+** over the images, in image order, serially. */
+
 /* out (M, N) = op(a) op(b) + beta out, row-major, out contiguous; the
 ** sizes fit int (conv_geometry checked them) */
 static int gemm (nn_device dev, float *out, const float *a, const float *b, int64_t M,
@@ -377,11 +385,15 @@ int conv2d_forward (nn_tensor *y, nn_tensor *cols, nn_tensor *mat, const nn_tens
   const float *xp = tensor_data(x), *wp = tensor_data(weight);
   const float *bp = bias ? tensor_data(bias) : NULL;
   if (is_pointwise(&g)) {
-    /* (3) with cols = x: Y_{g,b} = W_g x_{g,b} straight into y's rows, then + b */
-    for (int64_t b = 0; rc == NN_OK && b < g.B; b++)
-      for (int64_t k = 0; rc == NN_OK && k < G; k++)
-        rc = gemm(dev, yp + (b * g.Cout + k * Cog) * L, wp + k * Cog * Cg,
-                  xp + (b * g.C + k * Cg) * L, Cog, L, Cg, 0, 0, Cg, L, 0.0f);     /* (3) */
+    /* (3) with cols = x: Y_{g,b} = W_g x_{g,b} straight into y's rows, then + b;
+       on the CPU the images are spread over the threads (PER_IMAGE_PARALLEL) */
+    #pragma omp parallel for schedule(dynamic, 1) if (dev == NN_CPU && g.B > 1)
+    for (int64_t t = 0; t < g.B * G; t++) {
+      int64_t b = t / G, k = t % G;
+      int r = gemm(dev, yp + (b * g.Cout + k * Cog) * L, wp + k * Cog * Cg,
+                   xp + (b * g.C + k * Cg) * L, Cog, L, Cg, 0, 0, Cg, L, 0.0f);     /* (3) */
+      if (r != NN_OK) rc = r;              /* CUDA only, where the loop is serial */
+    }
     if (rc == NN_OK) rc = unpack(dev, yp, NULL, bp, &g);                            /* (3) */
     return rc;
   }
@@ -438,10 +450,15 @@ int conv2d_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_
                   xp + (b * g.C + k * Cg) * L, Cog, Cg, L, 0, 1, L, L,
                   b == 0 ? beta : 1.0f);                                            /* (5) */
     /* (7), (8) with col2im = identity: dx_{g,b} = W_g^T g_{g,b} */
-    for (int64_t b = 0; rc == NN_OK && grad_x != NULL && b < g.B; b++)
-      for (int64_t k = 0; rc == NN_OK && k < G; k++)
-        rc = gemm(dev, (float *)tensor_data(grad_x) + (b * g.C + k * Cg) * L, wp + k * Cog * Cg,
-                  gp + (b * g.Cout + k * Cog) * L, Cg, L, Cog, 1, 0, Cg, L, 0.0f); /* (7) */
+    float *dxp = grad_x != NULL ? tensor_data(grad_x) : NULL;
+    int64_t products = dxp != NULL && rc == NN_OK ? g.B * G : 0;
+    #pragma omp parallel for schedule(dynamic, 1) if (dev == NN_CPU && g.B > 1)
+    for (int64_t t = 0; t < products; t++) {
+      int64_t b = t / G, k = t % G;
+      int r = gemm(dev, dxp + (b * g.C + k * Cg) * L, wp + k * Cog * Cg,
+                   gp + (b * g.Cout + k * Cog) * L, Cg, L, Cog, 1, 0, Cg, L, 0.0f); /* (7) */
+      if (r != NN_OK) rc = r;              /* CUDA only, where the loop is serial */
+    }
     return rc;
   }
   rc = scratch(cols, g.C * g.kh * g.kw, BL, x, "cols");

@@ -211,6 +211,25 @@ describe("nn.Conv2d backward", function()
     H.assert_tensor(l1.grad_weight, l2.grad_weight:totable(), H.EXACT)
   end)
 
+  it("gives the same bits on 1 and 2 threads (im2col and 1x1 paths)", function()
+    local function run (threads, make, shape)
+      local saved = nn.get_num_threads()
+      nn.set_num_threads(threads)
+      nn.manual_seed(66)
+      local l = make()
+      local x = nn.tensor.randn(shape)
+      local y = l:forward(x):clone()
+      local dx = l:backward(nn.tensor.randn(y:size())):clone()
+      nn.set_num_threads(saved)
+      return { y, dx, l.grad_weight:clone(), l.grad_bias:clone() }
+    end
+    for _, c in ipairs{ { function () return nn.Conv2d(8, 16, 3, {padding = 1}) end, {6, 8, 12, 11} },
+                        { function () return nn.Conv2d(16, 8, 1, {groups = 2}) end, {6, 16, 9, 9} } } do
+      local one, two = run(1, c[1], c[2]), run(2, c[1], c[2])
+      for i = 1, #one do H.assert_tensor(two[i], one[i]:totable(), H.EXACT, "result " .. i) end
+    end
+  end)
+
   it("l(l(x)) with a square layer computes as on a copy of the first output", function()
     nn.manual_seed(65)
     local l = nn.Conv2d(2, 2, 3, {padding = 1})
