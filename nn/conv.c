@@ -368,6 +368,15 @@ static int scratch (nn_tensor *t, int64_t rows, int64_t n, const nn_tensor *x, c
 ** as a gather on the GPU); PyTorch's nn.Conv2d for the semantics (a
 ** cross-correlation; the output size; groups and dilation).
 */
+int conv2d_output_shape (int64_t shape[4], const nn_tensor *x, const nn_tensor *weight,
+                         const nn_conv2d_params *p) {
+  nn_conv_geom g;
+  int rc = conv_geometry(&g, x, weight, p, NN_ROLE_INPUT, NN_ROLE_INPUT + 1);
+  if (rc != NN_OK) return rc;
+  shape[0] = g.B; shape[1] = g.Cout; shape[2] = g.Ho; shape[3] = g.Wo;
+  return NN_OK;
+}
+
 int conv2d_forward (nn_tensor *y, nn_tensor *cols, nn_tensor *mat, const nn_tensor *x,
                     const nn_tensor *weight, const nn_tensor *bias, const nn_conv2d_params *p) {
   nn_conv_geom g;
@@ -558,7 +567,7 @@ static void conv2d_describe (const nn_module *m, char *buf, size_t len) {
   if (n < len && m->opt[HAS_BIAS] == 0) snprintf(buf + n, len - n, ", bias=false");
 }
 
-static int conv2d_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out) {
+static int conv2d_module_output_shape (const nn_module *m, int n, const nn_shape *in, nn_shape *out) {
   (void)n;
   char name[160];
   module_describe(m, name, sizeof name);
@@ -638,7 +647,7 @@ const nn_module_type conv2d_type = {
     { .name = "bias", .kind = NN_OPT_BOOL, .dflt = 1, .doc = "learn an additive bias b" },
   },
   .check_options = conv2d_check_options,
-  .init = conv2d_init, .output_shape = conv2d_output_shape,
+  .init = conv2d_init, .output_shape = conv2d_module_output_shape,
   .forward = conv2d_module_forward, .backward = conv2d_module_backward,
   .describe = conv2d_describe
 };

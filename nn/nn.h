@@ -298,6 +298,10 @@ typedef struct nn_conv2d_params {
   int64_t stride[2], padding[2], dilation[2];   /* (h, w) each */
   int64_t groups;
 } nn_conv2d_params;
+/* The shape of conv2d_forward's y, (B, Cout, Ho, Wo), into shape[4]; the
+** forward's errors for x, weight and p (NN_ESHAPE, NN_EARG). */
+int conv2d_output_shape (int64_t shape[4], const nn_tensor *x, const nn_tensor *weight,
+                         const nn_conv2d_params *p);
 int conv2d_forward (nn_tensor *y, nn_tensor *cols, nn_tensor *mat, const nn_tensor *x,
                     const nn_tensor *weight, const nn_tensor *bias, const nn_conv2d_params *p);
 int conv2d_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_bias,

@@ -374,6 +374,51 @@ describe("nn.Conv2d errors", function()
   end)
 end)
 
+describe("nn.F.conv2d and nn.F.conv2d_backward (the pure pair, no module)", function()
+  it("give the layer's numbers, bit for bit", function()
+    nn.manual_seed(81)
+    local opts = {stride = {2, 1}, padding = 1, dilation = {1, 2}, groups = 2}
+    local l = nn.Conv2d(4, 6, {3, 2}, opts)
+    local x = nn.tensor.randn(2, 4, 7, 6)
+    local y = nn.F.conv2d(x, l.weight, l.bias, opts)
+    H.assert_tensor(y, l:forward(x):totable(), H.EXACT)
+    local g = nn.tensor.randn(y:size())
+    local gx, gw, gb = nn.F.conv2d_backward(g, x, l.weight, opts)
+    l:backward(g, {accumulate = false})
+    H.assert_tensor(gx, l.grad_input:totable(), H.EXACT)
+    H.assert_tensor(gw, l.grad_weight:totable(), H.EXACT)
+    H.assert_tensor(gb, l.grad_bias:totable(), H.EXACT)
+    local gx2, gw2, gb2 = nn.F.conv2d_backward(g, x, l.weight, {stride = {2, 1}, padding = 1,
+      dilation = {1, 2}, groups = 2, bias = false, grad_input = false})
+    assert.is_nil(gx2)
+    assert.is_nil(gb2)
+    H.assert_tensor(gw2, gw:totable(), H.EXACT)
+    -- 1x1, no bias
+    local w1 = nn.tensor.randn(3, 4, 1, 1)
+    H.assert_tensor(nn.F.conv2d(x, w1), naive_conv(x, w1, nil, {1, 1}, {0, 0}, {1, 1}, 1), TOL)
+  end)
+
+  it("check their options and shapes", function()
+    local x, w = nn.tensor.randn(2, 4, 5, 5), nn.tensor.randn(6, 2, 3, 3)
+    H.assert_error_has(function () nn.F.conv2d(x, w, nil, {stride = 0}) end,
+                       {"bad argument #4", "conv2d: stride must be a positive integer below 2^31"})
+    H.assert_error_has(function () nn.F.conv2d(x, w, nil, {padding = {1, -1}}) end,
+                       {"conv2d: padding must be a pair {h, w} of non-negative integers below 2^31"})
+    H.assert_error_has(function () nn.F.conv2d(x, w, nil, {strides = 1}) end,
+                       {"conv2d has no option 'strides'"})
+    H.assert_error_has(function () nn.F.conv2d(x, w) end,
+                       {"bad argument #1", "conv2d: expected x [B x 2 x H x W] for weight [6x2x3x3] "
+                        .. "and groups = 1, got [2x4x5x5]"})
+    H.assert_error_has(function () nn.F.conv2d(x, nn.tensor.randn(5, 2, 3, 3), nil, {groups = 2}) end,
+                       {"bad argument #2", "C_out = 5 is not divisible by groups = 2"})
+    H.assert_error_has(function () nn.F.conv2d(x, w, nn.tensor.randn(5), {groups = 2}) end,
+                       {"bad argument #3", "conv2d: bias must be [6], got [5]"})
+    H.assert_error_has(function ()
+      nn.F.conv2d_backward(nn.tensor.randn(2, 6, 4, 4), x, w, {groups = 2})
+    end, {"bad argument #1", "conv2d: grad_y must be [2x6x3x3], got [2x6x4x4]"})
+  end)
+end)
+
 describe("nn.Conv2d in a model", function()
   it("Conv2d -> ReLU -> Flatten -> Linear trains: the loss goes down", function()
     nn.manual_seed(71)

@@ -220,6 +220,19 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
       {3, 4, 8, 9})
     layer_case("Conv2d 1x1 (no im2col)", function ()
       return nn.Conv2d(6, 4, 1, {groups = 2}) end, {3, 6, 5, 7})
+    it("Conv2d's pure pair (nn.F.conv2d, conv2d_backward) and accumulate = false", function ()
+      compare("conv2d-functional", LAYER, function (dev)
+        local opts = {stride = {1, 2}, padding = {2, 1}, dilation = {2, 1}}
+        local x, w, b = randn(dev, 2, 3, 9, 8), randn(dev, 5, 3, 3, 3), randn(dev, 5)
+        local y = nn.F.conv2d(x, w, b, opts)
+        local gx, gw, gb = nn.F.conv2d_backward(randn(dev, table.unpack(y.shape)), x, w, opts)
+        local l = nn.Conv2d(3, 5, 3, opts):to(dev)
+        l:forward(x)
+        l:backward(randn(dev, table.unpack(y.shape)))
+        l:backward(randn(dev, table.unpack(y.shape)), {accumulate = false, grad_input = false})
+        return { y, gx, gw, gb, l.grad_weight:clone(), l.grad_bias:clone() }
+      end)
+    end)
 
     -- layers of several inputs: forward(a, b), one gradient per input
     local function multi_case(name, make, shapes)
