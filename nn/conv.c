@@ -212,7 +212,7 @@ static void bias_grad_cpu (float *db, const float *gy, const nn_conv_geom *g, fl
       const float *src = gy + (b * g->Cout + o) * L;
       for (int64_t l = 0; l < L; l++) s += src[l];
     }
-    db[o] = (float)((beta == 0.0f ? 0.0 : (double)beta * db[o]) + s);
+    db[o] = nn_conv_bias_grad(db[o], s, beta);
   }
 }
 

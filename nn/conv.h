@@ -86,6 +86,12 @@ NN_HD float nn_col2im_pixel (const float *dcols, const nn_conv_geom *g, int64_t 
   return acc;
 }
 
+/* (6) the new db_o from the old one and the sum of g over b and l: beta 0
+** sets it (even over a nan left there), beta 1 accumulates */
+NN_HD float nn_conv_bias_grad (float old, double sum, float beta) {
+  return (float)((beta == 0.0f ? 0.0 : (double)beta * old) + sum);
+}
+
 /* The GPU side of conv.c, on device pointers (nn/cuda_conv.cu):
 **   im2col    cols (C KK, B L) from x, one thread per entry      (2)
 **   col2im    dx (B, C, H, W) from dcols, one thread per pixel:

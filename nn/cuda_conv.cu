@@ -70,7 +70,7 @@ static __global__ void bias_grad_kernel (float *db, const float *gy, nn_conv_geo
     __syncthreads();
   }
   if (threadIdx.x == 0)
-    db[o] = (float)((beta == 0.0f ? 0.0 : (double)beta * db[o]) + part[0]);
+    db[o] = nn_conv_bias_grad(db[o], part[0], beta);
 }
 
 int nncuda_im2col (float *cols, const float *x, const nn_conv_geom *g) {
