@@ -26,6 +26,7 @@ const nn_module_type *const nn_module_types[] = {
   &dropout_type, &batchnorm1d_type, &batchnorm2d_type,
   &flatten_type, &identity_type,
   &add_type, &concat_type,
+  &conv2d_type,
   NULL
 };
 

@@ -203,6 +203,7 @@ extern const nn_module_type dropout_type;     /* dropout.c */
 extern const nn_module_type batchnorm1d_type, batchnorm2d_type; /* batchnorm.c */
 extern const nn_module_type flatten_type, identity_type;      /* reshape.c */
 extern const nn_module_type add_type, concat_type;            /* join.c */
+extern const nn_module_type conv2d_type;      /* conv.c */
 
 /* How Linear's weight starts.  fan_in = in_features, fan_out = out_features.
 **   GLOROT_UNIFORM  U(-a, a), a = sqrt(6 / (fan_in + fan_out))   Glorot & Bengio (2010)
@@ -286,5 +287,28 @@ int add_forward (nn_tensor *y, const nn_tensor *a, const nn_tensor *b);
 int add_backward (nn_tensor *grad_a, nn_tensor *grad_b, const nn_tensor *grad_y);
 int concat_forward (nn_tensor *y, int n, const nn_tensor *const *x, int d);
 int concat_backward (nn_tensor *const *grad_x, int n, const nn_tensor *grad_y, int d);
+
+/* conv.c.  Conv2d on NCHW, as PyTorch's: x (B, C, H, W), weight (Cout,
+** C/groups, kh, kw), bias (Cout) or NULL, y (B, Cout, Ho, Wo) with
+** Ho = floor((H + 2 padding_h - dilation_h (kh - 1) - 1) / stride_h) + 1
+** (Wo likewise).  By im2col and GEMMs; cols, mat, grad_cols are scratch
+** the pair resizes on x's device (unused on the 1x1 path; the layer keeps
+** them as buffers).  backward: grad_x (B, C, H, W) or NULL (not needed);
+** grad_weight (Cout, C/groups, kh, kw); grad_bias (Cout) or NULL;
+** cols_ready 1: cols still holds the forward's im2col of this x. */
+typedef struct nn_conv2d_params {
+  int64_t stride[2], padding[2], dilation[2];   /* (h, w) each */
+  int64_t groups;
+} nn_conv2d_params;
+/* The shape of conv2d_forward's y, (B, Cout, Ho, Wo), into shape[4]; the
+** forward's errors for x, weight and p (NN_ESHAPE, NN_EARG). */
+int conv2d_output_shape (int64_t shape[4], const nn_tensor *x, const nn_tensor *weight,
+                         const nn_conv2d_params *p);
+int conv2d_forward (nn_tensor *y, nn_tensor *cols, nn_tensor *mat, const nn_tensor *x,
+                    const nn_tensor *weight, const nn_tensor *bias, const nn_conv2d_params *p);
+int conv2d_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_bias,
+                     nn_tensor *cols, nn_tensor *mat, nn_tensor *grad_cols,
+                     const nn_tensor *grad_y, const nn_tensor *x, const nn_tensor *weight,
+                     const nn_conv2d_params *p, int cols_ready, float beta);
 
 #endif

@@ -409,6 +409,10 @@ local F_ARGS = {
   nll_loss = { r23, cls2 }, nll_loss_backward = { r23, cls2 },
   categorical_crossentropy = { probs23, probs23 }, categorical_crossentropy_backward = { probs23, probs23 },
   softmax_cross_entropy_backward = { probs23, cls2 },
+  conv2d = { function () return T.randn(2, 2, 4, 4) end, function () return T.randn(3, 2, 3, 3) end,
+             function () return T.randn(3) end, function () return { padding = 1 } end },
+  conv2d_backward = { function () return T.randn(2, 3, 4, 4) end, function () return T.randn(2, 2, 4, 4) end,
+                      function () return T.randn(3, 2, 3, 3) end, function () return { padding = 1 } end },
 }
 
 describe("adversarial: nn.functional", function()
@@ -452,6 +456,7 @@ local LAYER = {
   BatchNorm2d = { args = { 3 }, x = { function () return T.randn(2, 3, 2, 2) end } },
   Concat = { args = { 2 }, x = { r23, r23 } },
   Add = { args = {}, x = { r23, r23 } },
+  Conv2d = { args = { 2, 2, 3 }, x = { function () return T.randn(2, 2, 4, 4) end } },
 }
 
 describe("adversarial: layers", function()

@@ -215,6 +215,28 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
     layer_case("BatchNorm2d, training", function () return nn.BatchNorm2d(6) end, {4, 6, 3, 5})
     layer_case("BatchNorm2d without affine, a batch of 1", function ()
       return nn.BatchNorm2d(5, {affine = false, eps = 1e-3}) end, {1, 5, 4, 3})
+    -- Conv2d: im2col, the GEMMs, col2im (a gather on the GPU, a scatter-add
+    -- on the CPU, in one order), the NCHW moves and the bias sum
+    layer_case("Conv2d, stride 2, padding 1", function ()
+      return nn.Conv2d(3, 8, 3, {stride = 2, padding = 1}) end, {5, 3, 11, 9})
+    layer_case("Conv2d, groups 2, dilation 2, kernel {2, 3}", function ()
+      return nn.Conv2d(4, 6, {2, 3}, {groups = 2, dilation = 2, padding = {1, 0}}) end,
+      {3, 4, 8, 9})
+    layer_case("Conv2d 1x1 (no im2col)", function ()
+      return nn.Conv2d(6, 4, 1, {groups = 2}) end, {3, 6, 5, 7})
+    it("Conv2d's pure pair (nn.F.conv2d, conv2d_backward) and accumulate = false", function ()
+      compare("conv2d-functional", LAYER, function (dev)
+        local opts = {stride = {1, 2}, padding = {2, 1}, dilation = {2, 1}}
+        local x, w, b = randn(dev, 2, 3, 9, 8), randn(dev, 5, 3, 3, 3), randn(dev, 5)
+        local y = nn.F.conv2d(x, w, b, opts)
+        local gx, gw, gb = nn.F.conv2d_backward(randn(dev, table.unpack(y.shape)), x, w, opts)
+        local l = nn.Conv2d(3, 5, 3, opts):to(dev)
+        l:forward(x)
+        l:backward(randn(dev, table.unpack(y.shape)))
+        l:backward(randn(dev, table.unpack(y.shape)), {accumulate = false, grad_input = false})
+        return { y, gx, gw, gb, l.grad_weight:clone(), l.grad_bias:clone() }
+      end)
+    end)
 
     -- layers of several inputs: forward(a, b), one gradient per input
     local function multi_case(name, make, shapes)

@@ -22,6 +22,7 @@ local cases = {
   Identity = { make = function () return nn.Identity() end, shape = {2, 4} },
   Add = { make = function () return nn.Add() end, shape = {2, 4}, second = {4} },
   Concat = { make = function () return nn.Concat(2) end, shape = {2, 4}, second = {2, 1} },
+  Conv2d = { make = function () return nn.Conv2d(2, 3, 3, {padding = 1}) end, shape = {2, 2, 4, 5} },
 }
 
 local function inputs_of (case, rows)

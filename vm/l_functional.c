@@ -4,6 +4,7 @@
 **
 **   y = nn.F.linear(x, w, b, 'relu')          -- linear_forward, no module
 **   gx, gw, gb = nn.F.linear_backward(gz, x, w)
+**   y = nn.F.conv2d(x, w, b, {stride = 2, padding = 1})
 **
 ** Each returns new tensors (the pairs themselves write into preallocated
 ** ones: nn/nn.h); nothing is kept between calls, so the caller passes what
@@ -268,6 +269,100 @@ static int f_concat_backward (lua_State *L) {
   return 1;
 }
 
+/* --- Conv2d -------------------------------------------------------------------- */
+
+/* opts[key] at arg as a (height, width) pair: a whole number n gives (n, n),
+** {h, w} each; absent: (dflt, dflt).  Each in [min, 2^31 - 1]. */
+static void opt_pair (lua_State *L, int arg, const char *who, const char *key, int64_t dflt,
+                      int64_t min, int64_t out[2]) {
+  out[0] = out[1] = dflt;
+  if (lua_isnoneornil(L, arg)) return;
+  int pairlike = lua_getfield(L, arg, key) == LUA_TTABLE;
+  if (lua_isnil(L, -1)) { lua_pop(L, 1); return; }
+  if (pairlike && luaL_len(L, -1) != 2)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be an integer or a pair {h, w}",
+                                          who, key));
+  for (int k = 0; k < 2; k++) {
+    if (pairlike) lua_geti(L, -1, k + 1);
+    int isint = 0;
+    lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
+    if (!isint || v < min || v > INT32_MAX)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be %s%s integer%s below 2^31",
+                                            who, key, pairlike ? "a pair {h, w} of " : "a ",
+                                            min > 0 ? "positive" : "non-negative",
+                                            pairlike ? "s" : ""));
+    out[k] = (int64_t)v;
+    if (pairlike) lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* the options of nn.F.conv2d and conv2d_backward at arg */
+static nn_conv2d_params check_conv_opts (lua_State *L, int arg, const char *who) {
+  nn_conv2d_params p;
+  int64_t groups[2];
+  opt_pair(L, arg, who, "stride", 1, 1, p.stride);
+  opt_pair(L, arg, who, "padding", 0, 0, p.padding);
+  opt_pair(L, arg, who, "dilation", 1, 1, p.dilation);
+  opt_pair(L, arg, who, "groups", 1, 1, groups);
+  p.groups = groups[0];
+  return p;
+}
+
+/* nn.F.conv2d(x, weight [, bias [, {stride = 1, padding = 0, dilation = 1,
+** groups = 1}]]) -> y: Conv2d's forward, no module (nn/conv.c, (1)-(3)).
+** x: (B, C, H, W), weight: (Cout, C/groups, kh, kw), bias: (Cout) or nil;
+** stride, padding, dilation each n or {h, w}. */
+static int f_conv2d (lua_State *L) {
+  static const char *const keys[] = { "stride", "padding", "dilation", "groups", NULL };
+  nn_tensor *x = checktensor(L, 1), *w = checktensor(L, 2);
+  nn_tensor *b = lua_isnoneornil(L, 3) ? NULL : checktensor(L, 3);
+  nn_check_keys(L, 4, "conv2d", keys);
+  nn_conv2d_params p = check_conv_opts(L, 4, "conv2d");
+  lua_settop(L, 4);
+  int64_t shape[4], zero = 0;
+  int rc = conv2d_output_shape(shape, x, w, &p);
+  if (rc != NN_OK)
+    return nn_raise_by_role(L, rc, 1, NN_ROLE_INPUT, 1, NN_ROLE_INPUT + 1, 2, -1);
+  nn_device dev = x->storage->device;
+  nn_tensor *cols = nn_push_new(L, dev, 1, &zero), *mat = nn_push_new(L, dev, 1, &zero);
+  nn_tensor *y = nn_push_new(L, dev, 4, shape);
+  rc = conv2d_forward(y, cols, mat, x, w, b, &p);
+  if (rc != NN_OK)
+    return nn_raise_by_role(L, rc, 1, NN_ROLE_INPUT, 1, NN_ROLE_INPUT + 1, 2,
+                            NN_ROLE_INPUT + 2, 3, -1);
+  return 1;
+}
+
+/* nn.F.conv2d_backward(grad_y, x, weight [, opts]) -> grad_x (or nil),
+** grad_weight, grad_bias (or nil): nn/conv.c's (4)-(9).  opts: conv2d's,
+** and bias = true, grad_input = true. */
+static int f_conv2d_backward (lua_State *L) {
+  static const char *const keys[] = { "stride", "padding", "dilation", "groups", "bias",
+                                      "grad_input", NULL };
+  nn_tensor *g = checktensor(L, 1), *x = checktensor(L, 2), *w = checktensor(L, 3);
+  nn_check_keys(L, 4, "conv2d_backward", keys);
+  nn_conv2d_params p = check_conv_opts(L, 4, "conv2d_backward");
+  int bias = nn_opt_boolean(L, 4, "bias", 1), need = nn_opt_boolean(L, 4, "grad_input", 1);
+  lua_settop(L, 4);
+  int64_t shape[4], zero = 0;
+  int rc = conv2d_output_shape(shape, x, w, &p);
+  if (rc != NN_OK)
+    return nn_raise_by_role(L, rc, 1, NN_ROLE_INPUT, 2, NN_ROLE_INPUT + 1, 3, -1);
+  nn_device dev = x->storage->device;
+  nn_tensor *cols = nn_push_new(L, dev, 1, &zero), *mat = nn_push_new(L, dev, 1, &zero);
+  nn_tensor *dcols = nn_push_new(L, dev, 1, &zero);
+  nn_tensor *gx = NULL, *gw, *gb = NULL;
+  if (need) gx = push_like(L, x); else lua_pushnil(L);
+  gw = push_like(L, w);
+  if (bias) gb = nn_push_new(L, dev, 1, &shape[1]); else lua_pushnil(L);
+  rc = conv2d_backward(gx, gw, gb, cols, mat, dcols, g, x, w, &p, 0, 0.0f);
+  if (rc != NN_OK)
+    return nn_raise_by_role(L, rc, 1, NN_ROLE_GRAD_OUT, 1, NN_ROLE_INPUT + 1, 2,
+                            NN_ROLE_INPUT + 2, 3, -1);
+  return 3;
+}
+
 static const luaL_Reg functions[] = {
   {"linear", f_linear}, {"linear_backward", f_linear_backward},
   {"activation", f_activation}, {"activation_backward", f_activation_backward},
@@ -278,6 +373,7 @@ static const luaL_Reg functions[] = {
   {"batch_norm", f_batch_norm}, {"batch_norm_backward", f_batch_norm_backward},
   {"add", f_add}, {"add_backward", f_add_backward},
   {"concat", f_concat}, {"concat_backward", f_concat_backward},
+  {"conv2d", f_conv2d}, {"conv2d_backward", f_conv2d_backward},
   {NULL, NULL}
 };
 
