@@ -97,6 +97,24 @@ describe("nn.Model: building", function()
     assert.is_truthy(tostring(m):find("nn.Model: 4 layers", 1, true))
   end)
 
+  it("summary takes one sample's shape, or the one model:train last saw, for a CNN", function()
+    local m = nn.Model{ nn.Conv2d(1, 4, 3, { stride = 2 }), nn.ReLU(), nn.Flatten(), nn.Dense(144, 2) }
+    local text = silently(m.summary, m)                  -- a Conv2d does not know H and W
+    assert.is_falsy(text:find("(B, 4, 6, 6)", 1, true), text)
+    assert.is_truthy(text:find(" ?", 1, true), text)
+    text = silently(m.summary, m, { 1, 13, 13 })
+    assert.is_truthy(text:find("(B, 4, 6, 6)", 1, true), text)
+    assert.is_truthy(text:find("(B, 144)", 1, true), text)
+    for line in text:gmatch("[^\n]+") do assert.is_true(#line <= 79, line) end
+    m:set{ loss = "cross_entropy", optimizer = nn.optim.SGD{ lr = 0.1 } }
+    m:train(nn.tensor.rand(4, 1, 13, 13), nn.tensor{ 1, 2, 1, 2 }, { verbose = 0 })
+    assert.are.same({ 1, 13, 13 }, m.input_shape)
+    assert.is_truthy(silently(m.summary, m):find("(B, 144)", 1, true))
+    H.assert_error_has(function () m:summary({ 0, 3 }) end,
+                       { "model:summary: input_shape must be a list of positive sizes" })
+    H.assert_error_has(function () m:summary("x") end, { "input_shape" })
+  end)
+
   it("raises clear errors for what is not a layer, an unknown option or name", function()
     local m = nn.Model()
     H.assert_error_has(function () m:add(42) end, { "model:add", "expected a layer" })

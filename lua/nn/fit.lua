@@ -423,6 +423,10 @@ return function (Model, util)
 
     -- the data goes to the model's device once (as Keras), so each batch is
     -- gathered there; validation batches are copied one by one (evaluate)
+    -- one sample's shape, for model:summary()
+    local sample = x.shape
+    table.remove(sample, 1)
+    self.input_shape = sample
     local device = self:_device()
     x, y = on_device(x, device), on_device(y, device)
     -- (the DataLoader checks the transforms against x's shape; its message

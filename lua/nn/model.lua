@@ -610,22 +610,36 @@ function Model:set_weights(list)
 end
 
 
---- model:summary() -> the table Keras prints: each layer, its output shape
--- (B for the batch), its number of parameters, and the totals.  Also
--- printed.  Output shapes follow from the first layer's in_features (or
--- num_features) option, through each layer's output_shape; "?" where a Lua
--- layer does not say.
-function Model:summary()
-  local lines, shape = {}, nil
+--- model:summary([input_shape]) -> the table Keras prints: each layer, its
+-- output shape (B for the batch), its number of parameters, and the
+-- totals.  Also printed.  Output shapes follow, through each layer's
+-- output_shape, from input_shape (one sample's, without the batch: {1, 28,
+-- 28} for an image), else the shape of the rows model:train last trained on
+-- (model.input_shape), else the first layer's in_features (or
+-- num_features); "?" where none is known or a Lua layer does not say.
+-- Errors: input_shape not a list of positive integers.
+function Model:summary(input_shape)
+  local shape = nil
+  if input_shape ~= nil then
+    local ok = type(input_shape) == "table" and #input_shape >= 1
+    for _, d in ipairs(ok and input_shape or {}) do
+      ok = ok and math.type(d) == "integer" and d > 0
+    end
+    if not ok then
+      fail(2, "model:summary: input_shape must be a list of positive sizes without the batch, "
+           .. "such as {1, 28, 28}, got %s", require("nn.check").show(input_shape))
+    end
+    shape = { table.unpack(input_shape) }
+  elseif type(rawget(self, "input_shape")) == "table" then
+    shape = { table.unpack(self.input_shape) }
+  end
   local first = self.layers[1]
   if shape == nil and first and is_module(first) then
     local cfg = first:config()
     local width = cfg.in_features or cfg.num_features
     if width then shape = { width } end
   end
-  local rule = ("-"):rep(64)
-  lines[#lines + 1] = ("%-4s %-32s %-16s %10s"):format("#", "Layer", "Output shape", "Params")
-  lines[#lines + 1] = rule
+  local rows, name_w = {}, 20
   local total, buffers = 0, 0
   for i, layer in ipairs(self.layers) do
     shape = Model._output_shape(layer, shape)
@@ -635,9 +649,18 @@ function Model:summary()
       for _, b in pairs(layer:buffers{ persistent = true }) do buffers = buffers + b:numel() end
     end
     total = total + count
-    local shown = shape and ("(B, " .. table.concat(shape, ", ") .. ")") or "?"
-    lines[#lines + 1] = ("%-4d %-32s %-16s %10s"):format(i, tostring(layer):gsub("^nn%.", ""),
-                                                        shown, Model._thousands(count))
+    local name = tostring(layer):gsub("^nn%.", "")
+    rows[i] = { name, shape and ("(B, " .. table.concat(shape, ", ") .. ")") or "?", count }
+    name_w = math.max(name_w, #name)
+  end
+  -- the name column takes what 79 columns leave (a long name is cut, ~)
+  name_w = math.min(name_w, 79 - (4 + 1) - (1 + 20) - (1 + 11))
+  local fmt = "%-4s %-" .. name_w .. "s %-20s %11s"
+  local rule = ("-"):rep(4 + 1 + name_w + 1 + 20 + 1 + 11)
+  local lines = { fmt:format("#", "Layer", "Output shape", "Params"), rule }
+  for i, r in ipairs(rows) do
+    local name = #r[1] > name_w and r[1]:sub(1, name_w - 1) .. "~" or r[1]
+    lines[#lines + 1] = fmt:format(i, name, r[2], Model._thousands(r[3]))
   end
   lines[#lines + 1] = rule
   lines[#lines + 1] = ("Total params: %s (%.2f KB)"):format(Model._thousands(total + buffers),
@@ -646,7 +669,7 @@ function Model:summary()
   lines[#lines + 1] = ("Non-trainable params: %s"):format(Model._thousands(buffers))
   if self.loss then lines[#lines + 1] = ("Loss: %s"):format(tostring(self.loss):gsub("^nn%.", "")) end
   if self.optimizer then lines[#lines + 1] = ("Optimizer: %s"):format(tostring(self.optimizer)) end
-  local text = table.concat(lines, "\n")
+  local text = require("nn.repr").wrap(table.concat(lines, "\n"))
   print(text)
   return nn.shown(text)   -- printed: the prompt does not print it again
 end
