@@ -52,6 +52,9 @@ else
   image = image:view(1, 784)
 end
 
+-- a CNN takes (1, 1, 28, 28), standardised as it was trained (model.input_*)
+if model.input_shape and #model.input_shape == 3 then image = image:view(1, 1, 28, 28) end
+if model.input_mean then image = (image - model.input_mean) / model.input_std end
 local out = model:predict(image)
 local last = model.layers[#model.layers]
 local probs = out

@@ -90,6 +90,10 @@ return function (Model, util)
     if self.loss then training.loss = self.loss:config() end     -- {type, reduction, eps ...}
     if self.metric then training.metric = self.metric.name ~= "custom" and self.metric.name or nil end
     training.classes = self.classes
+    -- what the inputs were: one sample's shape, and the standardisation a
+    -- script applied (scripts/train.lua's CNNs), for whoever predicts
+    training.input_shape = rawget(self, "input_shape")
+    training.input_mean, training.input_std = rawget(self, "input_mean"), rawget(self, "input_std")
     training.callbacks = self:_callback_states()
     if self.optimizer and self.optimizer.state_dict then
       local sd = self.optimizer:state_dict()
@@ -219,6 +223,17 @@ return function (Model, util)
     model:set{ loss = loss, optimizer = opt, accuracy = training.metric or false }
     model.epoch = math.tointeger(training.epoch) or 0
     model.classes = type(training.classes) == "table" and training.classes or nil
+    if type(training.input_shape) == "table" then
+      local shape = {}
+      for i, d in ipairs(training.input_shape) do
+        shape[i] = math.tointeger(d)
+        if shape[i] == nil or shape[i] < 1 then shape = nil; break end
+      end
+      model.input_shape = shape
+    end
+    for _, k in ipairs{ "input_mean", "input_std" } do
+      if type(training[k]) == "number" then model[k] = training[k] end
+    end
     -- given back to the callbacks by a train that resumes (lua/nn/fit.lua)
     model._saved_callback_states = type(training.callbacks) == "table" and training.callbacks or nil
     if opts.rng ~= false and type(training.rng) == "table" then
