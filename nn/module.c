@@ -26,6 +26,7 @@ const nn_module_type *const nn_module_types[] = {
   &dropout_type, &batchnorm1d_type,
   &flatten_type, &identity_type,
   &add_type, &concat_type,
+  &maxpool2d_type, &avgpool2d_type, &adaptive_avgpool2d_type, &dropout2d_type,
   NULL
 };
 

@@ -451,6 +451,10 @@ local LAYER = {
   BatchNorm1d = { args = { 3 }, x = { r23 } },
   Concat = { args = { 2 }, x = { r23, r23 } },
   Add = { args = {}, x = { r23, r23 } },
+  MaxPool2d = { args = { 2 }, x = { function () return T.randn(2, 3, 4, 4) end } },
+  AvgPool2d = { args = { 2 }, x = { function () return T.randn(2, 3, 4, 4) end } },
+  AdaptiveAvgPool2d = { args = { 2 }, x = { function () return T.randn(2, 3, 4, 4) end } },
+  Dropout2d = { args = {}, x = { function () return T.randn(2, 3, 4, 4) end } },
 }
 
 describe("adversarial: layers", function()

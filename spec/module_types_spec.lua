@@ -21,6 +21,13 @@ local cases = {
   Identity = { make = function () return nn.Identity() end, shape = {2, 4} },
   Add = { make = function () return nn.Add() end, shape = {2, 4}, second = {4} },
   Concat = { make = function () return nn.Concat(2) end, shape = {2, 4}, second = {2, 1} },
+  MaxPool2d = { make = function () return nn.MaxPool2d(3, {stride = 2, padding = 1}) end,
+                shape = {2, 3, 5, 4} },
+  AvgPool2d = { make = function () return nn.AvgPool2d({2, 1}, {ceil_mode = true}) end,
+                shape = {2, 3, 5, 4} },
+  AdaptiveAvgPool2d = { make = function () return nn.AdaptiveAvgPool2d({2, 3}) end,
+                        shape = {2, 3, 5, 4} },
+  Dropout2d = { make = function () return nn.Dropout2d(0.3) end, shape = {2, 3, 5, 4} },
 }
 
 local function inputs_of (case, rows)
@@ -144,12 +151,26 @@ describe("a layer fed its own output", function()
       function () return nn.LogSoftmax() end, function () return nn.BatchNorm1d(3) end,
       function () return nn.Dropout(0.5):evaluate() end,
     }
+    -- (the pooling layers and Dropout2d take (B, C, H, W): below)
     for _, make in ipairs(makers) do
       local x = nn.tensor.randn(4, 3)
       local l = make()
       local want = l:forward(l:forward(x):clone()):clone()
       local got = l(l(x))
       H.assert_tensor(got, want:totable(), H.EXACT, tostring(l))
+    end
+  end)
+
+  it("the pooling layers and Dropout2d fed their own output", function()
+    nn.manual_seed(34)
+    for _, make in ipairs{ function () return nn.MaxPool2d(3, {stride = 1, padding = 1}) end,
+                           function () return nn.AvgPool2d(3, {stride = 1, padding = 1}) end,
+                           function () return nn.AdaptiveAvgPool2d({5, 4}) end,
+                           function () return nn.Dropout2d(0.5):evaluate() end } do
+      local x = nn.tensor.randn(2, 3, 5, 4)
+      local l = make()
+      local want = l:forward(l:forward(x):clone()):clone()
+      H.assert_tensor(l(l(x)), want:totable(), H.EXACT, tostring(l))
     end
   end)
 
