@@ -409,6 +409,15 @@ local F_ARGS = {
   nll_loss = { r23, cls2 }, nll_loss_backward = { r23, cls2 },
   categorical_crossentropy = { probs23, probs23 }, categorical_crossentropy_backward = { probs23, probs23 },
   softmax_cross_entropy_backward = { probs23, cls2 },
+  max_pool2d = { function () return T.randn(1, 2, 4, 4) end, 2 },
+  max_pool2d_backward = { function () return T.randn(1, 2, 2, 2) end, function () return T.randn(1, 2, 4, 4) end,
+                          function () return T.ones(1, 2, 2, 2):int() end, 2 },
+  avg_pool2d = { function () return T.randn(1, 2, 4, 4) end, 2 },
+  avg_pool2d_backward = { function () return T.randn(1, 2, 2, 2) end, function () return T.randn(1, 2, 4, 4) end, 2 },
+  adaptive_avg_pool2d = { function () return T.randn(1, 2, 4, 4) end, 2 },
+  adaptive_avg_pool2d_backward = { function () return T.randn(1, 2, 2, 2) end, function () return T.randn(1, 2, 4, 4) end },
+  dropout2d = { function () return T.randn(1, 2, 4, 4) end, 0.5 },
+  dropout2d_backward = { function () return T.randn(1, 2, 4, 4) end, function () return T.ones(1, 2, 1, 1) end },
 }
 
 describe("adversarial: nn.functional", function()
