@@ -27,6 +27,7 @@ const nn_module_type *const nn_module_types[] = {
   &flatten_type, &identity_type,
   &add_type, &concat_type,
   &conv2d_type,
+  &maxpool2d_type, &avgpool2d_type, &adaptive_avgpool2d_type, &dropout2d_type,
   NULL
 };
 

@@ -204,6 +204,8 @@ extern const nn_module_type batchnorm1d_type, batchnorm2d_type; /* batchnorm.c *
 extern const nn_module_type flatten_type, identity_type;      /* reshape.c */
 extern const nn_module_type add_type, concat_type;            /* join.c */
 extern const nn_module_type conv2d_type;      /* conv.c */
+extern const nn_module_type maxpool2d_type, avgpool2d_type, adaptive_avgpool2d_type; /* pool.c */
+extern const nn_module_type dropout2d_type;   /* dropout.c */
 
 /* How Linear's weight starts.  fan_in = in_features, fan_out = out_features.
 **   GLOROT_UNIFORM  U(-a, a), a = sqrt(6 / (fan_in + fan_out))   Glorot & Bengio (2010)
@@ -310,5 +312,38 @@ int conv2d_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_
                      nn_tensor *cols, nn_tensor *mat, nn_tensor *grad_cols,
                      const nn_tensor *grad_y, const nn_tensor *x, const nn_tensor *weight,
                      const nn_conv2d_params *p, int cols_ready, float beta);
+/* pool.c.  x, grad_x: (B, C, H, W); y, grad_y: (B, C, H_out, W_out), H_out
+** and W_out by the window g (struct nn_pool2d: kernel, stride, padding,
+** dilation, ceil_mode, count_include_pad; pool.h) as PyTorch's rules give
+** them.  max: indices (int32, on x's device) is resized to y's shape and
+** gets each window's argmax, 1-based in its plane (ih W + iw + 1); the
+** backward routes g to them.  avg: the dilation of g is ignored (1).
+** adaptive: H_out, W_out are y's (grad_y's).  The backwards gather per
+** input pixel (no atomics): deterministic on both devices.  Errors:
+** NN_ESHAPE (x not [B x C x H x W] with C, H, W >= 1, or too small for the
+** window: H_out or W_out < 1, naming the sizes; y, grad_y or indices not
+** of the output's shape), NN_EARG (a size < 1, padding < 0 or above
+** kernel_size / 2; indices not int32; int32 x), NN_EDEVICE.
+** Source: PyTorch 1.13's pooling (aten/src/ATen/native/Pool.h and
+** cpu/MaxPoolKernel.cpp, AvgPoolKernel.cpp, AdaptiveAvgPoolKernel.cpp). */
+struct nn_pool2d;
+int max_pool2d_forward (nn_tensor *y, nn_tensor *indices, const nn_tensor *x,
+                        const struct nn_pool2d *g);
+int max_pool2d_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tensor *indices,
+                         const struct nn_pool2d *g);
+int avg_pool2d_forward (nn_tensor *y, const nn_tensor *x, const struct nn_pool2d *g);
+int avg_pool2d_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const struct nn_pool2d *g);
+int adaptive_avg_pool2d_forward (nn_tensor *y, const nn_tensor *x);
+int adaptive_avg_pool2d_backward (nn_tensor *grad_x, const nn_tensor *grad_y);
+
+/* dropout.c.  Dropout2d: x, y: (B, C, H, W); in training mask (B, C, 1, 1)
+** = [u >= p] / (1 - p), one draw per channel of each example, and y = x *
+** mask (whole planes zeroed); evaluation (or p = 0): y = x, mask emptied.
+** The backward: grad_x = grad_y * mask (dropout_backward's rule, broadcast
+** over H, W).  Errors: NN_EARG (p outside [0, 1]), NN_ESHAPE (x not 4-D;
+** y not x's shape; a mask that is not [B x C x 1 x 1] of grad_y's B, C).
+** Source: Tompson et al., CVPR 2015; PyTorch 1.13, torch.nn.Dropout2d. */
+int dropout2d_forward (nn_tensor *y, nn_tensor *mask, const nn_tensor *x, float p, int training);
+int dropout2d_backward (nn_tensor *grad_x, const nn_tensor *grad_y, const nn_tensor *mask);
 
 #endif

@@ -35,6 +35,9 @@ int nn_option_check (const char *who, const nn_option *o, double v) {
         if (o->min == 1 && o->max >= NN_OPT_SIZE_MAX)
           return nn_seterr(NN_EARG, "%s: %s must be a positive integer, got %.17g", who,
                            o->name, v);
+        if (o->min == 0 && o->max >= NN_OPT_SIZE_MAX)
+          return nn_seterr(NN_EARG, "%s: %s must be a non-negative integer, got %.17g", who,
+                           o->name, v);
         return nn_seterr(NN_EARG, "%s: %s must be an integer in [%g, %g], got %.17g", who,
                          o->name, o->min, o->max, v);
       }

@@ -413,6 +413,15 @@ local F_ARGS = {
              function () return T.randn(3) end, function () return { padding = 1 } end },
   conv2d_backward = { function () return T.randn(2, 3, 4, 4) end, function () return T.randn(2, 2, 4, 4) end,
                       function () return T.randn(3, 2, 3, 3) end, function () return { padding = 1 } end },
+  max_pool2d = { function () return T.randn(1, 2, 4, 4) end, 2 },
+  max_pool2d_backward = { function () return T.randn(1, 2, 2, 2) end, function () return T.randn(1, 2, 4, 4) end,
+                          function () return T.ones(1, 2, 2, 2):int() end, 2 },
+  avg_pool2d = { function () return T.randn(1, 2, 4, 4) end, 2 },
+  avg_pool2d_backward = { function () return T.randn(1, 2, 2, 2) end, function () return T.randn(1, 2, 4, 4) end, 2 },
+  adaptive_avg_pool2d = { function () return T.randn(1, 2, 4, 4) end, 2 },
+  adaptive_avg_pool2d_backward = { function () return T.randn(1, 2, 2, 2) end, function () return T.randn(1, 2, 4, 4) end },
+  dropout2d = { function () return T.randn(1, 2, 4, 4) end, 0.5 },
+  dropout2d_backward = { function () return T.randn(1, 2, 4, 4) end, function () return T.ones(1, 2, 1, 1) end },
 }
 
 describe("adversarial: nn.functional", function()
@@ -457,6 +466,10 @@ local LAYER = {
   Concat = { args = { 2 }, x = { r23, r23 } },
   Add = { args = {}, x = { r23, r23 } },
   Conv2d = { args = { 2, 2, 3 }, x = { function () return T.randn(2, 2, 4, 4) end } },
+  MaxPool2d = { args = { 2 }, x = { function () return T.randn(2, 3, 4, 4) end } },
+  AvgPool2d = { args = { 2 }, x = { function () return T.randn(2, 3, 4, 4) end } },
+  AdaptiveAvgPool2d = { args = { 2 }, x = { function () return T.randn(2, 3, 4, 4) end } },
+  Dropout2d = { args = {}, x = { function () return T.randn(2, 3, 4, 4) end } },
 }
 
 describe("adversarial: layers", function()

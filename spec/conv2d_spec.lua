@@ -331,7 +331,7 @@ describe("nn.Conv2d errors", function()
     H.assert_error_has(function () nn.Conv2d(1, 2, 3, {dilation = {1, -2}}) end,
                        {"dilation must be a positive integer, got -2"})
     H.assert_error_has(function () nn.Conv2d(1, 2, 3, {padding = -1}) end,
-                       {"padding must be an integer in [0, ", "got -1"})
+                       {"padding must be a non-negative integer, got -1", "got -1"})
     H.assert_error_has(function () nn.Conv2d(1, 2, 3, {groups = 0}) end,
                        {"groups must be a positive integer, got 0"})
     H.assert_error_has(function () nn.Conv2d(1, 2, 2.5) end,

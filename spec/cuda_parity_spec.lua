@@ -238,6 +238,40 @@ describe("CUDA parity (" .. DEV .. " against cpu)", function ()
       end)
     end)
 
+    -- pooling: the same window functions on both (nn/pool.h), and the
+    -- backward a gather in the same order, so the same bits
+    layer_case("MaxPool2d, k3 s2 p1", function ()
+      return nn.MaxPool2d(3, {stride = 2, padding = 1}) end, {4, 3, 9, 11}, EXACT)
+    layer_case("MaxPool2d, dilation 2, ceil_mode, non-square", function ()
+      return nn.MaxPool2d({3, 2}, {stride = {2, 1}, dilation = 2, ceil_mode = true}) end,
+      {2, 5, 12, 7}, EXACT)
+    layer_case("MaxPool2d, many blocks", function () return nn.MaxPool2d(2) end,
+               {16, 32, 28, 28}, EXACT)
+    layer_case("AvgPool2d, k3 s2 p1", function ()
+      return nn.AvgPool2d(3, {stride = 2, padding = 1}) end, {4, 3, 9, 11}, ELEM)
+    layer_case("AvgPool2d, ceil_mode, count_include_pad false, overlapping", function ()
+      return nn.AvgPool2d({3, 2}, {stride = 1, padding = 1, ceil_mode = true,
+                                   count_include_pad = false}) end, {2, 5, 8, 7}, ELEM)
+    layer_case("AdaptiveAvgPool2d to 3x5 (windows that share rows)", function ()
+      return nn.AdaptiveAvgPool2d({3, 5}) end, {4, 3, 10, 11}, ELEM)
+    layer_case("AdaptiveAvgPool2d, global", function () return nn.AdaptiveAvgPool2d(1) end,
+               {8, 16, 7, 7}, ELEM)
+    layer_case("Dropout2d (the same channels from the same seed)", function ()
+      return nn.Dropout2d(0.3) end, {6, 8, 5, 5}, EXACT)
+
+    it("MaxPool2d's indices, ties to the first and nan, and the gradient through them", function ()
+      compare("maxpool-indices", EXACT, function (dev)
+        local m = nn.MaxPool2d(2, 1):to(dev)
+        -- small integers: many ties; one nan
+        local x = nn.tensor.rand(3, 4, 6, 7):mul(3):floor()
+        x:set(2, 3, 4, 5, 0 / 0)
+        x = x:to(dev)
+        local y = m:forward(x):clone()
+        local dx = m:backward(randn(dev, 3, 4, 5, 6)):clone()
+        return { y, m.indices:clone(), dx }
+      end)
+    end)
+
     -- layers of several inputs: forward(a, b), one gradient per input
     local function multi_case(name, make, shapes)
       it(name, function ()

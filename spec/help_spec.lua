@@ -157,7 +157,7 @@ describe("nn.help", function()
 
   it("help() lists the topics; nn.help(x) prints and returns nothing", function()
     local topics = nn.help.text()
-    assert.truthy(topics:find("\nLayers      nn.Add, nn.BatchNorm1d, ", 1, true), topics)
+    assert.truthy(topics:find("\nLayers      nn.AdaptiveAvgPool2d, nn.Add, nn.AvgPool2d, nn.BatchNorm1d, ", 1, true), topics)
     assert.truthy(topics:find("\nOptimizers  nn.optim.Adagrad, nn.optim.Adam, ", 1, true), topics)
     local printed = {}
     local old = _G.print

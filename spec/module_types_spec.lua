@@ -23,6 +23,13 @@ local cases = {
   Add = { make = function () return nn.Add() end, shape = {2, 4}, second = {4} },
   Concat = { make = function () return nn.Concat(2) end, shape = {2, 4}, second = {2, 1} },
   Conv2d = { make = function () return nn.Conv2d(2, 3, 3, {padding = 1}) end, shape = {2, 2, 4, 5} },
+  MaxPool2d = { make = function () return nn.MaxPool2d(3, {stride = 2, padding = 1}) end,
+                shape = {2, 3, 5, 4} },
+  AvgPool2d = { make = function () return nn.AvgPool2d({2, 1}, {ceil_mode = true}) end,
+                shape = {2, 3, 5, 4} },
+  AdaptiveAvgPool2d = { make = function () return nn.AdaptiveAvgPool2d({2, 3}) end,
+                        shape = {2, 3, 5, 4} },
+  Dropout2d = { make = function () return nn.Dropout2d(0.3) end, shape = {2, 3, 5, 4} },
 }
 
 local function inputs_of (case, rows)
@@ -146,6 +153,7 @@ describe("a layer fed its own output", function()
       function () return nn.LogSoftmax() end, function () return nn.BatchNorm1d(3) end,
       function () return nn.Dropout(0.5):evaluate() end,
     }
+    -- (the pooling layers and Dropout2d take (B, C, H, W): below)
     for _, make in ipairs(makers) do
       local x = nn.tensor.randn(4, 3)
       local l = make()
@@ -160,6 +168,19 @@ describe("a layer fed its own output", function()
     local x, l = nn.tensor.randn(2, 3, 2, 2), nn.BatchNorm2d(3)
     local want = l:forward(l:forward(x):clone()):clone()
     H.assert_tensor(l(l(x)), want:totable(), H.EXACT)
+  end)
+
+  it("the pooling layers and Dropout2d fed their own output", function()
+    nn.manual_seed(34)
+    for _, make in ipairs{ function () return nn.MaxPool2d(3, {stride = 1, padding = 1}) end,
+                           function () return nn.AvgPool2d(3, {stride = 1, padding = 1}) end,
+                           function () return nn.AdaptiveAvgPool2d({5, 4}) end,
+                           function () return nn.Dropout2d(0.5):evaluate() end } do
+      local x = nn.tensor.randn(2, 3, 5, 4)
+      local l = make()
+      local want = l:forward(l:forward(x):clone()):clone()
+      H.assert_tensor(l(l(x)), want:totable(), H.EXACT, tostring(l))
+    end
   end)
 
   it("Add fed its own output as one input", function()

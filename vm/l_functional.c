@@ -15,6 +15,7 @@
 
 #include "bindings.h"
 #include "nn.h"
+#include "pool.h"
 
 /* a new tensor of t's shape and device, pushed */
 static nn_tensor *push_like (lua_State *L, const nn_tensor *t) {
@@ -363,6 +364,187 @@ static int f_conv2d_backward (lua_State *L) {
   return 3;
 }
 
+/* --- pooling: nn/pool.c's pairs -------------------------------------------- */
+
+/* The value at the top of the stack as a height and a width: a whole number
+** for both, or a pair {h, w}, each in lo .. 2^31 - 1; nil gives dflt.
+** Raises at arg naming `who` and `key`. */
+static void to_pair (lua_State *L, int arg, const char *who, const char *key, int64_t lo,
+                     int64_t dflt, int64_t *hw) {
+  if (lua_isnil(L, -1)) { hw[0] = hw[1] = dflt; return; }
+  int pair = lua_istable(L, -1);
+  if (pair && luaL_len(L, -1) != 2)
+    luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be an integer or a pair {h, w}",
+                                          who, key));
+  for (int k = 0; k < 2; k++) {
+    if (pair) lua_geti(L, -1, k + 1); else lua_pushvalue(L, -1);
+    int isint = 0;
+    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    if (!isint || v < lo || v > 2147483647)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be %s integer%s (at most 2^31 - 1)",
+                                            who, key, lo > 0 ? "a positive" : "a non-negative",
+                                            " or a pair {h, w} of them"));
+    hw[k] = (int64_t)v;
+    lua_pop(L, 1);
+  }
+}
+
+/* The window of nn.F.max_pool2d / avg_pool2d: kernel_size at arg k, the
+** options table at arg k + 1 (stride = kernel_size, padding = 0, dilation
+** = 1 (max only), ceil_mode = false, count_include_pad = true (avg only)). */
+static nn_pool2d check_pool (lua_State *L, int k, const char *who, int max) {
+  static const char *const max_keys[] = { "stride", "padding", "dilation", "ceil_mode", NULL };
+  static const char *const avg_keys[] = { "stride", "padding", "ceil_mode",
+                                          "count_include_pad", NULL };
+  nn_pool2d g;
+  int64_t hw[2];
+  lua_pushvalue(L, k);
+  if (lua_isnil(L, -1)) luaL_argerror(L, k, lua_pushfstring(L, "%s: kernel_size must be given",
+                                                            who));
+  to_pair(L, k, who, "kernel_size", 1, 1, hw);
+  lua_pop(L, 1);
+  g.kh = hw[0]; g.kw = hw[1];
+  nn_check_keys(L, k + 1, who, max ? max_keys : avg_keys);
+  int opts = lua_istable(L, k + 1);
+  if (opts) lua_getfield(L, k + 1, "stride"); else lua_pushnil(L);
+  to_pair(L, k + 1, who, "stride", 1, 0, hw);
+  g.sh = hw[0] ? hw[0] : g.kh;
+  g.sw = hw[1] ? hw[1] : g.kw;
+  if (opts) lua_getfield(L, k + 1, "padding"); else lua_pushnil(L);
+  to_pair(L, k + 1, who, "padding", 0, 0, hw);
+  g.ph = hw[0]; g.pw = hw[1];
+  if (max && opts) lua_getfield(L, k + 1, "dilation"); else lua_pushnil(L);
+  to_pair(L, k + 1, who, "dilation", 1, 1, hw);
+  g.dh = hw[0]; g.dw = hw[1];
+  lua_pop(L, 3);
+  g.ceil_mode = nn_opt_boolean(L, k + 1, "ceil_mode", 0);
+  g.count_include_pad = max ? 1 : nn_opt_boolean(L, k + 1, "count_include_pad", 1);
+  return g;
+}
+
+/* (B, C, H_out, W_out) for x (B, C, H, W) and window g, by the rule the
+** pair checks again (an x of another rank gets a 1-D placeholder: the pair
+** then names x) */
+static int pooled_shape (const nn_tensor *x, const nn_pool2d *g, int64_t *shape) {
+  if (x->ndim != 4 || g->sh < 1 || g->sw < 1) { shape[0] = 0; return 1; }
+  shape[0] = x->shape[0];
+  shape[1] = x->shape[1];
+  shape[2] = nn_pool_out_size(x->shape[2], g->kh, g->sh, g->ph, g->dh, g->ceil_mode);
+  shape[3] = nn_pool_out_size(x->shape[3], g->kw, g->sw, g->pw, g->dw, g->ceil_mode);
+  if (shape[2] < 1 || shape[3] < 1) { shape[0] = 0; return 1; }
+  return 4;
+}
+
+/* an empty int32 tensor on x's device, pushed */
+static nn_tensor *push_indices (lua_State *L, const nn_tensor *x) {
+  nn_tensor *t;
+  int64_t zero = 0;
+  int rc = tensor_new_dtype(&t, x->storage->device, NN_I32, 1, &zero);
+  if (rc != NN_OK) nn_raise(L, 0, rc);
+  pushtensor(L, t);
+  return t;
+}
+
+/* nn.F.max_pool2d(x, kernel_size [, {stride = kernel_size, padding = 0,
+** dilation = 1, ceil_mode = false}]) -> y, indices (int32, 1-based in each
+** plane); nn.F.max_pool2d_backward(grad_y, x, indices, kernel_size [, opts])
+** -> grad_x.  x: (B, C, H, W); each size a number or a pair {h, w}. */
+static int f_max_pool2d (lua_State *L) {
+  nn_tensor *x = checktensor(L, 1);
+  nn_pool2d g = check_pool(L, 2, "max_pool2d", 1);
+  lua_settop(L, 3);
+  int64_t shape[4];
+  nn_tensor *y = nn_push_new(L, x->storage->device, pooled_shape(x, &g, shape), shape);
+  nn_tensor *idx = push_indices(L, x);
+  int rc = max_pool2d_forward(y, idx, x, &g);
+  if (rc != NN_OK) return nn_raise_by_role(L, rc, 2, NN_ROLE_INPUT, 1, -1);
+  return 2;
+}
+
+static int f_max_pool2d_backward (lua_State *L) {
+  nn_tensor *g = checktensor(L, 1), *x = checktensor(L, 2), *idx = checktensor_any(L, 3);
+  nn_pool2d w = check_pool(L, 4, "max_pool2d_backward", 1);
+  lua_settop(L, 5);
+  nn_tensor *gx = push_like(L, x);
+  int rc = max_pool2d_backward(gx, g, idx, &w);
+  if (rc != NN_OK)
+    return nn_raise_by_role(L, rc, 4, NN_ROLE_GRAD_OUT, 1, NN_ROLE_OUT, 2, NN_ROLE_INPUT + 1, 3,
+                            -1);
+  return 1;
+}
+
+/* nn.F.avg_pool2d(x, kernel_size [, {stride = kernel_size, padding = 0,
+** ceil_mode = false, count_include_pad = true}]) -> y;
+** nn.F.avg_pool2d_backward(grad_y, x, kernel_size [, opts]) -> grad_x. */
+static int f_avg_pool2d (lua_State *L) {
+  nn_tensor *x = checktensor(L, 1);
+  nn_pool2d g = check_pool(L, 2, "avg_pool2d", 0);
+  lua_settop(L, 3);
+  int64_t shape[4];
+  nn_tensor *y = nn_push_new(L, x->storage->device, pooled_shape(x, &g, shape), shape);
+  int rc = avg_pool2d_forward(y, x, &g);
+  if (rc != NN_OK) return nn_raise_by_role(L, rc, 2, NN_ROLE_INPUT, 1, -1);
+  return 1;
+}
+
+static int f_avg_pool2d_backward (lua_State *L) {
+  nn_tensor *g = checktensor(L, 1), *x = checktensor(L, 2);
+  nn_pool2d w = check_pool(L, 3, "avg_pool2d_backward", 0);
+  lua_settop(L, 4);
+  nn_tensor *gx = push_like(L, x);
+  int rc = avg_pool2d_backward(gx, g, &w);
+  if (rc != NN_OK) return nn_raise_by_role(L, rc, 3, NN_ROLE_GRAD_OUT, 1, NN_ROLE_OUT, 2, -1);
+  return 1;
+}
+
+/* nn.F.adaptive_avg_pool2d(x, output_size) -> y (B, C, H_out, W_out);
+** nn.F.adaptive_avg_pool2d_backward(grad_y, x) -> grad_x. */
+static int f_adaptive_avg_pool2d (lua_State *L) {
+  nn_tensor *x = checktensor(L, 1);
+  int64_t hw[2];
+  lua_pushvalue(L, 2);
+  if (lua_isnil(L, -1)) luaL_argerror(L, 2, "adaptive_avg_pool2d: output_size must be given");
+  to_pair(L, 2, "adaptive_avg_pool2d", "output_size", 1, 1, hw);
+  lua_settop(L, 2);
+  int64_t shape[4] = { x->ndim == 4 ? x->shape[0] : 0, x->ndim == 4 ? x->shape[1] : 0, hw[0],
+                       hw[1] };
+  nn_tensor *y = nn_push_new(L, x->storage->device, x->ndim == 4 ? 4 : 1, shape);
+  int rc = adaptive_avg_pool2d_forward(y, x);
+  if (rc != NN_OK) return nn_raise_by_role(L, rc, 1, NN_ROLE_INPUT, 1, -1);
+  return 1;
+}
+
+static int f_adaptive_avg_pool2d_backward (lua_State *L) {
+  nn_tensor *g = checktensor(L, 1), *x = checktensor(L, 2);
+  nn_tensor *gx = push_like(L, x);
+  int rc = adaptive_avg_pool2d_backward(gx, g);
+  if (rc != NN_OK) return nn_raise_by_role(L, rc, 1, NN_ROLE_GRAD_OUT, 1, NN_ROLE_OUT, 2, -1);
+  return 1;
+}
+
+/* nn.F.dropout2d(x, p [, training = true]) -> y, mask ((B, C, 1, 1), empty
+** in evaluation); nn.F.dropout2d_backward(grad_y, mask) -> grad_x. */
+static int f_dropout2d (lua_State *L) {
+  nn_tensor *x = checktensor(L, 1);
+  double p = luaL_checknumber(L, 2);
+  luaL_argcheck(L, p >= 0.0 && p <= 1.0, 2, "p must be in [0, 1]");
+  int training = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+  nn_tensor *y = push_like(L, x);
+  int64_t zero = 0;
+  nn_tensor *mask = nn_push_new(L, x->storage->device, 1, &zero);
+  int rc = dropout2d_forward(y, mask, x, (float)p, training);
+  if (rc != NN_OK) return nn_raise(L, 1, rc);
+  return 2;
+}
+
+static int f_dropout2d_backward (lua_State *L) {
+  nn_tensor *g = checktensor(L, 1), *mask = checktensor(L, 2);
+  nn_tensor *gx = push_like(L, g);
+  int rc = dropout2d_backward(gx, g, mask);
+  if (rc != NN_OK) return nn_raise_by_role(L, rc, 1, NN_ROLE_INPUT + 1, 2, -1);
+  return 1;
+}
+
 static const luaL_Reg functions[] = {
   {"linear", f_linear}, {"linear_backward", f_linear_backward},
   {"activation", f_activation}, {"activation_backward", f_activation_backward},
@@ -374,6 +556,11 @@ static const luaL_Reg functions[] = {
   {"add", f_add}, {"add_backward", f_add_backward},
   {"concat", f_concat}, {"concat_backward", f_concat_backward},
   {"conv2d", f_conv2d}, {"conv2d_backward", f_conv2d_backward},
+  {"max_pool2d", f_max_pool2d}, {"max_pool2d_backward", f_max_pool2d_backward},
+  {"avg_pool2d", f_avg_pool2d}, {"avg_pool2d_backward", f_avg_pool2d_backward},
+  {"adaptive_avg_pool2d", f_adaptive_avg_pool2d},
+  {"adaptive_avg_pool2d_backward", f_adaptive_avg_pool2d_backward},
+  {"dropout2d", f_dropout2d}, {"dropout2d_backward", f_dropout2d_backward},
   {NULL, NULL}
 };
 
