@@ -50,7 +50,7 @@ describe("the progress bar", function()
       do
         bars = bars + 1
         assert.is_true(utf8.len(s) <= 79, ("%d columns: %q"):format(utf8.len(s), s))
-        assert.is_truthy(s:find("^Epoch [12]/2 +%d+/128 %[[=>.]+%] loss [%d.]+  acc [%d.]+ +[%d.]+k? "
+        assert.is_truthy(s:find("^Epoch [12]/2 +%d+/128 %[[=>.]+%] loss [%d.]+  acc [%d.]+ +[%d.]+[kM]? "
                                 .. "samples/s  ETA %d+s$"), s)
       end
     end
