@@ -37,6 +37,19 @@ describe("nnlua command line", function()
   before_each(function() dir = temp_dir() end)
   after_each(function() remove_dir(dir) end)
 
+  it("sets the load-time settings once, and a user's own values win", function()
+    local show = shell_quote("print(os.getenv('GOMP_SPINCOUNT'), os.getenv('OPENBLAS_CORETYPE'))")
+    local r = run("-e " .. show, { env = "env -u GOMP_SPINCOUNT -u OMP_WAIT_POLICY -u OPENBLAS_CORETYPE " })
+    assert.are.equal(0, r.code, r.err)
+    local spin, core = r.out:match("^(%S+)\t(%S+)\n$")
+    assert.are.equal("10000", spin, r.out)
+    -- a better OpenBLAS kernel is named only where the CPU has its instructions
+    -- and OpenBLAS chose a weaker one (vm/main.c); else the variable stays unset
+    assert.truthy(core == "nil" or core == "SkylakeX" or core == "Haswell", r.out)
+    r = run("-e " .. show, { env = "GOMP_SPINCOUNT=5 OPENBLAS_CORETYPE=Prescott " })
+    assert.are.equal("5\tPrescott\n", r.out)
+  end)
+
   it("runs a script with its arguments in 'arg' and in '...'", function()
     local script = dir .. "/args.lua"
     write_file(script, [[

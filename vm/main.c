@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #if defined(__SSE__) || defined(__x86_64__)
@@ -26,6 +27,8 @@
 #include "lua.h"
 #include "lauxlib.h"
 #include "lualib.h"
+
+#include <cblas.h>                /* openblas_get_corename */
 
 #include "bindings.h"
 #include "host.h"
@@ -535,21 +538,68 @@ static int pmain (lua_State *L) {
 ** that chose it are in BENCHMARKS.md.  libgomp reads the variable once, when
 ** it is loaded, before main runs: so when neither GOMP_SPINCOUNT nor
 ** OMP_WAIT_POLICY is set, nnlua sets it and runs itself again (execv, a few
-** ms at start-up; a failed execv leaves things as they were).  Either
-** variable set by the user wins. */
+** ms at start-up: set_load_time_settings below).  Either variable set by
+** the user wins. */
 #define NNLUA_SPINCOUNT "10000"
 
-static void set_spin_policy (char **argv) {
-  if (getenv("GOMP_SPINCOUNT") != NULL || getenv("OMP_WAIT_POLICY") != NULL) return;
-  if (setenv("GOMP_SPINCOUNT", NNLUA_SPINCOUNT, 1) != 0) return;
+/* OpenBLAS's kernels for this CPU.  Debian's OpenBLAS is built for every x86
+** CPU and picks its kernels at load time from the CPU's family and model
+** numbers; a CPU newer than it knows, or a virtual one that reports no
+** model it knows, gets the generic "Prescott" kernels (SSE3): on this
+** project's 2-core AVX-512 machine, 55 GFLOP/s of sgemm where its
+** "SkylakeX" kernels give 283 and "Haswell" 148 (build/gemm_ref with
+** OPENBLAS_CORETYPE set; BENCHMARKS.md).  So when the CPU has the
+** instructions a better kernel needs (AVX-512 F, BW, DQ, VL, CD for
+** SkylakeX; AVX2 and FMA for Haswell) and OpenBLAS chose a kernel without
+** them, nnlua names the better one in OPENBLAS_CORETYPE (read, like
+** GOMP_SPINCOUNT, when the library loads: hence the run again below).  A
+** user's OPENBLAS_CORETYPE wins.  Returns the core to ask for, or NULL. */
+static const char *better_blas_core (void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const char *const avx512_cores[] = { "SkylakeX", "Cooperlake", "SapphireRapids", NULL };
+  static const char *const avx2_cores[] = { "Haswell", "Zen", "Excavator", "SkylakeX", "Cooperlake",
+                                            "SapphireRapids", NULL };
+  const char *now = openblas_get_corename();
+  const char *const *good;
+  const char *want;
+  if (getenv("OPENBLAS_CORETYPE") != NULL || now == NULL) return NULL;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+      && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+      && __builtin_cpu_supports("avx512cd")) {
+    good = avx512_cores; want = "SkylakeX";
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    good = avx2_cores; want = "Haswell";
+  } else {
+    return NULL;
+  }
+  for (int i = 0; good[i] != NULL; i++)
+    if (strcasecmp(now, good[i]) == 0) return NULL;   /* (it says "Haswell" or "haswell") */
+  return want;
+#else
+  return NULL;
+#endif
+}
+
+/* The settings read when the libraries load (GOMP_SPINCOUNT above, and
+** OPENBLAS_CORETYPE): when either is to be set, set them and run this
+** program again (execv, a few ms at start-up; a failed execv leaves things
+** as they were).  Either variable set by the user wins. */
+static void set_load_time_settings (char **argv) {
+  int spin = getenv("GOMP_SPINCOUNT") == NULL && getenv("OMP_WAIT_POLICY") == NULL;
+  const char *core = better_blas_core();
+  if (!spin && core == NULL) return;
+  if (spin && setenv("GOMP_SPINCOUNT", NNLUA_SPINCOUNT, 1) != 0) return;
+  if (core != NULL && setenv("OPENBLAS_CORETYPE", core, 1) != 0) return;
   execv("/proc/self/exe", argv);
-  unsetenv("GOMP_SPINCOUNT");       /* no re-run: as the defaults would have been */
+  if (spin) unsetenv("GOMP_SPINCOUNT");       /* no re-run: as the defaults would have been */
+  if (core != NULL) unsetenv("OPENBLAS_CORETYPE");
 }
 
 int main (int argc, char **argv) {
   int status, result;
   lua_State *L;
-  set_spin_policy(argv);
+  set_load_time_settings(argv);
 #if defined(__SSE__) || defined(__x86_64__)
   /* Flush-to-zero (bit 15) and denormals-are-zero (bit 6) in MXCSR.  Values
   ** below FLT_MIN creep into momentum and Adam buffers as they decay, and
