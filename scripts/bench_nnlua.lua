@@ -9,6 +9,13 @@
 --       true (PAIRS of each, after one warm-up epoch; threads fixed at
 --       nn.get_num_threads() so both arms run alike): "off_s S" and
 --       "on_s S", the median epoch of each
+--   nnlua scripts/bench_nnlua.lua cnn BATCH EPOCHS [cpu|cuda]
+--       the reference CNN (models/reference_cnn.lua) on Fashion-MNIST as
+--       (N, 1, 28, 28) in [0, 1], SGD lr 0.01 momentum 0.9, cross-entropy on
+--       the logits, no augmentation: "epoch_s S" (median epoch), "accuracy A"
+--   nnlua scripts/bench_nnlua.lua cnninfer CALLS
+--       one image (1, 1, 28, 28) through the untrained reference CNN with
+--       model:predict: "infer_us U"
 --   nnlua scripts/bench_nnlua.lua tiny STEPS
 --       the MLP 784-32-10 at batch 1: "step_us U" per training step
 --   nnlua scripts/bench_nnlua.lua infer CALLS
@@ -61,6 +68,26 @@ if mode == "train" then
   print(("epoch_s %.4f"):format(seconds[(#seconds + 1) // 2]))
   print(("accuracy %.4f"):format(acc))
   print(("rss_kb %d"):format(peak_rss_kb()))
+elseif mode == "cnn" then
+  local bs, epochs, device = tonumber(arg[2]), tonumber(arg[3]), arg[4] or "cpu"
+  local data = nn.datasets.fashion_mnist{ flatten = false }
+  local m = dofile("models/reference_cnn.lua")()
+  m:set{ loss = nn.CrossEntropyLoss(), accuracy = true,
+         optimizer = nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
+  m:to(device)
+  local h = m:train(data.x_train, data.y_train, { epochs = epochs, batch_size = bs, verbose = 0 })
+  local seconds = {}
+  for i, s in ipairs(h.seconds) do seconds[i] = s end
+  table.sort(seconds)
+  local _, acc = m:evaluate(data.x_test, data.y_test)
+  print(("epoch_s %.4f"):format(seconds[(#seconds + 1) // 2]))
+  print(("accuracy %.4f"):format(acc))
+elseif mode == "cnninfer" then
+  local calls = tonumber(arg[2]) or 500
+  local m = dofile("models/reference_cnn.lua")()
+  local x = nn.tensor.rand(1, 1, 28, 28)
+  for _ = 1, 20 do m:predict(x) end
+  print(("infer_us %.2f"):format(median_us(calls, function () m:predict(x) end)))
 elseif mode == "nancost" then
   local bs, pairs_n = tonumber(arg[2]), tonumber(arg[3])
   local data = nn.datasets.fashion_mnist{}

@@ -2,6 +2,8 @@
 work as scripts/bench_nnlua.lua, with the same arguments and output lines.
 
   bench_torch.py [--defaults] train BATCH EPOCHS sgd|adam [cpu|cuda]
+  bench_torch.py [--defaults] cnn BATCH EPOCHS [cpu|cuda]
+  bench_torch.py [--defaults] cnninfer CALLS
   bench_torch.py [--defaults] tiny STEPS
   bench_torch.py [--defaults] infer CALLS
 
@@ -43,6 +45,15 @@ def mlp(sizes):
     return torch.nn.Sequential(*layers)
 
 
+def reference_cnn():
+    # models/reference_cnn.lua: the numpy project's AlexNet-like net
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 4, stride=2), torch.nn.ReLU(),
+        torch.nn.Conv2d(32, 64, 3, stride=2, padding=1), torch.nn.ReLU(),
+        torch.nn.Conv2d(64, 128, 3, stride=2, padding=1), torch.nn.ReLU(),
+        torch.nn.Flatten(), torch.nn.Linear(2048, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 10))
+
+
 def median_us(calls, fn):
     times = []
     for _ in range(7):
@@ -53,16 +64,22 @@ def median_us(calls, fn):
     return sorted(times)[3]
 
 
-if mode == "train":
-    bs, epochs, opt_name = int(args[1]), int(args[2]), args[3]
-    dev = args[4] if len(args) > 4 else "cpu"
+if mode in ("train", "cnn"):
+    # train: the MLP, with train's optimizer argument; cnn: the reference CNN
+    # on (N, 1, 28, 28), SGD + momentum
+    cnn = mode == "cnn"
+    bs, epochs = int(args[1]), int(args[2])
+    opt_name = "sgd" if cnn else args[3]
+    rest = args[3:] if cnn else args[4:]
+    dev = rest[0] if rest else "cpu"
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    shape = (-1, 1, 28, 28) if cnn else (-1, 784)
     d = "data/fashion-mnist/"
-    x = torch.tensor(idx(d + "train-images-idx3-ubyte.gz").reshape(-1, 784) / 255.0, dtype=torch.float32)
+    x = torch.tensor(idx(d + "train-images-idx3-ubyte.gz").reshape(shape) / 255.0, dtype=torch.float32)
     y = torch.tensor(idx(d + "train-labels-idx1-ubyte.gz").astype(np.int64))
-    xt = torch.tensor(idx(d + "t10k-images-idx3-ubyte.gz").reshape(-1, 784) / 255.0, dtype=torch.float32)
+    xt = torch.tensor(idx(d + "t10k-images-idx3-ubyte.gz").reshape(shape) / 255.0, dtype=torch.float32)
     yt = torch.tensor(idx(d + "t10k-labels-idx1-ubyte.gz").astype(np.int64))
-    m = mlp([784, 512, 1024, 10]).to(dev)
+    m = (reference_cnn() if cnn else mlp([784, 512, 1024, 10])).to(dev)
     x, y, xt, yt = x.to(dev), y.to(dev), xt.to(dev), yt.to(dev)
     opt = (torch.optim.Adam(m.parameters(), lr=1e-3) if opt_name == "adam"
            else torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9))
@@ -83,6 +100,14 @@ if mode == "train":
     print("epoch_s %.4f" % sorted(seconds)[(len(seconds) - 1) // 2])
     print("accuracy %.4f" % acc)
     print("rss_kb %d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+elif mode == "cnninfer":
+    calls = int(args[1])
+    m = reference_cnn().eval()
+    x = torch.rand(1, 1, 28, 28)
+    with torch.no_grad():
+        for _ in range(100):
+            m(x)
+        print("infer_us %.2f" % median_us(calls, lambda: m(x)))
 elif mode == "tiny":
     steps = int(args[1])
     m = mlp([784, 32, 10])
@@ -106,4 +131,4 @@ elif mode == "infer":
             m(x)
         print("infer_us %.2f" % median_us(calls, lambda: m(x)))
 else:
-    sys.exit("usage: bench_torch.py [--defaults] train|tiny|infer ...")
+    sys.exit("usage: bench_torch.py [--defaults] train|cnn|cnninfer|tiny|infer ...")
