@@ -121,27 +121,46 @@ static int is_pointwise (const nn_conv_geom *g) {
 
 /* --- the CPU loops ------------------------------------------------------------------- */
 
+/* The output columns [*lo, *hi) whose tap kj reads inside the input along
+** the width: nn_conv_in_coord(ow, kj, ...) >= 0 exactly there (i = ow s -
+** p + kj d is in [0, W) for ceil((p - kj d) / s) <= ow <= floor((W - 1 + p
+** - kj d) / s)), so the loops below test nothing per element, and with
+** stride 1 they are plain contiguous copies and adds, which vectorise. */
+static void valid_cols (const nn_conv_geom *g, int64_t kj, int64_t *lo, int64_t *hi) {
+  int64_t a = g->pw - kj * g->dw, e = g->W - 1 + g->pw - kj * g->dw;
+  *lo = a <= 0 ? 0 : (a + g->sw - 1) / g->sw;
+  *hi = e < 0 ? 0 : e / g->sw + 1;
+  if (*hi > g->Wo) *hi = g->Wo;
+  if (*lo > *hi) *lo = *hi;
+}
+
 /* (2) cols (C KK, B L) from x: one task per (row, image), each a run of L
 ** floats of cols, written in order. */
 static void im2col_cpu (float *cols, const float *x, const nn_conv_geom *g) {
   int64_t KK = g->kh * g->kw, L = g->Ho * g->Wo, BL = g->B * L, tasks = g->C * KK * g->B;
+  int64_t sw = g->sw, Wo = g->Wo;
   #pragma omp parallel for schedule(static) if (tasks * L > CONV_PARALLEL_MIN)
   for (int64_t t = 0; t < tasks; t++) {
     int64_t r = t / g->B, b = t % g->B;
     int64_t c = r / KK, ki = (r / g->kw) % g->kh, kj = r % g->kw;
     const float *xp = x + (b * g->C + c) * g->H * g->W;
     float *dst = cols + r * BL + b * L;
-    for (int64_t oh = 0; oh < g->Ho; oh++, dst += g->Wo) {
+    int64_t lo, hi;
+    valid_cols(g, kj, &lo, &hi);
+    int64_t off = kj * g->dw - g->pw;                /* iw = ow sw + off */
+    for (int64_t oh = 0; oh < g->Ho; oh++, dst += Wo) {
       int64_t ih = nn_conv_in_coord(oh, ki, g->sh, g->ph, g->dh, g->H);
       if (ih < 0) {                                   /* a row of padding */
-        for (int64_t ow = 0; ow < g->Wo; ow++) dst[ow] = 0.0f;
+        for (int64_t ow = 0; ow < Wo; ow++) dst[ow] = 0.0f;
         continue;
       }
       const float *xrow = xp + ih * g->W;
-      for (int64_t ow = 0; ow < g->Wo; ow++) {
-        int64_t iw = nn_conv_in_coord(ow, kj, g->sw, g->pw, g->dw, g->W);
-        dst[ow] = iw < 0 ? 0.0f : xrow[iw];
-      }
+      for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
+      if (sw == 1)
+        for (int64_t ow = lo; ow < hi; ow++) dst[ow] = xrow[ow + off];
+      else
+        for (int64_t ow = lo; ow < hi; ow++) dst[ow] = xrow[ow * sw + off];
+      for (int64_t ow = hi; ow < Wo; ow++) dst[ow] = 0.0f;
     }
   }
 }
@@ -162,13 +181,18 @@ static void col2im_cpu (float *dx, const float *dcols, const nn_conv_geom *g) {
       for (int64_t kj = 0; kj < g->kw; kj++) {
         int64_t r = (c * g->kh + ki) * g->kw + kj;
         const float *src = dcols + r * BL + b * L;
+        int64_t lo, hi, sw = g->sw;
+        valid_cols(g, kj, &lo, &hi);
+        int64_t off = kj * g->dw - g->pw;            /* iw = ow sw + off */
         for (int64_t oh = 0; oh < g->Ho; oh++) {
           int64_t ih = nn_conv_in_coord(oh, ki, g->sh, g->ph, g->dh, g->H);
           if (ih < 0) continue;
-          for (int64_t ow = 0; ow < g->Wo; ow++) {
-            int64_t iw = nn_conv_in_coord(ow, kj, g->sw, g->pw, g->dw, g->W);
-            if (iw >= 0) xp[ih * g->W + iw] += src[oh * g->Wo + ow];
-          }
+          float *xrow = xp + ih * g->W;
+          const float *srow = src + oh * g->Wo;
+          if (sw == 1)
+            for (int64_t ow = lo; ow < hi; ow++) xrow[ow + off] += srow[ow];
+          else
+            for (int64_t ow = lo; ow < hi; ow++) xrow[ow * sw + off] += srow[ow];
         }
       }
   }
