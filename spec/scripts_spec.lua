@@ -56,6 +56,28 @@ describe("scripts/train.lua and scripts/predict.lua", function()
     assert.are.equal(b, a)   -- save_pgm rounds to 8 bits: the images are the same bytes
   end)
 
+  it("train.lua --model cnn trains a CNN on 4-D images and predict.lua uses it the same way", function()
+    local cnn = dir .. "/cnn.safetensors"
+    local out, code = run(("scripts/train.lua --model cnn --limit 1024 --epochs 1 --batch-size 64 "
+                           .. "--quiet --checkpoint %s"):format(cnn))
+    assert.are.equal(0, code, out)
+    assert.is_truthy(out:find("training on the first 1024 images", 1, true), out)
+    assert.is_truthy(out:find("(B, 32, 28, 28)", 1, true), out)       -- the summary's shapes
+    assert.is_truthy(out:find("Epoch 1/1  loss", 1, true), out)
+    local acc = tonumber(out:match("test accuracy ([%d.]+)%%"))
+    assert.is_true(acc ~= nil and acc > 40, out)
+    local m = nn.load(cnn, { rng = false })
+    assert.are.same({ 1, 28, 28 }, m.input_shape)
+    assert.is_true(math.abs(m.input_mean - 0.286) < 0.01 and math.abs(m.input_std - 0.353) < 0.01)
+    out, code = run(("scripts/predict.lua %s 1"):format(cnn))
+    assert.are.equal(0, code, out)
+    assert.is_truthy(out:find("true class: Ankle boot", 1, true), out)
+    out = run("scripts/train.lua --model mlp --augment crop")
+    assert.is_truthy(out:find("--augment is for the CNNs", 1, true), out)
+    out = run("scripts/train.lua --model resnet")
+    assert.is_truthy(out:find("--model must be mlp, cnn or cnn-ref", 1, true), out)
+  end)
+
   it("predict.lua refuses an image that is not 28x28, and a missing file", function()
     local out, code = run(("scripts/predict.lua %s data/fixtures/image_gray8.png"):format(ckpt))
     assert.are.equal(2, code, out)
