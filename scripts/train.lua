@@ -18,6 +18,8 @@
 --   --optimizer adam|sgd|adamw|rmsprop|adagrad   [adam]
 --   --lr X                          learning rate [0.001]
 --   --momentum M                    SGD's momentum [0.9]
+--   --nesterov yes|no               SGD's Nesterov momentum [no | yes for the CNN]
+--   --weight-decay W                L2 penalty on the weights [0 | 5e-4 for the CNN]
 --   --lr-decay G                    multiply the lr by G before each epoch after
 --                                   the first [0.85 | 0.94]
 --   --augment none|crop|crop+flip   the CNNs: random crops of the zero-padded
@@ -46,27 +48,31 @@ local presets = {
   mlp = {
     ["fashion-mnist"] = { hidden = "256,128", dropout = "0", epochs = "20", ["lr-decay"] = "0.85",
                           ["batch-size"] = "128", optimizer = "adam", lr = "0.001", momentum = "0.9",
-                          augment = "none" },
+                          augment = "none", nesterov = "no", ["weight-decay"] = "0" },
     mnist = { hidden = "1024,512", dropout = "0.5", epochs = "50", ["lr-decay"] = "0.94",
               ["batch-size"] = "128", optimizer = "adam", lr = "0.001", momentum = "0.9",
-              augment = "none" },
+              augment = "none", nesterov = "no", ["weight-decay"] = "0" },
   },
   cnn = {
     ["fashion-mnist"] = { epochs = "30", ["batch-size"] = "64", optimizer = "sgd", lr = "0.05",
-                          momentum = "0.9", ["lr-decay"] = "0.9", augment = "crop+flip" },
-    mnist = { epochs = "30", ["batch-size"] = "64", optimizer = "sgd", lr = "0.05",
-              momentum = "0.9", ["lr-decay"] = "0.9", augment = "crop" },
+                          momentum = "0.9", ["lr-decay"] = "0.9", augment = "crop+flip",
+                          nesterov = "yes", ["weight-decay"] = "5e-4" },
+    mnist = { epochs = "20", ["batch-size"] = "64", optimizer = "sgd", lr = "0.05",
+              momentum = "0.9", ["lr-decay"] = "0.85", augment = "crop",
+              nesterov = "yes", ["weight-decay"] = "5e-4" },
   },
   ["cnn-ref"] = {
-    ["fashion-mnist"] = { epochs = "15", ["batch-size"] = "64", optimizer = "sgd", lr = "0.01",
-                          momentum = "0.9", ["lr-decay"] = "0.85", augment = "crop+flip" },
-    mnist = { epochs = "15", ["batch-size"] = "64", optimizer = "sgd", lr = "0.01",
-              momentum = "0.9", ["lr-decay"] = "0.85", augment = "crop" },
+    ["fashion-mnist"] = { epochs = "10", ["batch-size"] = "64", optimizer = "adam", lr = "0.001",
+                          momentum = "0.9", ["lr-decay"] = "0.8", augment = "none",
+                          nesterov = "no", ["weight-decay"] = "0" },
+    mnist = { epochs = "10", ["batch-size"] = "64", optimizer = "adam", lr = "0.001",
+              momentum = "0.9", ["lr-decay"] = "0.8", augment = "none",
+              nesterov = "no", ["weight-decay"] = "0" },
   },
 }
 local preset_keys = { hidden = true, dropout = true, epochs = true, ["lr-decay"] = true,
                       ["batch-size"] = true, optimizer = true, lr = true, momentum = true,
-                      augment = true }
+                      augment = true, nesterov = true, ["weight-decay"] = true }
 -- the model files: each returns a function that builds the model
 local model_files = { cnn = "models/cnn.lua", ["cnn-ref"] = "models/reference_cnn.lua" }
 
@@ -150,8 +156,12 @@ if not options.resume then
   local optimizers = { adam = "Adam", sgd = "SGD", adamw = "AdamW", rmsprop = "RMSprop",
                        adagrad = "Adagrad" }
   local opt = optimizers[options.optimizer] or usage("unknown --optimizer " .. options.optimizer)
-  local settings = { lr = number("lr") }
-  if opt == "SGD" then settings.momentum = number("momentum") end
+  local settings = { lr = number("lr"), weight_decay = number("weight-decay") }
+  if opt == "SGD" then
+    settings.momentum = number("momentum")
+    if options.nesterov ~= "yes" and options.nesterov ~= "no" then usage("--nesterov must be yes or no") end
+    settings.nesterov = options.nesterov == "yes"
+  end
   model:set{ loss = cnn and "cross_entropy" or "categorical_crossentropy",
              optimizer = nn.optim[opt](settings), accuracy = true }
 end
