@@ -57,14 +57,11 @@ local function median_us(calls, fn)
   return times[4]
 end
 
-nn.manual_seed(1)
-if mode == "train" then
-  local bs, epochs, opt, device = tonumber(arg[2]), tonumber(arg[3]), arg[4], arg[5] or "cpu"
-  local data = nn.datasets.fashion_mnist{}
-  local m = mlp{ 784, 512, 1024, 10 }
-  m:set{ loss = nn.CrossEntropyLoss(), accuracy = true,
-         optimizer = opt == "adam" and nn.optim.Adam{ lr = 1e-3 }
-                     or nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
+-- train model m (on `device`) on Fashion-MNIST (flat rows, or images when
+-- `images`) and print the median epoch, the test accuracy and the peak RSS
+local function train_and_report(m, images, bs, epochs, device, optimizer)
+  local data = nn.datasets.fashion_mnist{ flatten = not images }
+  m:set{ loss = nn.CrossEntropyLoss(), accuracy = true, optimizer = optimizer }
   m:to(device)
   local h = m:train(data.x_train, data.y_train, { epochs = epochs, batch_size = bs, verbose = 0 })
   local seconds = {}
@@ -74,20 +71,18 @@ if mode == "train" then
   print(("epoch_s %.4f"):format(seconds[(#seconds + 1) // 2]))
   print(("accuracy %.4f"):format(acc))
   print(("rss_kb %d"):format(peak_rss_kb()))
+end
+
+nn.manual_seed(1)
+if mode == "train" then
+  local bs, epochs, opt, device = tonumber(arg[2]), tonumber(arg[3]), arg[4], arg[5] or "cpu"
+  train_and_report(mlp{ 784, 512, 1024, 10 }, false, bs, epochs, device,
+                   opt == "adam" and nn.optim.Adam{ lr = 1e-3 }
+                   or nn.optim.SGD{ lr = 0.01, momentum = 0.9 })
 elseif mode == "cnn" then
   local bs, epochs, device = tonumber(arg[2]), tonumber(arg[3]), arg[4] or "cpu"
-  local data = nn.datasets.fashion_mnist{ flatten = false }
-  local m = dofile("models/reference_cnn.lua")()
-  m:set{ loss = nn.CrossEntropyLoss(), accuracy = true,
-         optimizer = nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
-  m:to(device)
-  local h = m:train(data.x_train, data.y_train, { epochs = epochs, batch_size = bs, verbose = 0 })
-  local seconds = {}
-  for i, s in ipairs(h.seconds) do seconds[i] = s end
-  table.sort(seconds)
-  local _, acc = m:evaluate(data.x_test, data.y_test)
-  print(("epoch_s %.4f"):format(seconds[(#seconds + 1) // 2]))
-  print(("accuracy %.4f"):format(acc))
+  train_and_report(dofile("models/reference_cnn.lua")(), true, bs, epochs, device,
+                   nn.optim.SGD{ lr = 0.01, momentum = 0.9 })
 elseif mode == "cnninfer" then
   local calls = tonumber(arg[2]) or 500
   local m = dofile("models/reference_cnn.lua")()

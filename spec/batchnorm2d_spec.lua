@@ -405,36 +405,9 @@ describe("nn.BatchNorm2d on CUDA", function()
   -- channel or position, or drops a term, is off by 1e-2 or more.
   local CUDA_TOL = 1e-5
 
-  local function fields (l)
-    local t = { output = l.output, grad_input = l.grad_input }
-    for name, b in pairs(l:buffers()) do t[name] = b end
-    if l.weight then t.grad_weight, t.grad_bias = l.grad_weight, l.grad_bias end
-    return t
-  end
-
-  local function assert_same (gpu, cpu, what)
-    local want = fields(cpu)
-    for name, t in pairs(fields(gpu)) do
-      assert.are.equal("cuda", t.device, what .. ": " .. name)
-      H.assert_tensor(t:cpu(), want[name]:totable(), CUDA_TOL, what .. ": " .. name)
-    end
-  end
-
-  local function pair (C, opts, seed)
-    nn.manual_seed(seed)
-    local cpu, gpu = nn.BatchNorm2d(C, opts), nn.BatchNorm2d(C, opts)
-    if cpu.weight then
-      cpu.weight:copy(nn.tensor.randn(C)); cpu.bias:copy(nn.tensor.randn(C))
-      gpu.weight:copy(cpu.weight); gpu.bias:copy(cpu.bias)
-    end
-    gpu:cuda()
-    return cpu, gpu
-  end
-
-  local function step (cpu, gpu, x, g)
-    cpu:forward(x); cpu:backward(g)
-    gpu:forward(x:cuda()); gpu:backward(g:cuda())
-  end
+  local function assert_same (gpu, cpu, what) H.assert_same_layer(gpu, cpu, CUDA_TOL, what) end
+  local function pair (C, opts, seed) return H.cpu_gpu_pair(nn.BatchNorm2d, C, opts, seed) end
+  local step = H.step_both
 
   -- C = 300 spans two blocks of 256 threads; (1, 5, 2, 3) a batch of 1
   for k, s in ipairs{ {4, 300, 3, 5}, {1, 5, 2, 3} } do

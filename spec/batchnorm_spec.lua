@@ -410,41 +410,9 @@ describe("nn.BatchNorm1d on CUDA", function()
   -- kernel that reads another channel or drops a term is off by 1e-2 or more.
   local CUDA_TOL = 1e-5
 
-  -- the tensors a pass leaves in the layer, by name (gradients only when affine)
-  local function fields (l)
-    local t = { output = l.output, grad_input = l.grad_input }
-    for name, b in pairs(l:buffers()) do t[name] = b end
-    if l.weight then t.grad_weight, t.grad_bias = l.grad_weight, l.grad_bias end
-    return t
-  end
-
-  -- every field of the CUDA layer `gpu` on cuda and within CUDA_TOL of the CPU layer's
-  local function assert_same (gpu, cpu, what)
-    local want = fields(cpu)
-    for name, t in pairs(fields(gpu)) do
-      assert.are.equal("cuda", t.device, what .. ": " .. name)
-      H.assert_tensor(t:cpu(), want[name]:totable(), CUDA_TOL, what .. ": " .. name)
-    end
-  end
-
-  -- A BatchNorm1d(C, opts) on the CPU, with gamma and beta drawn from the
-  -- seed, and a copy of it on CUDA.
-  local function pair (C, opts, seed)
-    nn.manual_seed(seed)
-    local cpu, gpu = nn.BatchNorm1d(C, opts), nn.BatchNorm1d(C, opts)
-    if cpu.weight then
-      cpu.weight:copy(nn.tensor.randn(C)); cpu.bias:copy(nn.tensor.randn(C))
-      gpu.weight:copy(cpu.weight); gpu.bias:copy(cpu.bias)
-    end
-    gpu:cuda()
-    return cpu, gpu
-  end
-
-  -- forward x and backward g through both layers, x and g copied to CUDA for gpu
-  local function step (cpu, gpu, x, g)
-    cpu:forward(x); cpu:backward(g)
-    gpu:forward(x:cuda()); gpu:backward(g:cuda())
-  end
+  local function assert_same (gpu, cpu, what) H.assert_same_layer(gpu, cpu, CUDA_TOL, what) end
+  local function pair (C, opts, seed) return H.cpu_gpu_pair(nn.BatchNorm1d, C, opts, seed) end
+  local step = H.step_both
 
   -- C = 300 spans two blocks of 256 threads; C = 5 leaves most of one idle
   local SIZES = { { B = 16, C = 300 }, { B = 2, C = 5 } }
@@ -494,8 +462,8 @@ describe("nn.BatchNorm1d on CUDA", function()
     local _, b = pair(300, {}, 50)
     local x, g = (nn.tensor.randn(16, 300) * 2):cuda(), nn.tensor.randn(16, 300):cuda()
     for _ = 1, 2 do a:forward(x); a:backward(g); b:forward(x); b:backward(g) end
-    for name, t in pairs(fields(a)) do
-      assert.are.same(t:cpu():totable(), fields(b)[name]:cpu():totable(), name)
+    for name, t in pairs(H.layer_fields(a)) do
+      assert.are.same(t:cpu():totable(), H.layer_fields(b)[name]:cpu():totable(), name)
     end
   end)
 

@@ -401,9 +401,9 @@ describe("nn.F.conv2d and nn.F.conv2d_backward (the pure pair, no module)", func
   it("check their options and shapes", function()
     local x, w = nn.tensor.randn(2, 4, 5, 5), nn.tensor.randn(6, 2, 3, 3)
     H.assert_error_has(function () nn.F.conv2d(x, w, nil, {stride = 0}) end,
-                       {"bad argument #4", "conv2d: stride must be a positive integer below 2^31"})
+                       {"bad argument #4", "conv2d: stride must be a positive integer or a pair {h, w} of them"})
     H.assert_error_has(function () nn.F.conv2d(x, w, nil, {padding = {1, -1}}) end,
-                       {"conv2d: padding must be a pair {h, w} of non-negative integers below 2^31"})
+                       {"conv2d: padding must be a non-negative integer or a pair {h, w} of them"})
     H.assert_error_has(function () nn.F.conv2d(x, w, nil, {strides = 1}) end,
                        {"conv2d has no option 'strides'"})
     H.assert_error_has(function () nn.F.conv2d(x, w) end,

@@ -224,4 +224,45 @@ function H.loss_pair (fwd, bwd, reduction, scale)
   }
 end
 
+-- --- a layer on the CPU and its copy on CUDA (the BatchNorm CUDA specs) ---
+
+--- The tensors a pass leaves in layer l, by name: output, grad_input, its
+-- buffers, and the parameter gradients when it has parameters.
+function H.layer_fields (l)
+  local t = { output = l.output, grad_input = l.grad_input }
+  for name, b in pairs(l:buffers()) do t[name] = b end
+  if l.weight then t.grad_weight, t.grad_bias = l.grad_weight, l.grad_bias end
+  return t
+end
+
+--- Every field of the CUDA layer `gpu` is on cuda and within tol of the CPU
+-- layer's (H.close's relative tolerance).
+function H.assert_same_layer (gpu, cpu, tol, what)
+  local want = H.layer_fields(cpu)
+  for name, t in pairs(H.layer_fields(gpu)) do
+    assert(t.device == "cuda", what .. ": " .. name .. " is not on cuda")
+    H.assert_tensor(t:cpu(), want[name]:totable(), tol, what .. ": " .. name)
+  end
+end
+
+--- make(C, opts) on the CPU, with weight and bias (when it has them) drawn
+-- from the seed, and a copy of it moved to CUDA: cpu, gpu.
+function H.cpu_gpu_pair (make, C, opts, seed)
+  local nn = require "nn"
+  nn.manual_seed(seed)
+  local cpu, gpu = make(C, opts), make(C, opts)
+  if cpu.weight then
+    cpu.weight:copy(nn.tensor.randn(C)); cpu.bias:copy(nn.tensor.randn(C))
+    gpu.weight:copy(cpu.weight); gpu.bias:copy(cpu.bias)
+  end
+  gpu:cuda()
+  return cpu, gpu
+end
+
+--- forward x and backward g through both layers (x and g copied to CUDA for gpu)
+function H.step_both (cpu, gpu, x, g)
+  cpu:forward(x); cpu:backward(g)
+  gpu:forward(x:cuda()); gpu:backward(g:cuda())
+end
+
 return H

@@ -18,6 +18,21 @@ local function data(n)
   return T.randn(n, 4), (T.rand(n) * 3):floor() + 1
 end
 
+-- A 4-3-3 network trained on 30 rows in batches of 10, with an overflow
+-- planted in the backward of batch 2 (layer 2's grad_weight[1][2] = Inf,
+-- by a hook): the model and the history.
+local function train_with_planted_inf(stop_on_nan)
+  local m = model_of(nn.Dense(4, 3, { activation = "relu" }), nn.Dense(3, 3))
+  local x, y = data(30)
+  local n = 0
+  m.layers[2]:on_backward(function (layer)
+    n = n + 1
+    if n == 2 then layer.grad_weight[1][2] = 1 / 0 end
+  end)
+  return m, m:train(x, y, { batch_size = 10, shuffle = false, stop_on_nan = stop_on_nan,
+                            verbose = 0 })
+end
+
 describe("nn.first_nonfinite", function()
   it("gives the position of the first tensor with a NaN, +Inf or -Inf, else nil", function()
     local a, b = T.randn(300, 1000), T.randn(7)
@@ -61,15 +76,7 @@ describe("model:train{stop_on_nan = true}", function()
   end)
 
   it("names a gradient when the forward is finite but the backward is not", function()
-    local m = model_of(nn.Dense(4, 3, { activation = "relu" }), nn.Dense(3, 3))
-    local x, y = data(30)
-    -- an overflow planted in the backward of batch 2: layer 2's grad_weight
-    local n = 0
-    m.layers[2]:on_backward(function (layer)
-      n = n + 1
-      if n == 2 then layer.grad_weight[1][2] = 1 / 0 end
-    end)
-    local h = m:train(x, y, { batch_size = 10, shuffle = false, stop_on_nan = true, verbose = 0 })
+    local m, h = train_with_planted_inf(true)
     local s = h.stopped
     assert.are.same({ "nan", 2, 2, "grad_weight" }, { s.reason, s.batch, s.layer, s.tensor })
     assert.truthy(s.message:find("layer 2 (nn.Linear(3 -> 3)) grad_weight has 1 Inf", 1, true), s.message)
@@ -78,14 +85,7 @@ describe("model:train{stop_on_nan = true}", function()
   end)
 
   it("fails the spec above if the check is off: the same run trains on", function()
-    local m = model_of(nn.Dense(4, 3, { activation = "relu" }), nn.Dense(3, 3))
-    local x, y = data(30)
-    local n = 0
-    m.layers[2]:on_backward(function (layer)
-      n = n + 1
-      if n == 2 then layer.grad_weight[1][2] = 1 / 0 end
-    end)
-    local h = m:train(x, y, { batch_size = 10, shuffle = false, stop_on_nan = false, verbose = 0 })
+    local m, h = train_with_planted_inf(false)
     assert.is_nil(h.stopped)
     assert.is_true(m.layers[2].weight[1][2] ~= m.layers[2].weight[1][2]
                    or math.abs(m.layers[2].weight[1][2]) == 1 / 0)   -- the Inf reached the weight

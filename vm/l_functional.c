@@ -272,29 +272,35 @@ static int f_concat_backward (lua_State *L) {
 
 /* --- Conv2d -------------------------------------------------------------------- */
 
-/* opts[key] at arg as a (height, width) pair: a whole number n gives (n, n),
-** {h, w} each; absent: (dflt, dflt).  Each in [min, 2^31 - 1]. */
-static void opt_pair (lua_State *L, int arg, const char *who, const char *key, int64_t dflt,
-                      int64_t min, int64_t out[2]) {
-  out[0] = out[1] = dflt;
-  if (lua_isnoneornil(L, arg)) return;
-  int pairlike = lua_getfield(L, arg, key) == LUA_TTABLE;
-  if (lua_isnil(L, -1)) { lua_pop(L, 1); return; }
-  if (pairlike && luaL_len(L, -1) != 2)
+/* The value at the top of the stack as a height and a width: a whole number
+** for both, or a pair {h, w}, each in lo .. 2^31 - 1; nil gives dflt.
+** Raises at arg naming `who` and `key`. */
+static void to_pair (lua_State *L, int arg, const char *who, const char *key, int64_t lo,
+                     int64_t dflt, int64_t *hw) {
+  if (lua_isnil(L, -1)) { hw[0] = hw[1] = dflt; return; }
+  int pair = lua_istable(L, -1);
+  if (pair && luaL_len(L, -1) != 2)
     luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be an integer or a pair {h, w}",
                                           who, key));
   for (int k = 0; k < 2; k++) {
-    if (pairlike) lua_geti(L, -1, k + 1);
+    if (pair) lua_geti(L, -1, k + 1); else lua_pushvalue(L, -1);
     int isint = 0;
-    lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
-    if (!isint || v < min || v > INT32_MAX)
-      luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be %s%s integer%s below 2^31",
-                                            who, key, pairlike ? "a pair {h, w} of " : "a ",
-                                            min > 0 ? "positive" : "non-negative",
-                                            pairlike ? "s" : ""));
-    out[k] = (int64_t)v;
-    if (pairlike) lua_pop(L, 1);
+    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    if (!isint || v < lo || v > 2147483647)
+      luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be %s integer%s (at most 2^31 - 1)",
+                                            who, key, lo > 0 ? "a positive" : "a non-negative",
+                                            " or a pair {h, w} of them"));
+    hw[k] = (int64_t)v;
+    lua_pop(L, 1);
   }
+}
+
+/* opts[key] at arg as a (height, width) pair (to_pair): absent, dflt for
+** both. */
+static void opt_pair (lua_State *L, int arg, const char *who, const char *key, int64_t dflt,
+                      int64_t min, int64_t out[2]) {
+  if (lua_istable(L, arg)) lua_getfield(L, arg, key); else lua_pushnil(L);
+  to_pair(L, arg, who, key, min, dflt, out);
   lua_pop(L, 1);
 }
 
@@ -365,29 +371,6 @@ static int f_conv2d_backward (lua_State *L) {
 }
 
 /* --- pooling: nn/pool.c's pairs -------------------------------------------- */
-
-/* The value at the top of the stack as a height and a width: a whole number
-** for both, or a pair {h, w}, each in lo .. 2^31 - 1; nil gives dflt.
-** Raises at arg naming `who` and `key`. */
-static void to_pair (lua_State *L, int arg, const char *who, const char *key, int64_t lo,
-                     int64_t dflt, int64_t *hw) {
-  if (lua_isnil(L, -1)) { hw[0] = hw[1] = dflt; return; }
-  int pair = lua_istable(L, -1);
-  if (pair && luaL_len(L, -1) != 2)
-    luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be an integer or a pair {h, w}",
-                                          who, key));
-  for (int k = 0; k < 2; k++) {
-    if (pair) lua_geti(L, -1, k + 1); else lua_pushvalue(L, -1);
-    int isint = 0;
-    lua_Integer v = lua_tointegerx(L, -1, &isint);
-    if (!isint || v < lo || v > 2147483647)
-      luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be %s integer%s (at most 2^31 - 1)",
-                                            who, key, lo > 0 ? "a positive" : "a non-negative",
-                                            " or a pair {h, w} of them"));
-    hw[k] = (int64_t)v;
-    lua_pop(L, 1);
-  }
-}
 
 /* The window of nn.F.max_pool2d / avg_pool2d: kernel_size at arg k, the
 ** options table at arg k + 1 (stride = kernel_size, padding = 0, dilation
