@@ -133,6 +133,13 @@ elseif mode == "nancost" then
   table.sort(off); table.sort(on)
   print(("off_s %.4f"):format(off[(pairs_n + 1) // 2]))
   print(("on_s %.4f"):format(on[(pairs_n + 1) // 2]))
+  -- the check alone beside the step it guards, each the median of 7 runs
+  -- of 20 calls on one batch: what the check adds to every step, without
+  -- the epoch-to-epoch noise of a shared machine (which the A/B above has)
+  local x, y = data.x_train:slice(1, bs), data.y_train:slice(1, bs)
+  local watch = m:_nan_watch()
+  print(("step_us %.2f"):format(median_us(20, function () m:_step(x, y) end)))
+  print(("check_us %.2f"):format(median_us(20, function () nn.first_nonfinite(watch) end)))
 elseif mode == "tiny" then
   local steps = tonumber(arg[2]) or 2000
   local m = mlp{ 784, 32, 10 }

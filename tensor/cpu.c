@@ -369,11 +369,14 @@ static double reduce_strided (const float *a, size_t n, size_t stride, nn_redop 
 ** (IEEE 754): OR together (bits & 0x7f800000) == 0x7f800000 over the array.
 ** Integer work with no early exit, which the compiler turns into SIMD; in
 ** blocks of 64K over the threads, whose flags are ORed at the end. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))   /* 8 floats an instruction where there is AVX2 */
+#endif
 int cpu_all_finite (const float *a, size_t n) {
   const uint32_t *u = (const uint32_t *)(const void *)a;
-  const size_t block = 65536;
+  const size_t block = 32768;
   int bad = 0;
-  #pragma omp parallel for schedule(static) reduction(|:bad) if (n >= 4 * block)
+  #pragma omp parallel for schedule(static) reduction(|:bad) if (n >= 2 * block)
   for (size_t lo = 0; lo < n; lo += block) {
     size_t hi = lo + block < n ? lo + block : n;
     uint32_t hit = 0;
