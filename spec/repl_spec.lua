@@ -11,7 +11,8 @@
 local H = require "spec.helpers"
 local shell_quote, read_file, write_file = H.shell_quote, H.read_file, H.write_file
 local NNLUA = H.NNLUA
-local DEADLINE = 5   -- seconds any one expected output may take
+local DEADLINE = 15  -- seconds any one expected output may take (a wait, not a sleep: a slow
+                     -- sanitizer build on a busy machine still passes)
 
 
 
@@ -47,7 +48,7 @@ local Session = {}
 Session.__index = Session
 local running = {}   -- sessions not yet finished, for after_each
 
-local function session (env, cols)
+local function session (env, cols, limit)
   local base = os.tmpname()
   local s = setmetatable({ screen_file = base .. ".out", pid_file = base .. ".pid",
                            base = base, pos = 1 }, Session)
@@ -58,9 +59,10 @@ local function session (env, cols)
   -- to wait for nnlua would get the Ctrl-C too, and dash dies of it.
   -- cat: once script has exited, keystrokes still sent go somewhere; a
   -- write to a pipe nobody reads would kill this process with SIGPIPE.
-  -- cols: the terminal's width (stty in script's shell, before nnlua)
-  local inner = ("echo $$ > %s; SHELL=/bin/sh exec timeout 10 script -qfec %s /dev/null > %s 2>&1"):format(
-    shell_quote(s.pid_file),
+  -- cols: the terminal's width (stty in script's shell, before nnlua);
+  -- limit: the seconds the whole session may take (10)
+  local inner = ("echo $$ > %s; SHELL=/bin/sh exec timeout %d script -qfec %s /dev/null > %s 2>&1"):format(
+    shell_quote(s.pid_file), limit or 10,
     shell_quote((cols and ("stty cols %d rows 50; "):format(cols) or "")
                 .. "exec env " .. (env or "NNLUA_HISTORY=") .. " TERM=xterm " .. NNLUA),
     shell_quote(s.screen_file))
@@ -349,7 +351,7 @@ describe("nnlua prompt, at a terminal", function()
   end
 
   it("a learner's session at 80 columns: train, Ctrl-C, inspect, hist, show, plot, help", function()
-    local s = session("NNLUA_HISTORY= NO_COLOR=1", 80)
+    local s = session("NNLUA_HISTORY= NO_COLOR=1", 80, 120)   -- many steps: a generous limit
     s:expect(PROMPT)
     s:send("nn.manual_seed(1); x = nn.tensor.rand(512, 784)\n")
     s:expect("> ")

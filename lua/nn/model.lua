@@ -473,10 +473,12 @@ end
 
 local function snapshot_weights(self)
   local list = self._tracked
-  if list == nil or (list[1] and list[1].weight.device ~= list[1].before.device) then
+  -- made again when the layers changed (model:add) or moved (model:to)
+  if list == nil or self._tracked_layers ~= #self.layers
+     or (list[1] and list[1].weight.device ~= list[1].before.device) then
     list = tracked_weights(self)
     for _, w in ipairs(list) do w.before = w.weight:clone() end
-    self._tracked = list
+    self._tracked, self._tracked_layers = list, #self.layers
   else
     for _, w in ipairs(list) do w.before:copy(w.weight) end
   end
@@ -485,8 +487,8 @@ end
 local function record_updates(self)
   local ratios = {}
   for _, w in ipairs(self._tracked) do
-    local before = w.before:norm()
-    ratios[w.index] = w.before:sub_(w.weight):norm() / before
+    local before = w.before:norm()                  -- (a weight of zeros has no ratio)
+    ratios[w.index] = before > 0 and w.before:sub_(w.weight):norm() / before or nil
   end
   self._update_ratios, self._update_step = ratios, self._steps
 end
@@ -538,7 +540,8 @@ end
 -- Where the first NaN or Inf is, after a batch that made one: the outputs
 -- in forward order, then the loss, then the gradients from the last layer
 -- back (the order they were computed in).  -> index, layer, tensor name,
--- what ("NaN", "Inf", "NaN and Inf"), or nil, nil, "loss" for the loss.
+-- what it holds ("6 NaN", "1 Inf", "2 NaN and 1 Inf"), or nil, nil, "loss"
+-- when no tensor holds one (the loss itself is not finite).
 function Model:_find_nonfinite()
   local function what(t)
     local f = t:float()
