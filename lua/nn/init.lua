@@ -45,7 +45,13 @@ nn.Model = require "nn.model"          -- the Keras-like Model (lua/nn/model.lua
 nn.Sequential = nn.Model               -- nn.Sequential{l1, l2, ...}: the same class, Torch7's name
 nn.load = nn.Model.load                -- nn.load(path): a saved Model (lua/nn/checkpoint.lua)
 --- nn.inspect(model) -> report: model:inspect(), as a function (lua/nn/inspect.lua)
-function nn.inspect(model) return nn.Model.inspect(model) end
+function nn.inspect(model)
+  if type(model) ~= "table" or type(rawget(model, "layers")) ~= "table" then
+    error(("nn.inspect: expected a model (nn.Model), got %s"):format(
+      require("nn.check").show(model)), 2)
+  end
+  return nn.Model.inspect(model)
+end
 -- pictures: nn.plot(history [, path]), t:show(), t:hist(), nn.image.save (lua/nn/plot.lua)
 nn.plot = require("nn.plot").plot
 
