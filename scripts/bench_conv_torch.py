@@ -8,8 +8,9 @@ Forward + backward of one torch.nn.Conv2d (padding 1, 3x3 kernel, batch
 here.  The input requires its gradient, as the nnlua layer computes dL/dx.
 """
 import sys
-import time
 import torch
+
+from bench_util import median_ms
 
 torch.set_num_threads(2)
 WARM, REPS = 3, int(sys.argv[1]) if len(sys.argv) > 1 else 21
@@ -21,16 +22,6 @@ SHAPES = [
 ]
 
 
-def median_ms(f):
-    for _ in range(WARM):
-        f()
-    times = []
-    for _ in range(REPS):
-        t0 = time.perf_counter()
-        f()
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return times[(REPS - 1) // 2]
 
 
 torch.manual_seed(1)
@@ -44,7 +35,7 @@ for name, cin, cout, hw in SHAPES:
         x.grad = None
         layer(x).backward(g)
 
-    ms = median_ms(step)
+    ms = median_ms(step, REPS, WARM)
     gflop = 3 * 2 * B * hw * hw * cout * cin * 9 / 1e9
     print("%s_ms %.3f" % (name, ms))
     print("# %s: %.1f GFLOP/s" % (name, gflop / ms * 1e3))

@@ -7,23 +7,16 @@ Prints "key milliseconds", the median of REPS (default 9) timed calls after
 2 untimed ones, each making its result as a new tensor.  torch.set_num_threads(2),
 as scripts/bench_torch.py.  cond is a bool tensor here (PyTorch's masks are
 bool); nnlua's is a float32 0/1 mask."""
-import sys, time
+import sys
 import torch
+
+from bench_util import median_ms
 
 torch.set_num_threads(2)
 torch.manual_seed(1)
 reps = int(sys.argv[1]) if len(sys.argv) > 1 else 9
 
 
-def median_ms(fn):
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return sorted(times)[(reps - 1) // 2]
 
 
 N = 4096
@@ -32,7 +25,7 @@ n = 1 << 24
 a, b = torch.randn(n), torch.randn(n)
 cond = a > 0
 
-print("bcast_row_ms %.3f" % median_ms(lambda: big + row))
-print("bcast_col_ms %.3f" % median_ms(lambda: big + col))
-print("bcast_outer_ms %.3f" % median_ms(lambda: col + rowm))
-print("where_ms %.3f" % median_ms(lambda: torch.where(cond, a, b)))
+print("bcast_row_ms %.3f" % median_ms(lambda: big + row, reps, 2))
+print("bcast_col_ms %.3f" % median_ms(lambda: big + col, reps, 2))
+print("bcast_outer_ms %.3f" % median_ms(lambda: col + rowm, reps, 2))
+print("where_ms %.3f" % median_ms(lambda: torch.where(cond, a, b), reps, 2))

@@ -1,8 +1,9 @@
 # scripts/bench_index_torch.py -- the PyTorch side of scripts/bench_index.lua:
 # the same keys, `key milliseconds`, median of 7 after 2 warm-ups, CPU.
 #   /usr/bin/python3 scripts/bench_index_torch.py
-import time
 import torch
+
+from bench_util import median_ms
 
 torch.set_num_threads(2)
 torch.manual_seed(0)
@@ -12,16 +13,6 @@ src = torch.randn(1024, 1024)
 probs = torch.rand(1024, 100)
 
 
-def median_ms(f):
-    for _ in range(2):
-        f()
-    times = []
-    for _ in range(7):
-        t0 = time.perf_counter()
-        f()
-        times.append((time.perf_counter() - t0) * 1e3)
-    times.sort()
-    return times[3]
 
 
 cases = [
@@ -34,4 +25,4 @@ cases = [
     ("bernoulli_1024x1024", lambda: torch.bernoulli(x.clamp(0, 1))),
 ]
 for key, f in cases:
-    print("%s %.3f" % (key, median_ms(f)))
+    print("%s %.3f" % (key, median_ms(f, 7, 2)))

@@ -8,27 +8,18 @@ keys of scripts/bench_math.lua.  torch.set_num_threads(2), as
 scripts/bench_torch.py runs PyTorch at its best on this 2-core machine.
 """
 import sys
-import time
 
 import torch
+
+from bench_util import median_ms
 
 torch.set_num_threads(2)
 torch.set_flush_denormal(True)
 reps = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 
 
-def median_ms(f):
-    f()
-    f()
-    t = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        f()
-        t.append(time.perf_counter() - t0)
-    t.sort()
-    return t[reps // 2] * 1e3
 
 
 for B, M, K, N in ((16, 256, 64, 256), (64, 128, 32, 128)):
     a, b = torch.randn(B, M, K), torch.randn(B, K, N)
-    print("bmm_%dx%dx%dx%d %.4f" % (B, M, K, N, median_ms(lambda: torch.bmm(a, b))))
+    print("bmm_%dx%dx%dx%d %.4f" % (B, M, K, N, median_ms(lambda: torch.bmm(a, b), reps, 2)))
