@@ -702,8 +702,24 @@ static int m_gc (lua_State *L) {
   return 0;
 }
 
-/* layer(x) is layer:forward(x), as PyTorch's module(x) */
-static int m_call (lua_State *L) { return m_forward(L); }
+/* layer(x) is layer:forward(x), as PyTorch's module(x).  layer(s) on a
+** symbolic tensor (a table: nn.Input{784}, or another layer's symbolic
+** output) builds a graph instead: the function Lua put in the metatable as
+** __symbolic_call (lua/nn/graph.lua) gets the same arguments.  Checked here
+** and not in a Lua wrapper of __call, so a call on real tensors costs one
+** type test and its errors still name the caller's variable ('l'). */
+static int m_call (lua_State *L) {
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    int t = luaL_getmetafield(L, 1, "__symbolic_call");    /* pushes nothing when nil */
+    if (t == LUA_TFUNCTION) {
+      lua_insert(L, 1);
+      lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+      return lua_gettop(L);
+    }
+    if (t != LUA_TNIL) lua_pop(L, 1);
+  }
+  return m_forward(L);
+}
 
 /* The fields: methods first, then the live tensors (output, grad_input,
 ** the parameters and their gradients, the buffers), then the options, all

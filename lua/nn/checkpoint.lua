@@ -11,6 +11,10 @@
 --   __metadata__ (strings)
 --     format        "nnlua.model/1"
 --     architecture  JSON: {layers = {{type = "Linear", in_features = 784, ...}, ...}}
+--                   and, for a graph model (lua/nn/graph.lua), graph = {nodes =
+--                   {{input = {shape = {784}, name = "image"}}, {layer = 1,
+--                   inputs = {1}}, ...}, inputs = 1, outputs = {3}}: each node's
+--                   layer (its index in layers) and the nodes it reads
 --     training      JSON: {loss = {...}, optimizer = {...}, iterations = n,
 --                          metric = "accuracy", epoch = n, rng = {seed, offset},
 --                          callbacks = {{kind = "nn.callbacks.EarlyStopping",
@@ -83,6 +87,7 @@ return function (Model, util)
     local json = nn.safetensors.json
     local arch = { layers = {} }
     for i, layer in ipairs(self.layers) do arch.layers[i] = config_of(layer, i) end
+    if self.graph then arch.graph = self.graph:describe() end
     local tensors = {}
     for _, entry in ipairs(self:_state_tensors()) do tensors[entry[1]] = entry[2] end
     local seed, offset = nn.get_rng_state()
@@ -183,7 +188,7 @@ return function (Model, util)
              type(k) == "string" and ("'%s'"):format(k) or tostring(k))
       end
     end
-    local model = Model.new()
+    local layers = {}
     for i, cfg in ipairs(arch.layers) do
       local make = type(cfg) == "table" and nn.layer_types[cfg.type]
       if not make then
@@ -192,7 +197,16 @@ return function (Model, util)
       check_before_build(cfg, i, tensors, path)
       local built, layer = pcall(make, cfg)
       if not built then fail(2, "nn.load: %s: layer %d (%s): %s", path, i, cfg.type, tostring(layer)) end
-      model:add(layer)
+      layers[i] = layer
+    end
+    local model
+    if arch.graph ~= nil then               -- a graph model: its nodes rebuilt on the layers
+      local made, m = pcall(Model._graph_from_config, arch.graph, layers)
+      if not made then fail(2, "nn.load: %s: %s", path, tostring(m)) end
+      model = m
+    else
+      model = Model.new()
+      for _, layer in ipairs(layers) do model:add(layer) end
     end
     check_against(model, tensors, path)
     local opt
@@ -213,12 +227,25 @@ return function (Model, util)
     -- everything checked: fill the model
     for _, entry in ipairs(model:_state_tensors()) do entry[2]:copy(tensors[entry[1]]) end
     local loss
-    -- the loss from its config, by the constructor its type names
-    local make_loss = type(training.loss) == "table" and nn.loss_types[training.loss.type]
-    if make_loss then
-      local made, l = pcall(make_loss, training.loss)
-      if not made then fail(2, "nn.load: %s: loss: %s", path, tostring(l)) end
-      loss = l
+    -- the loss from its config, by the constructor its type names (a list
+    -- of them, one per output, for a graph model of several outputs)
+    local function loss_of(cfg)
+      local make_loss = type(cfg) == "table" and nn.loss_types[cfg.type]
+      if not make_loss then return nil end
+      local made, l = pcall(make_loss, cfg)
+      if not made then fail(3, "nn.load: %s: loss: %s", path, tostring(l)) end
+      return l
+    end
+    if type(training.loss) == "table" and training.loss.type == "Losses"
+       and type(training.loss.losses) == "table" then
+      loss = {}
+      for k, cfg in ipairs(training.loss.losses) do
+        loss[k] = loss_of(cfg)
+        if loss[k] == nil then fail(2, "nn.load: %s: loss %d has no known type", path, k) end
+      end
+      if #loss == 0 then loss = nil end
+    else
+      loss = loss_of(training.loss)
     end
     model:set{ loss = loss, optimizer = opt, accuracy = training.metric or false }
     model.epoch = math.tointeger(training.epoch) or 0

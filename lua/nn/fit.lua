@@ -33,6 +33,90 @@ return function (Model, util)
     return t:size(1)
   end
 
+  -- A graph model (lua/nn/graph.lua) of several inputs takes x as a list of
+  -- tensors, one per input, in the order of its inputs (and y likewise, one
+  -- per output); one input takes a tensor (or a list of one).  Every tensor
+  -- of a list has the same rows, and each batch takes the same rows of each.
+  -- data(self, v, ...) -> v checked: a tensor, or a list of tensors; the
+  -- helpers below it take either.
+  local function data(self, v, who, name, level)
+    local n = self:_arity(name == "x" and "x" or "y")
+    if n == nil then return v end                     -- a sequential model: one tensor
+    if is_tensor(v) and n == 1 then return v end
+    if type(v) ~= "table" or is_tensor(v) or #v ~= n then
+      fail(level + 1, "%s: %s must be %s (the model has %d %s), got %s", who, name,
+           n == 1 and "a tensor or a list of 1" or ("a list of %d tensors"):format(n), n,
+           name == "x" and "inputs" or "outputs",
+           is_tensor(v) and "a tensor" or type(v) == "table" and ("a list of %d"):format(#v)
+           or check.show(v))
+    end
+    local rows
+    for k = 1, n do
+      local t = v[k]
+      if not is_tensor(t) or t:dim() == 0 then
+        fail(level + 1, "%s: %s[%d] must be a tensor with a batch dimension, got %s", who, name, k,
+             is_tensor(t) and "a scalar" or check.show(t))
+      end
+      if rows and t:size(1) ~= rows then
+        fail(level + 1, "%s: %s[%d] has %d rows but %s[1] has %d", who, name, k, t:size(1), name, rows)
+      end
+      rows = t:size(1)
+    end
+    if n == 1 then return v[1] end
+    local list = {}
+    for k = 1, n do list[k] = v[k] end
+    return list
+  end
+
+  local function count_rows(v, who, name)
+    if is_tensor(v) or type(v) ~= "table" then return rows_of(v, who, name) end
+    return v[1]:size(1)
+  end
+  local function map(v, f)
+    if is_tensor(v) then return f(v) end
+    local out = {}
+    for k = 1, #v do out[k] = f(v[k]) end
+    return out
+  end
+  local function slice(v, i, j) return map(v, function (t) return t:slice(i, j) end) end
+  local function to_device(v, device) return map(v, function (t) return on_device(t, device) end) end
+  -- the metric reads the first output against its targets
+  local function first(v) return is_tensor(v) and v or v[1] end
+
+  -- Batches of lists of tensors: the DataLoader of the first input and
+  -- output draws the order (the same draws as for one tensor), and each
+  -- other tensor's rows are gathered in that order into a buffer of its own.
+  local function list_loader(x, y, opts)
+    if opts.transforms ~= nil then
+      error("transforms take the batches of one input tensor: a model of several inputs or "
+            .. "outputs takes none (transform the data first)", 0)
+    end
+    local xs, ys = is_tensor(x) and { x } or x, is_tensor(y) and { y } or y
+    local main = nn.data.DataLoader(xs[1], ys[1], { batch_size = opts.batch_size,
+                                    shuffle = opts.shuffle, drop_last = opts.drop_last })
+    local gather = require("nn.core").data.gather
+    local rows = math.min(main.batch_size, main.n)
+    local xbufs, ybufs = {}, {}
+    for k = 2, #xs do xbufs[k] = xs[k]:narrow(1, 1, rows):clone() end
+    for k = 2, #ys do ybufs[k] = ys[k]:narrow(1, 1, rows):clone() end
+    local loader = setmetatable({}, { __len = function () return #main end })
+    function loader.iter()
+      local next_batch, k = main:iter(), 0
+      local perm = main.shuffle and main.perm or nil
+      return function ()
+        local xb, yb = next_batch()
+        if xb == nil then return nil end
+        local first_row, count = k * main.batch_size + 1, xb:size(1)
+        k = k + 1
+        local xl, yl = { xb }, { yb }
+        for i = 2, #xs do gather(xbufs[i], xs[i], perm, first_row, count); xl[i] = xbufs[i] end
+        for i = 2, #ys do gather(ybufs[i], ys[i], perm, first_row, count); yl[i] = ybufs[i] end
+        return is_tensor(x) and xb or xl, is_tensor(y) and yb or yl
+      end
+    end
+    return loader
+  end
+
   --- model:evaluate(x, y [, {batch_size = 256}]) -> loss, accuracy: the mean
   -- loss over all samples (or the sum, for a loss with reduction 'sum'),
   -- computed as a training step computes it (on the logits, where the model
@@ -42,9 +126,10 @@ return function (Model, util)
   function Model:evaluate(x, y, opts)
     self:_check_ready("model:evaluate")
     opts = check.keys(2, "model:evaluate", opts, { "batch_size" })
-    local n = rows_of(x, "model:evaluate", "x")
-    if rows_of(y, "model:evaluate", "y") ~= n then
-      fail(2, "model:evaluate: x has %d rows but y has %d", n, y:size(1))
+    x, y = data(self, x, "model:evaluate", "x", 2), data(self, y, "model:evaluate", "y", 2)
+    local n = count_rows(x, "model:evaluate", "x")
+    if count_rows(y, "model:evaluate", "y") ~= n then
+      fail(2, "model:evaluate: x has %d rows but y has %d", n, first(y):size(1))
     end
     if n == 0 then fail(2, "model:evaluate: x has no rows: a loss over nothing is not a number") end
     local bs = check.value(2, "model:evaluate", "batch_size", opts.batch_size, "positive integer", 256)
@@ -54,41 +139,47 @@ return function (Model, util)
     if metric then metric:reset() end
     local device = self:_device()
     for i, j in each_slice(n, bs) do
-      local xb, yb = on_device(x:slice(i, j), device), on_device(y:slice(i, j), device)
+      local xb, yb = to_device(slice(x, i, j), device), to_device(slice(y, i, j), device)
       local out, logits = self:_forward_for_loss(xb)     -- as a step computes its loss
       total = total + self:_loss_of(out, logits, yb) * (mean and (j - i + 1) or 1)
-      if metric then metric:update(out, yb) end
+      if metric then metric:update(first(out), first(yb)) end
     end
     self:set_training(was)
     return total / (mean and n or 1), metric and metric:result() or nil
   end
 
   --- model:predict(x [, {batch_size = 256}]) -> a new tensor of the outputs,
-  -- (N, ...), computed in evaluation mode batch by batch.
-  -- Errors: no layers; x not a tensor.
+  -- (N, ...), computed in evaluation mode batch by batch (a list of them,
+  -- one per output, for a graph model of several outputs).
+  -- Errors: no layers; x not a tensor (not a list of one per input, for a
+  -- graph model of several inputs).
   function Model:predict(x, opts)
     if #self.layers == 0 then fail(2, "model:predict: the model has no layers") end
     opts = check.keys(2, "model:predict", opts, { "batch_size" })
-    local n = rows_of(x, "model:predict", "x")
+    x = data(self, x, "model:predict", "x", 2)
+    local n = count_rows(x, "model:predict", "x")
     local bs = check.value(2, "model:predict", "batch_size", opts.batch_size, "positive integer", 256)
     local was, result = self.training, nil
     self:set_training(false)
     local device = self:_device()
     if n <= bs then                -- one batch (one image at the prompt): one copy
-      local out = self:forward(on_device(x, device))
+      local out = self:forward(to_device(x, device))
       local home = nn.get_default_device()
-      result = out.device == home and out:clone() or out:to(home)
+      result = map(out, function (t) return t.device == home and t:clone() or t:to(home) end)
       self:set_training(was)
       return result
     end
     for i, j in each_slice(n, bs) do
-      local out = self:forward(on_device(x:slice(i, j), device))
+      local out = self:forward(to_device(slice(x, i, j), device))
       if result == nil then
-        local shape = out:size()
-        shape[1] = n
-        result = nn.tensor.zeros(shape)
+        result = map(out, function (t)
+          local shape = t:size()
+          shape[1] = n
+          return nn.tensor.zeros(shape)
+        end)
       end
-      result:slice(i, j):copy(out)
+      if is_tensor(out) then result:slice(i, j):copy(out)
+      else for k = 1, #out do result[k]:slice(i, j):copy(out[k]) end end
     end
     self:set_training(was)
     return result
@@ -361,9 +452,10 @@ return function (Model, util)
     self:_check_ready("model:train")
     local who = "model:train"
     opts = check.keys(2, who, opts, train_keys)
-    local n = rows_of(x, who, "x")
-    if rows_of(y, who, "y") ~= n then
-      fail(2, "model:train: x has %d rows but y has %d", n, y:size(1))
+    x, y = data(self, x, who, "x", 2), data(self, y, who, "y", 2)
+    local n = count_rows(x, who, "x")
+    if count_rows(y, who, "y") ~= n then
+      fail(2, "model:train: x has %d rows but y has %d", n, first(y):size(1))
     end
     local epochs = check.value(2, who, "epochs", opts.epochs, "non-negative integer", 1)
     local initial = check.value(2, who, "initial_epoch", opts.initial_epoch, "non-negative integer", 0)
@@ -386,26 +478,40 @@ return function (Model, util)
     end
     if opts.validation_data ~= nil then
       local v = opts.validation_data
-      if type(v) ~= "table" or not is_tensor(v[1]) or not is_tensor(v[2]) then
+      local graph = self:_arity("x") ~= nil       -- (a graph model: lists allowed)
+      if type(v) ~= "table" or not (is_tensor(v[1]) or graph and type(v[1]) == "table")
+         or not (is_tensor(v[2]) or graph and type(v[2]) == "table") then
         fail(2, "model:train: validation_data must be {x_val, y_val}, two tensors, got %s", check.show(v))
       end
-      x_val, y_val = v[1], v[2]
-      local nv = rows_of(x_val, who, "validation_data[1]")
-      if rows_of(y_val, who, "validation_data[2]") ~= nv then
-        fail(2, "model:train: validation_data: x_val has %d rows but y_val has %d", nv, y_val:size(1))
+      x_val = data(self, v[1], who, "x", 2)
+      y_val = data(self, v[2], who, "y", 2)
+      local nv = count_rows(x_val, who, "validation_data[1]")
+      if count_rows(y_val, who, "validation_data[2]") ~= nv then
+        fail(2, "model:train: validation_data: x_val has %d rows but y_val has %d", nv,
+             first(y_val):size(1))
       end
       if nv == 0 then fail(2, "model:train: validation_data has no rows") end
     elseif opts.validation_split ~= nil then
       local f = check.value(2, who, "validation_split", opts.validation_split, "fraction")
       if f > 0 then
-        x, y, x_val, y_val = nn.data.split(x, y, f)
-        if x_val:size(1) == 0 then
+        if is_tensor(x) and is_tensor(y) then
+          x, y, x_val, y_val = nn.data.split(x, y, f)
+        else                                  -- lists: each tensor split at the same row
+          local function halves(v)
+            local train_part = map(v, function (t) return (nn.data.split(t, nil, f)) end)
+            local held_out = map(v, function (t) return select(3, nn.data.split(t, nil, f)) end)
+            return train_part, held_out
+          end
+          x, x_val = halves(x)
+          y, y_val = halves(y)
+        end
+        if first(x_val):size(1) == 0 then
           fail(2, "model:train: validation_split = %s holds out 0 of the %d rows", tostring(f), n)
         end
       end
     end
     -- training on no rows would report a NaN loss
-    local rows = x:size(1)
+    local rows = first(x):size(1)
     if rows == 0 then
       if x_val ~= nil and opts.validation_split ~= nil then
         fail(2, "model:train: validation_split = %s leaves 0 of the %d rows to train on",
@@ -424,16 +530,18 @@ return function (Model, util)
     -- the data goes to the model's device once (as Keras), so each batch is
     -- gathered there; validation batches are copied one by one (evaluate)
     -- one sample's shape, for model:summary()
-    local sample = x.shape
-    table.remove(sample, 1)
-    self.input_shape = sample
+    if self:_arity("x") == nil then
+      local sample = x.shape
+      table.remove(sample, 1)
+      self.input_shape = sample
+    end
     local device = self:_device()
-    x, y = on_device(x, device), on_device(y, device)
+    x, y = to_device(x, device), to_device(y, device)
     -- (the DataLoader checks the transforms against x's shape; its message
     -- is given again at the caller's line)
-    local made, loader = pcall(nn.data.DataLoader, x, y, { batch_size = bs, shuffle = shuffle,
-                                                           drop_last = drop_last,
-                                                           transforms = opts.transforms })
+    local made, loader = pcall(is_tensor(x) and is_tensor(y) and nn.data.DataLoader or list_loader,
+                               x, y, { batch_size = bs, shuffle = shuffle, drop_last = drop_last,
+                                       transforms = opts.transforms })
     if not made then fail(2, "model:train: %s", (tostring(loader):gsub("^[^:]+:%d+: ", ""))) end
     local history = setmetatable({ epoch = {}, loss = {}, accuracy = {}, val_loss = {},
                                    val_accuracy = {}, lr = {}, seconds = {} }, History)
@@ -469,7 +577,7 @@ return function (Model, util)
       local t0, seen, loss_sum, batch, last_draw = nn.clock(), 0, 0, 0, 0
       local logs = { loss = 0 }
       for xb, yb in loader:iter() do
-        local b, t_step = xb:size(1), gov and nn.clock()
+        local b, t_step = first(xb):size(1), gov and nn.clock()
         if gov then gov:before() end
         local loss, out, bad = self:_step(xb, yb, watch)
         if gov then gov:after(nn.clock() - t_step, b, b == bs) end
@@ -478,7 +586,7 @@ return function (Model, util)
           break
         end
         batch, seen, loss_sum = batch + 1, seen + b, loss_sum + loss * b
-        if metric then metric:update(out, yb) end
+        if metric then metric:update(first(out), first(yb)) end
         if #on_batch > 0 then call_all(on_batch, self, batch, { loss = loss, batch_size = b }) end
         if tty then
           local now = nn.clock()

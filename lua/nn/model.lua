@@ -140,6 +140,11 @@ function Model.new(template, sizes)
                               training = true, stop_training = false,
                               device = nn.get_default_device() }, Model)
   if template == nil then return self end
+  -- nn.Model{inputs = x, outputs = y}: a graph model (lua/nn/graph.lua)
+  if type(template) == "table" and (rawget(template, "inputs") ~= nil
+                                    or rawget(template, "outputs") ~= nil) then
+    return Model._new_graph(self, template)
+  end
   if type(template) == "table" or is_module(template) then
     check_list(template)
     for i = 1, #template do self:add(template[i]) end
@@ -263,6 +268,7 @@ Model.compile = Model.set
 -- last layer's fused activation}.  Read from the descriptions alone: what
 -- the last layer gives (layer.gives) and what the loss takes (loss.takes).
 function Model:_plan_loss()
+  if self.graph then return self.graph:_plan_loss(self) end     -- one plan per output
   self._plan = nil
   local last, loss = self.layers[#self.layers], self.loss
   if last == nil or loss == nil or not is_module(last) then return end
@@ -360,6 +366,7 @@ end
 -- or the last layer's output with its fused softmax left out.
 -- Returns out, and the tensor the loss takes (out itself without a plan).
 function Model:_forward_for_loss(x)
+  if self.graph then return self.graph:_forward_for_loss(self, x) end
   local plan, layers = self._plan, self.layers
   if plan == nil then
     local out = self:forward(x)
@@ -427,6 +434,7 @@ end
 -- tensor it took (the logits: below a Softmax layer, or at a Dense whose
 -- forward left its softmax out and whose backward then skips it too)
 function Model:_backward_loss(out, y, full)
+  if self.graph then return self.graph:_backward_loss(self, out, y, full) end
   local n, plan = #self.layers, self._plan
   if plan == nil then return backward_from(self, n, self.loss:backward(out, y), full) end
   local g = plan.loss:backward()            -- at its last forward: (softmax(z) - y) / B
@@ -435,6 +443,7 @@ end
 
 -- the loss of a step's forward (out, and what the plan's loss takes)
 function Model:_loss_of(out, logits, y)
+  if self.graph then return self.graph:_loss_of(self, out, logits, y) end
   if self._plan then return self._plan.loss:forward(logits, y) end
   return self.loss:forward(out, y)
 end
@@ -720,11 +729,15 @@ Model.__repr = Model.__tostring
 -- returns a function, called here once with the Model and the helpers they
 -- share; neither requires nn.model, so there is no require cycle.
 local util = { fail = fail, is_module = is_module, is_tensor = is_tensor,
-               layer_name = layer_name, layer_params = layer_params,
+               is_layer = is_layer, layer_name = layer_name, layer_params = layer_params,
                on_device = on_device, sorted_names = sorted_names }
 require("nn.fit")(Model, util)
 require("nn.checkpoint")(Model, util)
 require("nn.inspect")(Model, util)
+-- graph models (lua/nn/graph.lua): nn.Input, nn.call, and the methods a
+-- graph model answers itself (graph.methods), sent there by the check below
+local graph = require("nn.graph")(Model, util)
+Model._graph = graph
 
 -- model.predict(x), a dot for a colon (a Python habit), would hand x to
 -- predict as the model and fail far inside ("attempt to get length of a nil
@@ -744,12 +757,14 @@ end
 -- through it (fit and train are one method under two wrappers)
 Model._checked = setmetatable({}, { __mode = "k" })
 for name, f in pairs(methods) do
+  local in_graph = graph.methods[name]
   Model[name] = function (self, ...)
     if not is_model(self) then
       error(("use model:%s(...) (a colon): model.%s(...) passes %s as the model")
             :format(name, name, self == nil and "nothing" or is_tensor(self) and "a tensor"
                     or "a " .. type(self)), 2)
     end
+    if in_graph and rawget(self, "graph") then return in_graph(self, ...) end
     return f(self, ...)
   end
   Model._checked[Model[name]] = f
