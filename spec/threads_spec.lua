@@ -157,6 +157,24 @@ describe("nn.threads.governor (model:train's threads = 'auto')", function()
     assert.are.equal(2, gov.switches)
   end)
 
+  it("a short batch in a probe is not counted: the probe runs that step again", function()
+    local saved = nn.get_num_threads()
+    local gov = nn.threads.governor(2)
+    for _ = 1, 32 do gov:before(); gov:after(0.1, 100, true) end   -- up to the first probe
+    for step = 1, 8 do                         -- each step of the probe once short, then full
+      gov:before()
+      local n = nn.get_num_threads()
+      gov:after(0.1, 10, false)
+      gov:before()
+      assert.are.equal(n, nn.get_num_threads(), "step " .. step .. " again")
+      gov:after(0.1, 100, true)
+    end
+    gov:before()                               -- the probe is over (it indexed past its plan)
+    assert.is_nil(gov.plan)
+    gov:finish()
+    nn.set_num_threads(saved)
+  end)
+
   it("model:train takes threads = 'auto' or a count, and puts the count back", function()
     local saved = nn.get_num_threads()
     local m = nn.Sequential{ nn.Linear(4, 2) }

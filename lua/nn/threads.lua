@@ -75,7 +75,10 @@ end
 --- after a batch of `rows` rows that took `seconds`; `full` false for a
 -- short last batch, which is not counted
 function Governor:after(seconds, rows, full)
-  if full == false then return end
+  if full == false then                 -- not counted: a probe runs its step again
+    if self.plan then self.step = self.step - 1 end
+    return
+  end
   self.seen = self.seen + 1
   if self.plan == nil then return end
   local s = self.plan[self.step]
