@@ -68,8 +68,9 @@ return function (Model, util)
     return list
   end
 
-  local function count_rows(v, who, name)
-    if is_tensor(v) or type(v) ~= "table" then return rows_of(v, who, name) end
+  -- (a list here has passed data(): a graph model's, of checked tensors)
+  local function count_rows(self, v, who, name)
+    if self:_arity("x") == nil or is_tensor(v) then return rows_of(v, who, name) end
     return v[1]:size(1)
   end
   local function map(v, f)
@@ -127,8 +128,8 @@ return function (Model, util)
     self:_check_ready("model:evaluate")
     opts = check.keys(2, "model:evaluate", opts, { "batch_size" })
     x, y = data(self, x, "model:evaluate", "x", 2), data(self, y, "model:evaluate", "y", 2)
-    local n = count_rows(x, "model:evaluate", "x")
-    if count_rows(y, "model:evaluate", "y") ~= n then
+    local n = count_rows(self, x, "model:evaluate", "x")
+    if count_rows(self, y, "model:evaluate", "y") ~= n then
       fail(2, "model:evaluate: x has %d rows but y has %d", n, first(y):size(1))
     end
     if n == 0 then fail(2, "model:evaluate: x has no rows: a loss over nothing is not a number") end
@@ -157,7 +158,7 @@ return function (Model, util)
     if #self.layers == 0 then fail(2, "model:predict: the model has no layers") end
     opts = check.keys(2, "model:predict", opts, { "batch_size" })
     x = data(self, x, "model:predict", "x", 2)
-    local n = count_rows(x, "model:predict", "x")
+    local n = count_rows(self, x, "model:predict", "x")
     local bs = check.value(2, "model:predict", "batch_size", opts.batch_size, "positive integer", 256)
     local was, result = self.training, nil
     self:set_training(false)
@@ -453,8 +454,8 @@ return function (Model, util)
     local who = "model:train"
     opts = check.keys(2, who, opts, train_keys)
     x, y = data(self, x, who, "x", 2), data(self, y, who, "y", 2)
-    local n = count_rows(x, who, "x")
-    if count_rows(y, who, "y") ~= n then
+    local n = count_rows(self, x, who, "x")
+    if count_rows(self, y, who, "y") ~= n then
       fail(2, "model:train: x has %d rows but y has %d", n, first(y):size(1))
     end
     local epochs = check.value(2, who, "epochs", opts.epochs, "non-negative integer", 1)
@@ -485,8 +486,8 @@ return function (Model, util)
       end
       x_val = data(self, v[1], who, "x", 2)
       y_val = data(self, v[2], who, "y", 2)
-      local nv = count_rows(x_val, who, "validation_data[1]")
-      if count_rows(y_val, who, "validation_data[2]") ~= nv then
+      local nv = count_rows(self, x_val, who, "validation_data[1]")
+      if count_rows(self, y_val, who, "validation_data[2]") ~= nv then
         fail(2, "model:train: validation_data: x_val has %d rows but y_val has %d", nv,
              first(y_val):size(1))
       end

@@ -254,7 +254,7 @@ return function (Model, util)
     return list
   end
 
-  --- nn.Model{inputs = x, outputs = y [, name = "..."]} -> a graph model
+  -- Model._new_graph: nn.Model{inputs = x, outputs = y [, name = "..."]} -> a graph model
   -- (lua/nn/graph.lua's top comment): inputs, outputs each a symbolic
   -- tensor or a list of them.  x and y given to train, evaluate, predict,
   -- forward and step are then a tensor for one input (output) and a list of

@@ -129,6 +129,9 @@ end
 -- nn.Model{l1, l2, ...} (or nn.Sequential{l1, l2, ...}, the same class) ->
 -- a model of those layers, in order, as model:add would add them one by
 -- one (Torch7's and Keras's way to write it); nn.Model{} is an empty model.
+-- nn.Model{inputs = x, outputs = y} -> a graph model (Keras's functional
+-- API): x = nn.Input{784}, y = layers called on it, each a symbolic
+-- tensor or a list of them (lua/nn/graph.lua).
 -- nn.Model("basic", {784, 128, 128, 10}) -> Dense + ReLU hidden layers of
 -- those sizes, a Dense + Softmax output, categorical cross-entropy, Adam
 -- (lr 1e-3) and accuracy.
