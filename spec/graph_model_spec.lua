@@ -215,6 +215,27 @@ describe("a graph model of two inputs and two outputs, with a branch and merges"
     same_bits(p[1], whole[1], "predict in batches")
   end)
 
+  it("stop_on_nan stops at the batch whose second input holds a NaN, before its update", function()
+    nn.manual_seed(27)
+    local m = two_by_two()
+    m:set{ loss = { "categorical_crossentropy", "mse" }, optimizer = "sgd" }
+    local xa, xb = nn.tensor.randn(8, 4), nn.tensor.randn(8, 3)
+    xb:set(6, 2, 0 / 0)                                  -- in the second batch of 4
+    local y = { nn.tensor{ 1, 2, 3, 1, 2, 3, 1, 2 }, nn.tensor.randn(8, 1) }
+    -- what the first (clean) batch alone makes of the same weights
+    local ref = two_by_two()
+    ref:set_weights(m:get_weights())
+    ref:set{ loss = { "categorical_crossentropy", "mse" }, optimizer = "sgd" }
+    ref:step({ xa:slice(1, 4), xb:slice(1, 4) }, { y[1]:slice(1, 4), y[2]:slice(1, 4) })
+    local h = silently(m.train, m, { xa, xb }, y, { batch_size = 4, shuffle = false,
+                                                    stop_on_nan = true })
+    assert.are.equal("nan", h.stopped.reason)
+    assert.are.equal(2, h.stopped.batch)
+    assert.is_truthy(h.stopped.message:find("Concat", 1, true), h.stopped.message)
+    local w, want = m:get_weights(), ref:get_weights()
+    for k = 1, #w do same_bits(w[k], want[k], "weight " .. k) end
+  end)
+
   it("summary has one row per node, with the nodes each reads", function()
     local m = two_by_two()
     m:set{ loss = { "categorical_crossentropy", "mse" } }

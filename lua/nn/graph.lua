@@ -685,11 +685,12 @@ return function (Model, util)
     name_w = math.min(name_w, 24)
     local fmt = "%-8s %-" .. name_w .. "s %-16s %9s  %s"
     local rule = ("-"):rep(8 + 1 + name_w + 1 + 16 + 1 + 9 + 2 + 14)
+    -- (Keras's columns; a node is named by its row, an input by its name)
     local lines = { fmt:format("Node", "Layer", "Output shape", "Params", "Connected to"), rule }
     for _, r in ipairs(rows) do
       local name = #r[2] > name_w and r[2]:sub(1, name_w - 1) .. "~" or r[2]
       local label = #r[1] > 8 and r[1]:sub(1, 7) .. "~" or r[1]
-      lines[#lines + 1] = fmt:format(label, name, r[3], Model._thousands(r[4]), r[5])
+      lines[#lines + 1] = (fmt:format(label, name, r[3], Model._thousands(r[4]), r[5]):gsub("%s+$", ""))
     end
     lines[#lines + 1] = rule
     local outs = {}

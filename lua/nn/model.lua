@@ -15,6 +15,10 @@
 -- or the template nn.Model("basic", {784, 128, 128, 10}), which builds just
 -- that (Dense + ReLU layers, a Softmax output, categorical cross-entropy,
 -- Adam) and whose parts can then be replaced with model:set{...}.
+-- Or a graph of layers, Keras's functional API (lua/nn/graph.lua):
+--   local x = nn.Input{784}
+--   local y = nn.Softmax()(nn.Dense(256, 10)(nn.Dense(784, 256)(x)))
+--   local model = nn.Model{inputs = x, outputs = y}   -- several: lists
 --
 -- Three files hold the class: this one (the container, forward, backward,
 -- the step, summary), lua/nn/fit.lua (train, evaluate, predict: the loop,
