@@ -271,6 +271,28 @@ describe("a graph model of two inputs and two outputs, with a branch and merges"
     same_bits(nn.tensor{ m2:step(x, y) }, nn.tensor{ m:step(x, y) }, "next step's loss")
   end)
 
+  it("nn.load refuses a checkpoint whose graph does not hold together", function()
+    local m = two_by_two()
+    local dir = H.temp_dir()
+    local path = dir .. "/graph.safetensors"
+    m:save(path)
+    local tensors, meta = nn.safetensors.load(path)
+    local function with_graph(change, want)
+      local arch = nn.json.decode(meta.architecture)
+      change(arch.graph)
+      local bad = dir .. "/bad.safetensors"
+      nn.safetensors.save(bad, tensors, { format = meta.format, training = meta.training,
+                                          architecture = nn.json.encode(arch) })
+      H.assert_error_has(function () nn.load(bad) end, { "nn.load: " .. bad, want })
+    end
+    with_graph(function (g) g.nodes[3].inputs = { 5 } end, "node 3 reads node 5, not one before it")
+    with_graph(function (g) g.nodes[4].layer = 1 end, "node 4 names no layer, or a used one")
+    with_graph(function (g) g.outputs = { 42 } end, "output 1 is not a node")
+    with_graph(function (g) g.inputs = 1 end, "node 2 names no layer")
+    with_graph(function (g) g.nodes[6].inputs = { 3, 4 } end, "node 6: nn.Add called on (B, 5) and (B, 3)")
+    H.remove_dir(dir)
+  end)
+
   it("inspect, get_weights / set_weights, to('cpu') work as for a sequential model", function()
     nn.manual_seed(26)
     local m = two_by_two()
