@@ -139,6 +139,29 @@ describe("nn.Input and layers called on symbolic tensors", function()
   end)
 end)
 
+describe("a Lua layer of two inputs in a graph", function()
+  it("gets both inputs, and its two gradients go back to their producers", function()
+    local mul = {                                        -- y = a * b, elementwise
+      name = "Mul",
+      forward = function (self, a, b) self.a, self.b = a:clone(), b:clone(); return a * b end,
+      backward = function (self, g) return g * self.b, g * self.a end,
+    }
+    nn.manual_seed(6)
+    local x1, x2 = nn.Input{ 3 }, nn.Input{ 2 }
+    local d1, d2 = nn.Dense(3, 2), nn.Dense(2, 1)
+    local m = nn.Model{ inputs = { x1, x2 }, outputs = d2(nn.call(mul, d1(x1), x2)) }
+    local a, b = nn.tensor.randn(4, 3), nn.tensor.randn(4, 2)
+    local h = d1:forward(a):clone()
+    H.assert_tensor(m:forward{ a, b }, d2:forward(h * b):totable(), H.EXACT)
+    m:zero_grad()
+    local g = nn.tensor.ones(4, 1)
+    local dx = m:backward(g)
+    local dmul = g:matmul(d2.weight)                     -- dL/d(a * b): (4, 2)
+    H.assert_tensor(dx[2], (dmul * h):totable(), H.ROUND, "dL/dx2")
+    H.assert_tensor(dx[1], (dmul * b):matmul(d1.weight):totable(), H.ROUND, "dL/dx1")
+  end)
+end)
+
 describe("a graph model of two inputs and two outputs, with a branch and merges", function()
   it("forward gives what the same layers give called by hand", function()
     nn.manual_seed(21)
@@ -247,6 +270,8 @@ describe("a graph model of two inputs and two outputs, with a branch and merges"
                           "Outputs: #9, #10", "Total params: 89" } do
       assert.is_truthy(text:find(row, 1, true), row .. "\n" .. text)
     end
+    assert.is_truthy(tostring(m):find("nn.Model: 8 layers, 89 parameters, a graph of 2 inputs and 2 "
+                                      .. "outputs", 1, true), tostring(m))
   end)
 
   it("save and nn.load rebuild the same graph: predictions equal exactly", function()

@@ -719,6 +719,11 @@ Model.__tostring = function (self)
   local count = 0
   for _, p in ipairs((self:parameters())) do count = count + p:numel() end
   local head = ("nn.Model: %d layers, %s parameters"):format(#self.layers, Model._thousands(count))
+  local g = rawget(self, "graph")
+  if g then                              -- a graph model (lua/nn/graph.lua): in its nodes' order
+    head = head .. (", a graph of %d input%s and %d output%s"):format(#g.inputs,
+      #g.inputs == 1 and "" or "s", #g.outputs, #g.outputs == 1 and "" or "s")
+  end
   local tail = {}
   if self.loss then tail[#tail + 1] = "loss " .. tostring(self.loss):gsub("^nn%.", "") end
   if self.optimizer then tail[#tail + 1] = "optimizer " .. tostring(self.optimizer) end
