@@ -44,6 +44,7 @@ nn.Model = require "nn.model"          -- the Keras-like Model (lua/nn/model.lua
                                        -- loop in fit.lua, its checkpoints in checkpoint.lua)
 nn.Sequential = nn.Model               -- nn.Sequential{l1, l2, ...}: the same class, Torch7's name
 nn.load = nn.Model.load                -- nn.load(path): a saved Model (lua/nn/checkpoint.lua)
+nn.onnx = require "nn.onnx"            -- ONNX files: model:export_onnx, nn.onnx.load (lua/nn/onnx.lua)
 --- nn.inspect(model) -> report: model:inspect(), as a function (lua/nn/inspect.lua)
 function nn.inspect(model)
   if type(model) ~= "table" or type(rawget(model, "layers")) ~= "table" then
