@@ -236,7 +236,10 @@ int onnx_tensor_to_nn (nn_tensor **out, const Onnx__TensorProto *t, const char *
   nn_tensor *x;
   rc = tensor_new_dtype(&x, NN_CPU, is_float ? NN_F32 : NN_I32, (int)t->n_dims, shape);
   if (rc != NN_OK) return rc;
-  if (is_float) {
+  if (n == 0) {
+    /* nothing to copy; and an empty repeated field is a NULL pointer, which
+       memcpy must not get even for 0 bytes (found by fuzz_onnx) */
+  } else if (is_float) {
     float *d = tensor_data(x);
     if (dt == ONNX_FLOAT && t->has_raw_data) memcpy(d, t->raw_data.data, (size_t)n * 4);
     else if (dt == ONNX_FLOAT) memcpy(d, t->float_data, (size_t)n * 4);

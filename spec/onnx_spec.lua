@@ -178,6 +178,29 @@ describe("bad ONNX files", function()
     end
   end)
 
+  it("1000 random corruptions of a real file each decode or raise a message", function()
+    nn.manual_seed(2)
+    nn.Sequential{ nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Dense(8, 2) }
+      :export_onnx(tmp("victim.onnx"), { input_shape = { 1, 4, 4 } })
+    local bytes = H.read_file(tmp("victim.onnx"))
+    math.randomseed(42)
+    local decoded, raised = 0, 0
+    for _ = 1, 1000 do
+      local b = { bytes:byte(1, -1) }
+      for _ = 1, math.random(1, 4) do b[math.random(#b)] = math.random(0, 255) end
+      local s = string.char(table.unpack(b)):sub(1, math.random() < 0.2 and math.random(#b) or -1)
+      local ok, r = pcall(nn.onnx.decode, s)
+      if ok then
+        assert.are.equal("table", type(r.graph))
+        decoded = decoded + 1
+      else
+        assert.are.equal("string", type(r))
+        raised = raised + 1
+      end
+    end
+    assert.is_true(decoded > 0 and raised > 0, ("%d decoded, %d raised"):format(decoded, raised))
+  end)
+
   it("a 1 GB tensor claimed in a tiny file is refused before any allocation", function()
     local bytes = model_bytes{ dims = { 268435456 }, raw = ("\0"):rep(16) }
     assert.is_true(#bytes < 100)
