@@ -416,6 +416,48 @@ describe("nn.onnx.load", function()
     end
   end)
 
+  -- data/fixtures/onnx_torch_*: made once by PyTorch 1.13 (torch.onnx.export,
+  -- opset 13, dynamic batch) from seeded random weights, with its outputs
+  -- for x, as TensorProto files (onnx.numpy_helper.from_array):
+  --   mlp  nn.Sequential(Flatten, Linear(784, 8), ReLU, Dropout(0.2),
+  --                      Linear(8, 10), LogSoftmax(dim=1)).eval()
+  --   cnn  nn.Sequential(Conv2d(1, 8, 3, padding=1), BatchNorm2d(8), ReLU,
+  --                      MaxPool2d(2), Conv2d(8, 16, 3, padding=1, bias=False),
+  --                      BatchNorm2d(16), ReLU, AvgPool2d(2), AdaptiveAvgPool2d(1),
+  --                      Flatten, Linear(16, 10)).eval()
+  -- PyTorch folds each BatchNorm into its Conv and writes the AvgPool2d as
+  -- Constant + Pad (of zeros) + AveragePool.  No spec needs PyTorch itself.
+  it("loads an MLP and a CNN that PyTorch exported, as nn.Models, with PyTorch's outputs", function()
+    local x = nn.onnx.read_tensor("data/fixtures/onnx_torch_x.pb").tensor      -- (4, 1, 28, 28)
+    for _, name in ipairs{ "mlp", "cnn" } do
+      local m = nn.onnx.load("data/fixtures/onnx_torch_" .. name .. ".onnx")
+      assert.are.equal(nn.Model, getmetatable(m), name)
+      local want = nn.onnx.read_tensor("data/fixtures/onnx_torch_" .. name .. "_y.pb").tensor
+      local got = m:predict(x)
+      assert.are.same(want:size(), got:size())
+      -- float32 sums in another order than PyTorch's: a few ulp
+      assert.is_true(got:sub(want):abs():max() <= 1e-5 * math.max(1, want:abs():max()), name)
+    end
+    local ops = {}
+    for _, node in ipairs(nn.onnx.read("data/fixtures/onnx_torch_cnn.onnx").graph.node) do
+      ops[#ops + 1] = node.op_type
+    end
+    assert.are.same({ "Conv", "Relu", "MaxPool", "Conv", "Relu", "Constant", "Pad", "AveragePool",
+                      "GlobalAveragePool", "Flatten", "Gemm" }, ops)
+  end)
+
+  it("Pad and Constant in a graph: the numbers by hand", function()
+    nn.onnx.write(tmp("pad.onnx"), { opset_import = { { version = 13 } }, graph = {
+      node = { { op_type = "Constant", name = "c", output = { "pads" },
+                 attribute = { value = { name = "v", int64_data = { 0, 1, 1, 0 }, dims = { 4 } } } },
+               { op_type = "Pad", name = "p", input = { "x", "pads", "v" }, output = { "y" } } },
+      initializer = { { name = "v", tensor = nn.tensor.full({}, 9) } },
+      input = { { name = "x" } }, output = { { name = "y" } } } })
+    local g = nn.onnx.load(tmp("pad.onnx"))
+    -- x (2, 2): one column before, one row after, filled with 9
+    assert.are.same({ { 9, 1, 2 }, { 9, 3, 4 }, { 9, 9, 9 } }, g:predict(nn.tensor{ { 1, 2 }, { 3, 4 } }):totable())
+  end)
+
   it("a Gemm and its activation come back as one Dense; the model trains", function()
     nn.manual_seed(3)
     local model = nn.Sequential{ nn.Dense(4, 8, { activation = "tanh" }), nn.Dense(8, 3),

@@ -312,6 +312,14 @@ end
 --- model:export_onnx(path [, {opset = 13, batch = 'dynamic' | n, input_shape}]) -> model:
 -- the model as an ONNX file (nn.onnx.export, which says what is written).
 function nn.Model:export_onnx(path, opts)
+  -- the check every Model method makes (lua/nn/model.lua's end), which a
+  -- method added after model.lua ran must make itself
+  if type(self) ~= "table" or type(rawget(self, "layers")) ~= "table" then
+    local what = self == nil and "nothing" or getmetatable(self) == nn.Tensor and "a tensor"
+                 or "a " .. type(self)
+    error(("use model:export_onnx(...) (a colon): model.export_onnx(...) passes %s as the model")
+          :format(what), 2)
+  end
   M.export(self, path, opts)
   return self
 end
@@ -633,6 +641,48 @@ M.ops = {
     end
     return { unwindow(y, x0) }
   end,
+  -- Constant: its one value attribute (value, a tensor; or value_float(s),
+  -- value_int(s)) as its output.
+  Constant = function (node, _, a)
+    if a.value ~= nil then return { a.value } end
+    if a.value_float ~= nil then return { nn.tensor.full({}, a.value_float) } end
+    if a.value_floats ~= nil then return { nn.tensor(a.value_floats) } end
+    if a.value_int ~= nil then return { { dims = {}, int64_data = { a.value_int } } } end
+    if a.value_ints ~= nil then return { { dims = { #a.value_ints }, int64_data = a.value_ints } } end
+    fail(3, "node '%s' (Constant): a sparse or string value is not supported", node.name)
+  end,
+  -- Pad, mode "constant": pads = {x1_begin, x2_begin, ..., x1_end, x2_end, ...}
+  -- (opset 11+: an INT64 input), each side filled with constant_value (0).
+  Pad = function (node, args, a)
+    local x = float_arg(node, args, 1)
+    if (a.mode or "constant") ~= "constant" then
+      fail(3, "node '%s' (Pad): mode '%s' is not supported (constant is)", node.name, a.mode)
+    end
+    if args[4] ~= nil then fail(3, "node '%s' (Pad): the axes input is not supported", node.name) end
+    local pads = ints_of(args[2])
+    local value = args[3] and args[3]:item() or 0
+    local r = x:dim()
+    if #pads ~= 2 * r then
+      fail(3, "node '%s' (Pad): pads has %d entries, the input's rank is %d (2 per dim expected)",
+           node.name, #pads, r)
+    end
+    for d = 1, r do
+      local before, after = pads[d], pads[d + r]
+      if before < 0 or after < 0 then
+        fail(3, "node '%s' (Pad): negative pads (cropping) are not supported", node.name)
+      end
+      if before > 0 or after > 0 then
+        local parts = {}
+        local size = x:size()
+        if before > 0 then size[d] = before; parts[#parts + 1] = nn.tensor.full(size, value) end
+        parts[#parts + 1] = x
+        size = x:size()
+        if after > 0 then size[d] = after; parts[#parts + 1] = nn.tensor.full(size, value) end
+        x = nn.cat(parts, d)
+      end
+    end
+    return { x }
+  end,
   GlobalAveragePool = function (node, args)
     local x = float_arg(node, args, 1)
     if x:dim() ~= 4 then fail(3, "node '%s' (GlobalAveragePool): a 4-D input expected", node.name) end
@@ -649,9 +699,11 @@ M.ops = {
 --   Dropout 7: no is_test (the identity at inference since).   Gemm 11: C optional.
 --   Flatten, Concat 11: negative axes.   MaxPool, AveragePool 10: ceil_mode.
 --   Max, Min, Sum, Mean 8: broadcasting.  BatchNormalization 9: no `spatial`.
+--   Pad 11: pads an input.  Constant 9: its value of any type.
 M.since = { Softmax = 13, LogSoftmax = 13, Dropout = 7, Gemm = 11, Flatten = 11,
             Concat = 11, MaxPool = 10, AveragePool = 10, Max = 8, Min = 8, Sum = 8,
-            Mean = 8, BatchNormalization = 9, Add = 7, Sub = 7, Mul = 7, Div = 7, Pow = 7 }
+            Mean = 8, BatchNormalization = 9, Add = 7, Sub = 7, Mul = 7, Div = 7, Pow = 7,
+            Pad = 11, Constant = 9 }
 M.MIN_OPSET = 1
 
 --- nn.onnx.supported: the operators nnlua runs, each of whose ONNX
@@ -819,6 +871,14 @@ end
 
 local importers = {
   Relu = activation_layer("ReLU"),
+  -- a Pad of zeros only, as PyTorch writes before an AvgPool2d
+  Pad = function (node, consts, rank)
+    if (node.attribute.mode or "constant") ~= "constant" or node.input[4] then return nil end
+    local p = consts[node.input[2]]
+    if p == nil then return nil end
+    for _, v in ipairs(ints_of(p)) do if v ~= 0 then return nil end end
+    return nn.Identity(), rank
+  end,
   Sigmoid = activation_layer("Sigmoid"),
   Tanh = activation_layer("Tanh"),
   Identity = activation_layer("Identity"),
@@ -936,6 +996,18 @@ local fusable = { Relu = "relu", Sigmoid = "sigmoid", Tanh = "tanh", Softmax = "
 local function as_chain(proto, graph)
   local g = proto.graph
   if #graph.inputs ~= 1 or #graph.outputs ~= 1 then return nil end
+  -- Constant nodes (PyTorch writes Pad's pads as one) become initializers
+  local consts, nodes = {}, {}
+  for k, v in pairs(graph.consts) do consts[k] = v end
+  for _, node in ipairs(g.node) do
+    if node.op_type == "Constant" then
+      consts[node.output[1]] = M.ops.Constant(node, {}, node.attribute)[1]
+    else
+      nodes[#nodes + 1] = node
+    end
+  end
+  graph = { inputs = graph.inputs, outputs = graph.outputs, consts = consts }
+  g = { input = g.input, node = nodes }
   local input
   for _, v in ipairs(g.input) do if v.name == graph.inputs[1] then input = v end end
   local rank = input.shape and #input.shape or nil
