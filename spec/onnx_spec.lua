@@ -456,6 +456,10 @@ describe("nn.onnx.load", function()
     local g = nn.onnx.load(tmp("pad.onnx"))
     -- x (2, 2): one column before, one row after, filled with 9
     assert.are.same({ { 9, 1, 2 }, { 9, 3, 4 }, { 9, 9, 9 } }, g:predict(nn.tensor{ { 1, 2 }, { 3, 4 } }):totable())
+    -- a hostile file's pads cannot make it allocate terabytes
+    g.proto.graph.node[1].attribute.value.int64_data = { 0, 1 << 40, 0, 0 }
+    assert.error_matches(function () g:predict(nn.tensor{ { 1, 2 }, { 3, 4 } }) end,
+                         "node 'p' %(Pad%): padding would make a tensor of %d+ elements, more than 2147483648")
   end)
 
   it("a Gemm and its activation come back as one Dense; the model trains", function()

@@ -378,9 +378,24 @@ local function variadic(f)
   end
 end
 
--- zero padding of a (B, C, H, W) tensor: top, left, bottom, right
-local function pad2d(x, t, l, b, r, value)
+-- The most elements a padded tensor may hold (2^31: 8 GiB of float32):
+-- pads come from the file, and a hostile one must not make a tiny file
+-- allocate terabytes.
+M.MAX_PADDED = 2 ^ 31
+
+local function check_padded(node, size)
+  local n = 1
+  for _, d in ipairs(size) do n = n * d end
+  if n > M.MAX_PADDED then
+    fail(4, "node '%s' (%s): padding would make a tensor of %.0f elements, more than %.0f",
+         node.name, node.op_type, n, M.MAX_PADDED)
+  end
+end
+
+-- padding of a (B, C, H, W) tensor: top, left, bottom, right, with value
+local function pad2d(x, t, l, b, r, value, node)
   local s = x:size()
+  check_padded(node, { s[1], s[2], s[3] + t + b, s[4] + l + r })
   local function block(h, w)
     return nn.tensor.full({ s[1], s[2], h, w }, value)
   end
@@ -602,7 +617,7 @@ M.ops = {
     local x, _, s, d, p = window(node, x0)
     if x0:dim() == 3 then w = w:reshape(ws[1], ws[2], 1, ws[3]) end
     if p[1] ~= p[3] or p[2] ~= p[4] then
-      x = pad2d(x, p[1], p[2], p[3], p[4], 0)
+      x = pad2d(x, p[1], p[2], p[3], p[4], 0, node)
       p = { 0, 0, 0, 0 }
     end
     local b = args[3] and float_arg(node, args, 3) or nil
@@ -618,7 +633,7 @@ M.ops = {
     end
     local x0 = float_arg(node, args, 1)
     local x, k, s, d, p = window(node, x0)
-    if p[1] + p[2] + p[3] + p[4] > 0 then x = pad2d(x, p[1], p[2], p[3], p[4], -math.huge) end
+    if p[1] + p[2] + p[3] + p[4] > 0 then x = pad2d(x, p[1], p[2], p[3], p[4], -math.huge, node) end
     return { unwindow((nn.F.max_pool2d(x, { k[1], k[2] }, { stride = { s[1], s[2] },
                                                           dilation = { d[1], d[2] },
                                                           ceil_mode = (a.ceil_mode or 0) ~= 0 })), x0) }
@@ -634,10 +649,10 @@ M.ops = {
     if p[1] + p[2] + p[3] + p[4] == 0 then
       return { unwindow(nn.F.avg_pool2d(x, { k[1], k[2] }, opts), x0) }
     end
-    local y = nn.F.avg_pool2d(pad2d(x, p[1], p[2], p[3], p[4], 0), { k[1], k[2] }, opts)
+    local y = nn.F.avg_pool2d(pad2d(x, p[1], p[2], p[3], p[4], 0, node), { k[1], k[2] }, opts)
     if (a.count_include_pad or 0) == 0 then
       local ones = nn.tensor.ones(table.unpack(x:size()))
-      y = y:div(nn.F.avg_pool2d(pad2d(ones, p[1], p[2], p[3], p[4], 0), { k[1], k[2] }, opts))
+      y = y:div(nn.F.avg_pool2d(pad2d(ones, p[1], p[2], p[3], p[4], 0, node), { k[1], k[2] }, opts))
     end
     return { unwindow(y, x0) }
   end,
@@ -666,6 +681,9 @@ M.ops = {
       fail(3, "node '%s' (Pad): pads has %d entries, the input's rank is %d (2 per dim expected)",
            node.name, #pads, r)
     end
+    local out = x:size()
+    for d = 1, r do out[d] = out[d] + math.max(0, pads[d]) + math.max(0, pads[d + r]) end
+    check_padded(node, out)
     for d = 1, r do
       local before, after = pads[d], pads[d + r]
       if before < 0 or after < 0 then
