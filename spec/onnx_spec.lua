@@ -377,6 +377,29 @@ describe("exported models run in ONNX Runtime with nnlua's outputs", function()
   -- nnlua's own convolution): a few ulp of the output's scale per layer.
   -- The issue asks 1e-5 relative; we measure max |ort - nnlua| / max |nnlua|.
   local REL = 1e-5
+  -- ORT's outputs for x, and nnlua's, after exporting model
+  local function ort_and_nnlua(name, model, shape, x, after_export)
+    model:export_onnx(tmp(name .. ".onnx"), { input_shape = shape })
+    if after_export then after_export(model) end
+    nn.safetensors.save(tmp(name .. "_in.safetensors"), { input = x })
+    local cmd = ("node scripts/ort_run.js %s %s %s 2>&1"):format(tmp(name .. ".onnx"),
+      tmp(name .. "_in.safetensors"), tmp(name .. "_out.safetensors"))
+    local p = io.popen(cmd)
+    local out = p:read("a")
+    assert.is_true(p:close(), out)
+    return nn.safetensors.load(tmp(name .. "_out.safetensors")).output, model:predict(x)
+  end
+
+  it("the comparison sees a weight changed by 1e-3 after the export", function()
+    local entry = models().mlp
+    local x = fashion_batch(entry[2], 256)
+    if x == nil then pending("Fashion-MNIST is not installed (bash scripts/setup.sh)") return end
+    local got, want = ort_and_nnlua("changed", entry[1], entry[2], x, function (m)
+      m.layers[1].bias:add_(1e-3)        -- (not the last: a softmax ignores a shift of all logits)
+    end)
+    assert.is_true(got:sub(want):abs():max() / want:abs():max() > REL)
+  end)
+
   for _, name in ipairs{ "mlp", "demo", "bn_dropout", "cnn", "cnn_ref", "pools" } do
     it(name .. ": 256 Fashion-MNIST images, within 1e-5 relative", function()
       local entry = models()[name]
@@ -385,16 +408,7 @@ describe("exported models run in ONNX Runtime with nnlua's outputs", function()
         pending("Fashion-MNIST is not installed (bash scripts/setup.sh)")
         return
       end
-      local model = entry[1]
-      model:export_onnx(tmp(name .. ".onnx"), { input_shape = entry[2] })
-      nn.safetensors.save(tmp(name .. "_in.safetensors"), { input = x })
-      local cmd = ("node scripts/ort_run.js %s %s %s 2>&1"):format(tmp(name .. ".onnx"),
-        tmp(name .. "_in.safetensors"), tmp(name .. "_out.safetensors"))
-      local p = io.popen(cmd)
-      local out = p:read("a")
-      assert.is_true(p:close(), out)
-      local got = nn.safetensors.load(tmp(name .. "_out.safetensors")).output
-      local want = model:predict(x)
+      local got, want = ort_and_nnlua(name, entry[1], entry[2], x)
       assert.are.same(want:size(), got:size())
       local rel = got:sub(want):abs():max() / want:abs():max()
       print(("  ORT %-10s batch 256: max |ort - nnlua| / max |nnlua| = %.3g"):format(name, rel))

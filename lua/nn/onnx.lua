@@ -27,7 +27,7 @@
 -- layer:parameters() / layer:buffers() for its tensors.  One table keeps the
 -- whole ONNX mapping in one place a reader can compare with the operator
 -- specification (https://onnx.ai/onnx/operators/), rather than spread over
--- nineteen C layer files that know nothing of ONNX.
+-- the C layer files (nn/*.c), which know nothing of ONNX.
 --
 -- Export works on a list of steps {layer, inputs = {value names}, output =
 -- name}: a sequential model is a chain; a graph model (lua/nn/graph.lua,
