@@ -553,7 +553,7 @@ describe("make onnx-conformance (ONNX's backend node tests)", function()
     assert.are.equal(0, code, out)
     local passed, failed = out:match("(%d+) passed, (%d+) failed, %d+ unsupported")
     assert.are.equal("0", failed, out)
-    assert.is_true(tonumber(passed) >= 150, out)
+    assert.is_true(tonumber(passed) >= 290, out)
   end)
 end)
 

@@ -502,6 +502,42 @@ M.ops = {
   Reciprocal = unary(function (x) return x:pow(-1) end),
   LeakyRelu = unary(function (x, a) return nn.F.leaky_relu(x, a.alpha or 0.01) end),
   Softsign = unary(function (x) return x:div(x:abs():add(1)) end),
+  Sin = unary(function (x) return x:sin() end),
+  Cos = unary(function (x) return x:cos() end),
+  Erf = unary(function (x) return x:erf() end),
+  Sign = unary(function (x) return x:sign() end),
+  Round = unary(function (x) return x:round() end),            -- halves to even, as ONNX
+  Softplus = unary(function (x) return x:exp():add(1):log() end),   -- log(exp(x) + 1)
+  -- Elu: x > 0 ? x : alpha (exp(x) - 1)
+  Elu = unary(function (x, a)
+    return nn.where(x:gt(0), x, x:exp():sub(1):mul(a.alpha or 1.0))
+  end),
+  -- Selu: gamma (x > 0 ? x : alpha (exp(x) - 1)), ONNX's default alpha and gamma
+  Selu = unary(function (x, a)
+    local alpha, gamma = a.alpha or 1.67326319217681884765625, a.gamma or 1.05070102214813232421875
+    return nn.where(x:gt(0), x, x:exp():sub(1):mul(alpha)):mul(gamma)
+  end),
+  -- HardSigmoid: max(0, min(1, alpha x + beta))
+  HardSigmoid = unary(function (x, a)
+    return nn.clamp(x:mul(a.alpha or 0.2):add(a.beta or 0.5), 0, 1)
+  end),
+  -- HardSwish: x max(0, min(1, x / 6 + 1 / 2))
+  HardSwish = unary(function (x)
+    return x:mul(nn.clamp(x:div(6):add(0.5), 0, 1))
+  end),
+  ThresholdedRelu = unary(function (x, a)
+    return nn.where(x:gt(a.alpha or 1.0), x, 0)
+  end),
+  -- PRelu: x < 0 ? slope x : x, slope broadcast to x
+  PRelu = binary(function (x, slope) return nn.where(x:lt(0), x:mul(slope), x) end),
+  -- Clip: min and max optional scalar inputs (opset 11+) or attributes (6 .. 10)
+  Clip = function (node, args, a)
+    local x = float_arg(node, args, 1)
+    if a.min ~= nil or a.max ~= nil then x = nn.clamp(x, a.min or -math.huge, a.max or math.huge) end
+    if args[2] ~= nil then x = nn.maximum(x, float_arg(node, args, 2)) end
+    if args[3] ~= nil then x = nn.minimum(x, float_arg(node, args, 3)) end
+    return { x:clone() }
+  end,
   Add = binary(function (a, b) return a:add(b) end),
   Sub = binary(function (a, b) return a:sub(b) end),
   Mul = binary(function (a, b) return a:mul(b) end),
@@ -558,6 +594,66 @@ M.ops = {
       end
     end
     return { x:reshape(table.unpack(out)) }
+  end,
+  -- Squeeze, Unsqueeze (opset 13): the axes an INT64 input
+  Squeeze = function (node, args)
+    local x = args[1]
+    local s = x:size()
+    local drop = {}
+    local axes = args[2] ~= nil and ints_of(args[2]) or node.attribute.axes   -- an input from opset 13
+    if axes ~= nil then
+      for _, ax in ipairs(axes) do drop[dim_of(ax, #s, node)] = true end
+    else
+      for d = 1, #s do if s[d] == 1 then drop[d] = true end end
+    end
+    local out = {}
+    for d = 1, #s do
+      if drop[d] and s[d] ~= 1 then
+        fail(3, "node '%s' (Squeeze): axis %d has size %d, not 1", node.name, d - 1, s[d])
+      end
+      if not drop[d] then out[#out + 1] = s[d] end
+    end
+    return { #out > 0 and x:reshape(table.unpack(out)) or x:reshape({}) }
+  end,
+  Unsqueeze = function (node, args)
+    local x = args[1]
+    local s = x:size()
+    local axes = args[2] ~= nil and ints_of(args[2]) or node.attribute.axes   -- an input from opset 13
+    if axes == nil then fail(3, "node '%s' (Unsqueeze): axes are missing", node.name) end
+    local r = #s + #axes
+    local new = {}
+    for _, ax in ipairs(axes) do new[dim_of(ax, r, node)] = true end
+    local out, k = {}, 1
+    for d = 1, r do
+      if new[d] then out[d] = 1 else out[d] = s[k]; k = k + 1 end
+    end
+    return { x:reshape(table.unpack(out)) }
+  end,
+  -- Expand: x broadcast with `shape` (both ways, as NumPy)
+  Expand = function (node, args)
+    local x = float_arg(node, args, 1)
+    local shape = ints_of(args[2])
+    local s = x:size()
+    local r = math.max(#s, #shape)
+    local out = {}
+    for i = 1, r do
+      local a, b = s[i - r + #s] or 1, shape[i - r + #shape] or 1
+      if a ~= b and a ~= 1 and b ~= 1 then
+        fail(3, "node '%s' (Expand): shapes [%s] and [%s] do not broadcast", node.name,
+             table.concat(s, ", "), table.concat(shape, ", "))
+      end
+      out[i] = a == 1 and b or a
+    end
+    check_padded(node, out)
+    return { x:reshape(table.unpack(#s > 0 and s or { 1 })):expand(table.unpack(out)):clone() }
+  end,
+  Tile = function (node, args)
+    local x = float_arg(node, args, 1)
+    local reps = ints_of(args[2])
+    local out = x:size()
+    for i = 1, #out do out[i] = out[i] * (reps[i] or 1) end
+    check_padded(node, out)
+    return { x:tile(reps) }
   end,
   Transpose = function (node, args, a)
     local x = args[1]
@@ -708,6 +804,49 @@ M.ops = {
   end,
 }
 
+-- ReduceX: over `axes` (an attribute; for ReduceSum from opset 13 an
+-- input), all axes when none are given (unless noop_with_empty_axes), the
+-- reduced dims kept as 1 unless keepdims = 0.  `reduce(x, d)` reduces nnlua
+-- dim d keeping it; `post` finishes (a sqrt for L2, a log for LogSum).
+local function reduction(reduce, pre, post)
+  return function (node, args, a)
+    local x = float_arg(node, args, 1)
+    local axes = a.axes
+    if args[2] ~= nil then axes = ints_of(args[2]) end
+    local r = x:dim()
+    local dims = {}
+    if axes == nil or #axes == 0 then
+      if (a.noop_with_empty_axes or 0) ~= 0 then return { x } end
+      for d = 1, r do dims[d] = true end
+    else
+      for _, ax in ipairs(axes) do dims[dim_of(ax, r, node)] = true end
+    end
+    local y = pre and pre(x) or x
+    for d = 1, r do if dims[d] then y = reduce(y, d) end end
+    if post then y = post(y) end
+    if (a.keepdims or 1) == 0 then
+      local out = {}
+      for d = 1, r do if not dims[d] then out[#out + 1] = y:size()[d] end end
+      y = #out > 0 and y:reshape(table.unpack(out)) or y:reshape({})
+    end
+    return { y }
+  end
+end
+M.ops.ReduceSum = reduction(function (y, d) return y:sum(d, true) end)
+M.ops.ReduceMean = reduction(function (y, d) return y:mean(d, true) end)
+M.ops.ReduceMax = reduction(function (y, d) return (y:max(d, true)) end)
+M.ops.ReduceMin = reduction(function (y, d) return (y:min(d, true)) end)
+M.ops.ReduceProd = reduction(function (y, d) return y:prod(d, true) end)
+M.ops.ReduceSumSquare = reduction(function (y, d) return y:sum(d, true) end,
+                                  function (x) return x:mul(x) end)
+M.ops.ReduceL1 = reduction(function (y, d) return y:sum(d, true) end,
+                           function (x) return x:abs() end)
+M.ops.ReduceL2 = reduction(function (y, d) return y:sum(d, true) end,
+                           function (x) return x:mul(x) end, function (y) return y:sqrt() end)
+M.ops.ReduceLogSum = reduction(function (y, d) return y:sum(d, true) end, nil,
+                               function (y) return y:log() end)
+M.ops.ReduceLogSumExp = reduction(function (y, d) return y:logsumexp(d, true) end)
+
 --- nn.onnx.since[op]: the first opset whose form of op is the one M.ops
 -- runs (the operator's versions in https://onnx.ai/onnx/operators/); a model
 -- of an older opset that uses op is refused.  Every other op: opset 1 (its
@@ -718,10 +857,15 @@ M.ops = {
 --   Flatten, Concat 11: negative axes.   MaxPool, AveragePool 10: ceil_mode.
 --   Max, Min, Sum, Mean 8: broadcasting.  BatchNormalization 9: no `spatial`.
 --   Pad 11: pads an input.  Constant 9: its value of any type.
+--   Clip 6: no consumed_inputs (min and max attributes to 10, inputs from 11:
+--   both read).  Squeeze, Unsqueeze, ReduceSum: axes an attribute before
+--   opset 13, an input from it: both read.  Expand 8 (new then).  PRelu 7,
+--   Elu, Selu, HardSigmoid 6: no consumed_inputs.
 M.since = { Softmax = 13, LogSoftmax = 13, Dropout = 7, Gemm = 11, Flatten = 11,
             Concat = 11, MaxPool = 10, AveragePool = 10, Max = 8, Min = 8, Sum = 8,
             Mean = 8, BatchNormalization = 9, Add = 7, Sub = 7, Mul = 7, Div = 7, Pow = 7,
-            Pad = 11, Constant = 9 }
+            Pad = 11, Constant = 9, Clip = 6, Expand = 8, PRelu = 7, Selu = 6, Elu = 6,
+            HardSigmoid = 6 }
 M.MIN_OPSET = 1
 
 --- nn.onnx.supported: the operators nnlua runs, each of whose ONNX
