@@ -170,7 +170,8 @@ bench: $(BIN) $(BUILD)/gemm_ref
 
 # Fuzz targets (libFuzzer, clang): each fuzz/fuzz_NAME.c is linked with the
 # plain C libraries (io/, nn/, tensor/ without CUDA: no NN_HAVE_CUDA, so the
-# CUDA functions are NN_CUDA_FN's stubs) under ASan + UBSan and
+# CUDA functions are NN_CUDA_FN's stubs; and protoc-c's code of onnx.proto,
+# generated into build-fuzz/gen) under ASan + UBSan and
 # run for FUZZ_SECONDS from the seed corpus fuzz/corpus/NAME/.  Then the
 # Lua-API fuzzer, fuzz/lua_api.lua (random sequences of tensor, layer, loss,
 # optimizer and model calls), runs for FUZZ_SECONDS in build-asan/nnlua, the
