@@ -476,6 +476,22 @@ describe("nn.onnx.load", function()
                          "node 'p' %(Pad%): padding would make a tensor of %d+ elements, more than 2147483648")
   end)
 
+  it("a MatMul by a weight and an Add of a bias come back as one Linear", function()
+    local w, b = nn.tensor{ { 1, 2 }, { 3, 4 }, { 5, 6 } }, nn.tensor{ 10, 20 }     -- (in 3, out 2)
+    nn.onnx.write(tmp("mm.onnx"), { opset_import = { { version = 13 } }, graph = {
+      node = { { op_type = "MatMul", name = "mm", input = { "x", "w" }, output = { "h" } },
+               { op_type = "Add", name = "add", input = { "h", "b" }, output = { "z" } },
+               { op_type = "Relu", name = "relu", input = { "z" }, output = { "y" } } },
+      initializer = { { name = "w", tensor = w }, { name = "b", tensor = b } },
+      input = { { name = "x", shape = { "n", 3 } } }, output = { { name = "y" } } } })
+    local m = nn.onnx.load(tmp("mm.onnx"))
+    assert.are.equal(nn.Model, getmetatable(m))
+    assert.are.equal(2, #m.layers)
+    assert.are.same({ { 1, 3, 5 }, { 2, 4, 6 } }, m.layers[1].weight:totable())       -- W = B^T
+    -- x = {1, 0, -1}: x B = {-4, -4}; + b = {6, 16}; x = {0, 0, -1}: {-5, -6} + b = {5, 14}
+    assert.are.same({ { 6, 16 }, { 5, 14 } }, m:predict(nn.tensor{ { 1, 0, -1 }, { 0, 0, -1 } }):totable())
+  end)
+
   -- ONNX's own tests of ReduceLogSumExp are all of float64 data, which
   -- make onnx-conformance counts as unsupported: checked here by hand
   it("ReduceLogSumExp: log(1 + 3) = log 4 over axis 1, keepdims 0", function()

@@ -1088,6 +1088,14 @@ local importers = {
     if b then copy_into(l.bias, b) end
     return l, 2
   end,
+  -- MatMul by a constant (in, out) matrix: a Linear without bias, W = B^T
+  MatMul = function (node, consts, rank)
+    local w = const_tensor(consts, node.input[2])
+    if rank ~= 2 or w == nil or w:dim() ~= 2 then return nil end
+    local l = nn.Linear(w:size()[1], w:size()[2], { bias = false })
+    copy_into(l.weight, w:t())
+    return l, 2
+  end,
   Conv = function (node, consts, rank)
     local a = node.attribute
     local w = const_tensor(consts, node.input[2])
@@ -1188,6 +1196,18 @@ local function as_chain(proto, graph)
     if layer == nil then return nil end
     current, rank = node.output[1], r
     local nxt = g.node[i + 1]
+    -- MatMul by a weight (in, out) and an Add of a bias (out) right after
+    -- it (TensorFlow's converters, older PyTorch exports): one Linear
+    if node.op_type == "MatMul" and nxt and nxt.op_type == "Add" and nxt.input[1] == current then
+      local b = const_tensor(graph.consts, nxt.input[2])
+      local w = layer.weight
+      if b and b:numel() == w:size()[1] and (b:dim() == 1 or (b:dim() == 2 and b:size()[1] == 1)) then
+        local fused = nn.Linear(w:size()[2], w:size()[1])
+        fused.weight:copy_(w)
+        copy_into(fused.bias, b)
+        layer, current, i = fused, nxt.output[1], i + 1
+      end
+    end
     local prefix = node.name:match("^(.+)%.[^.]+$")
     if node.op_type == "Gemm" and nxt and fusable[nxt.op_type] and nxt.input[1] == current
        and prefix and nxt.name:match("^(.+)%.[^.]+$") == prefix then
@@ -1218,9 +1238,10 @@ local function as_chain(proto, graph)
 end
 
 --- nn.onnx.load(path) -> model: an ONNX file as something that predicts.
--- A graph that is a chain of operators nnlua has layers for (Gemm, Conv,
--- BatchNormalization, Relu, ..., as export_onnx writes them, and as
--- PyTorch exports an MLP or a CNN) becomes an nn.Model of those layers,
+-- A graph that is a chain of operators nnlua has layers for (Gemm, MatMul
+-- by a weight with or without an Add of a bias, Conv, BatchNormalization,
+-- Relu, ..., as export_onnx writes them, and as PyTorch exports an MLP or a
+-- CNN) becomes an nn.Model of those layers,
 -- which also trains; any other graph of the supported operators
 -- (nn.onnx.supported) an nn.onnx.Graph, which predicts.
 -- Errors: the file cannot be read or is not ONNX; a node that reads a value
