@@ -1,4 +1,5 @@
 # nnlua -- make | make test | make asan | make demo | make demo-cnn | make fuzz | make bench
+#          make onnx-conformance
 #          make install PREFIX=... | make clean
 # Switches:  GPU=0|1 (default: 1 when nvcc is found)   DEBUG=1   BUILD=dir
 #            SPECS="spec/tensor_spec.lua ..." (what `make test` runs)
@@ -22,6 +23,14 @@ BLAS_LIBS   = -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null || \
                 echo -I/usr/include/lua5.4 -I/usr/include/editline -I/usr/include/libpng16) $(BLAS_CFLAGS)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llua5.4 -ledit -lz -ljansson -lpng16) $(BLAS_LIBS)
+# ONNX files (io/onnx.c): protoc-c generates the C encoder and decoder of
+# Debian's onnx.proto (libonnx-dev) into $(BUILD)/gen at build time, linked
+# with libprotobuf-c (libprotobuf-c-dev, protobuf-c-compiler): no protobuf
+# code is written by hand.
+ONNX_INC   ?= /usr/include
+ONNX_PROTO  = $(ONNX_INC)/onnx/onnx.proto
+PROTOC_C   ?= protoc-c
+PKG_LIBS   += $(shell pkg-config --libs libprotobuf-c 2>/dev/null || echo -lprotobuf-c)
 
 # --- CUDA: build the backend whenever nvcc exists, even without a GPU -------
 NVCC    ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
@@ -68,7 +77,9 @@ ifeq ($(GPU),1)
 else
   SRC_CU  =
 endif
-OBJ     = $(SRC_C:%.c=$(BUILD)/%.o) $(SRC_CU:%.cu=$(BUILD)/%.cu.o)
+ONNX_GEN_C = $(BUILD)/gen/onnx/onnx.pb-c.c
+OBJ     = $(SRC_C:%.c=$(BUILD)/%.o) $(SRC_CU:%.cu=$(BUILD)/%.cu.o) $(ONNX_GEN_C:.c=.o)
+CFLAGS += -I$(BUILD)/gen
 
 # help's text (nn.help) is cut from the comments of the sources at build
 # time, so the two cannot drift: scripts/gen_help.lua writes a Lua table
@@ -78,7 +89,7 @@ OBJ     = $(SRC_C:%.c=$(BUILD)/%.o) $(SRC_CU:%.cu=$(BUILD)/%.cu.o)
 HELP_GEN  = lua/nn/help_gen.lua
 HELP_SRC  = $(wildcard nn/*.c) $(wildcard vm/l_*.c) $(filter-out $(HELP_GEN),$(wildcard lua/nn/*.lua))
 
-.PHONY: all test asan bench demo demo-cnn mnist fuzz install clean
+.PHONY: all test asan bench demo demo-cnn mnist fuzz onnx-conformance install clean
 all: $(BIN) $(HELP_GEN)
 $(HELP_GEN): scripts/gen_help.lua $(HELP_SRC) | $(BIN)
 	@echo "gen_help $@"
@@ -90,6 +101,16 @@ $(BIN): $(OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The generated protobuf-c code of onnx.proto; every C file may include its
+# header (io/onnx.h does), so it is made before any of them is compiled.
+# Compiled without our warning flags: it is protoc-c's code, not ours.
+$(BUILD)/gen/onnx/onnx.pb-c.c $(BUILD)/gen/onnx/onnx.pb-c.h &: $(ONNX_PROTO)
+	@mkdir -p $(BUILD)/gen
+	$(PROTOC_C) --c_out=$(BUILD)/gen -I$(ONNX_INC) $(ONNX_PROTO)
+$(SRC_C:%.c=$(BUILD)/%.o): | $(BUILD)/gen/onnx/onnx.pb-c.h
+$(BUILD)/gen/onnx/onnx.pb-c.o: $(BUILD)/gen/onnx/onnx.pb-c.c
+	$(CC) $(filter-out $(WARN),$(CFLAGS)) -w -c -o $@ $<
 
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
@@ -131,6 +152,14 @@ asan:
 	ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	  NNLUA=build-asan/nnlua build-asan/nnlua spec/run.lua $(SPECS)
 
+# ONNX's own backend node tests (Debian's libonnx-testdata: a model.onnx and
+# its inputs and reference outputs per test), run by nnlua's importer with
+# ONNX's runner's tolerance; prints the failures and "N passed, N failed, N
+# unsupported" (scripts/onnx_conformance.lua says what counts as which).
+ONNX_TESTS ?= /usr/share/libonnx-testdata/data/node
+onnx-conformance: $(BIN)
+	./$(BIN) scripts/onnx_conformance.lua $(ONNX_TESTS)
+
 # Benchmarks against PyTorch and cblas_sgemm measured in the same run
 # (scripts/bench; it needs python3-torch); writes BENCHMARKS.md.
 $(BUILD)/gemm_ref: scripts/gemm_ref.c
@@ -141,7 +170,8 @@ bench: $(BIN) $(BUILD)/gemm_ref
 
 # Fuzz targets (libFuzzer, clang): each fuzz/fuzz_NAME.c is linked with the
 # plain C libraries (io/, nn/, tensor/ without CUDA: no NN_HAVE_CUDA, so the
-# CUDA functions are NN_CUDA_FN's stubs) under ASan + UBSan and
+# CUDA functions are NN_CUDA_FN's stubs; and protoc-c's code of onnx.proto,
+# generated into build-fuzz/gen) under ASan + UBSan and
 # run for FUZZ_SECONDS from the seed corpus fuzz/corpus/NAME/.  Then the
 # Lua-API fuzzer, fuzz/lua_api.lua (random sequences of tensor, layer, loss,
 # optimizer and model calls), runs for FUZZ_SECONDS in build-asan/nnlua, the
@@ -153,10 +183,14 @@ FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 20
 FUZZ_SRC      = $(wildcard tensor/*.c) $(wildcard nn/*.c) $(wildcard io/*.c)
 FUZZ_TARGETS  = $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
-build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard tensor/*.h nn/*.h io/*.h)
+build-fuzz/gen/onnx/onnx.pb-c.c: $(ONNX_PROTO)
+	@mkdir -p build-fuzz/gen
+	$(PROTOC_C) --c_out=build-fuzz/gen -I$(ONNX_INC) $(ONNX_PROTO)
+build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC) $(wildcard tensor/*.h nn/*.h io/*.h) build-fuzz/gen/onnx/onnx.pb-c.c
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  -D_GNU_SOURCE $(PKG_CFLAGS) -Itensor -Inn -Iio -o $@ $< $(FUZZ_SRC) $(PKG_LIBS) -lm
+	  -D_GNU_SOURCE $(PKG_CFLAGS) -Itensor -Inn -Iio -Ibuild-fuzz/gen -o $@ $< $(FUZZ_SRC) \
+	  build-fuzz/gen/onnx/onnx.pb-c.c $(PKG_LIBS) -lm
 # For the Lua-API fuzzer (see the top of fuzz/lua_api.lua):
 #   allocator_may_return_null=1 max_allocation_size_mb=256: an allocation past
 #   256 MB fails as malloc does when memory runs out (the library must say

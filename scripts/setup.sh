@@ -26,7 +26,16 @@ PKGS=(
   clang libclang-rt-14-dev
   # nn.plot(history, 'loss.png'): gnuplot without X (its pngcairo terminal)
   gnuplot-nox
+  # ONNX (io/onnx.c): onnx.proto, protoc-c to generate its C code at build
+  # time, libprotobuf-c; ONNX's checker (python3-onnx) and its backend node
+  # tests (libonnx-testdata) for the specs and `make onnx-conformance`;
+  # node (and npm, below) for scripts/get_onnxruntime.sh (ONNX Runtime, from npm)
+  libonnx-dev protobuf-c-compiler libprotobuf-c-dev libonnx-testdata python3-onnx
+  nodejs
 )
+# npm: Debian's package, unless an npm is already on PATH (NodeSource's
+# nodejs bundles its own, and Debian's npm would conflict with it)
+command -v npm > /dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for pkg in "${PKGS[@]}"; do

@@ -114,6 +114,9 @@ void nn_open_criterion (lua_State *L);
 void nn_open_optim (lua_State *L);
 void nn_open_data (lua_State *L);
 void nn_open_io (lua_State *L);
+/* nn_open_onnx (l_onnx.c): onnx_read, onnx_decode, onnx_read_tensor,
+** onnx_write: ONNX files as plain Lua tables (lua/nn/onnx.lua uses them) */
+void nn_open_onnx (lua_State *L);
 void nn_open_metrics (lua_State *L);
 /* nn_open_functional (l_functional.c): the layers' pure pairs as nn.core.functional */
 void nn_open_functional (lua_State *L);

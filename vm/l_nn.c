@@ -262,6 +262,7 @@ int luaopen_nn_core (lua_State *L) {
   nn_open_optim(L);
   nn_open_data(L);
   nn_open_io(L);
+  nn_open_onnx(L);
   nn_open_metrics(L);
   nn_open_functional(L);
   luaL_newlib(L, cuda_funcs);     /* after the tensor methods: t:cuda() is not nn.cuda */

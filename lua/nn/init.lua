@@ -46,6 +46,7 @@ nn.Sequential = nn.Model               -- nn.Sequential{l1, l2, ...}: the same c
 nn.load = nn.Model.load                -- nn.load(path): a saved Model (lua/nn/checkpoint.lua)
 nn.Input = nn.Model._graph.Input       -- graph models: nn.Input{784}, layers called on it,
 nn.call = nn.Model._graph.call         -- nn.Model{inputs = x, outputs = y} (lua/nn/graph.lua)
+nn.onnx = require "nn.onnx"            -- ONNX files: model:export_onnx, nn.onnx.load (lua/nn/onnx.lua)
 --- nn.inspect(model) -> report: model:inspect(), as a function (lua/nn/inspect.lua)
 function nn.inspect(model)
   if type(model) ~= "table" or type(rawget(model, "layers")) ~= "table" then
