@@ -206,7 +206,9 @@ local optimizers = { sgd = "SGD", adagrad = "Adagrad", rmsprop = "RMSprop", adam
 --- model:set{loss = ..., optimizer = ..., accuracy = ...} -> model (alias
 -- compile).  Any part may be left out and set later; a part given again
 -- replaces the old one.
---   loss       a loss (nn.CategoricalCrossentropy(), ...) or its Keras name:
+--   loss       a loss (nn.CategoricalCrossentropy(), ..., or one written in Lua:
+--              a table with forward(out, y) and backward(out, y), nn.FocalLoss{})
+--              or its Keras name:
 --              categorical_crossentropy, sparse_categorical_crossentropy,
 --              cross_entropy, nll, mse, mae, binary_crossentropy, bce_with_logits
 --   optimizer  nn.optim.Adam{...}, ..., or a name: sgd, adagrad, rmsprop,
@@ -228,7 +230,11 @@ function Model:set(opts)
       local make = losses[loss]
       if not make then fail(2, "model:set: unknown loss '%s' (known: %s)", loss, sorted_names(losses)) end
       loss = make()
-    elseif getmetatable(loss) ~= nn.Criterion then
+    elseif getmetatable(loss) ~= nn.Criterion
+           -- a loss written in Lua (nn.LambdaLoss, nn.FocalLoss): forward(out, y) -> number,
+           -- backward(out, y) -> dL/dout, and reduction, as a criterion's
+           and not (type(loss) == "table" and type(loss.forward) == "function"
+                    and type(loss.backward) == "function") then
       fail(2, "model:set: loss must be a loss (nn.CategoricalCrossentropy(), ...) or its name, got %s", type(loss))
     end
     self.loss = loss

@@ -1,0 +1,306 @@
+--- Layers and losses written as formulas: no backward by hand.
+--
+--   local Scale = nn.Lambda{
+--     name = "Scale",
+--     params = { w = nn.tensor.ones(4) },           -- name -> tensor
+--     forward = function (self, x) return x * self.w end,
+--   }
+--   local model = nn.Model{ nn.Dense(8, 4), Scale, nn.Dense(4, 2) }
+--
+-- The name is Keras's (keras.layers.Lambda: a layer from a function);
+-- PyTorch writes a Module subclass whose forward is the formula, which is
+-- what this is, with its parameters declared in a table.
+--
+-- How it trains (the Model sees a layer written in Lua: forward, backward,
+-- parameters, zero_grad, train, evaluate, to; lua/nn/model.lua):
+--   forward(x), training:  x' = x:detach():requires_grad_(); the parameters
+--       require grad while the formula runs, so the tape records it; the
+--       output is a recorded tensor.
+--   backward(g):           the engine from that output with grad g
+--       (nn.autograd, the same pairs the layers use); the parameters'
+--       gradients are ADDED to the gradient tensors this layer owns (fixed
+--       tensors, the ones parameters() returns and the optimizer reads:
+--       p.grad is that tensor), and dL/dx = x'.grad is returned.
+--   forward(x), evaluation (predict, evaluate) or under nn.no_grad: the
+--       formula runs with recording off.
+-- The parameters require grad only while the formula runs: outside it they
+-- are plain tensors that an optimizer, a checkpoint or gradcheck may change
+-- in place.
+local nn = require "nn"
+local autograd = require "nn.autograd"
+
+local NODE, GRAD = autograd.NODE, autograd.GRAD
+local R = autograd.raw
+
+local function is_tensor(v) return getmetatable(v) == nn.Tensor end
+local function fail(level, fmt, ...) error(fmt:format(...), level + 1) end
+
+-- --- nn.Lambda ---------------------------------------------------------------------
+
+local Lambda = {}
+Lambda.__index = Lambda
+Lambda.__name = "nn.Lambda"
+
+local reserved = {}
+for _, k in ipairs{ "forward", "backward", "parameters", "zero_grad", "train", "evaluate", "to",
+                    "name", "params", "training", "output", "grad_input" } do reserved[k] = true end
+
+--- nn.Lambda{name = "Residual", params = {w = t, ...}, forward = function (self, x) ... end}
+-- -> a layer whose forward is the formula (ops on tensors, self.w the
+-- parameters) and whose backward is the autograd engine's.  params: a table
+-- name -> float32 tensor (order: sorted by name), optional.
+-- Errors: forward not a function; a parameter that is not a float32 tensor,
+-- or whose name is one of the layer's own fields.
+function Lambda.new(spec)
+  if type(spec) ~= "table" then fail(2, "nn.Lambda: expected a table {name, params, forward}, got %s", type(spec)) end
+  if type(spec.forward) ~= "function" then
+    fail(2, "nn.Lambda: forward must be a function (self, x) -> y, got %s", type(spec.forward))
+  end
+  if spec.params ~= nil and type(spec.params) ~= "table" then
+    fail(2, "nn.Lambda: params must be a table name -> tensor, got %s", type(spec.params))
+  end
+  local self = setmetatable({ name = spec.name or "Lambda", _fn = spec.forward, training = true,
+                              _names = {}, _grads = {} }, Lambda)
+  for name, p in pairs(spec.params or {}) do
+    if type(name) ~= "string" or reserved[name] then
+      fail(2, "nn.Lambda: parameter name %s is not allowed (a string, not one of the layer's fields)",
+           tostring(name))
+    end
+    if not is_tensor(p) or p.dtype ~= "float32" then
+      fail(2, "nn.Lambda: parameter '%s' must be a float32 tensor, got %s", name,
+           is_tensor(p) and p.dtype .. " tensor" or type(p))
+    end
+    self._names[#self._names + 1] = name
+  end
+  table.sort(self._names)
+  for i, name in ipairs(self._names) do
+    local p = spec.params[name]
+    self[name] = p
+    self._grads[i] = R.mul(p, 0)
+    GRAD[p] = self._grads[i]                  -- p.grad is the tensor the optimizer reads
+  end
+  autograd._activate()
+  return self
+end
+setmetatable(Lambda, { __call = function (_, spec) return Lambda.new(spec) end })
+
+--- layer:forward(x, ...) -> y: the formula, recorded in training mode.
+-- Errors: the formula's own; a formula that returns no tensor.
+function Lambda:forward(x, ...)
+  local fn = self._fn
+  if not (self.training and autograd.is_enabled()) then
+    local y = nn.no_grad(fn, self, x, ...)
+    if not is_tensor(y) then fail(2, "%s: forward must return a tensor, got %s", self.name, type(y)) end
+    self.output, self._out, self._x = y, nil, nil
+    return y
+  end
+  local xin = x
+  if is_tensor(x) and x.dtype == "float32" then xin = R.view(x, R.size(x)):requires_grad_() end
+  local params = {}
+  for i, name in ipairs(self._names) do
+    params[i] = self[name]
+    NODE[params[i]] = autograd.leaf_node(params[i], name)
+  end
+  local ok, y = pcall(fn, self, xin, ...)
+  for i = 1, #params do NODE[params[i]] = nil end
+  if not ok then error(y, 0) end
+  if not is_tensor(y) then fail(2, "%s: forward must return a tensor, got %s", self.name, type(y)) end
+  self.output, self._out, self._x = y, y, xin
+  return y
+end
+Lambda.__call = Lambda.forward
+
+--- layer:backward(grad_output) -> grad_input: the engine from the last
+-- forward's output; parameter gradients added (+=) to layer:parameters()'s
+-- gradients.  grad_input: dL/dx, zeros when y does not depend on x.
+-- Errors: no forward in training mode since the last backward; a
+-- grad_output of another shape than the output.
+function Lambda:backward(grad_output)
+  local y, xin = self._out, self._x
+  if y == nil then
+    fail(2, "%s: backward needs a forward in training mode first (one backward per forward)", self.name)
+  end
+  for i, name in ipairs(self._names) do GRAD[self[name]] = self._grads[i] end
+  if is_tensor(xin) then GRAD[xin] = nil end
+  if autograd.is_recorded(y) then
+    local ok, err = pcall(y.backward, y, grad_output)
+    if not ok then error(("%s: %s"):format(self.name, tostring(err)), 2) end
+  end
+  self._out = nil
+  local gx = is_tensor(xin) and (GRAD[xin] or R.mul(xin, 0)) or nil
+  self.grad_input = gx
+  return gx
+end
+
+--- layer:parameters() -> params, grads, names (sorted by name).
+function Lambda:parameters()
+  local p, g, n = {}, {}, {}
+  for i, name in ipairs(self._names) do p[i], g[i], n[i] = self[name], self._grads[i], name end
+  return p, g, n
+end
+
+--- layer:zero_grad() -> layer: every parameter gradient = 0.
+function Lambda:zero_grad()
+  for _, g in ipairs(self._grads) do R.zero_(g) end
+  return self
+end
+
+function Lambda:train() self.training = true return self end
+function Lambda:evaluate() self.training = false return self end
+
+--- layer:to(device) -> layer: the parameters and their gradients moved.
+function Lambda:to(device)
+  for i, name in ipairs(self._names) do
+    local p = R.to(self[name], device)
+    self[name] = p
+    self._grads[i] = R.to(self._grads[i], device)
+    GRAD[p] = self._grads[i]
+  end
+  return self
+end
+
+function Lambda.__tostring(self)
+  return ("%s (nn.Lambda, %d parameters)"):format(self.name, #self._names)
+end
+
+-- --- nn.LambdaLoss --------------------------------------------------------------------
+
+local LambdaLoss = {}
+LambdaLoss.__index = LambdaLoss
+LambdaLoss.__name = "nn.LambdaLoss"
+
+--- nn.LambdaLoss{name = "FocalLoss", forward = function (self, out, y) ... end
+-- [, reduction = 'mean']} -> a loss for model:set{loss = ...}: forward gives
+-- a one-element tensor (or a number, outside recording) from the model's
+-- output and the target; its gradient dL/dout comes from the engine.
+-- reduction says how evaluate weights batches ('mean' or 'sum').
+-- Errors: forward not a function; reduction not 'mean' or 'sum'.
+function LambdaLoss.new(spec)
+  if type(spec) ~= "table" then fail(2, "nn.LambdaLoss: expected a table {name, forward}, got %s", type(spec)) end
+  if type(spec.forward) ~= "function" then
+    fail(2, "nn.LambdaLoss: forward must be a function (self, out, target) -> loss, got %s",
+         type(spec.forward))
+  end
+  local reduction = spec.reduction or "mean"
+  if reduction ~= "mean" and reduction ~= "sum" then
+    fail(2, "nn.LambdaLoss: reduction must be 'mean' or 'sum', got %s", tostring(reduction))
+  end
+  local self = setmetatable({ name = spec.name or "LambdaLoss", _fn = spec.forward,
+                              reduction = reduction, takes = "values" }, LambdaLoss)
+  for k, v in pairs(spec) do
+    if k ~= "forward" and k ~= "name" and k ~= "reduction" then self[k] = v end
+  end
+  autograd._activate()
+  return self
+end
+setmetatable(LambdaLoss, { __call = function (_, spec) return LambdaLoss.new(spec) end })
+
+local function as_number(self, L)
+  if is_tensor(L) then
+    if R.numel(L) ~= 1 then
+      fail(3, "%s: forward must return one number (a one-element tensor), got %s", self.name,
+           autograd.shape_text(R.size(L)))
+    end
+    return R.item(L)
+  end
+  if type(L) ~= "number" then fail(3, "%s: forward must return a number or a tensor, got %s", self.name, type(L)) end
+  return L
+end
+
+--- loss:forward(out, target) -> the loss, a number (as nn.Criterion's).
+function LambdaLoss:forward(out, target)
+  if not is_tensor(out) then fail(2, "%s: out must be a tensor, got %s", self.name, type(out)) end
+  if not autograd.is_enabled() then
+    self._L = nil
+    return as_number(self, self._fn(self, out, target))
+  end
+  local xin = R.view(out, R.size(out)):requires_grad_()
+  local L = self._fn(self, xin, target)
+  self._L, self._x, self._src, self._target = L, xin, out, target
+  return as_number(self, L)
+end
+LambdaLoss.__call = LambdaLoss.forward
+
+--- loss:backward(out, target) -> dL/dout, of out's shape (the forward is
+-- run again when it was not the last one's).
+function LambdaLoss:backward(out, target)
+  if self._L == nil or self._src ~= out or self._target ~= target then self:forward(out, target) end
+  local L, xin = self._L, self._x
+  self._L = nil
+  GRAD[xin] = nil
+  if autograd.is_recorded(L) then L:backward() end
+  return GRAD[xin] or R.mul(xin, 0)
+end
+
+--- loss:config() -> {type = name, ...}: what a checkpoint stores of it (a
+-- loss written in Lua is not rebuilt by nn.load: set it again).
+function LambdaLoss:config()
+  return { type = self.name, reduction = self.reduction, gamma = self.gamma }
+end
+
+function LambdaLoss.__tostring(self) return ("%s (nn.LambdaLoss)"):format(self.name) end
+
+-- --- the two shipped: ResidualBlock, FocalLoss ---------------------------------------------
+
+-- U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's nn.Linear default
+local function uniform(bound, ...)
+  return R.sub(R.mul(nn.tensor.rand(...), 2 * bound), bound)
+end
+
+--- nn.ResidualBlock(features) -> a layer y = x + W2 relu(W1 x + b1) + b2,
+-- x and y (B, features): He et al., "Deep Residual Learning for Image
+-- Recognition" (2016), with Dense layers for convolutions and no
+-- normalisation.  Written as a formula (nn.Lambda): its backward is the
+-- engine's, through nn.F.linear's pair.  Parameters w1, b1, w2, b2
+-- initialised as nn.Linear's.
+-- Errors: features not a positive integer.
+local function ResidualBlock(features)
+  if math.type(features) ~= "integer" or features < 1 then
+    fail(2, "nn.ResidualBlock: features must be a positive integer, got %s", tostring(features))
+  end
+  local bound = 1 / math.sqrt(features)
+  return Lambda.new{
+    name = "ResidualBlock",
+    params = { w1 = uniform(bound, features, features), b1 = uniform(bound, features),
+               w2 = uniform(bound, features, features), b2 = uniform(bound, features) },
+    forward = function (self, x)
+      local h = nn.F.linear(x, self.w1, self.b1, "relu")
+      return x + nn.F.linear(h, self.w2, self.b2)
+    end,
+  }
+end
+
+--- nn.FocalLoss{gamma = 2 [, reduction = 'mean']} -> a loss on logits
+-- (B, C) and class indices (B) (int32, 1-based, as nn.CrossEntropyLoss):
+--   FL = -(1 - p_t)^gamma log p_t,   p_t = softmax(z)_{target}
+-- averaged over the batch (Lin et al., "Focal Loss for Dense Object
+-- Detection", ICCV 2017, eq. 4, without the alpha weights).  gamma = 0 is
+-- cross-entropy.  Written as a formula (nn.LambdaLoss): log_softmax,
+-- gather, exp, pow, mean; its gradient is the engine's.
+-- Errors: gamma not a number >= 0; targets not (B) class indices.
+local function FocalLoss(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then fail(2, "nn.FocalLoss: expected a table {gamma = 2}, got %s", type(opts)) end
+  local gamma = opts.gamma == nil and 2 or opts.gamma
+  if type(gamma) ~= "number" or gamma ~= gamma or gamma < 0 then
+    fail(2, "nn.FocalLoss: gamma must be a number >= 0, got %s", tostring(gamma))
+  end
+  return LambdaLoss.new{
+    name = "FocalLoss", gamma = gamma, reduction = opts.reduction or "mean",
+    forward = function (self, z, y)
+      if not is_tensor(y) or y:dim() ~= 1 or z:dim() ~= 2 or y:size(1) ~= z:size(1) then
+        fail(3, "FocalLoss: expected logits (B, C) and class indices (B), got %s and %s",
+             autograd.shape_text(z.shape), is_tensor(y) and autograd.shape_text(y.shape) or type(y))
+      end
+      local idx = y.dtype == "int32" and y or y:int()
+      local logpt = z:log_softmax(2):gather(2, idx:view(y:size(1), 1))     -- log p_t, (B, 1)
+      local terms = logpt
+      if self.gamma ~= 0 then terms = (1 - logpt:exp()) ^ self.gamma * logpt end
+      if self.reduction == "sum" then return -terms:sum() end
+      return -terms:mean()
+    end,
+  }
+end
+
+return { Lambda = Lambda, LambdaLoss = LambdaLoss, ResidualBlock = ResidualBlock,
+         FocalLoss = FocalLoss }
