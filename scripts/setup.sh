@@ -26,6 +26,8 @@ PKGS=(
   clang libclang-rt-14-dev
   # nn.plot(history, 'loss.png'): gnuplot without X (its pngcairo terminal)
   gnuplot-nox
+  # nn.autograd.dot(y, 'g.dot'): render the tape with dot -Tpng
+  graphviz
 )
 
 missing=()

@@ -592,13 +592,19 @@ function autograd.dot(y, path)
   return text
 end
 
---- nn.autograd.print_grad(node, g): a backward hook that prints each node's
--- op, output shape and incoming gradient's norm, so a learner watches the
--- chain rule run: y:backward(nil, {hook = nn.autograd.print_grad}).
-function autograd.print_grad(node, g)
-  print(("backward %-16s %-12s |dL/dout| = %.6g"):format(node_label(node), shape_text(node.shape),
+--- nn.autograd.grad_printer([out = print]) -> hook: a backward hook that
+-- gives out(line) for each node: its op, output shape and incoming
+-- gradient's norm, so a learner watches the chain rule run:
+--   y:backward(nil, {hook = nn.autograd.print_grad})
+-- nn.autograd.print_grad is grad_printer() (lines to print).
+function autograd.grad_printer(out)
+  out = out or print
+  return function (node, g)
+    out(("backward %-16s %-12s |dL/dout| = %.6g"):format(node_label(node), shape_text(node.shape),
                                                          R.norm(g)))
+  end
 end
+autograd.print_grad = function (node, g) return autograd.grad_printer()(node, g) end
 
 autograd.NODE, autograd.GRAD = NODE, GRAD
 autograd.leaf_node = leaf_node
