@@ -84,7 +84,29 @@ function Lambda.new(spec)
 end
 setmetatable(Lambda, { __call = function (_, spec) return Lambda.new(spec) end })
 
---- layer:forward(x, ...) -> y: the formula, recorded in training mode.
+-- the formula with the parameters requiring grad (leaves named as the
+-- parameters, for show and dot); they stop requiring it after
+local function run_marked(self, x, ...)
+  local params = {}
+  for i, name in ipairs(self._names) do
+    params[i] = self[name]
+    NODE[params[i]] = autograd.leaf_node(params[i], name)
+    GRAD[params[i]] = self._grads[i]          -- the engine adds into the layer's own
+  end
+  local ok, y = pcall(self._fn, self, x, ...)
+  for i = 1, #params do NODE[params[i]] = nil end
+  if not ok then error(y, 0) end
+  if not is_tensor(y) then error(("%s: forward must return a tensor, got %s"):format(self.name, type(y)), 0) end
+  return y
+end
+
+--- layer:forward(x, ...) -> y: the formula.
+-- In a model (x not recorded), training: recorded from a detached copy of
+-- x, kept for backward; the y returned (and layer.output) is detached, so
+-- whatever reads it (metrics, inspect, the next layer) sees a plain tensor.
+-- Inside another formula (x recorded): y is recorded on the caller's tape,
+-- and its backward reaches these parameters through it.
+-- In evaluation, or under nn.no_grad: nothing is recorded.
 -- Errors: the formula's own; a formula that returns no tensor.
 function Lambda:forward(x, ...)
   local fn = self._fn
@@ -94,21 +116,32 @@ function Lambda:forward(x, ...)
     self.output, self._out, self._x = y, nil, nil
     return y
   end
+  if autograd.is_recorded(x) then                  -- inline, on the caller's tape
+    local ok, y = pcall(run_marked, self, x, ...)
+    if not ok then error(y, 2) end
+    self.output, self._out, self._x = R.view(y, R.size(y)), nil, nil
+    return y
+  end
   local xin = x
   if is_tensor(x) and x.dtype == "float32" then xin = R.view(x, R.size(x)):requires_grad_() end
-  local params = {}
-  for i, name in ipairs(self._names) do
-    params[i] = self[name]
-    NODE[params[i]] = autograd.leaf_node(params[i], name)
-  end
-  local ok, y = pcall(fn, self, xin, ...)
-  for i = 1, #params do NODE[params[i]] = nil end
-  if not ok then error(y, 0) end
-  if not is_tensor(y) then fail(2, "%s: forward must return a tensor, got %s", self.name, type(y)) end
-  self.output, self._out, self._x = y, y, xin
-  return y
+  local ok, y = pcall(run_marked, self, xin, ...)
+  if not ok then error(y, 2) end
+  self._out, self._x = y, xin
+  self.output = R.view(y, R.size(y))              -- detached: shares y's storage
+  return self.output
 end
 Lambda.__call = Lambda.forward
+
+--- layer:output_shape(shape) -> the shape of one sample's output, from
+-- one sample's input shape (no batch dim), as model:summary asks: the
+-- formula run once on zeros, without recording.  nil when it fails.
+function Lambda:output_shape(shape)
+  local ok, y = pcall(nn.no_grad, self._fn, self, nn.tensor.zeros(1, table.unpack(shape)))
+  if not ok or not is_tensor(y) then return nil end
+  local out = R.size(y)
+  table.remove(out, 1)
+  return out
+end
 
 --- layer:backward(grad_output) -> grad_input: the engine from the last
 -- forward's output; parameter gradients added (+=) to layer:parameters()'s
@@ -122,6 +155,10 @@ function Lambda:backward(grad_output)
   end
   for i, name in ipairs(self._names) do GRAD[self[name]] = self._grads[i] end
   if is_tensor(xin) then GRAD[xin] = nil end
+  if is_tensor(grad_output) and is_tensor(y) and R.numel(grad_output) == R.numel(y)
+     and R.dim(grad_output) ~= R.dim(y) then
+    grad_output = R.view(grad_output, R.size(y))
+  end
   if autograd.is_recorded(y) then
     local ok, err = pcall(y.backward, y, grad_output)
     if not ok then error(("%s: %s"):format(self.name, tostring(err)), 2) end
@@ -255,11 +292,12 @@ end
 -- initialised as nn.Linear's.
 -- Errors: features not a positive integer.
 local function ResidualBlock(features)
+  if type(features) == "table" then features = features.features end     -- a config
   if math.type(features) ~= "integer" or features < 1 then
     fail(2, "nn.ResidualBlock: features must be a positive integer, got %s", tostring(features))
   end
   local bound = 1 / math.sqrt(features)
-  return Lambda.new{
+  local block = Lambda.new{
     name = "ResidualBlock",
     params = { w1 = uniform(bound, features, features), b1 = uniform(bound, features),
                w2 = uniform(bound, features, features), b2 = uniform(bound, features) },
@@ -268,6 +306,9 @@ local function ResidualBlock(features)
       return x + nn.F.linear(h, self.w2, self.b2)
     end,
   }
+  -- what a checkpoint keeps (nn.layer_types.ResidualBlock rebuilds it)
+  function block.config() return { type = "ResidualBlock", features = features } end
+  return block
 end
 
 --- nn.FocalLoss{gamma = 2 [, reduction = 'mean']} -> a loss on logits
