@@ -80,6 +80,26 @@ describe("nn.autograd: backward", function()
     H.assert_tensor(x.grad, { 3, 5, 7 }, 0)
   end)
 
+  it("a gradient shared by two leaves, or given by the caller, is copied into .grad", function()
+    local a = nn.tensor{ 1, 2 }:requires_grad_()
+    local b = nn.tensor{ 3, 4 }:requires_grad_()
+    local y = a + b                                   -- add passes g to both
+    local g = nn.tensor{ 1, 1 }
+    y:backward(g, { retain_graph = true })
+    assert.are_not.equal(a.grad:data_ptr(), b.grad:data_ptr())
+    assert.are_not.equal(g:data_ptr(), a.grad:data_ptr())
+    y:backward(g)
+    H.assert_tensor(a.grad, { 2, 2 }, 0)
+    H.assert_tensor(b.grad, { 2, 2 }, 0)
+    H.assert_tensor(g, { 1, 1 }, 0)                    -- the caller's tensor untouched
+    local x = nn.tensor{ 5 }:requires_grad_()
+    local gx = nn.tensor{ 2 }
+    x:backward(gx)                                    -- a leaf as the root
+    x:backward(gx)
+    H.assert_tensor(gx, { 2 }, 0)
+    H.assert_tensor(x.grad, { 4 }, 0)
+  end)
+
   it("takes grad = dL/dy for a y of several elements", function()
     local x = nn.tensor{ 1, 2 }:requires_grad_()
     local y = x * 3

@@ -120,9 +120,11 @@ local function record(op, out, s, inputs, n)
   local nxt, shapes = {}, {}
   for i = 1, n do
     local v = inputs[i]
-    if is_tensor(v) then
-      nxt[i] = NODE[v] or false
-      shapes[i] = R.size(v)
+    local c = NODE[v]
+    if c then                                   -- a recorded input: its node knows its shape
+      nxt[i], shapes[i] = c, c.shape
+    elseif is_tensor(v) then                    -- a constant: its shape, for show and dot
+      nxt[i], shapes[i] = false, R.size(v)
     else
       nxt[i], shapes[i] = false, false
     end
@@ -302,19 +304,30 @@ local function topo_order(root)
 end
 autograd.topo_order = topo_order
 
-local function accumulate(node, g)
+-- A leaf's gradient: added (+=) to leaf.grad, or, when it has none, kept
+-- as leaf.grad: the tensor itself when backward made it for this leaf alone
+-- (`owned`), else a copy (it may be another tensor's gradient too).
+local function accumulate(node, g, owned)
   local t = node.tensor
   local cur = GRAD[t]
   if cur ~= nil then
     R.add_(cur, g)                                  -- (2): leaves accumulate
   else
-    GRAD[t] = R.clone(g)                            -- a copy: g may be shared
+    GRAD[t] = owned and g or R.clone(g)
   end
+end
+
+-- gi is a tensor of its own, not g or a view of g's storage (a derivative
+-- that passes g through, or returns a part of it, gives g's memory)
+local function apart(gi, g)
+  if gi == g then return false end
+  local p, q = R.data_ptr(gi), R.data_ptr(g)
+  return p < q or p >= q + 4 * R.numel(g)
 end
 
 local function run_backward(root, grad, retain, hook)
   local order = topo_order(root)
-  local grads = { [root] = grad }
+  local grads, owned = { [root] = grad }, {}
   for k = #order, 1, -1 do
     local node = order[k]
     local g = grads[node]
@@ -323,12 +336,12 @@ local function run_backward(root, grad, retain, hook)
       if node.hooks then
         for _, h in ipairs(node.hooks) do
           local r = h(g)
-          if r ~= nil then g = r end
+          if r ~= nil then g, owned[node] = r, false end
         end
       end
       if hook then hook(node, g) end
       if node.leaf then
-        accumulate(node, g)
+        accumulate(node, g, owned[node])
       else
         local s = node.s
         if s == false then
@@ -346,7 +359,11 @@ local function run_backward(root, grad, retain, hook)
           local c, gi = nxt[i], r[i]
           if c and gi then
             local prev = grads[c]
-            grads[c] = prev == nil and gi or R.add(prev, gi)   -- (2)
+            if prev == nil then
+              grads[c], owned[c] = gi, apart(gi, g)
+            else
+              grads[c], owned[c] = R.add(prev, gi), true          -- (2)
+            end
           end
         end
         if not retain then node.s = false end               -- free what it saved
