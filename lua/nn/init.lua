@@ -56,7 +56,6 @@ do
   nn.Lambda, nn.LambdaLoss = lambda.Lambda, lambda.LambdaLoss
   nn.ResidualBlock, nn.FocalLoss = lambda.ResidualBlock, lambda.FocalLoss
   nn.layer_types.ResidualBlock = nn.ResidualBlock      -- nn.load rebuilds them
-  if type(nn.loss_types) == "table" then nn.loss_types.FocalLoss = nn.FocalLoss end
 end                -- nn.load(path): a saved Model (lua/nn/checkpoint.lua)
 --- nn.inspect(model) -> report: model:inspect(), as a function (lua/nn/inspect.lua)
 function nn.inspect(model)
