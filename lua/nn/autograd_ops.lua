@@ -540,11 +540,11 @@ function M.setup(autograd, env)
 
   -- index_select(d, idx) or index_select(idx) (rows): dL/da = zeros:index_add(d, idx, g)
   M.methods.index_select = { test = 1, rec = function (raw, a, d, idx, out_arg)
-    if is_tensor(d) then
-      if idx ~= nil then error("index_select: an out tensor cannot be recorded", 0) end
-      d, idx = 1, d
-    elseif out_arg ~= nil then error("index_select: an out tensor cannot be recorded", 0) end
-    local out = raw(a, d, idx)
+    if (is_tensor(d) and idx ~= nil) or out_arg ~= nil then
+      error("index_select: an out tensor cannot be recorded (use the form that returns a new tensor)", 0)
+    end
+    local out = raw(a, d, idx)                       -- the user's arguments, as given
+    if is_tensor(d) then d, idx = 1, d end           -- index_select(idx): rows
     return record("index_select", out, { d = pos_dim(d, R.dim(a)), idx = idx }, { a }, 1)
   end }
   D.index_select = function (n, g, s)

@@ -118,14 +118,14 @@ function Lambda:forward(x, ...)
   end
   if autograd.is_recorded(x) then                  -- inline, on the caller's tape
     local ok, y = pcall(run_marked, self, x, ...)
-    if not ok then error(y, 2) end
+    if not ok then error(y, 0) end                 -- the formula's message, as it raised it
     self.output, self._out, self._x = R.view(y, R.size(y)), nil, nil
     return y
   end
   local xin = x
   if is_tensor(x) and x.dtype == "float32" then xin = R.view(x, R.size(x)):requires_grad_() end
   local ok, y = pcall(run_marked, self, xin, ...)
-  if not ok then error(y, 2) end
+  if not ok then error(y, 0) end
   self._out, self._x = y, xin
   self.output = R.view(y, R.size(y))              -- detached: shares y's storage
   return self.output
