@@ -195,7 +195,7 @@ function M.setup(autograd, env)
     return R.mul(g, R.mul(R.ge(s[1], lo), R.le(s[1], hi)))
   end
   -- floor, round, sign: piecewise constant, gradient 0 (as PyTorch)
-  local function zero_grad(_, g) return R.mul(g, 0) end
+  local function zero_grad(n, g) return zeros_on(n.shapes[1], g.device) end
   D.floor, D.round, D.sign = zero_grad, zero_grad, zero_grad
   for name in ("exp log sqrt rsqrt abs sin cos erf relu sigmoid tanh clamp floor round sign")
       :gmatch("%S+") do

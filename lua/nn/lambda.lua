@@ -35,6 +35,13 @@ local R = autograd.raw
 local function is_tensor(v) return getmetatable(v) == nn.Tensor end
 local function fail(level, fmt, ...) error(fmt:format(...), level + 1) end
 
+-- zeros of t's shape on t's device (not t * 0: that is nan where t is inf)
+local function zeros_like(t)
+  local z = nn.tensor.zeros(R.size(t))
+  if t.device ~= "cpu" then z = R.to(z, t.device) end
+  return z
+end
+
 -- --- nn.Lambda ---------------------------------------------------------------------
 
 local Lambda = {}
@@ -76,7 +83,7 @@ function Lambda.new(spec)
   for i, name in ipairs(self._names) do
     local p = spec.params[name]
     self[name] = p
-    self._grads[i] = R.mul(p, 0)
+    self._grads[i] = zeros_like(p)
     GRAD[p] = self._grads[i]                  -- p.grad is the tensor the optimizer reads
   end
   autograd._activate()
@@ -164,7 +171,7 @@ function Lambda:backward(grad_output)
     if not ok then error(("%s: %s"):format(self.name, tostring(err)), 2) end
   end
   self._out = nil
-  local gx = is_tensor(xin) and (GRAD[xin] or R.mul(xin, 0)) or nil
+  local gx = is_tensor(xin) and (GRAD[xin] or zeros_like(xin)) or nil
   self.grad_input = gx
   return gx
 end
@@ -266,7 +273,7 @@ function LambdaLoss:backward(out, target)
   self._L = nil
   GRAD[xin] = nil
   if autograd.is_recorded(L) then L:backward() end
-  return GRAD[xin] or R.mul(xin, 0)
+  return GRAD[xin] or zeros_like(xin)
 end
 
 --- loss:config() -> {type = name, ...}: what a checkpoint stores of it (a
