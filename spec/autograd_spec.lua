@@ -44,6 +44,17 @@ describe("nn.autograd: the fields", function()
     assert.are.equal(2, x:mean():item())
   end)
 
+  it("prints a recorded tensor (its stats stay numbers) and says it is recorded", function()
+    local x = nn.tensor{ 1, 2, 3 }:requires_grad_()
+    local text = tostring(x)
+    assert.truthy(text:find("min 1  max 3  mean 2", 1, true), text)
+    assert.truthy(text:find("\n  requires_grad$"), text)
+    local s = tostring((x * 2):sum())
+    assert.truthy(s:find(" 12", 1, true), s)
+    assert.truthy(s:find("grad_fn <grad_fn sum -> []>", 1, true), s)
+    assert.is_nil(tostring(nn.tensor{ 1 }):find("grad", 1, true))
+  end)
+
   it("refuses bad assignments, naming the field", function()
     local x = nn.tensor.ones(2):requires_grad_()
     local y = x * 2

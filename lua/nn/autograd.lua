@@ -492,6 +492,27 @@ function activate()
       put(methods, name, w)
     end
   end
+  -- Showing a tensor never records: the stats a printout or a picture
+  -- computes (t:min(), t:std(), ...) stay numbers on a recorded tensor.
+  local function not_recorded(tbl, name)
+    local f = rawget(tbl, name)
+    if type(f) == "function" then
+      rawset(tbl, name, function (...) return autograd.no_grad(f, ...) end)
+    end
+  end
+  -- the prompt's printout, print(t), tostring(t): a recorded tensor says
+  -- so on a last line, as PyTorch's grad_fn=<MulBackward0>
+  local repr = rawget(nn, "repr")
+  nn.repr = function (v, ...)
+    local text = autograd.no_grad(repr, v, ...)
+    local node = is_tensor(v) and NODE[v]
+    if node and type(text) == "string" then
+      text = text .. (node.leaf and "\n  requires_grad" or ("\n  grad_fn " .. tostring(node)))
+    end
+    return text
+  end
+  not_recorded(methods, "show")            -- t:show(), t:hist() (lua/nn/plot.lua)
+  not_recorded(methods, "hist")
   -- t[i] = v on a recorded tensor (or with a recorded v)
   local newindex = R.__newindex
   Tensor.__newindex = wrap(newindex, function (_, t, k, v)
