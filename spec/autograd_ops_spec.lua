@@ -257,3 +257,55 @@ describe("autograd: the check can fail", function()
     assert.is_false(passed)
   end)
 end)
+
+describe("nn.F.linear_backward into given gradients (how the engine feeds a layer's own)", function()
+  it("adds dW and db to the tensors given, and returns them", function()
+    nn.manual_seed(20)
+    local g, x, w = nn.tensor.randn(3, 2), nn.tensor.randn(3, 4), nn.tensor.randn(2, 4)
+    local gx, gw, gb = nn.F.linear_backward(g, x, w)
+    local acc_w, acc_b = nn.tensor.ones(2, 4), nn.tensor.ones(2)
+    local gx2, rw, rb = nn.F.linear_backward(g, x, w, { grad_weight = acc_w, grad_bias = acc_b })
+    assert.are.equal(acc_w, rw)
+    assert.are.equal(acc_b, rb)
+    H.assert_tensor(acc_w, (gw + 1):totable(), 1e-6)
+    H.assert_tensor(acc_b, (gb + 1):totable(), 1e-6)
+    H.assert_tensor(gx2, gx:totable(), 1e-6)
+    local _, rw2, rb2 = nn.F.linear_backward(g, x, w, { bias = false, grad_weight = acc_w })
+    assert.is_nil(rb2)
+    H.assert_tensor(rw2, (gw * 2 + 1):totable(), 1e-6)
+  end)
+
+  it("refuses a given gradient of the wrong shape, or one of the two alone", function()
+    local g, x, w = nn.tensor.randn(3, 2), nn.tensor.randn(3, 4), nn.tensor.randn(2, 4)
+    H.assert_error_has(function () nn.F.linear_backward(g, x, w, { grad_weight = nn.tensor.ones(4, 2),
+                                                                   grad_bias = nn.tensor.ones(2) }) end,
+                       { "bad argument #4 to 'linear_backward' (linear_backward: grad_weight must be "
+                         .. "a float32 tensor of weight's shape on its device)" })
+    H.assert_error_has(function () nn.F.linear_backward(g, x, w, { grad_weight = nn.tensor.ones(2, 4),
+                                                                   grad_bias = nn.tensor.ones(3) }) end,
+                       { "grad_bias must be a float32 tensor of the bias's shape on its device" })
+    H.assert_error_has(function () nn.F.linear_backward(g, x, w, { grad_weight = nn.tensor.ones(2, 4) }) end,
+                       { "linear_backward: give grad_weight and grad_bias together (or neither)" })
+  end)
+
+  it("the engine's leaves with a .grad get the same numbers either way, and hooks still see them", function()
+    nn.manual_seed(21)
+    local x = nn.tensor.randn(3, 4)
+    local function grads(preset, hook)
+      local w = nn.tensor.full(2, 4, 0.5):requires_grad_()
+      local b = nn.tensor{ 0.1, -0.2 }:requires_grad_()
+      if preset then w.grad, b.grad = nn.tensor.ones(2, 4), nn.tensor.ones(2) end
+      local seen = 0
+      if hook then w:register_hook(function () seen = seen + 1 end) end
+      nn.F.linear(x, w, b, "tanh"):sum():backward()
+      return w.grad, b.grad, seen
+    end
+    local w0, b0 = grads(false)
+    local w1, b1 = grads(true)
+    H.assert_tensor(w1, (w0 + 1):totable(), 1e-6)
+    H.assert_tensor(b1, (b0 + 1):totable(), 1e-6)
+    local w2, _, seen = grads(true, true)
+    assert.are.equal(1, seen)
+    H.assert_tensor(w2, (w0 + 1):totable(), 1e-6)
+  end)
+end)

@@ -325,8 +325,40 @@ local function apart(gi, g)
   return p < q or p >= q + 4 * R.numel(g)
 end
 
-local function run_backward(root, grad, retain, hook)
+-- The edges into the parts of the graph that lead to no leaf but the
+-- `skip` ones are cut while backward runs (node.next[i] = false: the
+-- derivative then does not compute that gradient, as linear_backward's
+-- grad_input = false); returns the list to put back.
+local function prune(order, skip)
+  local needed, cut = {}, {}
+  for _, node in ipairs(order) do                   -- children first
+    if node.leaf then
+      needed[node] = not skip[node]
+    else
+      local any = false
+      for i = 1, node.n do
+        local c = node.next[i]
+        if c then
+          if needed[c] then any = true
+          else cut[#cut + 1] = { node, i, c }; node.next[i] = false end
+        end
+      end
+      needed[node] = any
+    end
+  end
+  return cut
+end
+
+-- what a derivative may ask of the backward running: hook, whether a
+-- backward hook watches every node (autograd_ops.lua's D.linear then takes
+-- the plain path, so the hook sees the leaves' gradients)
+local backward_state = { hook = false }
+
+local function run_backward(root, grad, retain, hook, skip)
+  backward_state.hook = hook ~= nil
   local order = topo_order(root)
+  local cut = skip and prune(order, skip)
+  local ok, err = pcall(function ()
   local grads, owned = { [root] = grad }, {}
   for k = #order, 1, -1 do
     local node = order[k]
@@ -370,9 +402,12 @@ local function run_backward(root, grad, retain, hook)
       end
     end
   end
+  end)
+  for _, e in ipairs(cut or {}) do e[1].next[e[2]] = e[3] end
+  if not ok then error(err, 0) end
 end
 
-local backward_keys = { retain_graph = true, hook = true }
+local backward_keys = { retain_graph = true, hook = true, _skip = true }
 
 --- y:backward([grad] [, {retain_graph = false, hook = fn}]): dL/dv for every
 -- leaf v that y depends on, added (+=) to v.grad.  grad = dL/dy: optional
@@ -420,7 +455,7 @@ function methods.backward(y, grad, opts)
   end
   local before = enabled
   set_mode(false)
-  local ok, err = pcall(run_backward, root, grad, opts.retain_graph, opts.hook)
+  local ok, err = pcall(run_backward, root, grad, opts.retain_graph, opts.hook, opts._skip)
   set_mode(before)
   if not ok then error(err, 2) end
 end
@@ -452,8 +487,8 @@ local function inplace_rec(name)
 end
 
 local ops = require "nn.autograd_ops"
-ops.setup(autograd, { R = R, RF = RF, NODE = NODE, D = D, record = record,
-                      is_tensor = is_tensor, same_shape = same_shape })
+ops.setup(autograd, { R = R, RF = RF, NODE = NODE, GRAD = GRAD, D = D, record = record,
+                      is_tensor = is_tensor, same_shape = same_shape, state = backward_state })
 
 local active = false
 --- (internal) installs the wrappers into nn.Tensor.methods, nn, nn.F and

@@ -30,6 +30,7 @@ M.inplace = { "add_", "sub_", "mul_", "div_", "neg_", "exp_", "log_", "sqrt_", "
 
 function M.setup(autograd, env)
   local R, RF, NODE, D, record = env.R, env.RF, env.NODE, env.D, env.record
+  local GRAD = env.GRAD
   local is_tensor = env.is_tensor
 
   -- --- helpers -------------------------------------------------------------------------
@@ -631,11 +632,26 @@ function M.setup(autograd, env)
     local out = raw(x, w, b, act)
     return record("linear", out, { x, w, b, act = act, out = out }, { x, w, b }, 3)
   end }
+  -- A weight (and bias) that are leaves with a .grad already (a layer's
+  -- own gradient tensors: nn.Lambda) get dW, db added there by the pair
+  -- itself (beta = 1, as the layers accumulate), not made apart and added
+  -- after: one pass over the weight less.  Not when a hook must see them.
+  local function direct(c, t)
+    return c and c.leaf and c.hooks == nil and not env.state.hook and GRAD[t] ~= nil and c
+  end
   D.linear = function (n, g, s)
     local act = s.act
     if act ~= nil and act ~= "linear" then g = RF.activation_backward(g, s.out, act) end
+    local cw, cb = n.next[2], n.next[3]
+    local has_bias = s[3] ~= nil
+    if direct(cw, s[2]) and (not has_bias or direct(cb, s[3])) then
+      local gx = RF.linear_backward(g, s[1], s[2], { bias = has_bias, grad_input = n.next[1] and true,
+                                                     grad_weight = GRAD[s[2]],
+                                                     grad_bias = has_bias and GRAD[s[3]] or nil })
+      return gx, false, false
+    end
     local gx, gw, gb = RF.linear_backward(g, s[1], s[2],
-                                          { bias = s[3] ~= nil, grad_input = n.next[1] and true })
+                                          { bias = has_bias, grad_input = n.next[1] and true })
     return gx, gw, gb
   end
   -- activation(x, name) and relu, sigmoid, tanh, softmax, log_softmax

@@ -150,12 +150,15 @@ function Lambda:output_shape(shape)
   return out
 end
 
---- layer:backward(grad_output) -> grad_input: the engine from the last
--- forward's output; parameter gradients added (+=) to layer:parameters()'s
--- gradients.  grad_input: dL/dx, zeros when y does not depend on x.
+--- layer:backward(grad_output [, {grad_input = true}]) -> grad_input: the
+-- engine from the last forward's output; parameter gradients added (+=) to
+-- layer:parameters()'s gradients.  grad_input: dL/dx, zeros when y does not
+-- depend on x; with grad_input = false (a model's first trainable layer,
+-- as C layers are told) not computed: nil, and the ops that would only
+-- feed it skip that work.
 -- Errors: no forward in training mode since the last backward; a
 -- grad_output of another shape than the output.
-function Lambda:backward(grad_output)
+function Lambda:backward(grad_output, opts)
   local y, xin = self._out, self._x
   if y == nil then
     fail(2, "%s: backward needs a forward in training mode first (one backward per forward)", self.name)
@@ -166,12 +169,15 @@ function Lambda:backward(grad_output)
      and R.dim(grad_output) ~= R.dim(y) then
     grad_output = R.view(grad_output, R.size(y))
   end
+  local want_gx = not (type(opts) == "table" and opts.grad_input == false)
   if autograd.is_recorded(y) then
-    local ok, err = pcall(y.backward, y, grad_output)
+    local skip = not want_gx and is_tensor(xin) and NODE[xin] and { [NODE[xin]] = true } or nil
+    local ok, err = pcall(y.backward, y, grad_output, skip and { _skip = skip } or nil)
     if not ok then error(("%s: %s"):format(self.name, tostring(err)), 2) end
   end
   self._out = nil
-  local gx = is_tensor(xin) and (GRAD[xin] or zeros_like(xin)) or nil
+  local gx = nil
+  if want_gx and is_tensor(xin) then gx = GRAD[xin] or zeros_like(xin) end
   self.grad_input = gx
   return gx
 end

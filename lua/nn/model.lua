@@ -399,7 +399,8 @@ local function backward_from(self, first, g, full)
   for i = first, stop, -1 do
     local layer = layers[i]
     if not is_module(layer) then
-      g = layer:backward(g)
+      -- a Lua layer is told too when nobody reads its dL/dx (nn.Lambda skips it)
+      g = layer:backward(g, (not full and i == stop) and STEP_FIRST or nil)
     elseif full then
       g = layer:backward(g)
     elseif i == stop then
