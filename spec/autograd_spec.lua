@@ -302,6 +302,14 @@ describe("nn.autograd: show and dot", function()
     assert.truthy(lines[6]:find("mul%s+#4%[4x2%] const%[4x2%]%s+%[4x2%]"), lines[6])
     assert.truthy(lines[7]:find("mean%s+#5%[4x2%]%s+%[%]$"), lines[7])
     for _, l in ipairs(lines) do assert.is_true(#l <= 80, l) end
+    local x = nn.tensor.ones(2):requires_grad_()
+    local named = nn.autograd.show(x * 2, { quiet = true, names = { x = x } })
+    assert.truthy(named:find("leaf x grad", 1, true), named)
+    assert.truthy(nn.autograd.dot(x * 2, nil, { names = { x = x } }):find('label="x\\n[2]"', 1, true))
+    H.assert_error_has(function () nn.autograd.show(x * 2, { names = 3 }) end,
+                       { "nn.autograd.show: names must be a table {name = tensor, ...}, got number" })
+    H.assert_error_has(function () nn.autograd.show(x * 2, 3) end,
+                       { "nn.autograd.show: opts must be a table, got number" })
     H.assert_error_has(function () nn.autograd.show(nn.tensor.ones(2)) end,
                        { "nn.autograd.show: expected a tensor made by recorded ops", "not recorded" })
   end)

@@ -563,9 +563,23 @@ function autograd.is_active() return active end
 
 -- --- pictures -------------------------------------------------------------------------
 
-local function node_label(n)
-  if n.leaf then return n.name and ("leaf " .. n.name) or "leaf" end
+local function node_label(n, names)
+  if n.leaf then
+    local name = n.name or (names and names[n.tensor])
+    return name and ("leaf " .. name) or "leaf"
+  end
   return n.op
+end
+
+-- opts.names {name = tensor, ...} as tensor -> name; raises for another type
+local function names_of(opts, who)
+  if opts.names == nil then return nil end
+  if type(opts.names) ~= "table" then
+    fail(3, "%s: names must be a table {name = tensor, ...}, got %s", who, type(opts.names))
+  end
+  local by = {}
+  for k, v in pairs(opts.names) do if is_tensor(v) then by[v] = tostring(k) end end
+  return by
 end
 
 -- the inputs of node n as text: "#2 [4x3]" for a recorded one, "const
@@ -581,14 +595,18 @@ local function inputs_text(n, index)
   return table.concat(parts, " ")
 end
 
---- nn.autograd.show(y [, {width = 80}]) -> text: y's tape, one node a line
--- in the order the ops ran (topological: inputs first), also printed:
--- index, op (leaves: "leaf", with the name a layer gave them; "grad": it
--- requires grad), the inputs ("#k[shape]" for node k, "const[shape]" for a
--- tensor not recorded, "number"), and the output's shape.
--- Errors: y not a tensor made by recorded ops.
+--- nn.autograd.show(y [, {names = {x = x, ...}, width = 80, quiet = false}])
+-- -> text: y's tape, one node a line in the order the ops ran
+-- (topological: inputs first), also printed unless quiet: index, op
+-- (leaves: "leaf", with the name a layer or opts.names gives them; "grad":
+-- it requires grad), the inputs ("#k[shape]" for node k, "const[shape]"
+-- for a tensor not recorded, "number"), and the output's shape ("(freed)"
+-- once a backward freed what the node saved).
+-- Errors: y not a tensor made by recorded ops; opts or names not tables.
 function autograd.show(y, opts)
   opts = opts or {}
+  if type(opts) ~= "table" then fail(2, "nn.autograd.show: opts must be a table, got %s", type(opts)) end
+  local names = names_of(opts, "nn.autograd.show")
   local root = NODE[y]
   if not is_tensor(y) or root == nil then
     fail(2, "nn.autograd.show: expected a tensor made by recorded ops (or one that requires grad), got %s",
@@ -600,7 +618,7 @@ function autograd.show(y, opts)
   local width = opts.width or 80
   local lines = { ("  #  %-18s %-38s %s"):format("op", "inputs", "output") }
   for i, n in ipairs(order) do
-    local label = node_label(n) .. (n.leaf and " grad" or "")
+    local label = node_label(n, names) .. (n.leaf and " grad" or "")
     local ins = n.leaf and "" or inputs_text(n, index)
     local out = shape_text(n.shape) .. (n.s == false and "  (freed)" or "")
     local line = ("%3d  %-18s %-38s %s"):format(i, label, ins, out)
@@ -614,12 +632,16 @@ function autograd.show(y, opts)
   return text
 end
 
---- nn.autograd.dot(y [, path]) -> text: y's tape as Graphviz: ops as boxes,
--- tensors as ellipses labelled with their shapes (leaves filled), edges in
--- the direction data flows.  With path, also written there (render with
--- Debian's graphviz: dot -Tpng g.dot -o g.png).
--- Errors: y not recorded; a path that cannot be written.
-function autograd.dot(y, path)
+--- nn.autograd.dot(y [, path [, {names = {x = x, ...}}]]) -> text: y's tape
+-- as Graphviz: ops as boxes, tensors as ellipses labelled with their shapes
+-- (leaves filled, named as in show), edges in the direction data flows.
+-- With path, also written there (render with Debian's graphviz: dot -Tpng
+-- g.dot -o g.png).
+-- Errors: y not recorded; a path that cannot be written; opts not a table.
+function autograd.dot(y, path, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then fail(2, "nn.autograd.dot: opts must be a table, got %s", type(opts)) end
+  local names = names_of(opts, "nn.autograd.dot")
   local root = NODE[y]
   if not is_tensor(y) or root == nil then
     fail(2, "nn.autograd.dot: expected a tensor made by recorded ops, got %s",
@@ -636,7 +658,7 @@ function autograd.dot(y, path)
   for i, n in ipairs(order) do
     if n.leaf then
       out[#out + 1] = ("  t%d [shape=ellipse, style=filled, fillcolor=lightblue, label=\"%s\\n%s\"];")
-        :format(i, n.name or "leaf", shape_text(n.shape))
+        :format(i, n.name or (names and names[n.tensor]) or "leaf", shape_text(n.shape))
     else
       out[#out + 1] = ("  op%d [shape=box, label=\"%s\"];"):format(i, n.op)
       out[#out + 1] = ("  t%d [shape=ellipse, label=\"%s\"];"):format(i, shape_text(n.shape))
