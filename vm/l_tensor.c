@@ -66,8 +66,11 @@ nn_tensor *checktensor (lua_State *L, int arg) {
   return t;
 }
 
+/* One user value: the autograd node of a recorded tensor (lua/nn/autograd.lua
+** keeps it there, not in a weak table: the collector traverses a weak-keyed
+** table of every recorded tensor again and again, 30% of a small op's cost). */
 TensorBox *newbox (lua_State *L) {
-  TensorBox *box = (TensorBox *)lua_newuserdatauv(L, sizeof(TensorBox), 0);
+  TensorBox *box = (TensorBox *)lua_newuserdatauv(L, sizeof(TensorBox), 1);
   box->t = NULL;
   luaL_setmetatable(L, TENSOR_MT);
   nn_gc_account(L, NN_GC_TENSOR_BYTES);   /* the C struct(s) behind it (see nn_gc_account) */
@@ -989,10 +992,10 @@ static int t_newindex (lua_State *L) {
 **
 ** lua/nn/autograd.lua records ops on tensors that require grad by putting,
 ** in place of a method (t:mul), a function (nn.mul, nn.F.linear) or a
-** metamethod (__mul), a dispatcher: a C closure of (raw, rec, nodes) that
-**   - when recording is on and an argument is a recorded tensor (a key of
-**     the weak table `nodes`; or an entry of a table argument: nn.cat's
-**     list, nn.F.batch_norm's {weight, bias}), calls rec(raw, ...) (Lua:
+** metamethod (__mul), a dispatcher: a C closure of (raw, rec) that
+**   - when recording is on and an argument is a recorded tensor (or an
+**     entry of a table argument: nn.cat's list, nn.F.batch_norm's
+**     {weight, bias}), calls rec(raw, ...) (Lua:
 **     runs raw and records the node);
 **   - else runs raw itself, in this very call frame: raw sees the caller's
 **     call as its own, so its errors read exactly as before ("bad argument
@@ -1001,27 +1004,26 @@ static int t_newindex (lua_State *L) {
 ** An error from rec is raised again as raw's would have been: a "bad
 ** argument #k" through luaL_argerror in this frame (the name and the
 ** numbering of the caller's call), anything else with the caller's line.
-** raw must be a C function without upvalues (it runs with ours). */
+** raw must be a C function without upvalues (it runs with ours).  A tensor
+** is recorded when its box's user value holds a node (see newbox). */
 static int ag_enabled = 1;
 
-static int ag_is_recorded (lua_State *L, int idx, int nodes) {
-  if (lua_type(L, idx) != LUA_TUSERDATA) return 0;
-  lua_pushvalue(L, idx);
-  int hit = lua_rawget(L, nodes) != LUA_TNIL;
+static int ag_is_recorded (lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || luaL_testudata(L, idx, TENSOR_MT) == NULL) return 0;
+  int hit = lua_getiuservalue(L, idx, 1) > LUA_TNIL;    /* LUA_TNONE, LUA_TNIL: no */
   lua_pop(L, 1);
   return hit;
 }
 
 static int ag_any_recorded (lua_State *L, int top) {
-  int nodes = lua_upvalueindex(3);
   for (int i = 1; i <= top; i++) {
     int type = lua_type(L, i);
-    if (type == LUA_TUSERDATA && ag_is_recorded(L, i, nodes)) return 1;
+    if (type == LUA_TUSERDATA && ag_is_recorded(L, i)) return 1;
     if (type == LUA_TTABLE) {            /* a list of tensors, or an options table */
       lua_Unsigned n = lua_rawlen(L, i);
       for (lua_Unsigned k = 1; k <= n && k <= 64; k++) {
         lua_rawgeti(L, i, (lua_Integer)k);
-        int hit = ag_is_recorded(L, -1, nodes);
+        int hit = ag_is_recorded(L, -1);
         lua_pop(L, 1);
         if (hit) return 1;
       }
@@ -1029,7 +1031,7 @@ static int ag_any_recorded (lua_State *L, int top) {
       for (int k = 0; keys[k]; k++) {
         lua_pushstring(L, keys[k]);
         lua_rawget(L, i);
-        int hit = ag_is_recorded(L, -1, nodes);
+        int hit = ag_is_recorded(L, -1);
         lua_pop(L, 1);
         if (hit) return 1;
       }
@@ -1068,15 +1070,14 @@ static int ag_dispatch (lua_State *L) {
   return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
 
-/* nn.core._autograd_wrap(raw, rec, nodes) -> the dispatcher (above).
-** Errors: raw not a C function without upvalues. */
+/* nn.core._autograd_wrap(raw, rec) -> the dispatcher (above).
+** Errors: raw not a C function without upvalues; rec not a function. */
 static int t_autograd_wrap (lua_State *L) {
   luaL_argcheck(L, lua_tocfunction(L, 1) != NULL && lua_getupvalue(L, 1, 1) == NULL, 1,
                 "a C function without upvalues expected");
   luaL_checktype(L, 2, LUA_TFUNCTION);
-  luaL_checktype(L, 3, LUA_TTABLE);
-  lua_settop(L, 3);
-  lua_pushcclosure(L, ag_dispatch, 3);
+  lua_settop(L, 2);
+  lua_pushcclosure(L, ag_dispatch, 2);
   return 1;
 }
 

@@ -33,9 +33,9 @@
 -- (mul: g * b).  This file is the engine: the per-tensor state, the
 -- recording, backward, and the pictures (show, dot).
 --
--- The per-tensor state lives in weak-keyed tables here (NODE: the node that
--- made a tensor, or its leaf node when it requires grad; GRAD: a leaf's
--- .grad), and vm/l_tensor.c sends the fields t.grad, t.requires_grad,
+-- The per-tensor state: NODE[t], the node that made t, or its leaf node
+-- when it requires grad (kept in the tensor box's user value), and GRAD[t],
+-- a leaf's .grad (a weak-keyed table); vm/l_tensor.c sends the fields t.grad, t.requires_grad,
 -- t.grad_fn, t.is_leaf here (the metatable's __getfield / __setfield).
 --
 -- Dispatch: the differentiable entries of nn.Tensor.methods, nn.*, nn.F.*
@@ -72,7 +72,16 @@ R.zeros, R.ones = nn.tensor.zeros, nn.tensor.ones
 autograd.raw, autograd.raw_F = R, RF
 
 local enabled = true                                  -- nn.no_grad turns it off
-local NODE = setmetatable({}, { __mode = "k" })       -- tensor -> node (or leaf node)
+-- tensor -> its node (or leaf node): kept in the tensor box's user value
+-- (vm/l_tensor.c newbox), read and written here as if NODE were a table
+local getuv, setuv = debug.getuservalue, debug.setuservalue
+local NODE = setmetatable({}, {
+  __index = function (_, t)
+    if getmetatable(t) == Tensor then return (getuv(t, 1)) end
+    return nil
+  end,
+  __newindex = function (_, t, node) setuv(t, node, 1) end,
+})
 local GRAD = setmetatable({}, { __mode = "k" })       -- leaf tensor -> its .grad
 
 local function is_tensor(v) return getmetatable(v) == Tensor end
@@ -466,7 +475,7 @@ end
 -- runs rec(raw, ...) when recording is on and an argument is recorded,
 -- else raw itself in the caller's frame (its error messages unchanged).
 local function wrap(raw, rec)
-  return core_wrap(raw, rec, NODE)
+  return core_wrap(raw, rec)
 end
 
 
