@@ -195,7 +195,10 @@ function Lambda:zero_grad()
   return self
 end
 
+--- layer:train() -> layer: training mode (forward records; the formula may
+-- read self.training, e.g. for nn.F.dropout).
 function Lambda:train() self.training = true return self end
+--- layer:evaluate() -> layer: evaluation mode (forward runs under nn.no_grad).
 function Lambda:evaluate() self.training = false return self end
 
 --- layer:to(device) -> layer: the parameters and their gradients moved.
