@@ -21,7 +21,8 @@ describe("nn.ResidualBlock", function()
     local x = nn.tensor.randn(3, 5)
     local y = block:forward(x)
     H.assert_tensor(y, residual_by_hand(block, x):totable(), 1e-5)
-    assert.is_false(y.requires_grad)                  -- what a model sees is a plain tensor
+    assert.is_true(y.requires_grad)                   -- recorded: a loss of it reaches the parameters
+    assert.is_false(block.output.requires_grad)       -- layer.output: a detached view
     local p, g, names = block:parameters()
     assert.are.same({ "b1", "b2", "w1", "w2" }, names)
     assert.are.equal(4, #p)
@@ -136,6 +137,22 @@ describe("nn.ResidualBlock", function()
 end)
 
 describe("nn.Lambda", function()
+  it("in a custom loop, loss:backward() reaches every block's parameters (as a PyTorch module)", function()
+    nn.manual_seed(14)
+    local b1, b2 = nn.ResidualBlock(3), nn.ResidualBlock(3)
+    local x, t = nn.tensor.randn(4, 3), nn.tensor.randn(4, 3)
+    nn.F.mse_loss(b2(b1(x)), t):backward()
+    local g1, g2 = b1.w1.grad:clone(), b2.w1.grad:clone()
+    assert.is_true(g1:abs():sum() > 0 and g2:abs():sum() > 0)
+    -- the same gradients through the layer contract a model uses
+    b1:zero_grad(); b2:zero_grad()
+    local y = b2:forward(b1:forward(x))
+    local g = nn.no_grad(function () return nn.F.mse_loss_backward(y, t) end)
+    b1:backward(b2:backward(g))
+    H.assert_tensor(b1.w1.grad, g1:totable(), 1e-5)
+    H.assert_tensor(b2.w1.grad, g2:totable(), 1e-5)
+  end)
+
   it("a formula layer trains its parameters; inside another formula it stays on the tape", function()
     local scale = nn.Lambda{ name = "Scale", params = { w = nn.tensor{ 2, 3 } },
                              forward = function (self, x) return x * self.w end }

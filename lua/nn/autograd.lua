@@ -287,15 +287,16 @@ local function same_shape(a, b)
 end
 
 -- nodes reachable from root, children before parents (an iterative
--- depth-first search: a long chain does not overflow Lua's C stack)
-local function topo_order(root)
+-- depth-first search: a long chain does not overflow Lua's C stack); the
+-- inputs of `stop` (a boundary: nn.Lambda's input) are not visited
+local function topo_order(root, stop)
   local order, seen = {}, { [root] = true }
   local stack, pos = { root }, { 1 }
   while #stack > 0 do
     local top = #stack
     local node, i = stack[top], pos[top]
     local child = nil
-    while i <= node.n do
+    while node ~= stop and i <= node.n do
       local c = node.next[i]
       i = i + 1
       if c and not seen[c] then child = c break end
@@ -341,8 +342,10 @@ end
 local function prune(order, skip)
   local needed, cut = {}, {}
   for _, node in ipairs(order) do                   -- children first
-    if node.leaf then
+    if skip[node] ~= nil then
       needed[node] = not skip[node]
+    elseif node.leaf then
+      needed[node] = true
     else
       local any = false
       for i = 1, node.n do
@@ -363,15 +366,19 @@ end
 -- the plain path, so the hook sees the leaves' gradients)
 local backward_state = { hook = false }
 
-local function run_backward(root, grad, retain, hook, skip)
+local function run_backward(root, grad, retain, hook, skip, stop)
   backward_state.hook = hook ~= nil
-  local order = topo_order(root)
+  local order = topo_order(root, stop)
   local cut = skip and prune(order, skip)
+  local captured
   local ok, err = pcall(function ()
   local grads, owned = { [root] = grad }, {}
   for k = #order, 1, -1 do
     local node = order[k]
     local g = grads[node]
+    if node == stop then
+      captured, g = g, nil                          -- the gradient at the boundary, kept
+    end
     if g ~= nil then
       grads[node] = nil
       if node.hooks then
@@ -414,9 +421,10 @@ local function run_backward(root, grad, retain, hook, skip)
   end)
   for _, e in ipairs(cut or {}) do e[1].next[e[2]] = e[3] end
   if not ok then error(err, 0) end
+  return captured
 end
 
-local backward_keys = { retain_graph = true, hook = true, _skip = true }
+local backward_keys = { retain_graph = true, hook = true, _skip = true, _stop = true }
 
 --- y:backward([grad] [, {retain_graph = false, hook = fn}]): dL/dv for every
 -- leaf v that y depends on, added (+=) to v.grad.  grad = dL/dy: optional
@@ -464,9 +472,11 @@ function methods.backward(y, grad, opts)
   end
   local before = enabled
   set_mode(false)
-  local ok, err = pcall(run_backward, root, grad, opts.retain_graph, opts.hook, opts._skip)
+  local ok, err = pcall(run_backward, root, grad, opts.retain_graph, opts.hook, opts._skip,
+                        opts._stop)
   set_mode(before)
   if not ok then error(err, 2) end
+  return err                       -- nil; with _stop (nn.Lambda), the gradient that reached it
 end
 
 -- --- wrappers --------------------------------------------------------------------------

@@ -108,12 +108,12 @@ local function run_marked(self, x, ...)
 end
 
 --- layer:forward(x, ...) -> y: the formula.
--- In a model (x not recorded), training: recorded from a detached copy of
--- x, kept for backward; the y returned (and layer.output) is detached, so
--- whatever reads it (metrics, inspect, the next layer) sees a plain tensor.
--- Inside another formula (x recorded): y is recorded on the caller's tape,
--- and its backward reaches these parameters through it.
--- In evaluation, or under nn.no_grad: nothing is recorded.
+-- Training: recorded, with the parameters requiring grad while it runs,
+-- from x itself when x is recorded (so y is on the caller's tape: a
+-- custom loop's loss:backward() reaches these parameters and goes on below
+-- x), else from a leaf sharing x's storage (x:detach():requires_grad_()).
+-- y is recorded; layer.output is a detached view of it (what inspect reads).
+-- Evaluation (predict, evaluate) or nn.no_grad: nothing is recorded.
 -- Errors: the formula's own; a formula that returns no tensor.
 function Lambda:forward(x, ...)
   local fn = self._fn
@@ -123,19 +123,15 @@ function Lambda:forward(x, ...)
     self.output, self._out, self._x = y, nil, nil
     return y
   end
-  if autograd.is_recorded(x) then                  -- inline, on the caller's tape
-    local ok, y = pcall(run_marked, self, x, ...)
-    if not ok then error(y, 0) end                 -- the formula's message, as it raised it
-    self.output, self._out, self._x = R.view(y, R.size(y)), nil, nil
-    return y
-  end
   local xin = x
-  if is_tensor(x) and x.dtype == "float32" then xin = R.view(x, R.size(x)):requires_grad_() end
+  if is_tensor(x) and x.dtype == "float32" and not autograd.is_recorded(x) then
+    xin = R.view(x, R.size(x)):requires_grad_()
+  end
   local ok, y = pcall(run_marked, self, xin, ...)
-  if not ok then error(y, 0) end
+  if not ok then error(y, 0) end                 -- the formula's message, as it raised it
   self._out, self._x = y, xin
-  self.output = R.view(y, R.size(y))              -- detached: shares y's storage
-  return self.output
+  self.output = R.view(y, R.size(y))             -- detached: shares y's storage
+  return y
 end
 Lambda.__call = Lambda.forward
 
@@ -164,20 +160,25 @@ function Lambda:backward(grad_output, opts)
     fail(2, "%s: backward needs a forward in training mode first (one backward per forward)", self.name)
   end
   for i, name in ipairs(self._names) do GRAD[self[name]] = self._grads[i] end
-  if is_tensor(xin) then GRAD[xin] = nil end
   if is_tensor(grad_output) and is_tensor(y) and R.numel(grad_output) == R.numel(y)
      and R.dim(grad_output) ~= R.dim(y) then
     grad_output = R.view(grad_output, R.size(y))
   end
   local want_gx = not (type(opts) == "table" and opts.grad_input == false)
+  local stop = is_tensor(xin) and NODE[xin] or nil
+  local gx = nil
   if autograd.is_recorded(y) then
-    local skip = not want_gx and is_tensor(xin) and NODE[xin] and { [NODE[xin]] = true } or nil
-    local ok, err = pcall(y.backward, y, grad_output, skip and { _skip = skip } or nil)
-    if not ok then error(("%s: %s"):format(self.name, tostring(err)), 2) end
+    -- from y down to x's node only (the layers below run their own
+    -- backward): the gradient reaching it is dL/dx
+    local o = { _stop = stop }
+    if stop and not want_gx then o._skip = { [stop] = true } end
+    local ok, got = pcall(y.backward, y, grad_output, o)
+    if not ok then error(("%s: %s"):format(self.name, tostring(got)), 2) end
+    gx = got
   end
   self._out = nil
-  local gx = nil
-  if want_gx and is_tensor(xin) then gx = GRAD[xin] or zeros_like(xin) end
+  if not want_gx then gx = nil
+  elseif gx == nil and is_tensor(xin) then gx = zeros_like(xin) end
   self.grad_input = gx
   return gx
 end
