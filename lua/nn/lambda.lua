@@ -13,14 +13,17 @@
 --
 -- How it trains (the Model sees a layer written in Lua: forward, backward,
 -- parameters, zero_grad, train, evaluate, to; lua/nn/model.lua):
---   forward(x), training:  x' = x:detach():requires_grad_(); the parameters
---       require grad while the formula runs, so the tape records it; the
---       output is a recorded tensor.
---   backward(g):           the engine from that output with grad g
---       (nn.autograd, the same pairs the layers use); the parameters'
+--   forward(x), training:  x' = x when x is recorded, else a leaf sharing
+--       x's storage (x:detach():requires_grad_()); the parameters require
+--       grad while the formula runs, so the tape records it; the output y
+--       is recorded (layer.output: a detached view of it).
+--   backward(g):           the engine from y with grad g, down to x's node
+--       only (nn.autograd, the same pairs the layers use); the parameters'
 --       gradients are ADDED to the gradient tensors this layer owns (fixed
 --       tensors, the ones parameters() returns and the optimizer reads:
---       p.grad is that tensor), and dL/dx = x'.grad is returned.
+--       p.grad is that tensor), and the gradient reaching x' is returned.
+--   In a custom loop, loss:backward() instead goes through y into the
+--       parameters and on below x, as through any recorded op.
 --   forward(x), evaluation (predict, evaluate) or under nn.no_grad: the
 --       formula runs with recording off.
 -- The parameters require grad only while the formula runs: outside it they
