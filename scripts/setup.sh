@@ -32,6 +32,8 @@ PKGS=(
   # node (and npm, below) for scripts/get_onnxruntime.sh (ONNX Runtime, from npm)
   libonnx-dev protobuf-c-compiler libprotobuf-c-dev libonnx-testdata python3-onnx
   nodejs
+  # nn.autograd.dot(y, 'g.dot'): render the tape with dot -Tpng
+  graphviz
 )
 # npm: Debian's package, unless an npm is already on PATH (NodeSource's
 # nodejs bundles its own, and Debian's npm would conflict with it)

@@ -66,3 +66,54 @@ describe("nn.gradcheck", function()
                        {"gradcheck: expected a layer or a loss"})
   end)
 end)
+
+describe("nn.gradcheck on a function of tensors (the autograd engine's gradients)", function()
+  it("checks every input that requires grad, and only those", function()
+    nn.manual_seed(6)
+    local x = nn.tensor.randn(3, 2):requires_grad_()
+    local w = nn.tensor.randn(2, 4):requires_grad_()
+    local c = nn.tensor.randn(3, 4)                          -- a constant
+    local ok, r = nn.gradcheck(function (a, b, k) return a:matmul(b):tanh() * k end, { x, w, c })
+    assert.is_true(ok, tostring(r))
+    assert.are.equal(6 + 8, r.checked)
+    assert.truthy(r.where_abs:find("^input [12]%[%d%]%[%d%]$"), r.where_abs)
+  end)
+
+  it("fails a formula whose recorded op has a wrong derivative, naming the input", function()
+    nn.manual_seed(7)
+    local D = nn.autograd.derivatives
+    local right = D.sin
+    D.sin = function (n, g, s) return right(n, g, s) * 0.9 end
+    local ok, passed, r = pcall(nn.gradcheck, function (a) return a:sin() end,
+                                { nn.tensor.full(1, 2, 0.5):requires_grad_() })
+    D.sin = right
+    assert.is_true(ok, tostring(passed))
+    assert.is_false(passed)
+    assert.truthy(r.failed_at:find("^input 1%[1%]%[[12]%]$"), r.failed_at)
+    H.assert_close(r.failed_analytic / r.failed_numeric, 0.9, 1e-3)
+  end)
+
+  it("leaves the inputs' grad and values as they were", function()
+    nn.manual_seed(8)
+    local x = nn.tensor.randn(2, 2):requires_grad_()
+    x.grad = nn.tensor.ones(2, 2)
+    local before = x:detach():clone()
+    nn.gradcheck(function (a) return a:exp() end, { x })
+    assert.are.same({ { 1, 1 }, { 1, 1 } }, x.grad:totable())
+    assert.are.same(before:totable(), x:detach():totable())
+  end)
+
+  it("raises for inputs that are not a list of tensors, none requiring grad, or no recorded output", function()
+    local f = function (a) return a * 2 end
+    H.assert_error_has(function () nn.gradcheck(f, nn.tensor{ 1 }) end,
+                       { "gradcheck: for a function, inputs must be a list of tensors {x, w, ...}, got a tensor (write {x})" })
+    H.assert_error_has(function () nn.gradcheck(f, { 3 }) end,
+                       { "gradcheck: input 1 must be a tensor, got number" })
+    H.assert_error_has(function () nn.gradcheck(f, { nn.tensor{ 1 } }) end,
+                       { "gradcheck: no input requires grad" })
+    H.assert_error_has(function () nn.gradcheck(function () return 3 end, { nn.tensor{ 1 }:requires_grad_() }) end,
+                       { "gradcheck: fn must return a tensor made by recorded ops from its inputs, got number" })
+    H.assert_error_has(function () nn.gradcheck(f, { nn.tensor{ 1 }:requires_grad_() }, 5) end,
+                       { "gradcheck: opts must be a table {h, atol, rtol}, got number" })
+  end)
+end)

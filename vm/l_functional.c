@@ -43,24 +43,55 @@ static int f_linear (lua_State *L) {
   return 1;
 }
 
-/* nn.F.linear_backward(grad_z, x, weight [, {bias = true, grad_input = true}])
-** -> grad_x (or nil), grad_weight, grad_bias (or nil): equations (4)-(6) of
-** nn/linear.c.  grad_z is dL/dz at the pre-activation: for a fused
-** activation, nn.F.activation_backward first. */
+/* nn.F.linear_backward(grad_z, x, weight [, {bias = true, grad_input = true,
+** grad_weight = t, grad_bias = t}]) -> grad_x (or nil), grad_weight,
+** grad_bias (or nil): equations (4)-(6) of nn/linear.c.  grad_z is dL/dz at
+** the pre-activation: for a fused activation, nn.F.activation_backward
+** first.  grad_weight / grad_bias given: tensors of weight's shape (of
+** (out)) on its device that the gradients are ADDED to (beta = 1, as a
+** layer's accumulate) and returned, instead of new ones: the autograd
+** engine's leaves take them so (lua/nn/autograd_ops.lua).  Errors: as the
+** pair's, a given gradient of the wrong shape or device, grad_weight
+** without grad_bias or the other way round (with a bias) (#4). */
+static nn_tensor *given_grad (lua_State *L, const char *key, const nn_tensor *like, int64_t n) {
+  if (!lua_istable(L, 4) || lua_getfield(L, 4, key) == LUA_TNIL) {
+    if (lua_istable(L, 4)) lua_pop(L, 1);
+    return NULL;
+  }
+  nn_tensor *t = totensor(L, -1);
+  int ok = t != NULL && t->dtype == NN_F32 && t->storage->device == like->storage->device
+           && (n < 0 ? t->ndim == like->ndim && t->numel == like->numel
+                       && (like->ndim != 2 || (t->shape[0] == like->shape[0]
+                                               && t->shape[1] == like->shape[1]))
+                     : t->ndim == 1 && t->numel == n);
+  if (!ok)
+    luaL_argerror(L, 4, lua_pushfstring(L, "linear_backward: %s must be a float32 tensor of "
+                                        "%s's shape on its device", key,
+                                        n < 0 ? "weight" : "the bias"));
+  lua_pop(L, 1);            /* still referenced by the options table */
+  return t;
+}
+
 static int f_linear_backward (lua_State *L) {
-  static const char *const keys[] = { "bias", "grad_input", NULL };
+  static const char *const keys[] = { "bias", "grad_input", "grad_weight", "grad_bias", NULL };
   nn_tensor *g = checktensor(L, 1), *x = checktensor(L, 2), *w = checktensor(L, 3);
   nn_check_keys(L, 4, "linear_backward", keys);
   int bias = nn_opt_boolean(L, 4, "bias", 1), need = nn_opt_boolean(L, 4, "grad_input", 1);
-  lua_settop(L, 3);
+  int64_t n = w->ndim == 2 ? w->shape[0] : 0;
+  nn_tensor *given_w = given_grad(L, "grad_weight", w, -1);
+  nn_tensor *given_b = bias ? given_grad(L, "grad_bias", w, n) : NULL;
+  if (bias && (given_w == NULL) != (given_b == NULL))     /* the pair takes one beta */
+    luaL_argerror(L, 4, "linear_backward: give grad_weight and grad_bias together (or neither)");
+  lua_settop(L, 4);
   nn_tensor *gx = NULL, *gw, *gb = NULL;
   if (need) gx = push_like(L, x); else lua_pushnil(L);
-  gw = push_like(L, w);
-  if (bias) {
-    int64_t n = w->ndim == 2 ? w->shape[0] : 0;
-    gb = nn_push_new(L, w->storage->device, 1, &n);
-  } else lua_pushnil(L);
-  int rc = linear_backward(gx, gw, gb, g, x, w, 0.0f);
+  if (given_w) { lua_getfield(L, 4, "grad_weight"); gw = given_w; }
+  else gw = push_like(L, w);
+  if (given_b) { lua_getfield(L, 4, "grad_bias"); gb = given_b; }
+  else if (bias) gb = nn_push_new(L, w->storage->device, 1, &n);
+  else lua_pushnil(L);
+  /* new gradients are set (beta 0), given ones accumulate (beta 1) */
+  int rc = linear_backward(gx, gw, gb, g, x, w, given_w ? 1.0f : 0.0f);
   if (rc != NN_OK)
     return nn_raise_by_role(L, rc, 1, NN_ROLE_GRAD_OUT, 1, NN_ROLE_INPUT + 1, 2,
                             NN_ROLE_INPUT + 2, 3, -1);

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bindings.h"
 
@@ -65,8 +66,11 @@ nn_tensor *checktensor (lua_State *L, int arg) {
   return t;
 }
 
+/* One user value: the autograd node of a recorded tensor (lua/nn/autograd.lua
+** keeps it there, not in a weak table: the collector traverses a weak-keyed
+** table of every recorded tensor again and again, 30% of a small op's cost). */
 TensorBox *newbox (lua_State *L) {
-  TensorBox *box = (TensorBox *)lua_newuserdatauv(L, sizeof(TensorBox), 0);
+  TensorBox *box = (TensorBox *)lua_newuserdatauv(L, sizeof(TensorBox), 1);
   box->t = NULL;
   luaL_setmetatable(L, TENSOR_MT);
   nn_gc_account(L, NN_GC_TENSOR_BYTES);   /* the C struct(s) behind it (see nn_gc_account) */
@@ -891,8 +895,11 @@ static void push_row (lua_State *L, nn_tensor *t, int64_t z) {
 /* t[i]: row i as a view (of t's shape without dim 1) when t has 2 dims or
 ** more, element i as a number when t is 1-D; negative i counts from the
 ** end (t[-1]: the last), so t[i][j] is element (i, j).  t.method, and the
-** read-only fields t.shape, t.ndim, t.device, t.dtype.  Any other key:
-** nil.  Errors: i not an integer or out of range, t 0-dim. */
+** read-only fields t.shape, t.ndim, t.device, t.dtype.  Any other string
+** key goes to the metatable's __getfield(t, key) when Lua has set one (the
+** autograd fields t.grad, t.requires_grad, t.grad_fn, t.is_leaf live in
+** lua/nn/autograd.lua); else nil.  Errors: i not an integer or out of
+** range, t 0-dim. */
 static int t_index (lua_State *L) {
   luaL_checkudata(L, 1, TENSOR_MT);
   lua_pushvalue(L, 2);
@@ -915,6 +922,11 @@ static int t_index (lua_State *L) {
   else if (strcmp(key, "ndim") == 0) lua_pushinteger(L, t->ndim);
   else if (strcmp(key, "device") == 0) lua_pushstring(L, device_name(t->storage->device));
   else if (strcmp(key, "dtype") == 0) lua_pushstring(L, dtype_name(t->dtype));
+  else if (luaL_getmetafield(L, 1, "__getfield") == LUA_TFUNCTION) {
+    lua_pushvalue(L, 1);                 /* a field kept in Lua: t.grad, t.requires_grad, */
+    lua_pushvalue(L, 2);                 /* t.grad_fn, t.is_leaf (lua/nn/autograd.lua) */
+    lua_call(L, 2, 1);
+  }
   else lua_pushnil(L);
   return 1;
 }
@@ -923,12 +935,24 @@ static int t_index (lua_State *L) {
 ** element of the row takes it), or a tensor of the row's numel (its shape,
 ** or any shape of as many elements) on t's device.  An int32 t takes whole
 ** numbers only: a number with a fraction, or a float32 tensor, is refused
-** (convert with :int()); a float32 t takes either dtype.  Errors: as t[i],
+** (convert with :int()); a float32 t takes either dtype.  t.name = v for a
+** string name goes to the metatable's __setfield(t, name, v) when Lua has
+** set one (t.grad = nil, t.requires_grad = true: lua/nn/autograd.lua),
+** which returns false for a name it does not know.  Errors: as t[i],
 ** and a key that is not a number ("cannot assign to field 'x' of a
 ** tensor"), a value of another type, a tensor of the wrong size. */
 static int t_newindex (lua_State *L) {
   nn_tensor *t = checktensor_any(L, 1);
   int64_t z = index_key(L, t);
+  if (z < 0 && lua_type(L, 2) == LUA_TSTRING
+      && luaL_getmetafield(L, 1, "__setfield") == LUA_TFUNCTION) {
+    lua_pushvalue(L, 1);                 /* t.grad = nil, t.requires_grad = true: the */
+    lua_pushvalue(L, 2);                 /* fields kept in Lua (lua/nn/autograd.lua); */
+    lua_pushvalue(L, 3);                 /* it returns false for a name it does not know */
+    lua_call(L, 3, 1);
+    if (lua_toboolean(L, -1)) return 0;
+    lua_pop(L, 1);
+  }
   if (z < 0)
     return luaL_error(L, "cannot assign to field '%s' of a tensor (only t[i] = v)",
                       luaL_tolstring(L, 2, NULL));
@@ -961,6 +985,105 @@ static int t_newindex (lua_State *L) {
     tensor_release(row);
   }
   if (rc != NN_OK) return luaL_error(L, "%s", nn_errmsg());
+  return 0;
+}
+
+/* --- the autograd dispatch ---------------------------------------------------------
+**
+** lua/nn/autograd.lua records ops on tensors that require grad by putting,
+** in place of a method (t:mul), a function (nn.mul, nn.F.linear) or a
+** metamethod (__mul), a dispatcher: a C closure of (raw, rec) that
+**   - when recording is on and an argument is a recorded tensor (or an
+**     entry of a table argument: nn.cat's list, nn.F.batch_norm's
+**     {weight, bias}), calls rec(raw, ...) (Lua:
+**     runs raw and records the node);
+**   - else runs raw itself, in this very call frame: raw sees the caller's
+**     call as its own, so its errors read exactly as before ("bad argument
+**     #1 to 'matmul'" for a:matmul(b), the caller's line), and an
+**     unrecorded call costs one table lookup per tensor argument.
+** An error from rec is raised again as raw's would have been: a "bad
+** argument #k" through luaL_argerror in this frame (the name and the
+** numbering of the caller's call), anything else with the caller's line.
+** raw must be a C function without upvalues (it runs with ours).  A tensor
+** is recorded when its box's user value holds a node (see newbox). */
+static int ag_enabled = 1;
+
+static int ag_is_recorded (lua_State *L, int idx) {
+  if (lua_type(L, idx) != LUA_TUSERDATA || luaL_testudata(L, idx, TENSOR_MT) == NULL) return 0;
+  int hit = lua_getiuservalue(L, idx, 1) > LUA_TNIL;    /* LUA_TNONE, LUA_TNIL: no */
+  lua_pop(L, 1);
+  return hit;
+}
+
+static int ag_any_recorded (lua_State *L, int top) {
+  for (int i = 1; i <= top; i++) {
+    int type = lua_type(L, i);
+    if (type == LUA_TUSERDATA && ag_is_recorded(L, i)) return 1;
+    if (type == LUA_TTABLE) {            /* a list of tensors, or an options table */
+      lua_Unsigned n = lua_rawlen(L, i);
+      for (lua_Unsigned k = 1; k <= n && k <= 64; k++) {
+        lua_rawgeti(L, i, (lua_Integer)k);
+        int hit = ag_is_recorded(L, -1);
+        lua_pop(L, 1);
+        if (hit) return 1;
+      }
+      static const char *const keys[] = { "weight", "bias", NULL };
+      for (int k = 0; keys[k]; k++) {
+        lua_pushstring(L, keys[k]);
+        lua_rawget(L, i);
+        int hit = ag_is_recorded(L, -1);
+        lua_pop(L, 1);
+        if (hit) return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+/* raise msg (at the top) as raw would have: see above */
+static int ag_reraise (lua_State *L) {
+  const char *msg = lua_tostring(L, -1);
+  if (msg == NULL || lua_type(L, -1) != LUA_TSTRING) return lua_error(L);
+  const char *lua_at = strstr(msg, ".lua:");          /* "...autograd_ops.lua:123: " */
+  if (lua_at != NULL && strstr(msg, "autograd") != NULL && strstr(msg, "autograd") < lua_at) {
+    const char *colon = strstr(lua_at + 5, ": ");
+    if (colon != NULL) msg = colon + 2;
+  }
+  int k = 0, used = 0;
+  if (sscanf(msg, "bad argument #%d to '%*[^']' (%n", &k, &used) == 1 && used > 0 && k > 0) {
+    size_t len = strlen(msg + used);
+    lua_pushlstring(L, msg + used, len > 0 && msg[used + len - 1] == ')' ? len - 1 : len);
+    return luaL_argerror(L, k, lua_tostring(L, -1));
+  }
+  return luaL_error(L, "%s", msg);
+}
+
+static int ag_dispatch (lua_State *L) {
+  int top = lua_gettop(L);
+  if (ag_enabled && ag_any_recorded(L, top)) {
+    lua_pushvalue(L, lua_upvalueindex(2));             /* rec */
+    lua_pushvalue(L, lua_upvalueindex(1));             /* raw */
+    lua_rotate(L, 1, 2);                               /* rec, raw, args... */
+    if (lua_pcall(L, top + 1, LUA_MULTRET, 0) != LUA_OK) return ag_reraise(L);
+    return lua_gettop(L);
+  }
+  return lua_tocfunction(L, lua_upvalueindex(1))(L);
+}
+
+/* nn.core._autograd_wrap(raw, rec) -> the dispatcher (above).
+** Errors: raw not a C function without upvalues; rec not a function. */
+static int t_autograd_wrap (lua_State *L) {
+  luaL_argcheck(L, lua_tocfunction(L, 1) != NULL && lua_getupvalue(L, 1, 1) == NULL, 1,
+                "a C function without upvalues expected");
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  lua_pushcclosure(L, ag_dispatch, 2);
+  return 1;
+}
+
+/* nn.core._autograd_set_enabled(on): whether the dispatchers record. */
+static int t_autograd_set_enabled (lua_State *L) {
+  ag_enabled = lua_toboolean(L, 1);
   return 0;
 }
 
@@ -1005,6 +1128,12 @@ static const luaL_Reg device_meth[] = {
   {NULL, NULL}
 };
 
+/* in nn.core only: the autograd dispatch (lua/nn/autograd.lua) */
+static const luaL_Reg autograd_fn[] = {
+  {"_autograd_wrap", t_autograd_wrap}, {"_autograd_set_enabled", t_autograd_set_enabled},
+  {NULL, NULL}
+};
+
 static const luaL_Reg constructors[] = {
   {"zeros", t_zeros}, {"ones", t_ones}, {"full", t_full}, {"rand", t_rand},
   {"randn", t_randn}, {"arange", t_arange}, {"from_table", t_from_table},
@@ -1031,6 +1160,7 @@ void nn_open_tensor (lua_State *L) {
   lua_setmetatable(L, -2);
   lua_setfield(L, -2, "tensor");
   luaL_setfuncs(L, meth, 0);
+  luaL_setfuncs(L, autograd_fn, 0);
   luaL_getmetatable(L, TENSOR_MT);    /* nn.core.Tensor: the metatable itself */
   lua_setfield(L, -2, "Tensor");
 }

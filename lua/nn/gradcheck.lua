@@ -25,6 +25,10 @@
 --
 -- Works on any object with forward/backward (and parameters, zero_grad,
 -- buffers when it has them), so a learner can check a layer written in Lua.
+-- For a function of tensors (a layer or loss written as a formula of
+-- recorded ops), nn.gradcheck(fn, {x, w, ...}) compares the autograd
+-- engine's gradients instead: see check_function at the end.
+--
 -- It leaves things as it found them: parameters, their accumulated
 -- gradients and buffers (BatchNorm's running statistics) are restored, and
 -- every forward starts from the same random state, so Dropout draws one
@@ -69,7 +73,10 @@ Report.__repr = Report.__tostring
 -- failed_numeric}, printable.  rel err = |a - n| / max(|a|, |n|, atol).
 -- Errors: raises if input (or target) is not a tensor, or if the object
 -- has no forward/backward.
+local check_function                    -- below: nn.gradcheck(fn, {x, w, ...} [, opts])
+
 local function gradcheck (m, input, target, opts)
+  if type(m) == "function" then return check_function(m, input, target) end
   if not is_tensor(target) then target, opts = nil, target end
   opts = opts or {}
   if type(opts) ~= "table" then
@@ -103,7 +110,9 @@ local function gradcheck (m, input, target, opts)
   local function loss ()
     core.set_rng_state(seed, offset)
     if target then return m:forward(input, target) end
-    return (m:forward(input) * r):sum()
+    local v = (m:forward(input) * r):sum()
+    if is_tensor(v) then v = v:item() end   -- a layer written as a formula gives a recorded output
+    return v
   end
   if not target then
     local y = m:forward(input)
@@ -163,6 +172,107 @@ local function gradcheck (m, input, target, opts)
     -- a buffer a forward remakes (Dropout's mask) may have changed shape
     if buffers[name]:numel() == b:numel() then buffers[name]:copy(b) end
   end
+  core.set_rng_state(seed, after)
+  return report.ok, report
+end
+
+-- The scalar L = sum(fn(inputs...) * r) and the report, for a function of
+-- tensors: analytic gradients from the autograd engine (L:backward()),
+-- numeric ones with recording off.  Shares the tolerances and the report
+-- of the layer check above.
+local function compare (report, label, t, analytic, numeric_at, atol, rtol)
+  local flat, a = t:view(-1), analytic:view(-1)
+  local shape = t:size()
+  for i = 1, flat:numel() do
+    local numeric = numeric_at(flat, i)
+    local an = a:get(i)
+    local err = math.abs(an - numeric)
+    local rel = err / math.max(math.abs(an), math.abs(numeric), atol)
+    local where = label .. index_text(shape, i)
+    report.checked = report.checked + 1
+    if err > report.max_abs or report.where_abs == nil then report.max_abs, report.where_abs = err, where end
+    if rel > report.max_rel or report.where_rel == nil then report.max_rel, report.where_rel = rel, where end
+    if report.ok and not (err <= atol + rtol * math.abs(numeric)) then
+      report.ok = false
+      report.failed_at, report.failed_analytic, report.failed_numeric = where, an, numeric
+    end
+  end
+end
+
+--- nn.gradcheck(fn, {x, w, ...} [, opts]) -> ok, report: the autograd
+-- engine's gradients of L = sum(fn(x, w, ...) * r) (r a fixed random tensor
+-- of the output's shape) against central differences, for every input
+-- that requires grad (the others are constants).  fn: a function of
+-- tensors made of recorded ops (a layer's formula, a loss).  Inputs' .grad
+-- are left as they were.  opts, report: as for a layer (above); the
+-- inputs are named "input 1", "input 2", ... in the report.
+-- Errors: fn's inputs not a list of tensors; none requires grad; fn does
+-- not return a tensor made by recorded ops.
+function check_function (fn, inputs, opts)
+  local nn = require "nn"
+  if type(inputs) ~= "table" or is_tensor(inputs) then
+    error(("gradcheck: for a function, inputs must be a list of tensors {x, w, ...}, got %s")
+          :format(is_tensor(inputs) and "a tensor (write {x})" or type(inputs)), 2)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error(("gradcheck: opts must be a table {h, atol, rtol}, got %s"):format(type(opts)), 2)
+  end
+  local h = opts.h or DEFAULTS.h
+  local atol = opts.atol or DEFAULTS.atol
+  local rtol = opts.rtol or DEFAULTS.rtol
+  local checked = {}
+  for i = 1, #inputs do
+    if not is_tensor(inputs[i]) then
+      error(("gradcheck: input %d must be a tensor, got %s"):format(i, type(inputs[i])), 2)
+    end
+    if inputs[i].requires_grad then checked[#checked + 1] = i end
+  end
+  if #checked == 0 then
+    error("gradcheck: no input requires grad: call x:requires_grad_() on those to check", 2)
+  end
+  local seed, offset = core.get_rng_state()
+  local y = fn(table.unpack(inputs, 1, #inputs))
+  if not is_tensor(y) or not y.requires_grad then
+    error(("gradcheck: fn must return a tensor made by recorded ops from its inputs, got %s")
+          :format(is_tensor(y) and "a tensor that is not recorded" or type(y)), 2)
+  end
+  local r = nn.no_grad(function () return core.tensor.randn(y:size()) end)
+  local _, after = core.get_rng_state()
+
+  -- analytic: the engine's, with the inputs' own .grad set aside
+  local saved = {}
+  for _, i in ipairs(checked) do saved[i] = inputs[i].grad; inputs[i].grad = nil end
+  core.set_rng_state(seed, offset)
+  local L = (fn(table.unpack(inputs, 1, #inputs)) * r):sum()
+  L:backward()
+  local analytic = {}
+  for _, i in ipairs(checked) do
+    analytic[i] = inputs[i].grad or nn.no_grad(function () return inputs[i]:mul(0) end)
+    inputs[i].grad = saved[i]
+  end
+
+  -- numeric, entry by entry, recording off
+  local function value ()
+    core.set_rng_state(seed, offset)
+    local v = (fn(table.unpack(inputs, 1, #inputs)) * r):sum()
+    if is_tensor(v) then v = v:item() end
+    return v
+  end
+  local report = setmetatable({ ok = true, checked = 0, max_abs = 0, max_rel = 0 }, Report)
+  nn.no_grad(function ()
+    for _, i in ipairs(checked) do
+      compare(report, ("input %d"):format(i), inputs[i], analytic[i], function (flat, k)
+        local v = flat:get(k)
+        flat:set(k, v + h)
+        local up, vu = value(), flat:get(k)
+        flat:set(k, v - h)
+        local down, vd = value(), flat:get(k)
+        flat:set(k, v)
+        return (up - down) / (vu - vd)          -- the step float32 really took
+      end, atol, rtol)
+    end
+  end)
   core.set_rng_state(seed, after)
   return report.ok, report
 end

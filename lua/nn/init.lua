@@ -40,6 +40,11 @@ nn.image = nn.safetensors.image        -- load PGM/PNG as (H, W) in [0, 1], save
 nn.metrics = require "nn.metrics"      -- accuracies, confusion matrix (lua/nn/metrics.lua)
 nn.callbacks = require "nn.callbacks"  -- early stopping, checkpoints, ... (lua/nn/callbacks.lua)
 nn.threads = require "nn.threads"      -- the thread-count governor of model:train (lua/nn/threads.lua)
+--- nn.autograd: the define-by-run tape (lua/nn/autograd.lua, its ops in
+-- autograd_ops.lua): t:requires_grad_(), y:backward(), t.grad, nn.no_grad(fn),
+-- nn.autograd.show(y), nn.autograd.dot(y, path).
+nn.autograd = require "nn.autograd"
+nn.no_grad = nn.autograd.no_grad
 nn.Model = require "nn.model"          -- the Keras-like Model (lua/nn/model.lua; its training
                                        -- loop in fit.lua, its checkpoints in checkpoint.lua)
 nn.Sequential = nn.Model               -- nn.Sequential{l1, l2, ...}: the same class, Torch7's name
@@ -47,6 +52,14 @@ nn.load = nn.Model.load                -- nn.load(path): a saved Model (lua/nn/c
 nn.Input = nn.Model._graph.Input       -- graph models: nn.Input{784}, layers called on it,
 nn.call = nn.Model._graph.call         -- nn.Model{inputs = x, outputs = y} (lua/nn/graph.lua)
 nn.onnx = require "nn.onnx"            -- ONNX files: model:export_onnx, nn.onnx.load (lua/nn/onnx.lua)
+-- layers and losses written as formulas of recorded ops: nn.Lambda, nn.LambdaLoss,
+-- nn.ResidualBlock, nn.FocalLoss (lua/nn/lambda.lua)
+do
+  local lambda = require "nn.lambda"
+  nn.Lambda, nn.LambdaLoss = lambda.Lambda, lambda.LambdaLoss
+  nn.ResidualBlock, nn.FocalLoss = lambda.ResidualBlock, lambda.FocalLoss
+  nn.layer_types.ResidualBlock = nn.ResidualBlock      -- nn.load rebuilds them
+end
 --- nn.inspect(model) -> report: model:inspect(), as a function (lua/nn/inspect.lua)
 function nn.inspect(model)
   if type(model) ~= "table" or type(rawget(model, "layers")) ~= "table" then

@@ -218,7 +218,9 @@ local optimizers = { sgd = "SGD", adagrad = "Adagrad", rmsprop = "RMSprop", adam
 --- model:set{loss = ..., optimizer = ..., accuracy = ...} -> model (alias
 -- compile).  Any part may be left out and set later; a part given again
 -- replaces the old one.
---   loss       a loss (nn.CategoricalCrossentropy(), ...) or its Keras name:
+--   loss       a loss (nn.CategoricalCrossentropy(), ..., or one written in Lua:
+--              a table with forward(out, y) and backward(out, y), nn.FocalLoss{})
+--              or its Keras name:
 --              categorical_crossentropy, sparse_categorical_crossentropy,
 --              cross_entropy, nll, mse, mae, binary_crossentropy, bce_with_logits
 --   optimizer  nn.optim.Adam{...}, ..., or a name: sgd, adagrad, rmsprop,
@@ -240,7 +242,11 @@ function Model:set(opts)
       local make = losses[loss]
       if not make then fail(2, "model:set: unknown loss '%s' (known: %s)", loss, sorted_names(losses)) end
       loss = make()
-    elseif getmetatable(loss) ~= nn.Criterion then
+    elseif getmetatable(loss) ~= nn.Criterion
+           -- a loss written in Lua (nn.LambdaLoss, nn.FocalLoss): forward(out, y) -> number,
+           -- backward(out, y) -> dL/dout, and reduction, as a criterion's
+           and not (type(loss) == "table" and type(loss.forward) == "function"
+                    and type(loss.backward) == "function") then
       fail(2, "model:set: loss must be a loss (nn.CategoricalCrossentropy(), ...) or its name, got %s", type(loss))
     end
     self.loss = loss
@@ -407,7 +413,8 @@ local function backward_from(self, first, g, full)
   for i = first, stop, -1 do
     local layer = layers[i]
     if not is_module(layer) then
-      g = layer:backward(g)
+      -- a Lua layer is told too when nobody reads its dL/dx (nn.Lambda skips it)
+      g = layer:backward(g, (not full and i == stop) and STEP_FIRST or nil)
     elseif full then
       g = layer:backward(g)
     elseif i == stop then
