@@ -26,6 +26,14 @@
 --       the MLP 784-32-10 at batch 1: "step_us U" per training step
 --   nnlua scripts/bench_nnlua.lua infer CALLS
 --       one image through the (untrained) MLP with model:predict: "infer_us U"
+--   nnlua scripts/bench_nnlua.lua ways BATCH EPOCHS layers|engine|ops
+--       the MLP 784-512-1024-10 trained by one plain loop (as
+--       bench_torch.py's train) through the hand-written layers, the
+--       autograd engine over nn.F's pairs, or the engine over raw tensor ops:
+--       "epoch_s S", the median epoch
+--   nnlua scripts/bench_nnlua.lua record CALLS
+--       the engine's cost of recording one op: "plain_us U" (a * b on 4x4
+--       tensors, not recorded) and "record_us U" (what recording adds)
 --   nnlua scripts/bench_nnlua.lua churn N
 --       N zeros(4, 4), then N MSELoss(), made and dropped (no explicit
 --       collection): "churn_rss_mb M" (the peak RSS) and "churn_s S"
@@ -153,6 +161,71 @@ elseif mode == "infer" then
   local x = nn.tensor.rand(1, 784)
   for _ = 1, 100 do m:predict(x) end
   print(("infer_us %.2f"):format(median_us(calls, function () m:predict(x) end)))
+elseif mode == "ways" then
+  -- one plain loop (shuffle, gather a batch, step), as bench_torch.py's
+  -- train: the MLP trained `way` = layers (nn.Dense + model:step), engine
+  -- (the autograd engine over nn.F.linear + nn.F.cross_entropy: each a
+  -- recorded node whose backward is the C pair), or ops (the engine over
+  -- raw tensor ops: matmul, +, relu, log_softmax, gather, mean)
+  local bs, epochs, way = tonumber(arg[2]), tonumber(arg[3]), arg[4]
+  local data = nn.datasets.fashion_mnist{ flatten = true }
+  local x, y, n = data.x_train, data.y_train, data.x_train:size(1)
+  local sizes = { 784, 512, 1024, 10 }
+  local step
+  if way == "layers" then
+    local m = mlp(sizes)
+    m:set{ loss = nn.CrossEntropyLoss(), optimizer = nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
+    step = function (xb, yb) m:step(xb, yb) end
+  else
+    local model = mlp(sizes)                 -- only for its initial weights
+    local params = model:get_weights()
+    for _, p in ipairs(params) do p:requires_grad_() end
+    local opt = nn.optim.SGD{ lr = 0.01, momentum = 0.9 }
+    local grads, last = {}, #params - 1
+    local function forward(xb, yb)
+      local h = xb
+      if way == "engine" then
+        for i = 1, last, 2 do
+          h = nn.F.linear(h, params[i], params[i + 1], i < last and "relu" or nil)
+        end
+        return nn.F.cross_entropy(h, yb)
+      end
+      for i = 1, last, 2 do
+        h = h:matmul(params[i]:t()) + params[i + 1]
+        if i < last then h = h:relu() end
+      end
+      return -h:log_softmax(2):gather(2, yb:view(yb:size(1), 1)):mean()
+    end
+    step = function (xb, yb)
+      for _, p in ipairs(params) do p.grad = nil end
+      forward(xb, yb):backward()
+      for i, p in ipairs(params) do grads[i] = p.grad end
+      nn.no_grad(function () opt:step(params, grads) end)
+    end
+  end
+  local seconds = {}
+  for e = 1, epochs do
+    local t0 = nn.clock()
+    local perm = nn.randperm(n)
+    for i = 1, n, bs do
+      local idx = perm:slice(i, math.min(i + bs - 1, n))
+      step(x:index_select(1, idx), y:index_select(1, idx))
+    end
+    seconds[e] = nn.clock() - t0
+  end
+  table.sort(seconds)
+  print(("epoch_s %.4f"):format(seconds[(#seconds + 1) // 2]))
+elseif mode == "record" then
+  -- the engine's cost per recorded op: CALLS of c = a * b on (4, 4)
+  -- tensors, recorded (a requires grad) and not; "record_us" is the
+  -- difference per call, "plain_us" the unrecorded op
+  local calls = tonumber(arg[2]) or 20000
+  local a, b, c = nn.tensor.rand(4, 4), nn.tensor.rand(4, 4), nn.tensor.rand(4, 4)
+  local plain = median_us(calls, function () local d = a * b end)   -- luacheck: ignore d
+  c:requires_grad_()
+  local recorded = median_us(calls, function () local d = c * b end)   -- luacheck: ignore d
+  print(("plain_us %.3f"):format(plain))
+  print(("record_us %.3f"):format(recorded - plain))
 elseif mode == "churn" then
   local n = tonumber(arg[2]) or 10000000
   local t0 = nn.clock()

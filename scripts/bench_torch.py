@@ -6,6 +6,7 @@ work as scripts/bench_nnlua.lua, with the same arguments and output lines.
   bench_torch.py [--defaults] cnninfer CALLS
   bench_torch.py [--defaults] tiny STEPS
   bench_torch.py [--defaults] infer CALLS
+  bench_torch.py [--defaults] record CALLS
 
 On cuda (PyTorch CUDA), the model and the whole training set go to the GPU
 first, each epoch ends with torch.cuda.synchronize(), and TF32 stays off
@@ -148,6 +149,15 @@ elif mode == "ttacc":
         break
     print("ttacc_s %.4f" % reached)
     print("ttacc_acc %.4f" % acc)
+elif mode == "record":
+    # bench_nnlua.lua's record: c = a * b on (4, 4), recorded by autograd
+    # (a requires grad) and not; record_us is what recording adds per op
+    calls = int(args[1])
+    a, b, c = torch.rand(4, 4), torch.rand(4, 4), torch.rand(4, 4, requires_grad=True)
+    plain = median_us(calls, lambda: a * b)
+    recorded = median_us(calls, lambda: c * b)
+    print("plain_us %.3f" % plain)
+    print("record_us %.3f" % (recorded - plain))
 elif mode == "cnninfer":
     calls = int(args[1])
     m = reference_cnn().eval()
