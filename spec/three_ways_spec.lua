@@ -59,8 +59,8 @@ local function optimizer() return nn.optim.SGD{ lr = LR, momentum = MOMENTUM } e
 
 -- Each way returns {losses = {...}, grads = {{g1, g2, ...} per step}}.
 
-local function by_layers(w, batches)
-  local model = nn.Model(dense_layers())
+-- 20 steps of model:step from the weights w; model is sequential or a graph
+local function train_steps(model, w, batches)
   model:set{ loss = nn.CrossEntropyLoss(), optimizer = optimizer() }
   model:set_weights(copies(w))
   local losses, grads = {}, {}
@@ -72,20 +72,13 @@ local function by_layers(w, batches)
   return { losses = losses, grads = grads }
 end
 
+local function by_layers(w, batches) return train_steps(nn.Model(dense_layers()), w, batches) end
+
 local function by_graph(w, batches)
   local x = nn.Input{ SIZES[1] }
   local h = x
   for _, layer in ipairs(dense_layers()) do h = layer(h) end
-  local model = nn.Model{ inputs = x, outputs = h }
-  model:set{ loss = nn.CrossEntropyLoss(), optimizer = optimizer() }
-  model:set_weights(copies(w))
-  local losses, grads = {}, {}
-  local _, g = model:parameters()
-  for s, b in ipairs(batches) do
-    losses[s] = model:step(b.x, b.y)
-    grads[s] = copies(g)
-  end
-  return { losses = losses, grads = grads }
+  return train_steps(nn.Model{ inputs = x, outputs = h }, w, batches)
 end
 
 -- the engine: the MLP as raw tensor ops on leaves that require grad.

@@ -43,13 +43,7 @@ return function (Model, util)
     local n = self:_arity(name == "x" and "x" or "y")
     if n == nil then return v end                     -- a sequential model: one tensor
     if is_tensor(v) and n == 1 then return v end
-    if type(v) ~= "table" or is_tensor(v) or #v ~= n then
-      fail(level + 1, "%s: %s must be %s (the model has %d %s), got %s", who, name,
-           n == 1 and "a tensor or a list of 1" or ("a list of %d tensors"):format(n), n,
-           name == "x" and "inputs" or "outputs",
-           is_tensor(v) and "a tensor" or type(v) == "table" and ("a list of %d"):format(#v)
-           or check.show(v))
-    end
+    self._check_count(v, who, name, n, level + 1)
     local rows
     for k = 1, n do
       local t = v[k]

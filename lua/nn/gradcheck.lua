@@ -75,16 +75,20 @@ Report.__repr = Report.__tostring
 -- has no forward/backward.
 local check_function                    -- below: nn.gradcheck(fn, {x, w, ...} [, opts])
 
+-- h, atol, rtol from opts (or the defaults); raises at the caller of
+-- gradcheck on opts that are not a table
+local function tolerances(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error(("gradcheck: opts must be a table {h, atol, rtol}, got %s"):format(type(opts)), 3)
+  end
+  return opts.h or DEFAULTS.h, opts.atol or DEFAULTS.atol, opts.rtol or DEFAULTS.rtol
+end
+
 local function gradcheck (m, input, target, opts)
   if type(m) == "function" then return check_function(m, input, target) end
   if not is_tensor(target) then target, opts = nil, target end
-  opts = opts or {}
-  if type(opts) ~= "table" then
-    error(("gradcheck: opts must be a table {h, atol, rtol}, got %s"):format(type(opts)), 2)
-  end
-  local h = opts.h or DEFAULTS.h
-  local atol = opts.atol or DEFAULTS.atol
-  local rtol = opts.rtol or DEFAULTS.rtol
+  local h, atol, rtol = tolerances(opts)
   if not is_tensor(input) then
     error(("gradcheck: input must be an nn.Tensor, got %s"):format(type(input)), 2)
   end
@@ -214,13 +218,7 @@ function check_function (fn, inputs, opts)
     error(("gradcheck: for a function, inputs must be a list of tensors {x, w, ...}, got %s")
           :format(is_tensor(inputs) and "a tensor (write {x})" or type(inputs)), 2)
   end
-  opts = opts or {}
-  if type(opts) ~= "table" then
-    error(("gradcheck: opts must be a table {h, atol, rtol}, got %s"):format(type(opts)), 2)
-  end
-  local h = opts.h or DEFAULTS.h
-  local atol = opts.atol or DEFAULTS.atol
-  local rtol = opts.rtol or DEFAULTS.rtol
+  local h, atol, rtol = tolerances(opts)
   local checked = {}
   for i = 1, #inputs do
     if not is_tensor(inputs[i]) then

@@ -331,16 +331,24 @@ return function (Model, util)
     return self
   end
 
-  -- x as a list of n tensors (a tensor for one); `what` names it for errors
-  function Graph:_list(x, who, what, n, level)
-    if n == 1 and is_tensor(x) then return { x } end
-    if type(x) ~= "table" or is_tensor(x) or #x ~= n then
+  -- v must be a list of n values (or, for n = 1, a tensor): else an error
+  -- naming who, what ("x", "y", ...) and the model's count, at `level`
+  -- above the caller (lua/nn/fit.lua checks its data with it too)
+  function Model._check_count(v, who, what, n, level)
+    if n == 1 and is_tensor(v) then return end
+    if type(v) ~= "table" or is_tensor(v) or #v ~= n then
       fail(level + 1, "%s: %s must be %s (the model has %d %s), got %s", who, what,
            n == 1 and "a tensor or a list of 1" or ("a list of %d tensors"):format(n), n,
            what == "x" and "inputs" or "outputs",
-           is_tensor(x) and "a tensor" or type(x) == "table" and ("a list of %d"):format(#x)
-           or check.show(x))
+           is_tensor(v) and "a tensor" or type(v) == "table" and ("a list of %d"):format(#v)
+           or check.show(v))
     end
+  end
+
+  -- x as a list of n tensors (a tensor for one); `what` names it for errors
+  function Graph:_list(x, who, what, n, level)
+    Model._check_count(x, who, what, n, level + 1)
+    if is_tensor(x) then return { x } end
     for k = 1, n do
       if not is_tensor(x[k]) then
         fail(level + 1, "%s: %s[%d] must be a tensor, got %s", who, what, k, check.show(x[k]))
