@@ -27,9 +27,11 @@ for tool in node npm; do
 done
 mkdir -p "$DIR"
 [ -f "$DIR/package.json" ] || echo '{ "name": "nnlua-onnxruntime", "private": true }' > "$DIR/package.json"
-if ! npm install --prefix "$DIR" --ignore-scripts --no-audit --no-fund \
+# at most 5 minutes: with no registry in reach npm retries for longer, and
+# CI must not wait on it (the specs that need ONNX Runtime then skip)
+if ! timeout 300 npm install --prefix "$DIR" --ignore-scripts --no-audit --no-fund \
        "onnxruntime-node@$VERSION" > "$DIR/npm.log" 2>&1; then
-  echo "get_onnxruntime: npm install onnxruntime-node@$VERSION failed (see $DIR/npm.log)" >&2
+  echo "get_onnxruntime: npm install onnxruntime-node@$VERSION failed or took over 5 minutes (see $DIR/npm.log)" >&2
   exit 1
 fi
 echo "get_onnxruntime: onnxruntime-node@$VERSION installed in $DIR"
