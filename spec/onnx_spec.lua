@@ -313,7 +313,7 @@ describe("model:export_onnx", function()
     assert.error_matches(function () ok:export_onnx(tmp("x.onnx"), { batch = 0 }) end,
                          "batch must be 'dynamic' or a positive integer, got 0")
     assert.error_matches(function () ok:export_onnx(tmp("x.onnx"), { bacth = 2 }) end,
-                         "unknown option 'bacth' %(opset, batch, input_shape%)")
+                         "unknown option 'bacth' %(opset, batch, input_shape, output_names%)")
     assert.error_matches(function () ok:export_onnx(7) end, "path must be a string, got number")
     assert.error_matches(function () nn.onnx.export({}, tmp("x.onnx")) end,
                          "expected a model %(nn.Model%)")
