@@ -195,6 +195,16 @@ M.exporters = {
   Add = function (ctx, _, inputs, output)
     ctx:node("Add", { inputs[1], inputs[2] }, { output })
   end,
+  -- nn.ResidualBlock (lua/nn/lambda.lua): y = x + W2 relu(W1 x + b1) + b2,
+  -- W (out, in) as a Linear's: Gemm, Relu, Gemm, Add
+  ResidualBlock = function (ctx, layer, inputs, output)
+    local h = ctx:node("Gemm", { inputs[1], ctx:init("w1", layer.w1), ctx:init("b1", layer.b1) },
+                       { ctx:temp("gemm1") }, { transB = 1 }, "Gemm1")
+    h = ctx:node("Relu", { h }, { ctx:temp("relu") })
+    h = ctx:node("Gemm", { h, ctx:init("w2", layer.w2), ctx:init("b2", layer.b2) },
+                 { ctx:temp("gemm2") }, { transB = 1 }, "Gemm2")
+    ctx:node("Add", { inputs[1], h }, { output })
+  end,
   Concat = function (ctx, layer, inputs, output)
     local dim = layer:config().dim
     -- nnlua's dims count from 1, ONNX's axes from 0; -1 is the last in both
@@ -367,7 +377,9 @@ function M.export(model, path, opts)
       for k in pairs(M.exporters) do names[#names + 1] = k end
       table.sort(names)
       fail(2, "export_onnx: layer %d (%s) has no ONNX form; the layer types that export: %s",
-           step.index or i, t or tostring(step.layer), table.concat(names, ", "))
+           step.index or i, t or (type(step.layer) == "table" and type(step.layer.name) == "string"
+                                  and "Lua layer " .. step.layer.name) or tostring(step.layer),
+           table.concat(names, ", "))
     end
     ctx.prefix = step.prefix or ("layers.%d"):format(step.index or i)
     exporter(ctx, step.layer, step.inputs, step.output)
