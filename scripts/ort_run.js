@@ -1,8 +1,9 @@
 // scripts/ort_run.js -- run an ONNX model in ONNX Runtime (CPU), for the
 // specs and the lesson that compare nnlua with it.
 //   node scripts/ort_run.js MODEL.onnx IN.safetensors OUT.safetensors
-// IN holds one F32 tensor per graph input, under the input's name; OUT gets
-// one F32 tensor per graph output, under its name.  safetensors is the
+// IN holds one F32 tensor per graph input, under the input's name (a graph
+// model's several inputs: image, meta or input_1, input_2, ...); OUT gets
+// one F32 tensor per graph output, under its name (output_1, output_2, ...).  safetensors is the
 // exchange format because nnlua reads and writes it already (its layout:
 // https://github.com/huggingface/safetensors, "Format").
 // ONNX Runtime comes from .onnxruntime/ (scripts/get_onnxruntime.sh).

@@ -313,7 +313,7 @@ describe("model:export_onnx", function()
     assert.error_matches(function () ok:export_onnx(tmp("x.onnx"), { batch = 0 }) end,
                          "batch must be 'dynamic' or a positive integer, got 0")
     assert.error_matches(function () ok:export_onnx(tmp("x.onnx"), { bacth = 2 }) end,
-                         "unknown option 'bacth' %(opset, batch, input_shape%)")
+                         "unknown option 'bacth' %(opset, batch, input_shape, output_names%)")
     assert.error_matches(function () ok:export_onnx(7) end, "path must be a string, got number")
     assert.error_matches(function () nn.onnx.export({}, tmp("x.onnx")) end,
                          "expected a model %(nn.Model%)")
@@ -583,6 +583,289 @@ describe("make onnx-conformance (ONNX's backend node tests)", function()
     local passed, failed = out:match("(%d+) passed, (%d+) failed, %d+ unsupported")
     assert.are.equal("0", failed, out)
     assert.is_true(tonumber(passed) >= 290, out)
+  end)
+end)
+
+-- ---------------------------------------------------------------------------
+-- Graph models (nn.Model{inputs = ..., outputs = ...}, lua/nn/graph.lua)
+
+-- name -> {model, xs = {graph input name -> a batch}, order = the input names
+-- in the model's order, outs = the graph output names}
+local function graph_models()
+  nn.manual_seed(11)
+  local list = {}
+  do -- two inputs, two outputs: a branch (h read by two layers), an Add, a Concat
+    local image = nn.Input{ 12, name = "image" }
+    local meta = nn.Input{ 3, name = "meta" }
+    local h = nn.Dense(12, 8, { activation = "relu" })(image)
+    local a = nn.Dense(8, 5)(h)
+    local b = nn.Dense(8, 5, { activation = "tanh" })(h)
+    local joint = nn.Concat(2)(nn.Add()(a, b), meta)                  -- (B, 8)
+    local class = nn.Softmax()(nn.Dense(8, 4)(joint))
+    local score = nn.Dense(8, 1)(joint)
+    list.two_heads = { model = nn.Model{ inputs = { image, meta }, outputs = { class, score } },
+                       xs = { image = nn.tensor.randn(64, 12), meta = nn.tensor.randn(64, 3) },
+                       order = { "image", "meta" }, outs = { "output_1", "output_2" } }
+  end
+  do -- a residual MLP: r = x + f(x), twice; an unnamed input (input_1)
+    local x = nn.Input{ 16 }
+    local h = nn.Dense(16, 16, { activation = "relu" })(x)
+    local r1 = nn.Add()(x, nn.Dense(16, 16)(h))
+    local h2 = nn.ReLU()(r1)
+    local r2 = nn.Add()(h2, nn.Dense(16, 16)(nn.Dense(16, 16, { activation = "relu" })(h2)))
+    local y = nn.Dense(16, 10, { activation = "log_softmax" })(nn.BatchNorm1d(16)(r2))
+    list.residual = { model = nn.Model{ inputs = x, outputs = y },
+                      xs = { input_1 = nn.tensor.randn(64, 16) }, order = { "input_1" },
+                      outs = { "output_1" } }
+  end
+  -- a sequential model with an nn.ResidualBlock (a Lua layer with an exporter)
+  list.block = { model = nn.Sequential{ nn.Dense(16, 16), nn.ResidualBlock(16), nn.Dense(16, 10) },
+                 xs = { input = nn.tensor.randn(64, 16) }, order = { "input" }, outs = { "output" } }
+  for _, l in ipairs(list.residual.model.layers) do           -- statistics not the defaults
+    if l:config().type == "BatchNorm1d" then
+      l:buffers().running_mean:copy_(nn.tensor.randn(16):mul(0.1))
+      l:buffers().running_var:copy_(nn.tensor.rand(16):add(0.5))
+    end
+  end
+  return list
+end
+
+-- the model's outputs for its xs, as a list
+local function graph_predict(entry, model)
+  local xs = {}
+  for k, name in ipairs(entry.order) do xs[k] = entry.xs[name] end
+  local y = (model or entry.model):predict(#xs == 1 and xs[1] or xs)
+  return getmetatable(y) == nn.Tensor and { y } or y
+end
+
+describe("export_onnx of graph models", function()
+  it("writes one input per nn.Input, one output per output, each node's layer", function()
+    local entry = graph_models().two_heads
+    entry.model:export_onnx(tmp("heads.onnx"))
+    local m = nn.onnx.read(tmp("heads.onnx"))
+    assert.are.equal("image", m.graph.input[1].name)
+    assert.are.same({ "batch", 12 }, m.graph.input[1].shape)
+    assert.are.equal("meta", m.graph.input[2].name)
+    assert.are.same({ "batch", 3 }, m.graph.input[2].shape)
+    assert.are.equal("output_1", m.graph.output[1].name)
+    assert.are.same({ "batch", 4 }, m.graph.output[1].shape)
+    assert.are.equal("output_2", m.graph.output[2].name)
+    assert.are.same({ "batch", 1 }, m.graph.output[2].shape)
+    local ops = {}
+    for i, node in ipairs(m.graph.node) do ops[i] = node.name .. " " .. table.concat(node.input, ",") end
+    assert.are.same({ "layers.1.Gemm image,layers.1.weight,layers.1.bias",
+                      "layers.1.Relu layers.1.linear",
+                      "layers.2.Gemm layers.1,layers.2.weight,layers.2.bias",      -- the branch:
+                      "layers.3.Gemm layers.1,layers.3.weight,layers.3.bias",      -- layers.1 twice
+                      "layers.3.Tanh layers.3.linear",
+                      "layers.4.Add layers.2,layers.3",
+                      "layers.5.Concat layers.4,meta",
+                      "layers.6.Gemm layers.5,layers.6.weight,layers.6.bias",
+                      "layers.7.Softmax layers.6",
+                      "layers.8.Gemm layers.5,layers.8.weight,layers.8.bias" }, ops)
+    assert.are.equal(1, m.graph.node[7].attribute.axis)                 -- Concat(2): axis 1
+    assert.are.equal("output_1", m.graph.node[9].output[1])
+    assert.are.equal("output_2", m.graph.node[10].output[1])
+    assert.are.same(entry.model.layers[8].weight:totable(), m.graph.initializer[#m.graph.initializer - 1]
+                    .tensor:totable())
+  end)
+
+  it("takes output_names and a fixed batch; an input given as an output gets an Identity", function()
+    local entry = graph_models().two_heads
+    entry.model:export_onnx(tmp("named.onnx"), { output_names = { "class", "score" }, batch = 8 })
+    local m = nn.onnx.read(tmp("named.onnx"))
+    assert.are.same({ 8, 12 }, m.graph.input[1].shape)
+    assert.are.equal("class", m.graph.output[1].name)
+    assert.are.same({ 8, 1 }, m.graph.output[2].shape)
+    local x = nn.Input{ 2 }
+    local y = nn.ReLU()(x)
+    nn.Model{ inputs = x, outputs = { x, y, y } }:export_onnx(tmp("id.onnx"))
+    m = nn.onnx.read(tmp("id.onnx"))
+    local ops = {}
+    for i, node in ipairs(m.graph.node) do
+      ops[i] = ("%s %s -> %s"):format(node.op_type, node.input[1], node.output[1])
+    end
+    assert.are.same({ "Relu input_1 -> output_2", "Identity input_1 -> output_1",
+                      "Identity output_2 -> output_3" }, ops)
+    local back = nn.onnx.load(tmp("id.onnx"))
+    local out = back:predict(nn.tensor{ { -1, 2 } })
+    assert.are.same({ { -1, 2 } }, out[1]:totable())
+    assert.are.same({ { 0, 2 } }, out[2]:totable())
+    assert.are.same({ { 0, 2 } }, out[3]:totable())
+  end)
+
+  it("names a layer with no ONNX form, and bad options", function()
+    local Double = { name = "Double" }
+    function Double:forward(x) return x * 2 end
+    function Double:backward(g) return g * 2 end
+    function Double:output_shape(shape) return shape end
+    local x = nn.Input{ 4 }
+    local lua_model = nn.Model{ inputs = x, outputs = nn.Dense(4, 2)(nn.call(Double, nn.Dense(4, 4)(x))) }
+    assert.error_matches(function () lua_model:export_onnx(tmp("x.onnx")) end,
+      "export_onnx: layer 2 %(Lua layer Double%) has no ONNX form; the layer types that export: "
+      .. "AdaptiveAvgPool2d, Add,")
+    local model = graph_models().two_heads.model
+    assert.error_matches(function () model:export_onnx(tmp("x.onnx"), { input_shape = { 12 } }) end,
+      "export_onnx: input_shape is for a sequential model; a graph model's input shapes are its nn.Inputs'")
+    assert.error_matches(function () model:export_onnx(tmp("x.onnx"), { output_names = { "a" } }) end,
+      "export_onnx: output_names must be a list of 2 strings %(one per output%), got")
+    assert.error_matches(function () model:export_onnx(tmp("x.onnx"), { output_names = { "a", 2 } }) end,
+      "export_onnx: output_names%[2%] must be a non%-empty string, got 2")
+    assert.error_matches(function () model:export_onnx(tmp("x.onnx"), { output_names = { "a", "image" } }) end,
+      "export_onnx: the name 'image' is given to inputs%[1%] and to outputs%[2%]")
+    assert.error_matches(function () model:export_onnx(tmp("x.onnx"), { output_names = { "a", "a" } }) end,
+      "export_onnx: the name 'a' is given to outputs%[1%] and to outputs%[2%]")
+    local a, b = nn.Input{ 2, name = "v" }, nn.Input{ 2, name = "v" }
+    assert.error_matches(function ()
+      nn.Model{ inputs = { a, b }, outputs = nn.Add()(a, b) }:export_onnx(tmp("x.onnx"))
+    end, "export_onnx: the name 'v' is given to inputs%[1%] and to inputs%[2%]")
+    assert.error_matches(function ()
+      nn.Sequential{ nn.Dense(3, 2) }:export_onnx(tmp("x.onnx"), { output_names = { "y" } })
+    end, "export_onnx: output_names is for a graph model; a sequential model's output is 'output'")
+  end)
+end)
+
+describe("exported graph models pass ONNX's checker (python3-onnx)", function()
+  if not python_onnx() then
+    pending("python3-onnx is not installed (bash scripts/setup.sh): the checker specs are skipped")
+    return
+  end
+  it("check_model(full_check = True) and strict shape inference, every graph model", function()
+    local files = {}
+    for name, entry in pairs(graph_models()) do
+      files[#files + 1] = tmp("gcheck_" .. name .. ".onnx")
+      entry.model:export_onnx(files[#files])
+    end
+    table.sort(files)
+    H.write_file(tmp("gcheck.py"), "import onnx, sys\n" ..
+      "for f in sys.argv[1:]:\n" ..
+      "    m = onnx.load(f)\n" ..
+      "    onnx.checker.check_model(m, full_check=True)\n" ..
+      "    onnx.shape_inference.infer_shapes(m, check_type=True, strict_mode=True)\n" ..
+      "    print('ok', f)\n")
+    local args = {}
+    for i, f in ipairs(files) do args[i] = H.shell_quote(f) end
+    local p = io.popen("/usr/bin/python3 " .. H.shell_quote(tmp("gcheck.py")) .. " " ..
+                       table.concat(args, " ") .. " 2>&1")
+    local out = p:read("a")
+    assert.is_true(p:close(), out)
+    local _, n = out:gsub("ok ", "")
+    assert.are.equal(#files, n, out)
+  end)
+end)
+
+describe("exported graph models run in ONNX Runtime with nnlua's outputs", function()
+  if not ort_ready() then
+    pending("ONNX Runtime is not installed (bash scripts/get_onnxruntime.sh): the ORT specs are skipped")
+    return
+  end
+  -- as for the sequential models above: float32 sums in another order
+  local REL = 1e-5
+  -- ORT's outputs (a list, in the graph's output order) and nnlua's
+  local function ort_and_nnlua(name, entry, after_export)
+    entry.model:export_onnx(tmp(name .. ".onnx"))
+    if after_export then after_export(entry.model) end
+    nn.safetensors.save(tmp(name .. "_in.safetensors"), entry.xs)
+    local p = io.popen(("node scripts/ort_run.js %s %s %s 2>&1"):format(tmp(name .. ".onnx"),
+      tmp(name .. "_in.safetensors"), tmp(name .. "_out.safetensors")))
+    local out = p:read("a")
+    assert.is_true(p:close(), out)
+    local got = nn.safetensors.load(tmp(name .. "_out.safetensors"))
+    local list = {}
+    for k, o in ipairs(entry.outs) do list[k] = got[o] end
+    return list, graph_predict(entry)
+  end
+  local function rel(got, want) return got:sub(want):abs():max() / want:abs():max() end
+
+  for _, name in ipairs{ "two_heads", "residual", "block" } do
+    it(name .. ": every output within 1e-5 relative", function()
+      local entry = graph_models()[name]
+      local got, want = ort_and_nnlua(name, entry)
+      assert.are.equal(#entry.outs, #want)
+      for k = 1, #want do
+        assert.are.same(want[k]:size(), got[k]:size())
+        local r = rel(got[k], want[k])
+        print(("  ORT %-10s %-9s batch 64: max |ort - nnlua| / max |nnlua| = %.3g")
+              :format(name, entry.outs[k], r))
+        assert.is_true(r <= REL, ("%s %s: relative difference %.3g"):format(name, entry.outs[k], r))
+      end
+    end)
+  end
+
+  it("the comparison sees a weight changed by 1e-3 after the export", function()
+    local got, want = ort_and_nnlua("gchanged", graph_models().two_heads, function (m)
+      m.layers[8].bias:add_(1e-3)                            -- the score head's bias
+    end)
+    assert.is_true(rel(got[1], want[1]) <= REL)              -- the other head is untouched
+    assert.is_true(rel(got[2], want[2]) > REL)
+  end)
+end)
+
+describe("nn.onnx.load of graph models", function()
+  it("gives back each exported graph model, predicting exactly the same numbers", function()
+    for name, entry in pairs(graph_models()) do
+      entry.model:export_onnx(tmp("grt_" .. name .. ".onnx"))
+      local back = nn.onnx.load(tmp("grt_" .. name .. ".onnx"))
+      assert.are.equal(nn.Model, getmetatable(back), name)
+      assert.is_not_nil(rawget(back, "graph"), name)
+      for k, input_name in ipairs(entry.order) do
+        assert.are.equal(input_name, back.graph.inputs[k].name, name)
+      end
+      local want, got = graph_predict(entry), graph_predict(entry, back)
+      for k = 1, #want do assert.are.equal(0, got[k]:sub(want[k]):abs():max(), name) end
+    end
+  end)
+
+  it("the imported two-input, two-output model trains (one loss per output)", function()
+    local entry = graph_models().two_heads
+    entry.model:export_onnx(tmp("gtrain.onnx"))
+    local back = nn.onnx.load(tmp("gtrain.onnx"))
+    assert.are.equal("relu", back.layers[1]:config().activation)       -- Gemm + Relu: one Dense
+    assert.are.equal(8, #back.layers)
+    back:set{ loss = { "categorical_crossentropy", "mse" }, optimizer = nn.optim.SGD{ lr = 0.1 } }
+    local x = { entry.xs.image, entry.xs.meta }
+    local y = { nn.data.one_hot(nn.tensor.ones(64), 4), nn.tensor.zeros(64, 1) }
+    local before = back.layers[1].weight:clone()
+    local l1 = back:step(x, y)
+    for _ = 1, 20 do back:step(x, y) end
+    local l2 = back:step(x, y)
+    assert.is_true(back.layers[1].weight:sub(before):abs():max() > 0)
+    assert.is_true(l2 < l1, ("loss %g -> %g"):format(l1, l2))
+  end)
+
+  local function two_input_file(path, op)
+    nn.onnx.write(path, { opset_import = { { version = 13 } }, graph = {
+      node = { { op_type = op, name = "j", input = { "a", "b" }, output = { "s" } },
+               { op_type = "Relu", name = "r", input = { "s" }, output = { "y" } } },
+      input = { { name = "a", shape = { "n", 2 } }, { name = "b", shape = { "n", 2 } } },
+      output = { { name = "y" } } } })
+  end
+
+  it("an Add of two inputs is a graph model; a Mul (no nnlua layer) stays an nn.onnx.Graph", function()
+    two_input_file(tmp("add2.onnx"), "Add")
+    local m = nn.onnx.load(tmp("add2.onnx"))
+    assert.are.equal(nn.Model, getmetatable(m))
+    -- relu({1, -5} + {2, 3}) = {3, 0}
+    assert.are.same({ { 3, 0 } }, m:predict{ nn.tensor{ { 1, -5 } }, nn.tensor{ { 2, 3 } } }:totable())
+    two_input_file(tmp("mul2.onnx"), "Mul")
+    local g = nn.onnx.load(tmp("mul2.onnx"))
+    assert.are.equal(nn.onnx.Graph, getmetatable(g))
+    -- relu({1, -5} * {2, 3}) = {2, 0}
+    assert.are.same({ { 2, 0 } }, g:predict(nn.tensor{ { 1, -5 } }, nn.tensor{ { 2, 3 } }):totable())
+  end)
+
+  it("inputs of an unknown size, or shapes that do not fit, stay an nn.onnx.Graph", function()
+    nn.onnx.write(tmp("unknown.onnx"), { opset_import = { { version = 13 } }, graph = {
+      node = { { op_type = "Add", name = "j", input = { "a", "b" }, output = { "y" } } },
+      input = { { name = "a", shape = { "n", "m" } }, { name = "b", shape = { "n", 2 } } },
+      output = { { name = "y" } } } })
+    assert.are.equal(nn.onnx.Graph, getmetatable(nn.onnx.load(tmp("unknown.onnx"))))
+    nn.onnx.write(tmp("misfit.onnx"), { opset_import = { { version = 13 } }, graph = {
+      node = { { op_type = "Concat", name = "c", input = { "a", "b" }, output = { "y" },
+                 attribute = { axis = 1 } } },
+      input = { { name = "a", shape = { "n", 2 } }, { name = "b", shape = { "n", 2, 3 } } },
+      output = { { name = "y" } } } })
+    assert.are.equal(nn.onnx.Graph, getmetatable(nn.onnx.load(tmp("misfit.onnx"))))
   end)
 end)
 

@@ -91,6 +91,17 @@ imported = nn.onnx.load(path)
 print(imported)
 print("predicts exactly what the original does:",
       (imported:predict(x) - model:predict(x)):abs():max() == 0)
+
+-- A graph model (nn.Model{inputs = ..., outputs = ...}, Keras's functional
+-- API) exports the same way: one ONNX input per nn.Input, named by it, and
+-- its outputs output_1, ...; nn.onnx.load gives back a graph model.  Here
+-- a skip connection: the Dense on the raw image added to the MLP's logits.
+local image = nn.Input{ 784, name = "image" }
+local h = nn.Dense(784, 64, { activation = "relu" })(image)
+graph_model = nn.Model{ inputs = image,
+  outputs = nn.Softmax()(nn.Add()(nn.Dense(64, 10)(h), nn.Dense(784, 10)(image))) }
+graph_model:export_onnx(path)
+print(nn.onnx.load(path))
 os.remove(path)
 
 -- At the prompt (./nnlua -i tutorials/08_onnx.lua), look around:

@@ -1,8 +1,9 @@
 --- nn.onnx: ONNX files (https://onnx.ai), written and read.
 --
 --   model:export_onnx("model.onnx")          -- any nnlua Model, opset 13, batch dynamic
---   local m = nn.onnx.load("model.onnx")     -- an nn.Model when the graph is a chain
---                                            -- of layers nnlua has; else an nn.onnx.Graph
+--   local m = nn.onnx.load("model.onnx")     -- an nn.Model when every node is a layer
+--                                            -- nnlua has (a chain: sequential; else a
+--                                            -- graph model); else an nn.onnx.Graph
 --   m:predict(x)
 --
 -- An ONNX file is one protocol-buffer message, onnx.ModelProto.  The C side
@@ -30,9 +31,9 @@
 -- the C layer files (nn/*.c), which know nothing of ONNX.
 --
 -- Export works on a list of steps {layer, inputs = {value names}, output =
--- name}: a sequential model is a chain; a graph model (lua/nn/graph.lua,
--- when it lands) gives its own list through model:onnx_steps() and the same
--- exporters (Add and Concat are here already).
+-- name}: a sequential model is a chain (or the list model:onnx_steps()
+-- gives); a graph model (lua/nn/graph.lua) one step per node of
+-- model.graph, in its order, through the same exporters (graph_plan below).
 local nn = require "nn"
 local core = require "nn.core"
 
@@ -194,6 +195,16 @@ M.exporters = {
   Add = function (ctx, _, inputs, output)
     ctx:node("Add", { inputs[1], inputs[2] }, { output })
   end,
+  -- nn.ResidualBlock (lua/nn/lambda.lua): y = x + W2 relu(W1 x + b1) + b2,
+  -- W (out, in) as a Linear's: Gemm, Relu, Gemm, Add
+  ResidualBlock = function (ctx, layer, inputs, output)
+    local h = ctx:node("Gemm", { inputs[1], ctx:init("w1", layer.w1), ctx:init("b1", layer.b1) },
+                       { ctx:temp("gemm1") }, { transB = 1 }, "Gemm1")
+    h = ctx:node("Relu", { h }, { ctx:temp("relu") })
+    h = ctx:node("Gemm", { h, ctx:init("w2", layer.w2), ctx:init("b2", layer.b2) },
+                 { ctx:temp("gemm2") }, { transB = 1 }, "Gemm2")
+    ctx:node("Add", { inputs[1], h }, { output })
+  end,
   Concat = function (ctx, layer, inputs, output)
     local dim = layer:config().dim
     -- nnlua's dims count from 1, ONNX's axes from 0; -1 is the last in both
@@ -227,19 +238,87 @@ local function all_known(shape)
   return true
 end
 
+-- The plan of a graph model (lua/nn/graph.lua, model.graph): its inputs
+-- and outputs as {name, shape} (shape: one sample's, or nil when a Lua
+-- layer's is unknown) and its steps, one per node, in the graph's order
+-- (each after the nodes it reads).  A node's value is named
+-- "layers.<i>" (i: its layer's index in model.layers, as model:save names
+-- the weights), or the output's name when it is an output.  An output that
+-- is a graph input, or a node already given another output's name (the
+-- same node twice in outputs), gets an Identity node of its own.
+local function graph_plan(model, opts)
+  local g = model.graph
+  local function bad(fmt, ...) fail(4, "export_onnx: " .. fmt, ...) end
+  local out_names = opts.output_names
+  if out_names ~= nil then
+    if type(out_names) ~= "table" or #out_names ~= #g.outputs then
+      bad("output_names must be a list of %d strings (one per output), got %s", #g.outputs,
+          require("nn.check").show(out_names))
+    end
+    for k = 1, #g.outputs do
+      if type(out_names[k]) ~= "string" or out_names[k] == "" then
+        bad("output_names[%d] must be a non-empty string, got %s", k,
+            require("nn.check").show(out_names[k]))
+      end
+    end
+  end
+  local names, taken = {}, {}               -- node position -> value name; name -> what
+  local function claim(name, what)
+    if taken[name] then bad("the name '%s' is given to %s and to %s", name, taken[name], what) end
+    taken[name] = what
+    return name
+  end
+  local plan = { inputs = {}, outputs = {}, steps = {} }
+  for k, node in ipairs(g.inputs) do
+    -- Keras's default names: input_1, input_2, ...
+    names[k] = claim(node.name or ("input_%d"):format(k), ("inputs[%d]"):format(k))
+    plan.inputs[k] = { name = names[k], shape = node.shape }
+  end
+  local out_of = {}                         -- node position -> its first output's index
+  for k, p in ipairs(g.out_pos) do
+    local name = claim(out_names and out_names[k] or ("output_%d"):format(k), ("outputs[%d]"):format(k))
+    plan.outputs[k] = { name = name, shape = g.nodes[p].shape }
+    if p > #g.inputs and out_of[p] == nil then out_of[p] = k end
+  end
+  for i = #g.inputs + 1, #g.nodes do
+    local li = g.layer_index[i]
+    names[i] = out_of[i] and plan.outputs[out_of[i]].name or ("layers.%d"):format(li)
+    if not out_of[i] then claim(names[i], ("layer %d"):format(li)) end
+    local ins = {}
+    for j, p in ipairs(g.args[i]) do ins[j] = names[p] end
+    plan.steps[#plan.steps + 1] = { layer = g.nodes[i].layer, inputs = ins, output = names[i],
+                                    index = li }
+  end
+  for k, p in ipairs(g.out_pos) do
+    if out_of[p] ~= k then
+      plan.steps[#plan.steps + 1] = { layer = nn.Identity(), inputs = { names[p] },
+                                      output = plan.outputs[k].name, prefix = ("outputs.%d"):format(k) }
+    end
+  end
+  return plan
+end
+
 --- nn.onnx.export(model, path [, opts]) -> table; also model:export_onnx(path [, opts]).
--- Writes the model as an ONNX graph: input "input" (batch, ...), output
--- "output", each layer's nodes named "layers.<i>.<Op>" and its tensors
+-- Writes the model as an ONNX graph, the batch dim first in every input
+-- and output, each layer's nodes named "layers.<i>.<Op>" and its tensors
 -- "layers.<i>.weight", ... as initializers (the names of model:save).
+-- A sequential model: input "input" (batch, ...), output "output".
+-- A graph model (nn.Model{inputs = ..., outputs = ...}): one graph input
+-- per nn.Input, named by its name or input_1, input_2, ... (Keras's), of
+-- the nn.Input's shape; one graph output per output, output_1, output_2,
+-- ... (or opts.output_names); each node's layer through the same
+-- exporters, reading the values of the nodes it reads ("layers.<i>").
 -- opts:  opset        13 (default) .. 17
 --        batch        "dynamic" (default: a dim named "batch") or a size n
---        input_shape  one sample's shape ({784}, {1, 28, 28}); default: the
---                     model's input_shape (scripts/train.lua sets it), else
---                     what the first layer takes (a Conv2d's H and W then
---                     stay named dims, "height" and "width")
+--        input_shape  a sequential model's sample shape ({784}, {1, 28, 28});
+--                     default: the model's input_shape (scripts/train.lua
+--                     sets it), else what the first layer takes (a Conv2d's
+--                     H and W then stay named dims, "height" and "width").
+--                     A graph model takes its shapes from its nn.Inputs.
+--        output_names a graph model's output names, one string per output
 -- Returns the ModelProto table it wrote.
 -- Errors: a layer type with no ONNX form (naming the layer and its type);
--- a bad option; the file cannot be written.
+-- a bad option; two inputs or outputs of one name; the file cannot be written.
 function M.export(model, path, opts)
   if type(model) ~= "table" or type(rawget(model, "layers")) ~= "table" then
     fail(2, "export_onnx: expected a model (nn.Model), got %s", require("nn.check").show(model))
@@ -248,8 +327,8 @@ function M.export(model, path, opts)
   opts = opts or {}
   if type(opts) ~= "table" then fail(2, "export_onnx: opts must be a table, got %s", type(opts)) end
   for k in pairs(opts) do
-    if k ~= "opset" and k ~= "batch" and k ~= "input_shape" then
-      fail(2, "export_onnx: unknown option '%s' (opset, batch, input_shape)", tostring(k))
+    if k ~= "opset" and k ~= "batch" and k ~= "input_shape" and k ~= "output_names" then
+      fail(2, "export_onnx: unknown option '%s' (opset, batch, input_shape, output_names)", tostring(k))
     end
   end
   local opset = opts.opset or M.DEFAULT_OPSET
@@ -261,22 +340,36 @@ function M.export(model, path, opts)
     fail(2, "export_onnx: batch must be 'dynamic' or a positive integer, got %s", tostring(batch))
   end
   local bdim = batch == "dynamic" and "batch" or batch
-  if #model.layers == 0 then fail(2, "export_onnx: the model has no layers") end
-  local shape = input_shape(model, opts)
-  if opts.input_shape ~= nil and (type(opts.input_shape) ~= "table" or #opts.input_shape == 0) then
-    fail(2, "export_onnx: input_shape must be a list of sizes, such as {784} or {1, 28, 28}")
-  end
-  local steps = type(model.onnx_steps) == "function" and model:onnx_steps() or nil
-  if steps == nil then                       -- a chain
-    steps = {}
-    for i, layer in ipairs(model.layers) do
-      steps[i] = { layer = layer, inputs = { i == 1 and "input" or ("layers.%d"):format(i - 1) },
-                   output = i == #model.layers and "output" or ("layers.%d"):format(i) }
+  local graph = rawget(model, "graph")
+  local plan
+  if graph ~= nil then
+    if opts.input_shape ~= nil then
+      fail(2, "export_onnx: input_shape is for a sequential model; a graph model's input shapes "
+           .. "are its nn.Inputs'")
     end
+    plan = graph_plan(model, opts)
+  else
+    if opts.output_names ~= nil then
+      fail(2, "export_onnx: output_names is for a graph model; a sequential model's output is 'output'")
+    end
+    if #model.layers == 0 then fail(2, "export_onnx: the model has no layers") end
+    if opts.input_shape ~= nil and (type(opts.input_shape) ~= "table" or #opts.input_shape == 0) then
+      fail(2, "export_onnx: input_shape must be a list of sizes, such as {784} or {1, 28, 28}")
+    end
+    local shape = input_shape(model, opts)
+    local steps = type(model.onnx_steps) == "function" and model:onnx_steps() or nil
+    if steps == nil then                       -- a chain
+      steps = {}
+      for i, layer in ipairs(model.layers) do
+        steps[i] = { layer = layer, inputs = { i == 1 and "input" or ("layers.%d"):format(i - 1) },
+                     output = i == #model.layers and "output" or ("layers.%d"):format(i) }
+      end
+    end
+    plan = { steps = steps, inputs = { { name = "input", shape = shape } },
+             outputs = { { name = "output" } }, chain_shape = all_known(shape) and shape or nil }
   end
   local ctx = setmetatable({ nodes = {}, inits = {}, opset = opset }, Ctx)
-  local out_shape = all_known(shape) and shape or nil
-  for i, step in ipairs(steps) do
+  for i, step in ipairs(plan.steps) do
     local t = layer_type(step.layer)
     local exporter = t and M.exporters[t]
     if exporter == nil then
@@ -284,32 +377,42 @@ function M.export(model, path, opts)
       for k in pairs(M.exporters) do names[#names + 1] = k end
       table.sort(names)
       fail(2, "export_onnx: layer %d (%s) has no ONNX form; the layer types that export: %s",
-           i, t or tostring(step.layer), table.concat(names, ", "))
+           step.index or i, t or (type(step.layer) == "table" and type(step.layer.name) == "string"
+                                  and "Lua layer " .. step.layer.name) or tostring(step.layer),
+           table.concat(names, ", "))
     end
-    ctx.prefix = ("layers.%d"):format(i)
+    ctx.prefix = step.prefix or ("layers.%d"):format(step.index or i)
     exporter(ctx, step.layer, step.inputs, step.output)
-    if out_shape then out_shape = nn.Model._output_shape(step.layer, out_shape) end
   end
-  local function full(s)
-    local r = { bdim }
-    for _, d in ipairs(s) do r[#r + 1] = d end
-    return r
+  -- a chain's output shape: each layer's, from the input's, when it is known
+  local out_shape = plan.chain_shape
+  for _, step in ipairs(out_shape and plan.steps or {}) do
+    out_shape = nn.Model._output_shape(step.layer, out_shape)
   end
+  if out_shape then plan.outputs[1].shape = out_shape end
+  local function value_info(v)
+    local s
+    if v.shape then
+      s = { bdim }
+      for _, d in ipairs(v.shape) do s[#s + 1] = d end
+    end
+    return { name = v.name, elem_type = 1, shape = s }
+  end
+  local inputs, outputs = {}, {}
+  for k, v in ipairs(plan.inputs) do inputs[k] = value_info(v) end
+  for k, v in ipairs(plan.outputs) do outputs[k] = value_info(v) end
   local proto = {
     ir_version = IR_VERSION[opset], producer_name = "nnlua",
     producer_version = (nn._VERSION:gsub("^nnlua ", "")),
     opset_import = { { domain = "", version = opset } },
-    graph = {
-      name = "nnlua", node = ctx.nodes, initializer = ctx.inits,
-      input = { { name = "input", elem_type = 1, shape = shape and full(shape) or nil } },
-      output = { { name = "output", elem_type = 1, shape = out_shape and full(out_shape) or nil } },
-    },
+    graph = { name = "nnlua", node = ctx.nodes, initializer = ctx.inits, input = inputs,
+              output = outputs },
   }
   M.write(path, proto)
   return proto
 end
 
---- model:export_onnx(path [, {opset = 13, batch = 'dynamic' | n, input_shape}]) -> model:
+--- model:export_onnx(path [, {opset = 13, batch = 'dynamic' | n, input_shape, output_names}]) -> model:
 -- the model as an ONNX file (nn.onnx.export, which says what is written).
 function nn.Model:export_onnx(path, opts)
   -- the check every Model method makes (lua/nn/model.lua's end), which a
@@ -1237,13 +1340,129 @@ local function as_chain(proto, graph)
   return model
 end
 
+-- The layers of a graph whose every node has an nnlua layer, as a graph
+-- model (nn.Model{inputs = ..., outputs = ...}, lua/nn/graph.lua), or nil.
+-- Each graph input becomes an nn.Input of its name and its shape without
+-- the batch (every size known, else nil); the nodes are called on them in
+-- the file's order (ONNX's, each after the values it reads):
+--   Add of two computed values     nn.Add()
+--   Concat of computed values      nn.Concat(axis + 1)   (ONNX axes from 0)
+--   any other node                 its importer's layer, on its first input
+--                                  (a computed value), the rest constants
+-- and fused as in a chain: a Gemm and the activation export_onnx wrote for
+-- one Dense (one prefix), a MatMul by a weight and an Add of a bias, when
+-- nothing else reads the first node's value.  A shape that does not fit
+-- (the layer's own check, at the call) also gives nil: the Graph runs it.
+local function as_graph(proto, graph)
+  local g = proto.graph
+  local consts, nodes = {}, {}
+  for k, v in pairs(graph.consts) do consts[k] = v end
+  for _, node in ipairs(g.node) do
+    if node.op_type == "Constant" then
+      consts[node.output[1]] = M.ops.Constant(node, {}, node.attribute)[1]
+    else
+      nodes[#nodes + 1] = node
+    end
+  end
+  -- how many nodes (and graph outputs) read each value, and the last node that does
+  local readers, reader_of = {}, {}
+  for j, node in ipairs(nodes) do
+    for _, name in ipairs(node.input) do
+      readers[name], reader_of[name] = (readers[name] or 0) + 1, j
+    end
+  end
+  for _, name in ipairs(graph.outputs) do readers[name] = (readers[name] or 0) + 1 end
+  local function only_reader(name)
+    return readers[name] == 1 and reader_of[name] and nodes[reader_of[name]] or nil
+  end
+  local sym, ins, info = {}, {}, {}          -- value name -> symbolic tensor
+  for _, v in ipairs(g.input) do info[v.name] = v end
+  for k, name in ipairs(graph.inputs) do
+    local shape = info[name].shape
+    if shape == nil or #shape < 2 then return nil end
+    local spec = { name = name }
+    for d = 2, #shape do
+      if math.type(shape[d]) ~= "integer" then return nil end
+      spec[d - 1] = shape[d]
+    end
+    local ok, s = pcall(nn.Input, spec)
+    if not ok then return nil end
+    ins[k], sym[name] = s, s
+  end
+  local done = {}                            -- nodes fused into an earlier one
+  for i, node in ipairs(nodes) do
+    if not done[i] then
+      local op, out, layer, args = node.op_type, node.output[1], nil, {}
+      if #node.output ~= 1 then return nil end
+      if (op == "Add" and sym[node.input[1]] and sym[node.input[2]]) or op == "Concat" then
+        for k, name in ipairs(node.input) do
+          args[k] = sym[name]
+          if args[k] == nil then return nil end
+        end
+        if op == "Add" then
+          layer = nn.Add()
+        else
+          local axis = node.attribute.axis
+          if math.type(axis) ~= "integer" then return nil end
+          layer = nn.Concat(axis >= 0 and axis + 1 or axis)   -- -1 is the last in both
+        end
+      else
+        args[1] = sym[node.input[1]]
+        if args[1] == nil or importers[op] == nil then return nil end
+        for k = 2, #node.input do
+          if node.input[k] ~= "" and consts[node.input[k]] == nil then return nil end
+        end
+        layer = importers[op](node, consts, #args[1].shape + 1)
+        if layer == nil then return nil end
+        local nxt = only_reader(out)
+        local j = nxt and reader_of[out]
+        if op == "MatMul" and nxt and nxt.op_type == "Add" and nxt.input[1] == out then
+          local b, w = const_tensor(consts, nxt.input[2]), layer.weight
+          if b and b:numel() == w:size()[1] and (b:dim() == 1 or (b:dim() == 2 and b:size()[1] == 1)) then
+            local fused = nn.Linear(w:size()[2], w:size()[1])
+            fused.weight:copy_(w)
+            copy_into(fused.bias, b)
+            layer, out, done[j] = fused, nxt.output[1], true
+          end
+        end
+        local prefix = node.name:match("^(.+)%.[^.]+$")
+        if op == "Gemm" and nxt and fusable[nxt.op_type] and nxt.input[1] == out and prefix
+           and nxt.name:match("^(.+)%.[^.]+$") == prefix
+           and importers[nxt.op_type](nxt, consts, #args[1].shape + 1) then
+          local w, b = layer.weight, layer:parameters()[2]
+          local fused = nn.Linear(w:size()[2], w:size()[1], { bias = b ~= nil,
+                                                              activation = fusable[nxt.op_type] })
+          fused.weight:copy_(w)
+          if b then fused.bias:copy_(b) end
+          layer, out, done[j] = fused, nxt.output[1], true
+        end
+      end
+      local ok, y = pcall(nn.call, layer, table.unpack(args))
+      if not ok then return nil end
+      sym[out] = y
+    end
+  end
+  local outs = {}
+  for k, name in ipairs(graph.outputs) do
+    outs[k] = sym[name]
+    if outs[k] == nil then return nil end
+  end
+  local ok, model = pcall(nn.Model, { inputs = ins, outputs = outs })
+  return ok and model or nil
+end
+
 --- nn.onnx.load(path) -> model: an ONNX file as something that predicts.
 -- A graph that is a chain of operators nnlua has layers for (Gemm, MatMul
 -- by a weight with or without an Add of a bias, Conv, BatchNormalization,
 -- Relu, ..., as export_onnx writes them, and as PyTorch exports an MLP or a
--- CNN) becomes an nn.Model of those layers,
--- which also trains; any other graph of the supported operators
--- (nn.onnx.supported) an nn.onnx.Graph, which predicts.
+-- CNN) becomes an nn.Model of those layers, which also trains.  Any other
+-- graph whose every node is such a layer, or an Add or a Concat of
+-- computed values, and whose inputs have every size but the batch known
+-- (as export_onnx writes a graph model) becomes a graph model,
+-- nn.Model{inputs = ..., outputs = ...}, its nn.Inputs named as the graph's
+-- inputs: it trains too, and takes a list of tensors for several inputs.
+-- Any other graph of the supported operators (nn.onnx.supported) becomes an
+-- nn.onnx.Graph, which predicts.
 -- Errors: the file cannot be read or is not ONNX; a node that reads a value
 -- nothing defines (a missing initializer); an operator not supported
 -- (naming it, its node, and listing the supported), or used in an opset
@@ -1252,7 +1471,7 @@ function M.load(path)
   if type(path) ~= "string" then fail(2, "nn.onnx.load: path must be a string, got %s", type(path)) end
   local proto = M.read(path)
   local graph = Graph.new(proto, path)
-  return as_chain(proto, graph) or graph
+  return as_chain(proto, graph) or as_graph(proto, graph) or graph
 end
 
 return M
