@@ -321,6 +321,13 @@ describe("model:export_onnx", function()
                          "the model has no layers")
   end)
 
+  it("model:export_onnx's errors name the caller's line, not the library's", function()
+    local model = nn.Sequential{ nn.Dense(3, 2) }
+    local ok, err = pcall(function () model:export_onnx(tmp("x.onnx"), { opset = 12 }) end)
+    assert.is_false(ok)
+    assert.is_truthy(err:find("^spec/onnx_spec%.lua:%d+: export_onnx: opset must be"), err)
+  end)
+
   it("scripts/export_onnx.lua exports a checkpoint", function()
     local model = nn.Sequential{ nn.Dense(5, 3, { activation = "relu" }), nn.Dense(3, 2) }
     model:save(tmp("ck.safetensors"))

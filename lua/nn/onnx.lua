@@ -423,7 +423,10 @@ function nn.Model:export_onnx(path, opts)
     error(("use model:export_onnx(...) (a colon): model.export_onnx(...) passes %s as the model")
           :format(what), 2)
   end
-  M.export(self, path, opts)
+  -- nn.onnx.export raises at its caller, which is this method: raised
+  -- again here, without that position, at the user's line
+  local ok, err = pcall(M.export, self, path, opts)
+  if not ok then error((tostring(err):gsub("^[^\n]-onnx%.lua:%d+: ", "")), 2) end
   return self
 end
 
