@@ -124,23 +124,27 @@ end
 -- them, #inputs by default), saving s (a table, what the op's derivative in
 -- autograd_ops.lua reads).  For an op written in Lua (autograd_ops.lua,
 -- nn.Lambda): the wrappers call it, a user rarely does.
+-- (It reads and writes the box's user value itself, not through NODE's
+-- metamethods: a recorded op runs it once per op.)
 local function record(op, out, s, inputs, n)
-  if NODE[out] ~= nil then return out end        -- an op that returned an input itself (x:to(its device))
+  if getuv(out, 1) ~= nil then return out end   -- an op that returned an input itself (x:to(its device))
   n = n or #inputs
   local nxt, shapes = {}, {}
   for i = 1, n do
     local v = inputs[i]
-    local c = NODE[v]
-    if c then                                   -- a recorded input: its node knows its shape
-      nxt[i], shapes[i] = c, c.shape
-    elseif is_tensor(v) then                    -- a constant: its shape, for show and dot
-      nxt[i], shapes[i] = false, R.size(v)
+    if getmetatable(v) == Tensor then
+      local c = getuv(v, 1)
+      if c then                                 -- a recorded input: its node knows its shape
+        nxt[i], shapes[i] = c, c.shape
+      else                                      -- a constant: its shape, for show and dot
+        nxt[i], shapes[i] = false, R.size(v)
+      end
     else
       nxt[i], shapes[i] = false, false
     end
   end
-  NODE[out] = setmetatable({ op = op, next = nxt, shapes = shapes, n = n, s = s,
-                             shape = R.size(out) }, Node)
+  setuv(out, setmetatable({ op = op, next = nxt, shapes = shapes, n = n, s = s,
+                            shape = R.size(out) }, Node), 1)
   return out
 end
 autograd.record = record
