@@ -26,11 +26,15 @@
 --       the MLP 784-32-10 at batch 1: "step_us U" per training step
 --   nnlua scripts/bench_nnlua.lua infer CALLS
 --       one image through the (untrained) MLP with model:predict: "infer_us U"
---   nnlua scripts/bench_nnlua.lua ways BATCH EPOCHS layers|engine|ops
+--   nnlua scripts/bench_nnlua.lua ways BATCH EPOCHS layers|engine|engine_set|ops
 --       the MLP 784-512-1024-10 trained by one plain loop (as
 --       bench_torch.py's train) through the hand-written layers, the
 --       autograd engine over nn.F's pairs, or the engine over raw tensor ops:
---       "epoch_s S", the median epoch
+--       "epoch_s S", the median epoch.  engine and ops drop the gradients
+--       each step (p.grad = nil: PyTorch's zero_grad(set_to_none = True));
+--       engine_set is engine with the zero_grad fused into backward
+--       (backward(nil, {accumulate = false}): the gradient buffers are kept
+--       and written over, as the layers' step does)
 --   nnlua scripts/bench_nnlua.lua record CALLS
 --       the engine's cost of recording one op: "plain_us U" (a * b on 4x4
 --       tensors, not recorded) and "record_us U" (what recording adds)
@@ -165,8 +169,9 @@ elseif mode == "ways" then
   -- one plain loop (shuffle, gather a batch, step), as bench_torch.py's
   -- train: the MLP trained `way` = layers (nn.Dense + model:step), engine
   -- (the autograd engine over nn.F.linear + nn.F.cross_entropy: each a
-  -- recorded node whose backward is the C pair), or ops (the engine over
-  -- raw tensor ops: matmul, +, relu, log_softmax, gather, mean)
+  -- recorded node whose backward is the C pair; engine_set the same with
+  -- backward(nil, {accumulate = false})), or ops (the engine over raw
+  -- tensor ops: matmul, +, relu, log_softmax, gather, mean)
   local bs, epochs, way = tonumber(arg[2]), tonumber(arg[3]), arg[4]
   local data = nn.datasets.fashion_mnist{ flatten = true }
   local x, y, n = data.x_train, data.y_train, data.x_train:size(1)
@@ -184,7 +189,7 @@ elseif mode == "ways" then
     local grads, last = {}, #params - 1
     local function forward(xb, yb)
       local h = xb
-      if way == "engine" then
+      if way ~= "ops" then
         for i = 1, last, 2 do
           h = nn.F.linear(h, params[i], params[i + 1], i < last and "relu" or nil)
         end
@@ -196,9 +201,15 @@ elseif mode == "ways" then
       end
       return -h:log_softmax(2):gather(2, yb:view(yb:size(1), 1)):mean()
     end
+    local set = way == "engine_set"
+    local fused = { accumulate = false }
     step = function (xb, yb)
-      for _, p in ipairs(params) do p.grad = nil end
-      forward(xb, yb):backward()
+      if set then
+        forward(xb, yb):backward(nil, fused)
+      else
+        for _, p in ipairs(params) do p.grad = nil end
+        forward(xb, yb):backward()
+      end
       for i, p in ipairs(params) do grads[i] = p.grad end
       nn.no_grad(function () opt:step(params, grads) end)
     end

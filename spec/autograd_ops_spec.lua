@@ -275,6 +275,21 @@ describe("nn.F.linear_backward into given gradients (how the engine feeds a laye
     H.assert_tensor(rw2, (gw * 2 + 1):totable(), 1e-6)
   end)
 
+  it("with accumulate = false writes dW and db over the tensors given (beta 0)", function()
+    nn.manual_seed(22)
+    local g, x, w = nn.tensor.randn(3, 2), nn.tensor.randn(3, 4), nn.tensor.randn(2, 4)
+    local _, gw, gb = nn.F.linear_backward(g, x, w)
+    local acc_w, acc_b = nn.tensor.full(2, 4, 7), nn.tensor.full(2, 7)
+    local _, rw, rb = nn.F.linear_backward(g, x, w, { grad_weight = acc_w, grad_bias = acc_b,
+                                                       accumulate = false })
+    assert.are.equal(acc_w, rw)
+    assert.are.equal(acc_b, rb)
+    H.assert_tensor(acc_w, gw:totable(), 1e-6)       -- the 7s are gone, not added to
+    H.assert_tensor(acc_b, gb:totable(), 1e-6)
+    H.assert_error_has(function () nn.F.linear_backward(g, x, w, { accumulate = 0 }) end,
+                       { "bad argument #4 to 'linear_backward'", "accumulate" })
+  end)
+
   it("refuses a given gradient of the wrong shape, or one of the two alone", function()
     local g, x, w = nn.tensor.randn(3, 2), nn.tensor.randn(3, 4), nn.tensor.randn(2, 4)
     H.assert_error_has(function () nn.F.linear_backward(g, x, w, { grad_weight = nn.tensor.ones(4, 2),

@@ -147,7 +147,7 @@ describe("nn.autograd: backward", function()
     H.assert_error_has(function () y:backward(5) end,
                        { "backward: grad must be a tensor of y's shape [2x3], got number" })
     H.assert_error_has(function () y:backward(nn.tensor.ones(2, 3), { retain = true }) end,
-                       { "backward: unknown option 'retain' (options: retain_graph, hook)" })
+                       { "backward: unknown option 'retain' (options: retain_graph, hook, accumulate)" })
     H.assert_error_has(function () y:backward(nn.tensor.ones(2, 3), { hook = 1 }) end,
                        { "backward: hook must be a function (node, grad), got number" })
   end)
@@ -179,6 +179,119 @@ describe("nn.autograd: backward", function()
     local x = nn.tensor.randn(3):requires_grad_()
     H.assert_error_has(function () return nn.where(x, x, 0) end,
                        { "where: the condition is a mask and gets no gradient" })
+  end)
+end)
+
+describe("nn.autograd: backward with accumulate = false (zero_grad fused)", function()
+  -- the reference: PyTorch's zero_grad(set_to_none = False), then a plain backward
+  local function mlp_grads(x, y, params, opts, zero_first)
+    if zero_first then for _, p in ipairs(params) do if p.grad then p.grad:zero_() end end end
+    local h = nn.F.linear(x, params[1], params[2], "relu")
+    h = nn.F.linear(h, params[3], params[4])
+    nn.F.cross_entropy(h, y):backward(nil, opts)
+    local out = {}
+    for i, p in ipairs(params) do out[i] = p.grad:clone() end
+    return out
+  end
+
+  it("sets existing .grad to this backward's gradient: zero_() + backward's numbers", function()
+    nn.manual_seed(30)
+    local x, y = nn.tensor.randn(5, 4), nn.tensor{ 1, 3, 2, 3, 1 }:int()
+    local params = { nn.tensor.randn(6, 4), nn.tensor.randn(6), nn.tensor.randn(3, 6),
+                     nn.tensor.randn(3) }
+    for _, p in ipairs(params) do p:requires_grad_() end
+    local first = mlp_grads(x, y, params, { accumulate = false })   -- no .grad yet: made
+    local ref = mlp_grads(x, y, params, nil, true)
+    for i = 1, 4 do H.assert_tensor(first[i], ref[i]:totable(), 1e-6) end
+    for _, p in ipairs(params) do p.grad:fill_(100) end          -- stale values to overwrite
+    local ptrs = {}
+    for i, p in ipairs(params) do ptrs[i] = p.grad:data_ptr() end
+    local set = mlp_grads(x, y, params, { accumulate = false })
+    for i, p in ipairs(params) do
+      H.assert_tensor(set[i], ref[i]:totable(), 1e-6)
+      assert.are.equal(ptrs[i], p.grad:data_ptr())             -- written in place
+    end
+    -- the default still adds: the check above can tell the two apart
+    local added = mlp_grads(x, y, params)
+    H.assert_tensor(added[1], (ref[1] * 2):totable(), 1e-5)
+  end)
+
+  it("a leaf reached twice gets the sum: the first write sets, the later ones add", function()
+    nn.manual_seed(31)
+    local x = nn.tensor.randn(3, 4)
+    local w, b = nn.tensor.randn(4, 4):requires_grad_(), nn.tensor.randn(4):requires_grad_()
+    local function loss()                        -- w and b used by two linears, w once more
+      local h = nn.F.linear(nn.F.linear(x, w, b, "tanh"), w, b)
+      return h:sum() + (w * w):sum()
+    end
+    loss():backward()
+    local rw, rb = w.grad:clone(), b.grad:clone()
+    w.grad:fill_(-50); b.grad:fill_(-50)
+    loss():backward(nil, { accumulate = false })
+    H.assert_tensor(w.grad, rw:totable(), 1e-5)
+    H.assert_tensor(b.grad, rb:totable(), 1e-5)
+    w.grad:fill_(-50)                            -- b's .grad made anew, w's set: betas differ
+    b.grad = nil
+    loss():backward(nil, { accumulate = false })
+    H.assert_tensor(w.grad, rw:totable(), 1e-5)
+    H.assert_tensor(b.grad, rb:totable(), 1e-5)
+  end)
+
+  it("refuses an accumulate that is not a boolean", function()
+    local x = nn.tensor{ 1, 2 }:requires_grad_()
+    H.assert_error_has(function () (x * x):sum():backward(nil, { accumulate = "no" }) end,
+                       { "backward: accumulate must be a boolean, got string" })
+  end)
+end)
+
+describe("nn.autograd: gradients given back early stay valid wherever a user holds them", function()
+  local function net(x, w1, w2)
+    return nn.F.cross_entropy(nn.F.linear(nn.F.linear(x, w1, nil, "relu"), w2), nn.tensor{ 1, 2 }:int())
+  end
+
+  it("a gradient a tensor hook kept, or a backward hook saw, is still readable and right", function()
+    nn.manual_seed(32)
+    local x = nn.tensor.randn(2, 3)
+    local w1, w2 = nn.tensor.randn(4, 3):requires_grad_(), nn.tensor.randn(2, 4):requires_grad_()
+    local h = nn.F.linear(x, w1, nil, "relu")
+    local kept
+    h:register_hook(function (g) kept = g end)
+    nn.F.cross_entropy(nn.F.linear(h, w2), nn.tensor{ 1, 2 }:int()):backward()
+    -- dL/dh = dL/dz2 @ w2, from the loss's pair: recomputed by hand
+    local z2 = nn.no_grad(function () return nn.F.linear(h, w2) end)
+    local dz = nn.F.cross_entropy_backward(z2, nn.tensor{ 1, 2 }:int())
+    H.assert_tensor(kept, nn.no_grad(function () return dz:matmul(w2) end):totable(), 1e-5)
+    local seen = {}
+    net(x, w1, w2):backward(nil, { hook = function (node, g) seen[#seen + 1] = { node.op, g } end })
+    assert.is_true(#seen >= 4)
+    for _, e in ipairs(seen) do
+      assert.is_true(e[2]:numel() > 0, e[1])
+      assert.is_true(e[2]:sum() == e[2]:sum(), e[1])           -- readable, not freed
+    end
+  end)
+
+  it("a derivative the user adds may return a tensor it keeps: never freed early", function()
+    local keep = nn.tensor{ 10, 20 }
+    nn.autograd.derivatives.keeper = function () return keep end
+    local x = nn.tensor{ 1, 2 }:requires_grad_()
+    x.grad = nn.tensor{ 0, 0 }                      -- so keep is added to it, then dropped
+    local y = nn.autograd.record("keeper", nn.no_grad(function () return x * 1 end), {}, { x })
+    local z = nn.F.relu(y)                          -- a listed op downstream and upstream
+    z:sum():backward()
+    H.assert_tensor(keep, { 10, 20 }, 0)
+    H.assert_tensor(x.grad, { 10, 20 }, 0)
+    nn.autograd.derivatives.keeper = nil
+  end)
+
+  it("retain_graph: the second backward gives the same gradients", function()
+    nn.manual_seed(33)
+    local x = nn.tensor.randn(2, 3)
+    local w1, w2 = nn.tensor.randn(4, 3):requires_grad_(), nn.tensor.randn(2, 4):requires_grad_()
+    local loss = net(x, w1, w2)
+    loss:backward(nil, { retain_graph = true })
+    local g1 = w1.grad:clone()
+    loss:backward()
+    H.assert_tensor(w1.grad, (g1 * 2):totable(), 1e-5)
   end)
 end)
 

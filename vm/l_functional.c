@@ -44,13 +44,15 @@ static int f_linear (lua_State *L) {
 }
 
 /* nn.F.linear_backward(grad_z, x, weight [, {bias = true, grad_input = true,
-** grad_weight = t, grad_bias = t}]) -> grad_x (or nil), grad_weight,
+** grad_weight = t, grad_bias = t, accumulate = true}]) -> grad_x (or nil), grad_weight,
 ** grad_bias (or nil): equations (4)-(6) of nn/linear.c.  grad_z is dL/dz at
 ** the pre-activation: for a fused activation, nn.F.activation_backward
 ** first.  grad_weight / grad_bias given: tensors of weight's shape (of
 ** (out)) on its device that the gradients are ADDED to (beta = 1, as a
 ** layer's accumulate) and returned, instead of new ones: the autograd
-** engine's leaves take them so (lua/nn/autograd_ops.lua).  Errors: as the
+** engine's leaves take them so (lua/nn/autograd_ops.lua); with accumulate
+** = false they are overwritten (beta = 0: a step's zero_grad fused in, as
+** layer:backward(g, {accumulate = false})).  Errors: as the
 ** pair's, a given gradient of the wrong shape or device, grad_weight
 ** without grad_bias or the other way round (with a bias) (#4). */
 static nn_tensor *given_grad (lua_State *L, const char *key, const nn_tensor *like, int64_t n) {
@@ -73,10 +75,12 @@ static nn_tensor *given_grad (lua_State *L, const char *key, const nn_tensor *li
 }
 
 static int f_linear_backward (lua_State *L) {
-  static const char *const keys[] = { "bias", "grad_input", "grad_weight", "grad_bias", NULL };
+  static const char *const keys[] = { "bias", "grad_input", "grad_weight", "grad_bias",
+                                      "accumulate", NULL };
   nn_tensor *g = checktensor(L, 1), *x = checktensor(L, 2), *w = checktensor(L, 3);
   nn_check_keys(L, 4, "linear_backward", keys);
   int bias = nn_opt_boolean(L, 4, "bias", 1), need = nn_opt_boolean(L, 4, "grad_input", 1);
+  int acc = nn_opt_boolean(L, 4, "accumulate", 1);
   int64_t n = w->ndim == 2 ? w->shape[0] : 0;
   nn_tensor *given_w = given_grad(L, "grad_weight", w, -1);
   nn_tensor *given_b = bias ? given_grad(L, "grad_bias", w, n) : NULL;
@@ -90,8 +94,9 @@ static int f_linear_backward (lua_State *L) {
   if (given_b) { lua_getfield(L, 4, "grad_bias"); gb = given_b; }
   else if (bias) gb = nn_push_new(L, w->storage->device, 1, &n);
   else lua_pushnil(L);
-  /* new gradients are set (beta 0), given ones accumulate (beta 1) */
-  int rc = linear_backward(gx, gw, gb, g, x, w, given_w ? 1.0f : 0.0f);
+  /* new gradients are set (beta 0), given ones accumulate (beta 1) unless
+  ** told accumulate = false */
+  int rc = linear_backward(gx, gw, gb, g, x, w, given_w && acc ? 1.0f : 0.0f);
   if (rc != NN_OK)
     return nn_raise_by_role(L, rc, 1, NN_ROLE_GRAD_OUT, 1, NN_ROLE_INPUT + 1, 2,
                             NN_ROLE_INPUT + 2, 3, -1);

@@ -117,13 +117,20 @@ int nn_raise_by_role (lua_State *L, int rc, int dflt, ...) {
 ** one cycle per 4 MiB made; the garbage that can wait for it is 4 MiB of
 ** tensors, well inside the 20 MB that spec/gc_spec.lua allows. */
 #define NN_GC_STEP_BYTES ((size_t)4 << 20)
+static size_t gc_pending;            /* bytes not yet reported: below 4 MiB */
 void nn_gc_account (lua_State *L, size_t bytes) {
-  static size_t pending;             /* bytes not yet reported: below 4 MiB */
-  pending += bytes;
-  if (pending < NN_GC_STEP_BYTES) return;
-  size_t kb = pending >> 10;
-  pending &= 1023;
+  gc_pending += bytes;
+  if (gc_pending < NN_GC_STEP_BYTES) return;
+  size_t kb = gc_pending >> 10;
+  gc_pending &= 1023;
   lua_gc(L, LUA_GCSTEP, kb > INT32_MAX ? INT32_MAX : (int)kb);
+}
+
+/* The bytes of a tensor freed before its box is collected (see
+** t_autograd_release) are no longer garbage the collector must be paced
+** for: taken off what is not yet reported (what was reported is spent). */
+static void nn_gc_forgive (size_t bytes) {
+  gc_pending = bytes < gc_pending ? gc_pending - bytes : 0;
 }
 
 static void gc_account (lua_State *L, const nn_tensor *t) {
@@ -1090,6 +1097,29 @@ static int t_autograd_wrap (lua_State *L) {
   return 1;
 }
 
+/* nn.core._autograd_release(t) -> true when t's memory was freed now, false
+** when something else shares it (a view, another tensor on its storage).
+** For lua/nn/autograd.lua's backward only: a gradient that flowed inside
+** backward and that no Lua value other than the caller's local can reach
+** (proved there, not here) is given back at once instead of waiting for
+** the collector, so the next op reuses warm memory and the collector is
+** not paced for bytes that are no longer garbage.  The box is left empty,
+** as after __gc: any later use raises "tensor already freed", never reads
+** freed memory.  Errors: t not a tensor. */
+static int t_autograd_release (lua_State *L) {
+  TensorBox *box = (TensorBox *)luaL_checkudata(L, 1, TENSOR_MT);
+  nn_tensor *t = box->t;
+  if (t == NULL || t->refcount != 1 || t->storage->refcount != 1) {
+    lua_pushboolean(L, 0);             /* shared, or already empty: left alone */
+    return 1;
+  }
+  nn_gc_forgive(t->storage->numel * sizeof(float));
+  box->t = NULL;                       /* empty first: the box never points at freed memory */
+  tensor_release(t);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* nn.core._autograd_set_enabled(on): whether the dispatchers record. */
 static int t_autograd_set_enabled (lua_State *L) {
   ag_enabled = lua_toboolean(L, 1);
@@ -1140,6 +1170,7 @@ static const luaL_Reg device_meth[] = {
 /* in nn.core only: the autograd dispatch (lua/nn/autograd.lua) */
 static const luaL_Reg autograd_fn[] = {
   {"_autograd_wrap", t_autograd_wrap}, {"_autograd_set_enabled", t_autograd_set_enabled},
+  {"_autograd_release", t_autograd_release},
   {NULL, NULL}
 };
 

@@ -56,7 +56,8 @@ local autograd = {}
 
 -- the dispatcher and the recording switch of vm/l_tensor.c (see wrap below)
 local core_wrap, core_set_enabled = nn._autograd_wrap, nn._autograd_set_enabled
-nn._autograd_wrap, nn._autograd_set_enabled = nil, nil
+local release = nn._autograd_release                  -- frees a gradient nothing else holds
+nn._autograd_wrap, nn._autograd_set_enabled, nn._autograd_release = nil, nil, nil
 
 -- the raw C functions, before any wrapping (the derivatives call these:
 -- nothing is recorded during backward)
@@ -123,23 +124,27 @@ end
 -- them, #inputs by default), saving s (a table, what the op's derivative in
 -- autograd_ops.lua reads).  For an op written in Lua (autograd_ops.lua,
 -- nn.Lambda): the wrappers call it, a user rarely does.
+-- (It reads and writes the box's user value itself, not through NODE's
+-- metamethods: a recorded op runs it once per op.)
 local function record(op, out, s, inputs, n)
-  if NODE[out] ~= nil then return out end        -- an op that returned an input itself (x:to(its device))
+  if getuv(out, 1) ~= nil then return out end   -- an op that returned an input itself (x:to(its device))
   n = n or #inputs
   local nxt, shapes = {}, {}
   for i = 1, n do
     local v = inputs[i]
-    local c = NODE[v]
-    if c then                                   -- a recorded input: its node knows its shape
-      nxt[i], shapes[i] = c, c.shape
-    elseif is_tensor(v) then                    -- a constant: its shape, for show and dot
-      nxt[i], shapes[i] = false, R.size(v)
+    if getmetatable(v) == Tensor then
+      local c = getuv(v, 1)
+      if c then                                 -- a recorded input: its node knows its shape
+        nxt[i], shapes[i] = c, c.shape
+      else                                      -- a constant: its shape, for show and dot
+        nxt[i], shapes[i] = false, R.size(v)
+      end
     else
       nxt[i], shapes[i] = false, false
     end
   end
-  NODE[out] = setmetatable({ op = op, next = nxt, shapes = shapes, n = n, s = s,
-                             shape = R.size(out) }, Node)
+  setuv(out, setmetatable({ op = op, next = nxt, shapes = shapes, n = n, s = s,
+                            shape = R.size(out) }, Node), 1)
   return out
 end
 autograd.record = record
@@ -314,17 +319,28 @@ local function topo_order(root, stop)
 end
 autograd.topo_order = topo_order
 
--- A leaf's gradient: added (+=) to leaf.grad, or, when it has none, kept
--- as leaf.grad: the tensor itself when backward made it for this leaf alone
--- (`owned`), else a copy (it may be another tensor's gradient too).
-local function accumulate(node, g, owned)
+-- A leaf's gradient: added (+=) to leaf.grad (set there instead with
+-- accumulate = false), or, when it has none, kept as leaf.grad: the tensor
+-- itself when backward made it for this leaf alone (`owned`), else a copy
+-- (it may be another tensor's gradient too).  Returns true when g itself
+-- became leaf.grad.
+-- `zeroed` (accumulate = false): the leaves whose .grad this backward has
+-- already written; the first write sets, the later ones add (a leaf that
+-- D.linear wrote and that another op reads too).
+local function accumulate(node, g, owned, zeroed)
   local t = node.tensor
   local cur = GRAD[t]
+  if zeroed then
+    local first = not zeroed[t]
+    zeroed[t] = true
+    if first and cur ~= nil then R.copy_(cur, g) return false end   -- zero_grad fused
+  end
   if cur ~= nil then
     R.add_(cur, g)                                  -- (2): leaves accumulate
-  else
-    GRAD[t] = owned and g or R.clone(g)
+    return false
   end
+  GRAD[t] = owned and g or R.clone(g)
+  return owned
 end
 
 -- gi is a tensor of its own, not g or a view of g's storage (a derivative
@@ -363,16 +379,33 @@ end
 
 -- what a derivative may ask of the backward running: hook, whether a
 -- backward hook watches every node (autograd_ops.lua's D.linear then takes
--- the plain path, so the hook sees the leaves' gradients)
-local backward_state = { hook = false }
+-- the plain path, so the hook sees the leaves' gradients); zeroed, with
+-- accumulate = false, the set of leaves whose existing .grad this backward
+-- has written (their first write sets: D.linear then gives linear_backward
+-- beta 0), else false
+local backward_state = { hook = false, zeroed = false }
 
-local function run_backward(root, grad, retain, hook, skip, stop)
-  backward_state.hook = hook ~= nil
-  local order = topo_order(root, stop)
-  local cut = skip and prune(order, skip)
+-- The derivatives whose results are all tensors made by the call itself
+-- (or g, or views of g), distinct for distinct inputs, and kept nowhere
+-- else: a gradient such a derivative returned, apart from g, is reachable
+-- only from the walk below, so once it has been used (its node's own
+-- derivative ran, or it was added into a sum) it is given back at once
+-- (`release`) instead of being left to the collector.  autograd_ops.lua
+-- names its ops here (ops.fresh); a derivative a user adds is not among
+-- them, so what it returns is never freed early.
+local FRESH = {}
+
+-- The walk: the nodes in reverse topological order (each has its whole
+-- gradient before it runs), recording off.  grads[node] its gradient so far;
+-- owned[node] true when that tensor was made for that node alone (a leaf
+-- may keep it as its .grad); mine[node] true when, moreover, nothing but
+-- `grads` can reach it (a FRESH derivative's result, or a sum made here),
+-- so it is released once used.  Nothing a hook saw is released: a node
+-- with hooks, or a backward with a hook, keeps everything.  Returns the
+-- gradient that reached `stop` (nn.Lambda's boundary), kept.
+local function walk(order, root, grad, retain, hook, stop, zeroed)
   local captured
-  local ok, err = pcall(function ()
-  local grads, owned = { [root] = grad }, {}
+  local grads, owned, mine = { [root] = grad }, {}, {}
   for k = #order, 1, -1 do
     local node = order[k]
     local g = grads[node]
@@ -381,7 +414,9 @@ local function run_backward(root, grad, retain, hook, skip, stop)
     end
     if g ~= nil then
       grads[node] = nil
+      local free = mine[node] and hook == nil
       if node.hooks then
+        free = false
         for _, h in ipairs(node.hooks) do
           local r = h(g)
           if r ~= nil then g, owned[node] = r, false end
@@ -389,7 +424,7 @@ local function run_backward(root, grad, retain, hook, skip, stop)
       end
       if hook then hook(node, g) end
       if node.leaf then
-        accumulate(node, g, owned[node])
+        if not accumulate(node, g, owned[node], zeroed) and free then release(g) end
       else
         local s = node.s
         if s == false then
@@ -397,43 +432,65 @@ local function run_backward(root, grad, retain, hook, skip, stop)
                  .. "saved tensors were freed after the first backward); give "
                  .. "{retain_graph = true} to the first backward if you need to"):format(node.op), 0)
         end
-        local d = D[node.op]
+        local op = node.op
+        local d = D[op]
         if d == nil then
-          error(("backward: '%s' has no derivative in nnlua"):format(node.op), 0)
+          error(("backward: '%s' has no derivative in nnlua"):format(op), 0)
         end
-        local r = { d(node, g, s) }
+        local n, r1, r2, r3, r4, rest = node.n, nil, nil, nil, nil, nil
+        if n <= 4 then r1, r2, r3, r4 = d(node, g, s)      -- no table for the common case
+        else rest = { d(node, g, s) } end
+        local fresh = FRESH[op] and rest == nil
+        if not fresh then free = false end              -- a derivative we do not know may keep g
         local nxt = node.next
-        for i = 1, node.n do
-          local c, gi = nxt[i], r[i]
+        for i = 1, n do
+          local c, gi = nxt[i], nil
+          if rest then gi = rest[i]
+          elseif i == 1 then gi = r1 elseif i == 2 then gi = r2
+          elseif i == 3 then gi = r3 else gi = r4 end
           if c and gi then
+            if gi == g then free = false end          -- passed on as it is
+            local own = apart(gi, g)
+            if fresh and own then                     -- distinct from the inputs before it?
+              if (i > 1 and gi == r1) or (i > 2 and gi == r2) or (i > 3 and gi == r3) then
+                fresh = false
+              end
+            end
             local prev = grads[c]
             if prev == nil then
-              grads[c], owned[c] = gi, apart(gi, g)
+              grads[c], owned[c], mine[c] = gi, own, fresh and own
             else
-              grads[c], owned[c] = R.add(prev, gi), true          -- (2)
+              grads[c] = R.add(prev, gi)                                -- (2)
+              if mine[c] then release(prev) end
+              if fresh and own then release(gi) end
+              owned[c], mine[c] = true, true
             end
           end
         end
         if not retain then node.s = false end               -- free what it saved
+        if free then release(g) end       -- used up; views of it keep it (release checks)
       end
     end
   end
-  end)
-  for _, e in ipairs(cut or {}) do e[1].next[e[2]] = e[3] end
-  if not ok then error(err, 0) end
   return captured
 end
 
-local backward_keys = { retain_graph = true, hook = true, _skip = true, _stop = true }
+local backward_keys = { retain_graph = true, hook = true, accumulate = true, _skip = true,
+                        _stop = true }
 
---- y:backward([grad] [, {retain_graph = false, hook = fn}]): dL/dv for every
--- leaf v that y depends on, added (+=) to v.grad.  grad = dL/dy: optional
+--- y:backward([grad] [, {retain_graph = false, hook = fn, accumulate = true}]):
+-- dL/dv for every leaf v that y depends on, added (+=) to v.grad, or with
+-- accumulate = false written over an existing v.grad (a training step's
+-- zero_grad fused in, as layer:backward(g, {accumulate = false}); a leaf
+-- without a .grad gets one either way; the same numbers as
+-- `v.grad:zero_()` before a plain backward).  grad = dL/dy: optional
 -- when y has one element (then 1), else a tensor of y's shape.  The graph's
 -- saved tensors are freed afterwards unless retain_graph.  hook(node, g) is
 -- called for every node with its incoming gradient g before it runs (watch
 -- the chain rule: nn.autograd.print_grad is such a hook).  Recording is off
 -- while backward runs.
--- Errors: y does not require grad; no grad for a y of several elements; a
+-- Errors: y does not require grad; no grad for a y of several elements;
+-- accumulate not a boolean; a
 -- grad of another shape; a second backward through a freed graph; an op
 -- without a derivative ("backward: 'remainder' has no derivative in nnlua").
 function methods.backward(y, grad, opts)
@@ -443,8 +500,12 @@ function methods.backward(y, grad, opts)
   if type(opts) ~= "table" then fail(2, "backward: opts must be a table, got %s", type(opts)) end
   for k in pairs(opts) do
     if not backward_keys[k] then
-      fail(2, "backward: unknown option '%s' (options: retain_graph, hook)", tostring(k))
+      fail(2, "backward: unknown option '%s' (options: retain_graph, hook, accumulate)",
+           tostring(k))
     end
+  end
+  if opts.accumulate ~= nil and type(opts.accumulate) ~= "boolean" then
+    fail(2, "backward: accumulate must be a boolean, got %s", type(opts.accumulate))
   end
   if opts.hook ~= nil and type(opts.hook) ~= "function" then
     fail(2, "backward: hook must be a function (node, grad), got %s", type(opts.hook))
@@ -470,10 +531,16 @@ function methods.backward(y, grad, opts)
   elseif grad.dtype ~= "float32" or grad.device ~= y.device then
     fail(2, "backward: grad must be float32 on %s, got %s on %s", y.device, grad.dtype, grad.device)
   end
+  local zeroed = opts.accumulate == false and {}
   local before = enabled
   set_mode(false)
-  local ok, err = pcall(run_backward, root, grad, opts.retain_graph, opts.hook, opts._skip,
-                        opts._stop)
+  backward_state.hook, backward_state.zeroed = opts.hook ~= nil, zeroed
+  local stop = opts._stop
+  local order = topo_order(root, stop)
+  local cut = opts._skip and prune(order, opts._skip)
+  local ok, err = pcall(walk, order, root, grad, opts.retain_graph, opts.hook, stop, zeroed)
+  if cut then for _, e in ipairs(cut) do e[1].next[e[2]] = e[3] end end
+  backward_state.zeroed = false
   set_mode(before)
   if not ok then error(err, 2) end
   return err                       -- nil; with _stop (nn.Lambda), the gradient that reached it
@@ -507,7 +574,9 @@ end
 
 local ops = require "nn.autograd_ops"
 ops.setup(autograd, { R = R, RF = RF, NODE = NODE, GRAD = GRAD, D = D, record = record,
-                      is_tensor = is_tensor, same_shape = same_shape, state = backward_state })
+                      is_tensor = is_tensor, same_shape = same_shape, state = backward_state,
+                      release = release })
+for _, op in ipairs(ops.fresh) do FRESH[op] = true end
 
 local active = false
 --- (internal) installs the wrappers into nn.Tensor.methods, nn, nn.F and

@@ -21,6 +21,17 @@ local nn = require "nn"
 
 local M = { methods = {}, functions = {}, F = {}, meta = {} }
 
+-- The ops whose derivative returns only tensors it made itself (or g, or
+-- views of g), a different one for each input, and keeps none of them nor
+-- g: what they return may be given back as soon as it is used
+-- (autograd.lua's walk, FRESH).  Checked by reading each one below; an op
+-- not listed is simply never freed early.
+M.fresh = { "add", "sub", "mul", "div", "neg", "relu", "sum", "mean", "matmul", "t",
+            "gather", "softmax", "log_softmax", "linear",
+            "F.relu", "F.sigmoid", "F.tanh", "F.softmax", "F.log_softmax", "F.linear",
+            "F.mse_loss", "F.l1_loss", "F.bce_loss", "F.bce_with_logits_loss",
+            "F.cross_entropy", "F.nll_loss", "F.categorical_crossentropy" }
+
 -- In-place ops: refused while recording when they touch a recorded tensor
 -- (autograd.lua, inplace_rec).
 M.inplace = { "add_", "sub_", "mul_", "div_", "neg_", "exp_", "log_", "sqrt_", "abs_",
@@ -32,6 +43,7 @@ function M.setup(autograd, env)
   local R, RF, NODE, D, record = env.R, env.RF, env.NODE, env.D, env.record
   local GRAD = env.GRAD
   local is_tensor = env.is_tensor
+  local release = env.release        -- gives back a tensor only this code can reach
 
   -- --- helpers -------------------------------------------------------------------------
 
@@ -639,19 +651,39 @@ function M.setup(autograd, env)
   local function direct(c, t)
     return c and c.leaf and c.hooks == nil and not env.state.hook and GRAD[t] ~= nil and c
   end
+  -- With y:backward(nil, {accumulate = false}) (env.state.zeroed), the
+  -- first write of this backward into a leaf's .grad sets it (beta 0), the
+  -- later ones add; weight and bias share one beta, so they go the direct
+  -- way only when both are written first, or both again.
+  -- The gradient at the pre-activation (gz below) is made here and read
+  -- only by linear_backward: it is given back as soon as that returns.
   D.linear = function (n, g, s)
     local act = s.act
-    if act ~= nil and act ~= "linear" then g = RF.activation_backward(g, s.out, act) end
+    local gz = g
+    if act ~= nil and act ~= "linear" then gz = RF.activation_backward(g, s.out, act) end
     local cw, cb = n.next[2], n.next[3]
-    local has_bias = s[3] ~= nil
-    if direct(cw, s[2]) and (not has_bias or direct(cb, s[3])) then
-      local gx = RF.linear_backward(g, s[1], s[2], { bias = has_bias, grad_input = n.next[1] and true,
-                                                     grad_weight = GRAD[s[2]],
-                                                     grad_bias = has_bias and GRAD[s[3]] or nil })
-      return gx, false, false
+    local w, b = s[2], s[3]
+    local has_bias = b ~= nil
+    local gx, gw, gb
+    if direct(cw, w) and (not has_bias or direct(cb, b)) then
+      local zeroed = env.state.zeroed
+      local acc = true
+      if zeroed then
+        acc = zeroed[w] == true
+        if has_bias and (zeroed[b] == true) ~= acc then acc = nil end   -- one beta: not direct
+      end
+      if acc ~= nil then
+        if zeroed then zeroed[w] = true; if has_bias then zeroed[b] = true end end
+        gx = RF.linear_backward(gz, s[1], w, { bias = has_bias, grad_input = n.next[1] and true,
+                                               grad_weight = GRAD[w], accumulate = acc,
+                                               grad_bias = has_bias and GRAD[b] or nil })
+        gw, gb = false, false
+      end
     end
-    local gx, gw, gb = RF.linear_backward(g, s[1], s[2],
-                                          { bias = has_bias, grad_input = n.next[1] and true })
+    if gw == nil then
+      gx, gw, gb = RF.linear_backward(gz, s[1], w, { bias = has_bias, grad_input = n.next[1] and true })
+    end
+    if gz ~= g then release(gz) end
     return gx, gw, gb
   end
   -- activation(x, name) and relu, sigmoid, tanh, softmax, log_softmax
@@ -759,7 +791,10 @@ function M.setup(autograd, env)
   local function loss_d(name)
     local back = name .. "_backward"
     return function (_, g, s)
-      return R.mul(RF[back](s[1], s[2], s[3], s[4]), g)
+      local d = RF[back](s[1], s[2], s[3], s[4])     -- made here, read once: given back
+      local gx = R.mul(d, g)
+      release(d)
+      return gx
     end
   end
   for name in ("mse_loss l1_loss bce_loss bce_with_logits_loss cross_entropy nll_loss "
