@@ -26,15 +26,13 @@
 --       the MLP 784-32-10 at batch 1: "step_us U" per training step
 --   nnlua scripts/bench_nnlua.lua infer CALLS
 --       one image through the (untrained) MLP with model:predict: "infer_us U"
---   nnlua scripts/bench_nnlua.lua ways BATCH EPOCHS layers|engine|engine_set|ops
+--   nnlua scripts/bench_nnlua.lua ways BATCH ROUNDS
 --       the MLP 784-512-1024-10 trained by one plain loop (as
---       bench_torch.py's train) through the hand-written layers, the
---       autograd engine over nn.F's pairs, or the engine over raw tensor ops:
---       "epoch_s S", the median epoch.  engine and ops drop the gradients
---       each step (p.grad = nil: PyTorch's zero_grad(set_to_none = True));
---       engine_set is engine with the zero_grad fused into backward
---       (backward(nil, {accumulate = false}): the gradient buffers are kept
---       and written over, as the layers' step does)
+--       bench_torch.py's train) four ways, alternating an epoch each per
+--       round in one process: the hand-written layers, the autograd engine
+--       over nn.F's pairs, the same with backward{accumulate = false}, and
+--       the engine over raw tensor ops: "layers_s S", "engine_s S",
+--       "engine_set_s S", "ops_s S", the median epochs (see the mode)
 --   nnlua scripts/bench_nnlua.lua record CALLS
 --       the engine's cost of recording one op: "plain_us U" (a * b on 4x4
 --       tensors, not recorded) and "record_us U" (what recording adds)
@@ -167,24 +165,30 @@ elseif mode == "infer" then
   print(("infer_us %.2f"):format(median_us(calls, function () m:predict(x) end)))
 elseif mode == "ways" then
   -- one plain loop (shuffle, gather a batch, step), as bench_torch.py's
-  -- train: the MLP trained `way` = layers (nn.Dense + model:step), engine
-  -- (the autograd engine over nn.F.linear + nn.F.cross_entropy: each a
-  -- recorded node whose backward is the C pair; engine_set the same with
-  -- backward(nil, {accumulate = false})), or ops (the engine over raw
-  -- tensor ops: matmul, +, relu, log_softmax, gather, mean)
-  local bs, epochs, way = tonumber(arg[2]), tonumber(arg[3]), arg[4]
+  -- train, for four ways to train the MLP from the same initial weights:
+  --   layers      nn.Dense + model:step (the hand-written passes)
+  --   engine      the autograd engine over nn.F.linear + nn.F.cross_entropy
+  --               (each a recorded node whose backward is the C pair), the
+  --               leaves' .grad set to nil each step (PyTorch's set_to_none)
+  --   engine_set  the same with backward(nil, {accumulate = false})
+  --   ops         the engine over raw tensor ops (matmul, +, relu,
+  --               log_softmax, gather, mean)
+  -- The four alternate, an epoch each per round, in this one process, so
+  -- that each sees the same machine (a shared one drifts by 10-20% between
+  -- runs); a warm-up epoch each first, and a full collection between
+  -- epochs (not timed), so no arm pays for another's garbage.
+  local bs, rounds = tonumber(arg[2]), tonumber(arg[3])
   local data = nn.datasets.fashion_mnist{ flatten = true }
   local x, y, n = data.x_train, data.y_train, data.x_train:size(1)
-  local sizes = { 784, 512, 1024, 10 }
-  local step
-  if way == "layers" then
-    local m = mlp(sizes)
-    m:set{ loss = nn.CrossEntropyLoss(), optimizer = nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
-    step = function (xb, yb) m:step(xb, yb) end
-  else
-    local model = mlp(sizes)                 -- only for its initial weights
-    local params = model:get_weights()
-    for _, p in ipairs(params) do p:requires_grad_() end
+  local sizes, names = { 784, 512, 1024, 10 }, { "layers", "engine", "engine_set", "ops" }
+  local steps = {}
+  local m = mlp(sizes)
+  m:set{ loss = nn.CrossEntropyLoss(), optimizer = nn.optim.SGD{ lr = 0.01, momentum = 0.9 } }
+  local start = m:get_weights()
+  steps.layers = function (xb, yb) m:step(xb, yb) end
+  local function engine_step(way)
+    local params = {}
+    for i, w in ipairs(start) do params[i] = w:clone():requires_grad_() end
     local opt = nn.optim.SGD{ lr = 0.01, momentum = 0.9 }
     local grads, last = {}, #params - 1
     local function forward(xb, yb)
@@ -201,9 +205,8 @@ elseif mode == "ways" then
       end
       return -h:log_softmax(2):gather(2, yb:view(yb:size(1), 1)):mean()
     end
-    local set = way == "engine_set"
-    local fused = { accumulate = false }
-    step = function (xb, yb)
+    local set, fused = way == "engine_set", { accumulate = false }
+    return function (xb, yb)
       if set then
         forward(xb, yb):backward(nil, fused)
       else
@@ -214,18 +217,27 @@ elseif mode == "ways" then
       nn.no_grad(function () opt:step(params, grads) end)
     end
   end
-  local seconds = {}
-  for e = 1, epochs do
+  for _, way in ipairs{ "engine", "engine_set", "ops" } do steps[way] = engine_step(way) end
+  local function epoch(step)
+    collectgarbage()
     local t0 = nn.clock()
     local perm = nn.randperm(n)
     for i = 1, n, bs do
       local idx = perm:slice(i, math.min(i + bs - 1, n))
       step(x:index_select(1, idx), y:index_select(1, idx))
     end
-    seconds[e] = nn.clock() - t0
+    return nn.clock() - t0
   end
-  table.sort(seconds)
-  print(("epoch_s %.4f"):format(seconds[(#seconds + 1) // 2]))
+  local seconds = {}
+  for _, way in ipairs(names) do epoch(steps[way]); seconds[way] = {} end      -- warm-up
+  for r = 1, rounds do
+    for _, way in ipairs(names) do seconds[way][r] = epoch(steps[way]) end
+  end
+  for _, way in ipairs(names) do
+    local list = seconds[way]
+    table.sort(list)
+    print(("%s_s %.4f"):format(way, list[(#list + 1) // 2]))
+  end
 elseif mode == "record" then
   -- the engine's cost per recorded op: CALLS of c = a * b on (4, 4)
   -- tensors, recorded (a requires grad) and not; "record_us" is the
