@@ -45,6 +45,25 @@ local function python_onnx()
   return ok == true
 end
 
+-- every file in `files` passes onnx.checker.check_model(full_check) and
+-- strict shape inference (/usr/bin/python3's onnx)
+local function assert_onnx_checks(files)
+  H.write_file(tmp("check.py"), "import onnx, sys\n" ..
+    "for f in sys.argv[1:]:\n" ..
+    "    m = onnx.load(f)\n" ..
+    "    onnx.checker.check_model(m, full_check=True)\n" ..
+    "    onnx.shape_inference.infer_shapes(m, check_type=True, strict_mode=True)\n" ..
+    "    print('ok', f)\n")
+  local args = {}
+  for i, f in ipairs(files) do args[i] = H.shell_quote(f) end
+  local p = io.popen("/usr/bin/python3 " .. H.shell_quote(tmp("check.py")) .. " " ..
+                     table.concat(args, " ") .. " 2>&1")
+  local out = p:read("a")
+  assert.is_true(p:close(), out)
+  local _, n = out:gsub("ok ", "")
+  assert.are.equal(#files, n, out)
+end
+
 local function ort_ready()
   local f = io.open(".onnxruntime/node_modules/onnxruntime-node/package.json", "r")
   if f then f:close() end
@@ -356,22 +375,7 @@ describe("exported models pass ONNX's checker (python3-onnx)", function()
       files[#files + 1] = f
     end
     table.sort(files)
-    local script = "import onnx, sys\n" ..
-      "for f in sys.argv[1:]:\n" ..
-      "    m = onnx.load(f)\n" ..
-      "    onnx.checker.check_model(m, full_check=True)\n" ..
-      "    onnx.shape_inference.infer_shapes(m, check_type=True, strict_mode=True)\n" ..
-      "    print('ok', f)\n"
-    H.write_file(tmp("check.py"), script)
-    local args = {}
-    for i, f in ipairs(files) do args[i] = H.shell_quote(f) end
-    local p = io.popen("/usr/bin/python3 " .. H.shell_quote(tmp("check.py")) .. " " ..
-                       table.concat(args, " ") .. " 2>&1")
-    local out = p:read("a")
-    local ok = p:close()
-    assert.is_true(ok, out)
-    local _, n = out:gsub("ok ", "")
-    assert.are.equal(#files, n, out)
+    assert_onnx_checks(files)
   end)
 end)
 
@@ -744,20 +748,7 @@ describe("exported graph models pass ONNX's checker (python3-onnx)", function()
       entry.model:export_onnx(files[#files])
     end
     table.sort(files)
-    H.write_file(tmp("gcheck.py"), "import onnx, sys\n" ..
-      "for f in sys.argv[1:]:\n" ..
-      "    m = onnx.load(f)\n" ..
-      "    onnx.checker.check_model(m, full_check=True)\n" ..
-      "    onnx.shape_inference.infer_shapes(m, check_type=True, strict_mode=True)\n" ..
-      "    print('ok', f)\n")
-    local args = {}
-    for i, f in ipairs(files) do args[i] = H.shell_quote(f) end
-    local p = io.popen("/usr/bin/python3 " .. H.shell_quote(tmp("gcheck.py")) .. " " ..
-                       table.concat(args, " ") .. " 2>&1")
-    local out = p:read("a")
-    assert.is_true(p:close(), out)
-    local _, n = out:gsub("ok ", "")
-    assert.are.equal(#files, n, out)
+    assert_onnx_checks(files)
   end)
 end)
 

@@ -660,10 +660,10 @@ local function node_label(n, names)
 end
 
 -- opts.names {name = tensor, ...} as tensor -> name; raises for another type
-local function names_of(opts, who)
+local function names_of(opts, who, deeper)
   if opts.names == nil then return nil end
   if type(opts.names) ~= "table" then
-    fail(3, "%s: names must be a table {name = tensor, ...}, got %s", who, type(opts.names))
+    fail(3 + (deeper or 0), "%s: names must be a table {name = tensor, ...}, got %s", who, type(opts.names))
   end
   local by = {}
   for k, v in pairs(opts.names) do if is_tensor(v) then by[v] = tostring(k) end end
@@ -683,6 +683,20 @@ local function inputs_text(n, index)
   return table.concat(parts, " ")
 end
 
+-- show's and dot's arguments checked: opts (a table or nil), the names
+-- opts.names gives, and y's node; raises at their caller
+local function tape_of(y, opts, who, also)
+  opts = opts or {}
+  if type(opts) ~= "table" then fail(3, "%s: opts must be a table, got %s", who, type(opts)) end
+  local names = names_of(opts, who, 1)
+  local root = NODE[y]
+  if not is_tensor(y) or root == nil then
+    fail(3, "%s: expected a tensor made by recorded ops%s, got %s", who, also,
+         is_tensor(y) and "a tensor that is not recorded" or type(y))
+  end
+  return opts, names, root
+end
+
 --- nn.autograd.show(y [, {names = {x = x, ...}, width = 80, quiet = false}])
 -- -> text: y's tape, one node a line in the order the ops ran
 -- (topological: inputs first), also printed unless quiet: index, op
@@ -692,14 +706,8 @@ end
 -- once a backward freed what the node saved).
 -- Errors: y not a tensor made by recorded ops; opts or names not tables.
 function autograd.show(y, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then fail(2, "nn.autograd.show: opts must be a table, got %s", type(opts)) end
-  local names = names_of(opts, "nn.autograd.show")
-  local root = NODE[y]
-  if not is_tensor(y) or root == nil then
-    fail(2, "nn.autograd.show: expected a tensor made by recorded ops (or one that requires grad), got %s",
-         is_tensor(y) and "a tensor that is not recorded" or type(y))
-  end
+  local root, names
+  opts, names, root = tape_of(y, opts, "nn.autograd.show", " (or one that requires grad)")
   local order = topo_order(root)
   local index = {}
   for i, n in ipairs(order) do index[n] = i end
@@ -727,14 +735,8 @@ end
 -- g.dot -o g.png).
 -- Errors: y not recorded; a path that cannot be written; opts not a table.
 function autograd.dot(y, path, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then fail(2, "nn.autograd.dot: opts must be a table, got %s", type(opts)) end
-  local names = names_of(opts, "nn.autograd.dot")
-  local root = NODE[y]
-  if not is_tensor(y) or root == nil then
-    fail(2, "nn.autograd.dot: expected a tensor made by recorded ops, got %s",
-         is_tensor(y) and "a tensor that is not recorded" or type(y))
-  end
+  local root, names
+  opts, names, root = tape_of(y, opts, "nn.autograd.dot", "")
   if path ~= nil and type(path) ~= "string" then
     fail(2, "nn.autograd.dot: path must be a file name such as 'g.dot', got %s", type(path))
   end

@@ -1268,11 +1268,9 @@ local importers = {
 local fusable = { Relu = "relu", Sigmoid = "sigmoid", Tanh = "tanh", Softmax = "softmax",
                   LogSoftmax = "log_softmax" }
 
--- the layers of a graph that is a chain of importable nodes, or nil
-local function as_chain(proto, graph)
-  local g = proto.graph
-  if #graph.inputs ~= 1 or #graph.outputs ~= 1 then return nil end
-  -- Constant nodes (PyTorch writes Pad's pads as one) become initializers
+-- The graph's constants (its initializers, and its Constant nodes' values:
+-- PyTorch writes Pad's pads as one) by value name, and its other nodes
+local function split_constants(graph, g)
   local consts, nodes = {}, {}
   for k, v in pairs(graph.consts) do consts[k] = v end
   for _, node in ipairs(g.node) do
@@ -1282,6 +1280,15 @@ local function as_chain(proto, graph)
       nodes[#nodes + 1] = node
     end
   end
+  return consts, nodes
+end
+
+-- the layers of a graph that is a chain of importable nodes, or nil
+local function as_chain(proto, graph)
+  local g = proto.graph
+  if #graph.inputs ~= 1 or #graph.outputs ~= 1 then return nil end
+  -- Constant nodes (PyTorch writes Pad's pads as one) become initializers
+  local consts, nodes = split_constants(graph, g)
   graph = { inputs = graph.inputs, outputs = graph.outputs, consts = consts }
   g = { input = g.input, node = nodes }
   local input
@@ -1358,15 +1365,7 @@ end
 -- (the layer's own check, at the call) also gives nil: the Graph runs it.
 local function as_graph(proto, graph)
   local g = proto.graph
-  local consts, nodes = {}, {}
-  for k, v in pairs(graph.consts) do consts[k] = v end
-  for _, node in ipairs(g.node) do
-    if node.op_type == "Constant" then
-      consts[node.output[1]] = M.ops.Constant(node, {}, node.attribute)[1]
-    else
-      nodes[#nodes + 1] = node
-    end
-  end
+  local consts, nodes = split_constants(graph, g)
   -- how many nodes (and graph outputs) read each value, and the last node that does
   local readers, reader_of = {}, {}
   for j, node in ipairs(nodes) do
