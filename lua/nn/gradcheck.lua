@@ -85,6 +85,28 @@ local function tolerances(opts)
   return opts.h or DEFAULTS.h, opts.atol or DEFAULTS.atol, opts.rtol or DEFAULTS.rtol
 end
 
+-- Entries of t (checked against analytic, of t's shape) one by one:
+-- numeric_at(flat, i) is the central difference at flat entry i; the
+-- report (above) takes the worst errors and the first failure.
+local function compare (report, label, t, analytic, numeric_at, atol, rtol)
+  local flat, a = t:view(-1), analytic:view(-1)
+  local shape = t:size()
+  for i = 1, flat:numel() do
+    local numeric = numeric_at(flat, i)
+    local an = a:get(i)
+    local err = math.abs(an - numeric)
+    local rel = err / math.max(math.abs(an), math.abs(numeric), atol)
+    local where = label .. index_text(shape, i)
+    report.checked = report.checked + 1
+    if err > report.max_abs or report.where_abs == nil then report.max_abs, report.where_abs = err, where end
+    if rel > report.max_rel or report.where_rel == nil then report.max_rel, report.where_rel = rel, where end
+    if report.ok and not (err <= atol + rtol * math.abs(numeric)) then
+      report.ok = false
+      report.failed_at, report.failed_analytic, report.failed_numeric = where, an, numeric
+    end
+  end
+end
+
 local function gradcheck (m, input, target, opts)
   if type(m) == "function" then return check_function(m, input, target) end
   if not is_tensor(target) then target, opts = nil, target end
@@ -140,33 +162,15 @@ local function gradcheck (m, input, target, opts)
     labels[i + 1] = names[i] or ("parameter " .. i)
   end
   for k, t in ipairs(checked) do
-    local flat, a = t:view(-1), analytic[k]:view(-1)
-    local shape = t:size()
-    for i = 1, flat:numel() do
+    compare(report, labels[k], t, analytic[k], function (flat, i)
       local v = flat:get(i)
       flat:set(i, v + h)
       local up, vu = loss(), flat:get(i)
       flat:set(i, v - h)
       local down, vd = loss(), flat:get(i)
       flat:set(i, v)
-      -- divide by the step float32 really took, not by 2h
-      local numeric = (up - down) / (vu - vd)
-      local an = a:get(i)
-      local err = math.abs(an - numeric)
-      local rel = err / math.max(math.abs(an), math.abs(numeric), atol)
-      local where = labels[k] .. index_text(shape, i)
-      report.checked = report.checked + 1
-      if err > report.max_abs or report.where_abs == nil then
-        report.max_abs, report.where_abs = err, where
-      end
-      if rel > report.max_rel or report.where_rel == nil then
-        report.max_rel, report.where_rel = rel, where
-      end
-      if report.ok and not (err <= atol + rtol * math.abs(numeric)) then
-        report.ok = false
-        report.failed_at, report.failed_analytic, report.failed_numeric = where, an, numeric
-      end
-    end
+      return (up - down) / (vu - vd)      -- by the step float32 really took, not by 2h
+    end, atol, rtol)
   end
 
   -- leave the layer as it was found (one last forward refreshes its output)
@@ -184,24 +188,6 @@ end
 -- tensors: analytic gradients from the autograd engine (L:backward()),
 -- numeric ones with recording off.  Shares the tolerances and the report
 -- of the layer check above.
-local function compare (report, label, t, analytic, numeric_at, atol, rtol)
-  local flat, a = t:view(-1), analytic:view(-1)
-  local shape = t:size()
-  for i = 1, flat:numel() do
-    local numeric = numeric_at(flat, i)
-    local an = a:get(i)
-    local err = math.abs(an - numeric)
-    local rel = err / math.max(math.abs(an), math.abs(numeric), atol)
-    local where = label .. index_text(shape, i)
-    report.checked = report.checked + 1
-    if err > report.max_abs or report.where_abs == nil then report.max_abs, report.where_abs = err, where end
-    if rel > report.max_rel or report.where_rel == nil then report.max_rel, report.where_rel = rel, where end
-    if report.ok and not (err <= atol + rtol * math.abs(numeric)) then
-      report.ok = false
-      report.failed_at, report.failed_analytic, report.failed_numeric = where, an, numeric
-    end
-  end
-end
 
 --- nn.gradcheck(fn, {x, w, ...} [, opts]) -> ok, report: the autograd
 -- engine's gradients of L = sum(fn(x, w, ...) * r) (r a fixed random tensor
