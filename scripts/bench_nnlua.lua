@@ -172,7 +172,9 @@ elseif mode == "ways" then
   --               leaves' .grad set to nil each step (PyTorch's set_to_none)
   --   engine_set  the same with backward(nil, {accumulate = false})
   --   ops         the engine over raw tensor ops (matmul, +, relu,
-  --               log_softmax, gather, mean)
+  --               log_softmax, gather, mean); x W^T as matmul's transpose
+  --               flag, h:matmul(W, false, true), since W:t() is a copy in
+  --               nnlua (a view in PyTorch): the flag is nnlua's spelling
   -- The four alternate, an epoch each per round, in this one process, so
   -- that each sees the same machine (a shared one drifts by 10-20% between
   -- runs); a warm-up epoch each first, and a full collection between
@@ -200,7 +202,7 @@ elseif mode == "ways" then
         return nn.F.cross_entropy(h, yb)
       end
       for i = 1, last, 2 do
-        h = h:matmul(params[i]:t()) + params[i + 1]
+        h = h:matmul(params[i], false, true) + params[i + 1]    -- x W^T: a flag, no copy
         if i < last then h = h:relu() end
       end
       return -h:log_softmax(2):gather(2, yb:view(yb:size(1), 1)):mean()
