@@ -38,6 +38,16 @@ def idx(path):
     return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(dims)
 
 
+def fashion(shape):
+    """Fashion-MNIST (data/, as scripts/prepare_data.sh leaves it): the
+    training and test images as float32 in [0, 1] of `shape`, labels int64"""
+    d = "data/fashion-mnist/"
+    images = lambda f: torch.tensor(idx(d + f).reshape(shape) / 255.0, dtype=torch.float32)
+    labels = lambda f: torch.tensor(idx(d + f).astype(np.int64))
+    return (images("train-images-idx3-ubyte.gz"), labels("train-labels-idx1-ubyte.gz"),
+            images("t10k-images-idx3-ubyte.gz"), labels("t10k-labels-idx1-ubyte.gz"))
+
+
 def mlp(sizes):
     layers = []
     for i in range(len(sizes) - 2):
@@ -75,11 +85,7 @@ if mode in ("train", "cnn"):
     dev = rest[0] if rest else "cpu"
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     shape = (-1, 1, 28, 28) if cnn else (-1, 784)
-    d = "data/fashion-mnist/"
-    x = torch.tensor(idx(d + "train-images-idx3-ubyte.gz").reshape(shape) / 255.0, dtype=torch.float32)
-    y = torch.tensor(idx(d + "train-labels-idx1-ubyte.gz").astype(np.int64))
-    xt = torch.tensor(idx(d + "t10k-images-idx3-ubyte.gz").reshape(shape) / 255.0, dtype=torch.float32)
-    yt = torch.tensor(idx(d + "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    x, y, xt, yt = fashion(shape)
     m = (reference_cnn() if cnn else mlp([784, 512, 1024, 10])).to(dev)
     x, y, xt, yt = x.to(dev), y.to(dev), xt.to(dev), yt.to(dev)
     opt = (torch.optim.Adam(m.parameters(), lr=1e-3) if opt_name == "adam"
@@ -106,11 +112,7 @@ elif mode == "ttacc":
     # recipe: standardised images, Adam 1e-3, batch 64, no augmentation, the
     # test accuracy every quarter epoch (not timed)
     target, max_epochs = float(args[1]), int(args[2])
-    d = "data/fashion-mnist/"
-    x = torch.tensor(idx(d + "train-images-idx3-ubyte.gz").reshape(-1, 1, 28, 28) / 255.0, dtype=torch.float32)
-    y = torch.tensor(idx(d + "train-labels-idx1-ubyte.gz").astype(np.int64))
-    xt = torch.tensor(idx(d + "t10k-images-idx3-ubyte.gz").reshape(-1, 1, 28, 28) / 255.0, dtype=torch.float32)
-    yt = torch.tensor(idx(d + "t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    x, y, xt, yt = fashion((-1, 1, 28, 28))
     mean, std = x.mean(), x.std()
     x, xt = (x - mean) / std, (xt - mean) / std
 

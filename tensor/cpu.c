@@ -368,7 +368,8 @@ static double reduce_strided (const float *a, size_t n, size_t stride, nn_redop 
 /* A float is NaN or +-Inf exactly when its 8 exponent bits are all ones
 ** (IEEE 754): OR together (bits & 0x7f800000) == 0x7f800000 over the array.
 ** Integer work with no early exit, which the compiler turns into SIMD; in
-** blocks of 64K over the threads, whose flags are ORed at the end. */
+** blocks of 32K floats over the threads (from 64K floats on), whose flags
+** are ORed at the end. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 __attribute__((target_clones("avx2", "default")))   /* 8 floats an instruction where there is AVX2 */
 #endif
