@@ -518,3 +518,15 @@ describe("a graph model on CUDA", function()
     assert.are.equal("cpu", m.layers[1].weight.device)
   end)
 end)
+
+describe("a C layer called on a table that is not a symbolic tensor", function()
+  it("gets forward's own error, and a symbolic tensor in any position builds the graph", function()
+    local d = nn.Dense(4, 3)
+    assert.error_matches(function () return d({ nn.tensor.rand(2, 4) }) end,
+                         "bad argument #2 to 'd' %(nn.Tensor expected, got table%)")
+    local x = nn.Input{ 4 }
+    local add = nn.Add()
+    assert.error_matches(function () return add(nn.tensor.rand(2, 4), x) end,
+                         "argument 1 is a real tensor but argument 2 is a symbolic tensor")
+  end)
+end)

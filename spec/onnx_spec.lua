@@ -868,3 +868,11 @@ describe("nn.onnx.load of graph models", function()
 end)
 
 teardown(function () H.remove_dir(dir) end)
+
+describe("the ONNX runner's operators away from the conformance tests' small inputs", function()
+  it("Softplus is log(1 + exp(x)) without overflow: 100 at x = 100, not inf", function()
+    local y = nn.onnx.ops.Softplus({}, { nn.tensor{ -100, -1, 0, 1, 100 } }, {})[1]
+    local want = { 0, math.log(1 + math.exp(-1)), math.log(2), 1 + math.log(1 + math.exp(-1)), 100 }
+    for i = 1, 5 do assert.is_true(math.abs(y[i] - want[i]) <= 1e-5 * (1 + want[i]), tostring(y[i])) end
+  end)
+end)

@@ -702,18 +702,22 @@ static int m_gc (lua_State *L) {
   return 0;
 }
 
-/* layer(x) is layer:forward(x), as PyTorch's module(x).  layer(s) on a
-** symbolic tensor (a table: nn.Input{784}, or another layer's symbolic
-** output) builds a graph instead: the function Lua put in the metatable as
-** __symbolic_call (lua/nn/graph.lua) gets the same arguments.  Checked here
-** and not in a Lua wrapper of __call, so a call on real tensors costs one
-** type test and its errors still name the caller's variable ('l'). */
+/* layer(x) is layer:forward(x), as PyTorch's module(x).  layer(s, ...) with
+** a symbolic tensor among its arguments (nn.Input{784}, or another layer's
+** symbolic output: a table whose metatable has __symbolic_call, set by
+** lua/nn/graph.lua) builds a graph instead: that function gets the layer and
+** the same arguments, and refuses a mix of symbolic and real tensors.
+** Checked here and not in a Lua wrapper of __call, so a call on real tensors
+** costs one type test per argument and its errors still name the caller's
+** variable ('l'); any other table goes to forward, which refuses it. */
 static int m_call (lua_State *L) {
-  if (lua_type(L, 2) == LUA_TTABLE) {
-    int t = luaL_getmetafield(L, 1, "__symbolic_call");    /* pushes nothing when nil */
+  int top = lua_gettop(L);
+  for (int i = 2; i <= top; i++) {
+    if (lua_type(L, i) != LUA_TTABLE) continue;
+    int t = luaL_getmetafield(L, i, "__symbolic_call");    /* pushes nothing when nil */
     if (t == LUA_TFUNCTION) {
       lua_insert(L, 1);
-      lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+      lua_call(L, top, LUA_MULTRET);
       return lua_gettop(L);
     }
     if (t != LUA_TNIL) lua_pop(L, 1);

@@ -189,9 +189,11 @@ return function (Model, util)
     return setmetatable({ layer = layer, inputs = args, shape = shape }, Symbolic)
   end
 
-  -- a C layer called on a symbolic tensor: vm/l_module.c m_call comes here
-  -- (its caller's line is 3 levels up: this function, m_call, the caller)
-  nn.Module.__symbolic_call = function (layer, ...)
+  -- a C layer called with a symbolic tensor among its arguments:
+  -- vm/l_module.c m_call comes here, by this metafield of the symbolic
+  -- tensor (its caller's line is 3 levels up: this function, m_call, the
+  -- caller)
+  Symbolic.__symbolic_call = function (layer, ...)
     local node = symbolic_call(3, layer, ...)
     return node
   end

@@ -613,7 +613,9 @@ M.ops = {
   Erf = unary(function (x) return x:erf() end),
   Sign = unary(function (x) return x:sign() end),
   Round = unary(function (x) return x:round() end),            -- halves to even, as ONNX
-  Softplus = unary(function (x) return x:exp():add(1):log() end),   -- log(exp(x) + 1)
+  -- Softplus log(exp(x) + 1), as max(x, 0) + log(1 + exp(-|x|)): the same
+  -- value, without exp(x) overflowing to inf above x = 88
+  Softplus = unary(function (x) return x:relu():add(x:abs():neg():exp():add(1):log()) end),
   -- Elu: x > 0 ? x : alpha (exp(x) - 1)
   Elu = unary(function (x, a)
     return nn.where(x:gt(0), x, x:exp():sub(1):mul(a.alpha or 1.0))
