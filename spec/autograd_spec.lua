@@ -67,6 +67,8 @@ describe("nn.autograd: the fields", function()
     H.assert_error_has(function () x.grad = nn.tensor.ones(3) end,
                        { "t.grad = v: v must have t's shape [2] on cpu, got [3] on cpu" })
     H.assert_error_has(function () x.grad = 3 end, { "t.grad = v: v must be a tensor or nil, got number" })
+    H.assert_error_has(function () x.grad = nn.tensor.ones(2):int() end,
+                       { "t.grad = v: v must be a float32 tensor, got int32 (convert with :float())" })
     H.assert_error_has(function () y.grad_fn = 1 end, { "t.grad_fn is read-only" })
     H.assert_error_has(function () x.foo = 1 end,
                        { "cannot assign to field 'foo' of a tensor (only t[i] = v)" })
@@ -467,5 +469,17 @@ describe("nn.autograd on CUDA", function()
     local cx, cw = grads("cuda")
     H.assert_tensor(cx, gx:totable(), 1e-4)
     H.assert_tensor(cw, gw:totable(), 1e-4)
+  end)
+end)
+
+describe("recording reads every entry of a list argument", function()
+  it("nn.cat of 70 tensors records when only the 70th requires grad", function()
+    local list = {}
+    for i = 1, 69 do list[i] = nn.tensor.rand(1, 2) end
+    list[70] = nn.tensor.rand(1, 2):requires_grad_()
+    local y = nn.cat(list, 1)
+    assert.is_true(y.requires_grad)
+    y:sum():backward()
+    assert.are.same({ { 1, 1 } }, list[70].grad:totable())
   end)
 end)

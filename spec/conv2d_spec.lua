@@ -402,6 +402,10 @@ describe("nn.F.conv2d and nn.F.conv2d_backward (the pure pair, no module)", func
     local x, w = nn.tensor.randn(2, 4, 5, 5), nn.tensor.randn(6, 2, 3, 3)
     H.assert_error_has(function () nn.F.conv2d(x, w, nil, {stride = 0}) end,
                        {"bad argument #4", "conv2d: stride must be a positive integer or a pair {h, w} of them"})
+    H.assert_error_has(function () nn.F.conv2d(x, w, nil, {stride = "2"}) end,
+                       {"bad argument #4", "conv2d: stride must be a positive integer"})
+    H.assert_error_has(function () nn.F.max_pool2d(x, {"2", 2}) end,
+                       {"kernel_size must be a positive integer"})
     H.assert_error_has(function () nn.F.conv2d(x, w, nil, {padding = {1, -1}}) end,
                        {"conv2d: padding must be a non-negative integer or a pair {h, w} of them"})
     H.assert_error_has(function () nn.F.conv2d(x, w, nil, {strides = 1}) end,

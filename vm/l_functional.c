@@ -320,8 +320,8 @@ static void to_pair (lua_State *L, int arg, const char *who, const char *key, in
                                           who, key));
   for (int k = 0; k < 2; k++) {
     if (pair) lua_geti(L, -1, k + 1); else lua_pushvalue(L, -1);
-    int isint = 0;
-    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    int isint = 0;                     /* a number, not a string that converts */
+    lua_Integer v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &isint) : 0;
     if (!isint || v < lo || v > 2147483647)
       luaL_argerror(L, arg, lua_pushfstring(L, "%s: %s must be %s integer%s (at most 2^31 - 1)",
                                             who, key, lo > 0 ? "a positive" : "a non-negative",

@@ -1037,7 +1037,7 @@ static int ag_any_recorded (lua_State *L, int top) {
     if (type == LUA_TUSERDATA && ag_is_recorded(L, i)) return 1;
     if (type == LUA_TTABLE) {            /* a list of tensors, or an options table */
       lua_Unsigned n = lua_rawlen(L, i);
-      for (lua_Unsigned k = 1; k <= n && k <= 64; k++) {
+      for (lua_Unsigned k = 1; k <= n; k++) {   /* every entry: the op reads them all */
         lua_rawgeti(L, i, (lua_Integer)k);
         int hit = ag_is_recorded(L, -1);
         lua_pop(L, 1);

@@ -200,6 +200,9 @@ Tensor.__setfield = function (t, key, v)
   elseif key == "grad" then
     if v ~= nil then
       if not is_tensor(v) then fail(3, "t.grad = v: v must be a tensor or nil, got %s", type(v)) end
+      if v.dtype ~= "float32" then
+        fail(3, "t.grad = v: v must be a float32 tensor, got %s (convert with :float())", v.dtype)
+      end
       local a, b = R.size(t), R.size(v)
       if shape_text(a) ~= shape_text(b) or v.device ~= t.device then
         fail(3, "t.grad = v: v must have t's shape %s on %s, got %s on %s", shape_text(a),
@@ -521,8 +524,7 @@ function methods.backward(y, grad, opts)
       fail(2, "backward: grad can be implicitly created only for scalar outputs; y is %s: "
            .. "give a gradient of its shape", shape_text(shape))
     end
-    grad = R.ones(shape)
-    if y.device ~= "cpu" then grad = grad:to(y.device) end
+    grad = autograd.on_device(R.ones(shape), y.device)
   elseif not is_tensor(grad) then
     fail(2, "backward: grad must be a tensor of y's shape %s, got %s", shape_text(shape), type(grad))
   elseif not same_shape(R.size(grad), shape) then

@@ -64,19 +64,19 @@ function M.setup(autograd, env)
   end
   autograd.to_shape = to_shape
 
-  local function zeros_on(shape, device)
-    local z = R.zeros(shape)
-    if device ~= "cpu" then z = R.to(z, device) end
+  -- z on device: moved when it was made elsewhere (nn.tensor's
+  -- constructors make on the default device, which may be either)
+  local function on_device(z, device)
+    if z.device ~= device then z = R.to(z, device) end
     return z
   end
+  autograd.on_device = on_device
+
+  local function zeros_on(shape, device) return on_device(R.zeros(shape), device) end
 
   -- a 0-dim tensor holding v, on device (what a recorded sum() returns
   -- instead of a number: PyTorch's sum gives a tensor too)
-  local function scalar(v, device)
-    local z = R.add(R.zeros({}), v)
-    if device ~= "cpu" then z = R.to(z, device) end
-    return z
-  end
+  local function scalar(v, device) return on_device(R.add(R.zeros({}), v), device) end
   autograd.scalar = scalar
 
   local function pos_dim(d, ndim)

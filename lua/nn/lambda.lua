@@ -39,11 +39,7 @@ local function is_tensor(v) return getmetatable(v) == nn.Tensor end
 local function fail(level, fmt, ...) error(fmt:format(...), level + 1) end
 
 -- zeros of t's shape on t's device (not t * 0: that is nan where t is inf)
-local function zeros_like(t)
-  local z = nn.tensor.zeros(R.size(t))
-  if t.device ~= "cpu" then z = R.to(z, t.device) end
-  return z
-end
+local function zeros_like(t) return autograd.on_device(nn.tensor.zeros(R.size(t)), t.device) end
 
 -- --- nn.Lambda ---------------------------------------------------------------------
 
