@@ -530,3 +530,45 @@ describe("a C layer called on a table that is not a symbolic tensor", function()
                          "argument 1 is a real tensor but argument 2 is a symbolic tensor")
   end)
 end)
+
+describe("checkpoints of models whose loss is written in Lua", function()
+  it("save and load, without the loss (set it again): one loss, or one of several", function()
+    local dir = H.temp_dir()
+    local x = nn.Input{ 4 }
+    local m = nn.Model{ inputs = x, outputs = { nn.Dense(4, 3)(x), nn.Dense(4, 2)(x) } }
+    m:set{ loss = { nn.FocalLoss{}, "mse" }, optimizer = "sgd" }
+    m:save(dir .. "/g.safetensors")
+    assert.is_nil(nn.load(dir .. "/g.safetensors").loss)
+    local s = nn.Model{ nn.Dense(4, 2) }
+    s:set{ loss = { forward = function () return 0 end, backward = function () end }, optimizer = "sgd" }
+    s:save(dir .. "/s.safetensors")
+    local back = nn.load(dir .. "/s.safetensors")
+    assert.is_nil(back.loss)
+    assert.are.same(s.layers[1].weight:totable(), back.layers[1].weight:totable())
+  end)
+end)
+
+describe("a Lua layer first in a graph model's step", function()
+  it("is told that nobody reads its dL/dx (grad_input = false), as the sequential step tells it", function()
+    local function spied()
+      local block, seen = nn.ResidualBlock(4), {}
+      local backward = block.backward
+      block.backward = function (self, g, opts)
+        seen[#seen + 1] = opts == nil and "none" or opts.grad_input
+        return backward(self, g, opts)
+      end
+      return block, seen
+    end
+    local block, seen = spied()
+    local x = nn.Input{ 4 }
+    local m = nn.Model{ inputs = x, outputs = nn.Dense(4, 3)(nn.call(block, x)) }
+    m:set{ loss = "mse", optimizer = "sgd" }
+    m:step(nn.tensor.rand(2, 4), nn.tensor.rand(2, 3))
+    assert.are.same({ false }, seen)
+    local sblock, sseen = spied()
+    local s = nn.Model{ sblock, nn.Dense(4, 3) }
+    s:set{ loss = "mse", optimizer = "sgd" }
+    s:step(nn.tensor.rand(2, 4), nn.tensor.rand(2, 3))
+    assert.are.same({ false }, sseen)
+  end)
+end)

@@ -92,7 +92,9 @@ return function (Model, util)
     for _, entry in ipairs(self:_state_tensors()) do tensors[entry[1]] = entry[2] end
     local seed, offset = nn.get_rng_state()
     local training = { epoch = self.epoch, rng = { seed = seed, offset = offset } }
-    if self.loss then training.loss = self.loss:config() end     -- {type, reduction, eps ...}
+    -- {type, reduction, eps ...}; a loss of the user's own with no config
+    -- is not kept (set it again after nn.load)
+    if self.loss and type(self.loss.config) == "function" then training.loss = self.loss:config() end
     if self.metric then training.metric = self.metric.name ~= "custom" and self.metric.name or nil end
     training.classes = self.classes
     -- what the inputs were: one sample's shape, and the standardisation a
@@ -238,12 +240,14 @@ return function (Model, util)
     end
     if type(training.loss) == "table" and training.loss.type == "Losses"
        and type(training.loss.losses) == "table" then
+      -- all of them, or none (as for one loss: a loss written in Lua,
+      -- nn.FocalLoss, has no constructor here; set the losses again)
       loss = {}
       for k, cfg in ipairs(training.loss.losses) do
         loss[k] = loss_of(cfg)
-        if loss[k] == nil then fail(2, "nn.load: %s: loss %d has no known type", path, k) end
+        if loss[k] == nil then loss = nil break end
       end
-      if #loss == 0 then loss = nil end
+      if loss and #loss == 0 then loss = nil end
     else
       loss = loss_of(training.loss)
     end

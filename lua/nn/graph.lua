@@ -486,11 +486,14 @@ return function (Model, util)
       if g ~= nil and (full or needs[i]) then
         local layer, a = nodes[i].layer, args[i]
         if not is_module(layer) or full then
+          -- a Lua layer is told too when nobody reads its dL/dx (nn.Lambda
+          -- skips it), as the sequential step tells it
+          local opts = (not full and self.step_opts[i] == STEP_FIRST) and STEP_FIRST or nil
           if #a == 1 then
-            local gi = layer:backward(g)
+            local gi = layer:backward(g, opts)
             if gi ~= nil and (full or needs[a[1]]) then self:_add_grad(a[1], gi) end
           else
-            local gis = table.pack(layer:backward(g))
+            local gis = table.pack(layer:backward(g, opts))
             for j, p in ipairs(a) do
               if gis[j] ~= nil and (full or needs[p]) then self:_add_grad(p, gis[j]) end
             end
@@ -574,7 +577,10 @@ return function (Model, util)
   end
   function Losses:config()
     local list = {}
-    for k, l in ipairs(self.list) do list[k] = l:config() end
+    for k, l in ipairs(self.list) do
+      if type(l.config) ~= "function" then return nil end     -- one of the user's own: none kept
+      list[k] = l:config()
+    end
     return { type = "Losses", losses = list }
   end
   function Losses.__tostring(self)
