@@ -19,6 +19,7 @@
 #include <png.h>
 
 #include "image.h"
+#include "replace.h"
 
 #define IMAGE_MAX_FILE (INT64_C(1) << 30)   /* 1 GiB */
 
@@ -348,6 +349,17 @@ static int write_png_rows (png_out *o, unsigned char *bytes, uint32_t w, uint32_
   return 0;
 }
 
+/* io_replace_file's writer of a PNG: the rows of a w x h gray image */
+typedef struct png_rows { const char *path; unsigned char *bytes; uint32_t w, h; } png_rows;
+
+static int write_png_file (FILE *fp, void *ctx, int *err) {
+  const png_rows *r = ctx;
+  png_out o = { fp, "" };
+  if (write_png_rows(&o, r->bytes, r->w, r->h) == 0) return NN_OK;
+  if (o.msg[0] == '\0') { *err = errno; return NN_EIO; }
+  return nn_seterr(NN_EIO, "%s: cannot write: %s", r->path, o.msg);
+}
+
 int image_save_png (const char *path, const nn_tensor *img, float lo, float hi) {
   if (img->ndim != 2 || img->numel == 0 || img->shape[0] > IMAGE_MAX_SIDE
       || img->shape[1] > IMAGE_MAX_SIDE)
@@ -358,13 +370,10 @@ int image_save_png (const char *path, const nn_tensor *img, float lo, float hi) 
   int rc = NN_OK;
   if (img->storage->device != NN_CPU && (rc = tensor_to(&host, img, NN_CPU)) != NN_OK) return rc;
   const float *src = tensor_data(host ? host : img);
-  size_t n = (size_t)img->numel, plen = strlen(path);
+  size_t n = (size_t)img->numel;
   unsigned char *bytes = malloc(n);
-  char *tmp = malloc(plen + 32);
-  if (bytes == NULL || tmp == NULL) {
+  if (bytes == NULL) {
     tensor_release(host);
-    free(bytes);
-    free(tmp);
     return nn_seterr(NN_ENOMEM, "%s: out of host memory", path);
   }
   float scale = 1.0f / (hi - lo);
@@ -374,45 +383,8 @@ int image_save_png (const char *path, const nn_tensor *img, float lo, float hi) 
     bytes[i] = !(v > 0.0f) ? 0 : v >= 1.0f ? 255 : (unsigned char)(v * 255.0f + 0.5f);
   }
   tensor_release(host);
-  /* the temporary file beside path: "<dir>/.<base>.tmp.XXXXXX" */
-  const char *slash = strrchr(path, '/');
-  size_t dirlen = slash ? (size_t)(slash - path) + 1 : 0;
-  snprintf(tmp, plen + 32, "%.*s.%s.tmp.XXXXXX", (int)dirlen, path, path + dirlen);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    rc = nn_seterr(NN_EIO, "%s: cannot create a temporary file beside it: %s", path,
-                   strerror(errno));
-    goto done;
-  }
-  fchmod(fd, 0644);
-  png_out o = { fdopen(fd, "wb"), "" };
-  if (o.fp == NULL) {
-    rc = nn_seterr(NN_EIO, "%s: %s", path, strerror(errno));
-    close(fd);
-    unlink(tmp);
-    goto done;
-  }
-  int bad = write_png_rows(&o, bytes, (uint32_t)img->shape[1], (uint32_t)img->shape[0]);
-  int err = errno;
-  if (bad == 0 && (fflush(o.fp) != 0 || fsync(fileno(o.fp)) != 0)) {
-    bad = 1;
-    err = errno;
-    snprintf(o.msg, sizeof o.msg, "%s", strerror(err));
-  }
-  if (fclose(o.fp) != 0 && bad == 0) {
-    bad = 1;
-    snprintf(o.msg, sizeof o.msg, "%s", strerror(errno));
-  }
-  if (bad) {
-    rc = nn_seterr(NN_EIO, "%s: cannot write: %s", path, o.msg[0] ? o.msg : strerror(err));
-    unlink(tmp);
-  } else if (rename(tmp, path) != 0) {
-    rc = nn_seterr(NN_EIO, "%s: cannot rename the temporary file over it: %s", path,
-                   strerror(errno));
-    unlink(tmp);
-  }
-done:
+  png_rows rows = { path, bytes, (uint32_t)img->shape[1], (uint32_t)img->shape[0] };
+  rc = io_replace_file(path, write_png_file, &rows);
   free(bytes);
-  free(tmp);
   return rc;
 }

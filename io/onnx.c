@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "onnx.h"
+#include "replace.h"
 
 const char *onnx_dtype_name (int data_type) {
   switch (data_type) {
@@ -252,31 +253,22 @@ int onnx_tensor_to_nn (nn_tensor **out, const Onnx__TensorProto *t, const char *
   return NN_OK;
 }
 
+/* io_replace_file's writer of a packed model */
+typedef struct onnx_bytes { const uint8_t *buf; size_t len; } onnx_bytes;
+
+static int write_bytes (FILE *fp, void *ctx, int *err) {
+  const onnx_bytes *b = ctx;
+  if (fwrite(b->buf, 1, b->len, fp) != b->len) { *err = errno; return NN_EIO; }
+  return NN_OK;
+}
+
 int onnx_model_write (const char *path, const Onnx__ModelProto *m) {
   size_t len = onnx__model_proto__get_packed_size(m);
   uint8_t *buf = malloc(len > 0 ? len : 1);
   if (buf == NULL) return nn_seterr(NN_ENOMEM, "%s: out of host memory for %zu bytes", path, len);
   onnx__model_proto__pack(m, buf);
-  size_t plen = strlen(path) + 32;
-  char *tmp = malloc(plen);
-  if (tmp == NULL) {
-    free(buf);
-    return nn_seterr(NN_ENOMEM, "out of host memory");
-  }
-  snprintf(tmp, plen, "%s.tmp.%ld", path, (long)getpid());
-  FILE *fp = fopen(tmp, "wb");
-  int rc = NN_OK;
-  if (fp == NULL) {
-    rc = nn_seterr(NN_EIO, "%s: %s", path, strerror(errno));
-  } else {
-    int bad = fwrite(buf, 1, len, fp) != len;
-    bad |= fflush(fp) != 0;
-    bad |= fclose(fp) != 0;
-    if (bad) rc = nn_seterr(NN_EIO, "%s: cannot write: %s", path, strerror(errno));
-    else if (rename(tmp, path) != 0) rc = nn_seterr(NN_EIO, "%s: %s", path, strerror(errno));
-    if (rc != NN_OK) remove(tmp);
-  }
-  free(tmp);
+  onnx_bytes bytes = { buf, len };
+  int rc = io_replace_file(path, write_bytes, &bytes);
   free(buf);
   return rc;
 }

@@ -876,3 +876,21 @@ describe("the ONNX runner's operators away from the conformance tests' small inp
     for i = 1, 5 do assert.is_true(math.abs(y[i] - want[i]) <= 1e-5 * (1 + want[i]), tostring(y[i])) end
   end)
 end)
+
+describe("export_onnx replaces a file as checkpoints do (io/replace.c)", function()
+  it("refuses a directory, writes through a symbolic link, and leaves no temporary file", function()
+    local d = H.temp_dir()
+    local model = nn.Sequential{ nn.Dense(3, 2) }
+    assert.error_matches(function () model:export_onnx(d) end, "is a directory, not a regular file")
+    H.write_file(d .. "/real.onnx", "old")
+    os.execute(("ln -s real.onnx %s/link.onnx"):format(d))
+    model:export_onnx(d .. "/link.onnx")
+    local back = nn.onnx.load(d .. "/real.onnx")
+    local x = nn.tensor.randn(2, 3)
+    assert.are.same(model:predict(x):totable(), back:predict(x):totable())
+    local p = io.popen("ls -A " .. d)
+    local names = p:read("a")
+    p:close()
+    assert.are.equal("link.onnx\nreal.onnx\n", names)
+  end)
+end)
