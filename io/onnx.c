@@ -22,6 +22,7 @@
 
 #include "onnx.h"
 #include "replace.h"
+#include "half.h"
 
 const char *onnx_dtype_name (int data_type) {
   switch (data_type) {
@@ -160,22 +161,6 @@ int onnx_tensor_check (int64_t *numel, const Onnx__TensorProto *t, const char *w
                      "holds %zu", what, tname(t), (long long)n, have);
   *numel = n;
   return NN_OK;
-}
-
-/* IEEE 754 half to float, exact (subnormals, infinities and NaN kept). */
-static float half_to_float (uint16_t h) {
-  uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, m = h & 0x3ff, bits;
-  if (e == 0x1f) bits = sign | 0x7f800000u | (m << 13);          /* inf, nan */
-  else if (e != 0) bits = sign | ((e + 112) << 23) | (m << 13);   /* normal: bias 15 -> 127 */
-  else if (m == 0) bits = sign;                                    /* +-0 */
-  else {                                                           /* subnormal: normalise */
-    e = 113;
-    while ((m & 0x400) == 0) { m <<= 1; e--; }
-    bits = sign | (e << 23) | ((m & 0x3ff) << 13);
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
 }
 
 /* element i of the tensor as a double (every type we read is exact in one,

@@ -28,6 +28,7 @@
 
 #include "safetensors.h"
 #include "replace.h"
+#include "half.h"
 
 /* The data is little-endian in the file; we copy float32 values to and from
 ** it with memcpy, which is right only on a little-endian host (x86-64,
@@ -48,25 +49,6 @@ static const size_t dtype_sizes[ST_NDTYPE] = { 4, 2, 2, 8, 4, 8 };
 
 /* The nnlua dtype an entry loads as: int32 for the integer types. */
 static nn_dtype loads_as (st_dtype d) { return d == ST_I32 || d == ST_I64 ? NN_I32 : NN_F32; }
-
-/* IEEE-754 binary16 (1 sign, 5 exponent, 10 fraction bits) to float32,
-** exactly: every half value is a float.
-**   exponent 0:  subnormal, value = fraction * 2^-24
-**   exponent 31: infinity (fraction 0) or NaN (the fraction kept as payload)
-**   otherwise:   rebias the exponent from 15 to 127, widen the fraction */
-static float half_to_float (uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu, frac = h & 0x3ffu, bits;
-  float f;
-  if (exp == 0) {
-    f = (float)frac * 0x1p-24f;           /* exact: frac < 2^10 */
-    return sign ? -f : f;
-  }
-  if (exp == 31) bits = sign | 0x7f800000u | (frac << 13);
-  else bits = sign | ((exp - 15 + 127) << 23) | (frac << 13);
-  memcpy(&f, &bits, sizeof f);
-  return f;
-}
 
 /* bfloat16 is the top half of a float32: shift it back. */
 static float bf16_to_float (uint16_t h) {
