@@ -894,3 +894,23 @@ describe("export_onnx replaces a file as checkpoints do (io/replace.c)", functio
     assert.are.equal("link.onnx\nreal.onnx\n", names)
   end)
 end)
+
+describe("nn.onnx.write keeps what nn.onnx.read gave", function()
+  local function one_node(attribute, attribute_type)
+    return { ir_version = 7, opset_import = { { domain = "", version = 13 } },
+             graph = { name = "g", initializer = {}, input = { { name = "x" } }, output = { { name = "y" } },
+                       node = { { op_type = "Identity", input = { "x" }, output = { "y" },
+                                  attribute = attribute, attribute_type = attribute_type } } } }
+  end
+  it("an empty list keeps the list type attribute_type names", function()
+    local f = H.temp_dir() .. "/a.onnx"
+    nn.onnx.write(f, one_node({ fs = {}, ss = {}, is = {} }, { fs = "FLOATS", ss = "STRINGS" }))
+    local t = nn.onnx.read(f).graph.node[1].attribute_type
+    assert.are.same({ "FLOATS", "STRINGS", "INTS" }, { t.fs, t.ss, t.is })
+  end)
+  it("refuses a boolean (a GRAPH attribute reads as false) instead of writing an INT", function()
+    assert.error_matches(function ()
+      nn.onnx.write(H.temp_dir() .. "/b.onnx", one_node({ then_branch = false }, { then_branch = "GRAPH" }))
+    end, "attribute.then_branch: an integer, a float, a string, a list or a tensor table expected")
+  end)
+end)

@@ -17,8 +17,10 @@
 **     An attribute's value: INT an integer, FLOAT a float, STRING a string,
 **     INTS / FLOATS / STRINGS a list of those, TENSOR a tensor table.  On
 **     writing, the Lua type chooses (math.type: 1 is an INT, 1.0 a FLOAT; a
-**     list of integers, or an empty list, INTS); a GRAPH, SPARSE_TENSOR or
-**     TYPE_PROTO attribute reads as false, its type in attribute_type.
+**     list of integers INTS; an empty list the list type attribute_type
+**     names, else INTS); a GRAPH, SPARSE_TENSOR or TYPE_PROTO attribute
+**     reads as false, its type in attribute_type, and is refused on
+**     writing (as any boolean is), never written as something else.
 **   tensor = { name = "w", data_type = 1, dims = {10, 784}, tensor = <nn tensor> }
 **     FLOAT, DOUBLE and FLOAT16 as a float32 tensor; INT32, INT16, INT8,
 **     UINT16, UINT8 and BOOL as an int32 tensor; INT64 as a list of Lua
@@ -549,6 +551,15 @@ static void enc_attributes (Enc *e, Onnx__NodeProto *n, const char *where) {
     onnx__attribute_proto__init(a);
     a->name = names[i];
     a->has_type = 1;
+    /* an empty list's kind, from attribute_type as the reader gave it: 0
+       INTS, 1 FLOATS, 2 STRINGS (a list's entries say it otherwise) */
+    int declared = 0, top = lua_gettop(L);
+    if (lua_getfield(L, -2, "attribute_type") == LUA_TTABLE
+        && lua_getfield(L, -1, names[i]) == LUA_TSTRING) {
+      const char *t = lua_tostring(L, -1);
+      declared = strcmp(t, "FLOATS") == 0 ? 1 : strcmp(t, "STRINGS") == 0 ? 2 : 0;
+    }
+    lua_settop(L, top);
     lua_getfield(L, -1, names[i]);
     switch (lua_type(L, -1)) {
       case LUA_TNUMBER:
@@ -561,11 +572,6 @@ static void enc_attributes (Enc *e, Onnx__NodeProto *n, const char *where) {
           a->has_f = 1;
           a->f = (float)lua_tonumber(L, -1);
         }
-        break;
-      case LUA_TBOOLEAN:
-        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-        a->has_i = 1;
-        a->i = lua_toboolean(L, -1);
         break;
       case LUA_TSTRING: {
         size_t len;
@@ -588,7 +594,7 @@ static void enc_attributes (Enc *e, Onnx__NodeProto *n, const char *where) {
           break;
         }
         size_t len = enc_len(e, -1, w);
-        int kind = 0;     /* 0 ints, 1 floats, 2 strings */
+        int kind = len == 0 ? declared : 0;     /* 0 ints, 1 floats, 2 strings */
         for (size_t j = 0; j < len; j++) {
           lua_rawgeti(L, -1, (lua_Integer)j + 1);
           if (lua_type(L, -1) == LUA_TSTRING) kind = 2;
