@@ -914,3 +914,19 @@ describe("nn.onnx.write keeps what nn.onnx.read gave", function()
     end, "attribute.then_branch: an integer, a float, a string, a list or a tensor table expected")
   end)
 end)
+
+describe("nn.onnx.Graph's errors", function()
+  it("an operator's error names the node, at the caller's line of predict", function()
+    local g = nn.onnx.Graph.new({ ir_version = 7, opset_import = { { domain = "", version = 13 } },
+      graph = { name = "g", initializer = {}, input = { { name = "a" }, { name = "b" } },
+                output = { { name = "y" } },
+                node = { { op_type = "Add", name = "plus", domain = "", input = { "a", "b" },
+                           output = { "y" }, attribute = {}, attribute_type = {} } } } })
+    local ok, err = pcall(function ()
+      local y = g:predict(nn.tensor.rand(2, 3), nn.tensor.rand(4))
+      return y
+    end)
+    assert.is_false(ok)
+    assert.is_truthy(err:find("^spec/onnx_spec%.lua:%d+: graph:predict: node 'plus' %(Add%): .*do not broadcast"), err)
+  end)
+end)

@@ -1076,8 +1076,7 @@ function Graph.new(proto, what)
 end
 
 function Graph:predict(...)
-  local env = {}
-  for k, v in pairs(self.consts) do env[k] = v end
+  local env = setmetatable({}, { __index = self.consts })    -- values by name: the initializers read through
   local given = table.pack(...)
   for i, name in ipairs(self.inputs) do
     local v = given[i]
@@ -1095,7 +1094,14 @@ function Graph:predict(...)
         end
       end
     end
-    local outs = M.ops[node.op_type](node, args, node.attribute, self.opset)
+    -- an operator's error (its attributes, its inputs' shapes) is raised
+    -- here, at the caller of predict, naming the node; not at whatever
+    -- depth of onnx.lua the operator found it
+    local ok, outs = pcall(M.ops[node.op_type], node, args, node.attribute, self.opset)
+    if not ok then
+      fail(2, "graph:predict: node '%s' (%s): %s", node.name or "", node.op_type,
+           (tostring(outs):gsub("^[^\n]-%.lua:%d+: ", "")))
+    end
     for k, name in ipairs(node.output) do
       if name ~= "" then env[name] = outs[k] end
     end
