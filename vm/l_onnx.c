@@ -328,6 +328,11 @@ static int decode_model (lua_State *L, const unsigned char *buf, size_t len, con
   int rc = onnx_model_unpack(&box->m, buf, len, what);
   if (rc != NN_OK) return luaL_error(L, "%s", nn_errmsg());
   push_model(L, box->m, what);
+  /* the table holds copies of everything: the unpacked model goes now, not
+     at the next collection, which cannot know its size (the box stays, to
+     free it when push_model raises) */
+  onnx_model_free(box->m);
+  box->m = NULL;
   return 1;
 }
 
@@ -358,7 +363,10 @@ static BytesBox *push_file (lua_State *L, const char *path) {
 static int l_onnx_read (lua_State *L) {
   const char *path = nn_checkpath(L, 1);
   BytesBox *bytes = push_file(L, path);
-  return decode_model(L, bytes->buf, bytes->len, path);
+  decode_model(L, bytes->buf, bytes->len, path);
+  free(bytes->buf);                  /* now: the file may be large (see decode_model) */
+  bytes->buf = NULL;
+  return 1;
 }
 
 /* nn.core.onnx_decode(bytes) -> model table: the same from a string
@@ -379,7 +387,11 @@ static int l_onnx_read_tensor (lua_State *L) {
   luaL_setmetatable(L, TENSOR_BOX_MT);
   int rc = onnx_tensor_unpack(&box->t, bytes->buf, bytes->len, path);
   if (rc != NN_OK) return luaL_error(L, "%s", nn_errmsg());
+  free(bytes->buf);                  /* now, as onnx_read does (see decode_model) */
+  bytes->buf = NULL;
   push_tensor(L, box->t, path);
+  onnx_tensor_free(box->t);
+  box->t = NULL;
   return 1;
 }
 
