@@ -930,3 +930,19 @@ describe("nn.onnx.Graph's errors", function()
     assert.is_truthy(err:find("^spec/onnx_spec%.lua:%d+: graph:predict: node 'plus' %(Add%): .*do not broadcast"), err)
   end)
 end)
+
+describe("nn.onnx.Graph:predict reads a node's attributes and never writes them", function()
+  it("a Conv without kernel_shape keeps none after predict", function()
+    local w = nn.tensor.randn(2, 1, 3, 3)
+    local node = { op_type = "Conv", name = "c", domain = "", input = { "x", "w" }, output = { "y" },
+                   attribute = { pads = { 1, 1, 1, 1 } }, attribute_type = { pads = "INTS" } }
+    local g = nn.onnx.Graph.new({ ir_version = 7, opset_import = { { domain = "", version = 13 } },
+      graph = { name = "g", input = { { name = "x" } }, output = { { name = "y" } }, node = { node },
+                initializer = { { name = "w", data_type = 1, dims = { 2, 1, 3, 3 }, tensor = w } } } })
+    local x = nn.tensor.randn(1, 1, 5, 5)
+    local y = g:predict(x)
+    assert.is_nil(node.attribute.kernel_shape)
+    assert.are.same({ 1, 1, 1, 1 }, node.attribute.pads)
+    H.assert_tensor(y, nn.F.conv2d(x, w, nil, { padding = 1 }):totable(), 1e-6)
+  end)
+end)

@@ -526,11 +526,10 @@ end
 -- The pads of a 2-D window op: {top, left, bottom, right}, from `pads` or
 -- from auto_pad (SAME_UPPER puts the odd one at the end, SAME_LOWER at the
 -- start; VALID none), per the ONNX Conv / pooling specification.
-local function window_pads(node, x, k, s, d)
-  local a = node.attribute
-  local auto = a.auto_pad or "NOTSET"
+local function window_pads(node, x, k, s, d, p)
+  local auto = node.attribute.auto_pad or "NOTSET"
   if auto == "NOTSET" then
-    local p = a.pads or { 0, 0, 0, 0 }
+    p = p or { 0, 0, 0, 0 }
     if #p ~= 4 then fail(4, "node '%s' (%s): pads must have 4 entries for 2-D", node.name, node.op_type) end
     return p
   elseif auto == "VALID" then
@@ -554,9 +553,11 @@ end
 -- A window op's input as (B, C, H, W), its kernel, strides, dilations and
 -- pads {top, left, bottom, right}; a 1-D window (B, C, L) is seen as
 -- (B, C, 1, L) with a kernel of height 1 (the caller views the output back).
-local function window(node, x)
+-- kernel: the kernel_shape when the node has none (Conv's, from its
+-- weight).  The node's attributes are read, never written.
+local function window(node, x, kernel)
   local a = node.attribute
-  local k, s, d, p = a.kernel_shape, a.strides, a.dilations, a.pads
+  local k, s, d, p = a.kernel_shape or kernel, a.strides, a.dilations, a.pads
   if x:dim() == 3 then
     local size = x:size()
     x = x:reshape(size[1], size[2], 1, size[3])
@@ -569,11 +570,7 @@ local function window(node, x)
          node.name, node.op_type, x:dim() - 2)
   end
   s, d = s or { 1, 1 }, d or { 1, 1 }
-  local saved = a.pads
-  a.pads = p
-  local pads = window_pads(node, x, k, s, d)
-  a.pads = saved
-  return x, k, s, d, pads
+  return x, k, s, d, window_pads(node, x, k, s, d, p)
 end
 
 -- (B, C, 1, L) back to (B, C, L) when the input was 1-D
@@ -815,10 +812,7 @@ M.ops = {
   Conv = function (node, args, a)
     local x0, w = float_arg(node, args, 1), float_arg(node, args, 2)
     local ws = w:size()
-    if a.kernel_shape == nil then
-      node.attribute.kernel_shape = x0:dim() == 3 and { ws[3] } or { ws[3], ws[4] }
-    end
-    local x, _, s, d, p = window(node, x0)
+    local x, _, s, d, p = window(node, x0, x0:dim() == 3 and { ws[3] } or { ws[3], ws[4] })
     if x0:dim() == 3 then w = w:reshape(ws[1], ws[2], 1, ws[3]) end
     if p[1] ~= p[3] or p[2] ~= p[4] then
       x = pad2d(x, p[1], p[2], p[3], p[4], 0, node)
