@@ -95,8 +95,8 @@ function M.setup(autograd, env)
     end
   end
 
-  local function def(tbl, names, test, rec)
-    for name in names:gmatch("%S+") do tbl[name] = { test = test, rec = rec } end
+  local function def(tbl, names, rec)
+    for name in names:gmatch("%S+") do tbl[name] = { rec = rec } end
   end
 
   -- g placed at [start, start + len) of dim d in zeros of `shape` (the
@@ -152,24 +152,24 @@ function M.setup(autograd, env)
   -- y = -a:  dL/da = -g
   D.neg = function (_, g) return R.neg(g) end
 
-  def(M.methods, "add", 2, simple("add", 2))
-  def(M.methods, "sub", 2, simple("sub", 2))
-  def(M.methods, "mul", 2, simple("mul", 2))
-  def(M.methods, "div", 2, simple("div", 2))
-  def(M.methods, "pow", 2, simple("pow", 2))
-  def(M.methods, "neg", 1, simple("neg", 1))
-  def(M.meta, "__add", 2, simple("add", 2))
-  def(M.meta, "__sub", 2, simple("sub", 2))
-  def(M.meta, "__mul", 2, simple("mul", 2))
-  def(M.meta, "__div", 2, simple("div", 2))
-  def(M.meta, "__pow", 2, simple("pow", 2))
-  def(M.meta, "__unm", 1, simple("neg", 1))
+  def(M.methods, "add", simple("add", 2))
+  def(M.methods, "sub", simple("sub", 2))
+  def(M.methods, "mul", simple("mul", 2))
+  def(M.methods, "div", simple("div", 2))
+  def(M.methods, "pow", simple("pow", 2))
+  def(M.methods, "neg", simple("neg", 1))
+  def(M.meta, "__add", simple("add", 2))
+  def(M.meta, "__sub", simple("sub", 2))
+  def(M.meta, "__mul", simple("mul", 2))
+  def(M.meta, "__div", simple("div", 2))
+  def(M.meta, "__pow", simple("pow", 2))
+  def(M.meta, "__unm", simple("neg", 1))
   -- recorded, no derivative (PyTorch has one for remainder; nnlua does
   -- not): backward raises "backward: 'remainder' has no derivative in nnlua"
-  def(M.methods, "floor_divide", 2, simple("floor_divide", 2))
-  def(M.methods, "remainder", 2, simple("remainder", 2))
-  def(M.meta, "__idiv", 2, simple("floor_divide", 2))
-  def(M.meta, "__mod", 2, simple("remainder", 2))
+  def(M.methods, "floor_divide", simple("floor_divide", 2))
+  def(M.methods, "remainder", simple("remainder", 2))
+  def(M.meta, "__idiv", simple("floor_divide", 2))
+  def(M.meta, "__mod", simple("remainder", 2))
 
   -- maximum(a, b): dL/da = g [a > b] + g/2 [a = b] (ties split, as PyTorch)
   local function minmax(n, g, s, cmp)
@@ -180,8 +180,8 @@ function M.setup(autograd, env)
   end
   D.maximum = function (n, g, s) return minmax(n, g, s, "gt") end
   D.minimum = function (n, g, s) return minmax(n, g, s, "lt") end
-  def(M.methods, "maximum", 2, simple("maximum", 2))
-  def(M.methods, "minimum", 2, simple("minimum", 2))
+  def(M.methods, "maximum", simple("maximum", 2))
+  def(M.methods, "minimum", simple("minimum", 2))
 
   -- --- element-wise functions: dL/da = g f'(a) -----------------------------------------
 
@@ -212,7 +212,7 @@ function M.setup(autograd, env)
   D.floor, D.round, D.sign = zero_grad, zero_grad, zero_grad
   for name in ("exp log sqrt rsqrt abs sin cos erf relu sigmoid tanh clamp floor round sign")
       :gmatch("%S+") do
-    def(M.methods, name, 1, simple(name, 1))
+    def(M.methods, name, simple(name, 1))
   end
 
   -- --- reductions ---------------------------------------------------------------------
@@ -239,8 +239,8 @@ function M.setup(autograd, env)
   D.sum = function (n, g, s) return unreduce(g, n.shapes[1], s.d, s.keepdim) end
   -- mean: y = sum / n => dL/da = g / n
   D.mean = function (n, g, s) return R.div(unreduce(g, n.shapes[1], s.d, s.keepdim), s.n) end
-  def(M.methods, "sum", 1, reduce_rec("sum"))
-  def(M.methods, "mean", 1, reduce_rec("mean"))
+  def(M.methods, "sum", reduce_rec("sum"))
+  def(M.methods, "mean", reduce_rec("mean"))
 
   -- max(a) / max(a, d): the gradient goes to the element chosen (argmax;
   -- the first of equal ones, as the index max returns), as PyTorch's max(dim)
@@ -269,8 +269,8 @@ function M.setup(autograd, env)
     return R.scatter_add(zeros_on(shape, dev), s.d, ik, gk)
   end
   D.max, D.min = to_indices, to_indices
-  def(M.methods, "max", 1, max_rec("max", "argmax"))
-  def(M.methods, "min", 1, max_rec("min", "argmin"))
+  def(M.methods, "max", max_rec("max", "argmax"))
+  def(M.methods, "min", max_rec("min", "argmin"))
 
   -- sort(a [, d [, descending]]), topk(a, k [, d ...]): values = a gathered
   -- at the indices, so dL/da = zeros:scatter_add(d, idx, g)
@@ -283,8 +283,8 @@ function M.setup(autograd, env)
     end
   end
   D.sort, D.topk = to_indices, to_indices
-  def(M.methods, "sort", 1, sorted_rec("sort", 2))
-  def(M.methods, "topk", 1, sorted_rec("topk", 3))
+  def(M.methods, "sort", sorted_rec("sort", 2))
+  def(M.methods, "topk", sorted_rec("topk", 3))
 
   -- var(a), std(a) over all elements, unbiased (n - 1) as t:var():
   -- dvar/da = 2 (a - mean) / (n - 1);  dstd/da = (a - mean) / ((n - 1) std)
@@ -304,14 +304,14 @@ function M.setup(autograd, env)
     local c = R.sub(a, R.mean(a))
     return R.mul(R.div(g, s.out), R.div(c, R.numel(a) - 1))
   end
-  def(M.methods, "var", 1, var_rec("var"))
-  def(M.methods, "std", 1, var_rec("std"))
+  def(M.methods, "var", var_rec("var"))
+  def(M.methods, "std", var_rec("std"))
 
   -- norm(a [, p [, d [, keepdim]]]) = (\sum |a|^p)^{1/p}:
   --   dL/da = g sign(a) |a|^{p-1} / y^{p-1}   (p = 2: g a / y)
   --   p = inf: g sign(a) at the largest |a| (shared among ties)
   -- where y = 0 the gradient is 0 (a subgradient, as PyTorch)
-  M.methods.norm = { test = 1, rec = function (raw, a, p, d, keepdim)
+  M.methods.norm = { rec = function (raw, a, p, d, keepdim)
     local out = raw(a, p, d, keepdim)
     if d == nil then out = scalar(out, a.device) end
     return record("norm", out, { a, p = p or 2, d = d and pos_dim(d, R.dim(a)),
@@ -338,7 +338,7 @@ function M.setup(autograd, env)
   -- prod(a [, d [, keepdim]]): dL/da_i = g \prod_{j != i} a_j = g y / a_i.
   -- "Where simple": a zero in a raises at backward (PyTorch handles it with
   -- products of the others; nnlua does not: it would divide by zero).
-  M.methods.prod = { test = 1, rec = function (raw, a, d, keepdim)
+  M.methods.prod = { rec = function (raw, a, d, keepdim)
     local out = raw(a, d, keepdim)
     if d == nil then out = scalar(out, a.device) end
     return record("prod", out, { a, d = d and pos_dim(d, R.dim(a)), keepdim = keepdim, out = out },
@@ -356,7 +356,7 @@ function M.setup(autograd, env)
   end
 
   -- logsumexp(a, d [, keepdim]): dL/da = g exp(a - y) = g softmax(a)
-  M.methods.logsumexp = { test = 1, rec = function (raw, a, d, keepdim)
+  M.methods.logsumexp = { rec = function (raw, a, d, keepdim)
     local out = raw(a, d, keepdim)
     return record("logsumexp", out, { a, d = pos_dim(d, R.dim(a)), keepdim = keepdim, out = out },
                   { a }, 1)
@@ -389,12 +389,12 @@ function M.setup(autograd, env)
     end
   end
   D.softmax, D.log_softmax = softmax_d("softmax"), softmax_d("log_softmax")
-  def(M.methods, "softmax", 1, softmax_rec("softmax"))
-  def(M.methods, "log_softmax", 1, softmax_rec("log_softmax"))
+  def(M.methods, "softmax", softmax_rec("softmax"))
+  def(M.methods, "log_softmax", softmax_rec("log_softmax"))
 
   -- cumsum(a, d): y_i = \sum_{j <= i} a_j => dL/da_j = \sum_{i >= j} g_i,
   -- the reversed cumulative sum = total - cumsum(g) + g
-  M.methods.cumsum = { test = 1, rec = function (raw, a, d)
+  M.methods.cumsum = { rec = function (raw, a, d)
     local out = raw(a, d)
     return record("cumsum", out, { a, d = pos_dim(d, R.dim(a)) }, { a }, 1)
   end }
@@ -432,43 +432,43 @@ function M.setup(autograd, env)
     return ga, gb
   end
   D.matmul, D.bmm = matmul_d, matmul_d
-  def(M.methods, "matmul", 2, simple("matmul", 2))
-  def(M.methods, "bmm", 2, simple("bmm", 2))
+  def(M.methods, "matmul", simple("matmul", 2))
+  def(M.methods, "bmm", simple("bmm", 2))
   -- outer(a, b) = a b^T: dL/da = G b, dL/db = G^T a
   D.outer = function (n, g, s)
     return n.next[1] and R.matmul(g, s[2]), n.next[2] and R.matmul(s[1], g)
   end
-  def(M.methods, "outer", 2, simple("outer", 2))
+  def(M.methods, "outer", simple("outer", 2))
 
   -- --- shapes: moves of elements, so the gradient moves them back -------------------------
 
   -- view, reshape, flatten, squeeze, unsqueeze: the same elements in another shape
   D.view = function (n, g) return R.view(g, n.shapes[1]) end
   for name in ("view reshape flatten squeeze unsqueeze"):gmatch("%S+") do
-    def(M.methods, name, 1, function (raw, a, ...)
+    def(M.methods, name, function (raw, a, ...)
       local out = raw(a, ...)
       return record("view", out, { a }, { a }, 1)
     end)
   end
   -- expand, broadcast_to: a stretched => its gradient summed back
   D.expand = function (n, g) return R.sum_to_size(g, n.shapes[1]) end
-  def(M.methods, "expand broadcast_to", 1, simple("expand", 1))
+  def(M.methods, "expand broadcast_to", simple("expand", 1))
   -- sum_to_size: the other way round
   D.sum_to_size = function (n, g) return R.expand(g, n.shapes[1]) end
-  def(M.methods, "sum_to_size", 1, simple("sum_to_size", 1))
+  def(M.methods, "sum_to_size", simple("sum_to_size", 1))
   -- clone: dL/da = g
   D.clone = function (_, g) return g end
-  def(M.methods, "clone", 1, simple("clone", 1))
+  def(M.methods, "clone", simple("clone", 1))
   -- to(device), cuda(), cpu(): the gradient goes back to a's device
   D.to = function (_, g, s) return R.to(g, s[1].device) end
-  def(M.methods, "to cuda cpu", 1, simple("to", 1))
+  def(M.methods, "to cuda cpu", simple("to", 1))
   -- t(), transpose(d1, d2): the same transpose of g
   D.t = function (n, g) if #n.shapes[1] < 2 then return g end return R.t(g) end
-  def(M.methods, "t", 1, simple("t", 1))
+  def(M.methods, "t", simple("t", 1))
   D.transpose = function (_, g, s) return R.transpose(g, s[2], s[3]) end
-  def(M.methods, "transpose", 1, simple("transpose", 1))
+  def(M.methods, "transpose", simple("transpose", 1))
   -- permute(p): g permuted by the inverse permutation
-  M.methods.permute = { test = 1, rec = function (raw, a, ...)
+  M.methods.permute = { rec = function (raw, a, ...)
     local out = raw(a, ...)
     local p = type(...) == "table" and (...) or { ... }
     local nd, inv = #p, {}
@@ -479,8 +479,8 @@ function M.setup(autograd, env)
   -- tril(k), triu(k): the same mask on g
   D.tril = function (_, g, s) return R.tril(g, s[2]) end
   D.triu = function (_, g, s) return R.triu(g, s[2]) end
-  def(M.methods, "tril", 1, simple("tril", 1))
-  def(M.methods, "triu", 1, simple("triu", 1))
+  def(M.methods, "tril", simple("tril", 1))
+  def(M.methods, "triu", simple("triu", 1))
 
   -- narrow(d, start, len), slice(i, j), select(d, i), split, chunk: a part
   -- of a; its gradient is g in that place, zeros elsewhere
@@ -488,11 +488,11 @@ function M.setup(autograd, env)
     if s.select then g = R.unsqueeze(g, s.d) end
     return pad(g, n.shapes[1], s.d, s.start, s.len)
   end
-  M.methods.narrow = { test = 1, rec = function (raw, a, d, start, len)
+  M.methods.narrow = { rec = function (raw, a, d, start, len)
     local out = raw(a, d, start, len)
     return record("narrow", out, { d = pos_dim(d, R.dim(a)), start = start, len = len }, { a }, 1)
   end }
-  M.methods.slice = { test = 1, rec = function (raw, a, i, j)
+  M.methods.slice = { rec = function (raw, a, i, j)
     local out = raw(a, i, j)
     local rows = R.size(a, 1)
     -- the rows slice took, by its own rule (vm/l_tensor.c t_slice)
@@ -503,7 +503,7 @@ function M.setup(autograd, env)
     if len == 0 then i = 1 end
     return record("narrow", out, { d = 1, start = i, len = len }, { a }, 1)
   end }
-  M.methods.select = { test = 1, rec = function (raw, a, d, i)
+  M.methods.select = { rec = function (raw, a, d, i)
     local out = raw(a, d, i)
     local dd = pos_dim(d, R.dim(a))
     local size = R.size(a, dd)
@@ -524,8 +524,8 @@ function M.setup(autograd, env)
     end
   end
   D.split, D.chunk = D.narrow, D.narrow
-  def(M.methods, "split", 1, pieces_rec("split"))
-  def(M.methods, "chunk", 1, pieces_rec("chunk"))
+  def(M.methods, "split", pieces_rec("split"))
+  def(M.methods, "chunk", pieces_rec("chunk"))
 
   -- repeat, tile: y is copies of a; dL/da = the sum of g over the copies.
   -- Dim by dim: g viewed as (outer, reps, size * inner), summed over reps.
@@ -549,10 +549,10 @@ function M.setup(autograd, env)
     end
     return R.view(g, sa)
   end
-  def(M.methods, "repeat tile", 1, simple("repeat", 1))
+  def(M.methods, "repeat tile", simple("repeat", 1))
 
   -- index_select(d, idx) or index_select(idx) (rows): dL/da = zeros:index_add(d, idx, g)
-  M.methods.index_select = { test = 1, rec = function (raw, a, d, idx, out_arg)
+  M.methods.index_select = { rec = function (raw, a, d, idx, out_arg)
     if (is_tensor(d) and idx ~= nil) or out_arg ~= nil then
       error("index_select: an out tensor cannot be recorded (use the form that returns a new tensor)", 0)
     end
@@ -564,7 +564,7 @@ function M.setup(autograd, env)
     return R.index_add(zeros_on(n.shapes[1], g.device), s.d, s.idx, g)
   end
   -- gather(d, idx): dL/da = zeros:scatter_add(d, idx, g)
-  M.methods.gather = { test = 1, rec = function (raw, a, d, idx)
+  M.methods.gather = { rec = function (raw, a, d, idx)
     local out = raw(a, d, idx)
     return record("gather", out, { d = pos_dim(d, R.dim(a)), idx = idx }, { a }, 1)
   end }
@@ -585,8 +585,8 @@ function M.setup(autograd, env)
   D.index_add = function (n, g, s)
     return n.next[1] and g, false, false, n.next[4] and R.index_select(g, s.d, s.idx)
   end
-  def(M.methods, "scatter_add", "src4", add_into_rec("scatter_add"))
-  def(M.methods, "index_add", "src4", add_into_rec("index_add"))
+  def(M.methods, "scatter_add", add_into_rec("scatter_add"))
+  def(M.methods, "index_add", add_into_rec("index_add"))
 
   -- cat(list, d), stack(list, d): each input's gradient is its part of g
   local function list_rec(op)
@@ -610,8 +610,8 @@ function M.setup(autograd, env)
     for i = 1, n.n do parts[i] = R.view(parts[i], n.shapes[i]) end
     return table.unpack(parts, 1, n.n)
   end
-  M.functions.cat = { test = "list", rec = list_rec("cat") }
-  M.functions.stack = { test = "list", rec = list_rec("stack") }
+  M.functions.cat = { rec = list_rec("cat") }
+  M.functions.stack = { rec = list_rec("stack") }
 
   -- where(cond, a, b): dL/da = g where cond, dL/db = g elsewhere (each
   -- summed to its shape); x:where(cond, y) is where(cond, x, y)
@@ -620,18 +620,18 @@ function M.setup(autograd, env)
     return n.next[1] and to_shape(R.nn_where(cond, g, 0), n.shapes[1]),
            n.next[2] and to_shape(R.nn_where(cond, 0, g), n.shapes[2])
   end
-  M.functions.where = { test = "where", rec = function (raw, cond, a, b)
+  M.functions.where = { rec = function (raw, cond, a, b)
     if NODE[cond] ~= nil then error("where: the condition is a mask and gets no gradient: detach it", 0) end
     local out = raw(cond, a, b)
     return record("where", out, { cond = cond }, { a, b }, 2)
   end }
-  M.methods.where = { test = "where", rec = function (raw, x, cond, y)
+  M.methods.where = { rec = function (raw, x, cond, y)
     if NODE[cond] ~= nil then error("where: the condition is a mask and gets no gradient: detach it", 0) end
     local out = raw(x, cond, y)
     return record("where", out, { cond = cond }, { x, y }, 2)
   end }
   -- masked_fill(mask, v): dL/da = g, 0 where filled
-  M.methods.masked_fill = { test = 1, rec = function (raw, a, mask, v)
+  M.methods.masked_fill = { rec = function (raw, a, mask, v)
     local out = raw(a, mask, v)
     return record("masked_fill", out, { mask = mask }, { a }, 1)
   end }
@@ -640,7 +640,7 @@ function M.setup(autograd, env)
   -- --- nn.F: the layers' pairs, each one node whose backward IS the pair ------------------
 
   -- linear(x, w, b, act): nn/linear.c (4)-(6), after the activation's pair
-  M.F.linear = { test = 3, rec = function (raw, x, w, b, act)
+  M.F.linear = { rec = function (raw, x, w, b, act)
     local out = raw(x, w, b, act)
     return record("linear", out, { x, w, b, act = act, out = out }, { x, w, b }, 3)
   end }
@@ -694,12 +694,12 @@ function M.setup(autograd, env)
     end
   end
   local function act_d(_, g, s) return RF.activation_backward(g, s.out, s.act) end
-  M.F.activation = { test = 1, rec = act_rec(nil) }
+  M.F.activation = { rec = act_rec(nil) }
   for name in ("relu sigmoid tanh softmax log_softmax linear"):gmatch("%S+") do
     D["F." .. name] = act_d
-    if name ~= "linear" then M.F[name] = { test = 1, rec = act_rec(name) } end
+    if name ~= "linear" then M.F[name] = { rec = act_rec(name) } end
   end
-  M.F.leaky_relu = { test = 1, rec = function (raw, x, slope)
+  M.F.leaky_relu = { rec = function (raw, x, slope)
     local out = raw(x, slope)
     return record("F.leaky_relu", out, { x, slope = slope }, { x }, 1)
   end }
@@ -712,8 +712,8 @@ function M.setup(autograd, env)
       return y, mask
     end
   end
-  M.F.dropout = { test = 1, rec = dropout_rec("F.dropout") }
-  M.F.dropout2d = { test = 1, rec = dropout_rec("F.dropout2d") }
+  M.F.dropout = { rec = dropout_rec("F.dropout") }
+  M.F.dropout2d = { rec = dropout_rec("F.dropout2d") }
   D["F.dropout"] = function (_, g, s)
     if not s.training then return g end
     return RF.dropout_backward(g, s.mask)
@@ -723,7 +723,7 @@ function M.setup(autograd, env)
     return RF.dropout2d_backward(g, s.mask)
   end
   -- batch_norm(x, running_mean, running_var, {weight, bias, training, ...})
-  M.F.batch_norm = { test = "bn", rec = function (raw, x, rm, rv, opts)
+  M.F.batch_norm = { rec = function (raw, x, rm, rv, opts)
     local y, sm, si = raw(x, rm, rv, opts)
     local o = type(opts) == "table" and opts or {}
     local training = o.training == nil or o.training
@@ -735,9 +735,9 @@ function M.setup(autograd, env)
     return RF.batch_norm_backward(g, s[1], s.sm, s.si, s.weight, s.training)
   end
   -- add(a, b), concat(list, d): the Add and Concat layers' pairs
-  M.F.add = { test = 2, rec = simple("F.add", 2) }
+  M.F.add = { rec = simple("F.add", 2) }
   D["F.add"] = function (_, g, s) return RF.add_backward(g, s[1], s[2]) end
-  M.F.concat = { test = "list", rec = function (raw, list, d)
+  M.F.concat = { rec = function (raw, list, d)
     local out = raw(list, d)
     local keep = {}
     for i = 1, #list do keep[i] = list[i] end
@@ -747,7 +747,7 @@ function M.setup(autograd, env)
     return table.unpack(RF.concat_backward(g, s.list, s.d), 1, n.n)
   end
   -- conv2d(x, w, b, opts): nn/conv.c (4)-(9)
-  M.F.conv2d = { test = 3, rec = function (raw, x, w, b, opts)
+  M.F.conv2d = { rec = function (raw, x, w, b, opts)
     local out = raw(x, w, b, opts)
     return record("F.conv2d", out, { x, w, b, opts = opts }, { x, w, b }, 3)
   end }
@@ -757,18 +757,18 @@ function M.setup(autograd, env)
     return RF.conv2d_backward(g, s[1], s[2], o)
   end
   -- pools: nn/pool.c's pairs
-  M.F.max_pool2d = { test = 1, rec = function (raw, x, k, opts)
+  M.F.max_pool2d = { rec = function (raw, x, k, opts)
     local y, idx = raw(x, k, opts)
     record("F.max_pool2d", y, { x, k = k, opts = opts, idx = idx }, { x }, 1)
     return y, idx
   end }
   D["F.max_pool2d"] = function (_, g, s) return RF.max_pool2d_backward(g, s[1], s.idx, s.k, s.opts) end
-  M.F.avg_pool2d = { test = 1, rec = function (raw, x, k, opts)
+  M.F.avg_pool2d = { rec = function (raw, x, k, opts)
     local y = raw(x, k, opts)
     return record("F.avg_pool2d", y, { x, k = k, opts = opts }, { x }, 1)
   end }
   D["F.avg_pool2d"] = function (_, g, s) return RF.avg_pool2d_backward(g, s[1], s.k, s.opts) end
-  M.F.adaptive_avg_pool2d = { test = 1, rec = function (raw, x, size)
+  M.F.adaptive_avg_pool2d = { rec = function (raw, x, size)
     local y = raw(x, size)
     return record("F.adaptive_avg_pool2d", y, { x }, { x }, 1)
   end }
@@ -799,7 +799,7 @@ function M.setup(autograd, env)
   end
   for name in ("mse_loss l1_loss bce_loss bce_with_logits_loss cross_entropy nll_loss "
                .. "categorical_crossentropy"):gmatch("%S+") do
-    M.F[name] = { test = 2, rec = loss_rec(name) }
+    M.F[name] = { rec = loss_rec(name) }
     D["F." .. name] = loss_d(name)
   end
 end
