@@ -572,3 +572,21 @@ describe("a Lua layer first in a graph model's step", function()
     assert.are.same({ false }, sseen)
   end)
 end)
+
+describe("a graph model's validation_data", function()
+  it("is named as validation_data in its errors, not as the training x", function()
+    local a, b = nn.Input{ 4 }, nn.Input{ 3 }
+    local m = nn.Model{ inputs = { a, b }, outputs = nn.Dense(7, 2)(nn.Concat(2)(a, b)) }
+    m:set{ loss = "mse", optimizer = "sgd" }
+    local x, y = { nn.tensor.rand(10, 4), nn.tensor.rand(10, 3) }, nn.tensor.rand(10, 2)
+    H.assert_error_has(function ()
+      m:train(x, y, { verbose = 0, validation_data = { { nn.tensor.rand(5, 4), nn.tensor.rand(4, 3) },
+                                                       nn.tensor.rand(5, 2) } })
+    end, { "model:train: validation_data[1][2] has 4 rows but validation_data[1][1] has 5" })
+    H.assert_error_has(function ()
+      m:train(x, y, { verbose = 0, validation_data = { nn.tensor.rand(5, 4), nn.tensor.rand(5, 2) } })
+    end, { "model:train: validation_data[1] must be a list of 2 tensors (the model has 2 inputs), got a tensor" })
+    H.assert_error_has(function () m:train(x, y, { verbose = 0, validation_data = 5 }) end,
+                       { "validation_data must be {x_val, y_val}, each a tensor or a list of tensors, got 5" })
+  end)
+end)

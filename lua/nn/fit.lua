@@ -37,13 +37,15 @@ return function (Model, util)
   -- tensors, one per input, in the order of its inputs (and y likewise, one
   -- per output); one input takes a tensor (or a list of one).  Every tensor
   -- of a list has the same rows, and each batch takes the same rows of each.
-  -- data(self, v, ...) -> v checked: a tensor, or a list of tensors; the
-  -- helpers below it take either.
-  local function data(self, v, who, name, level)
-    local n = self:_arity(name == "x" and "x" or "y")
+  -- data(self, v, who, name, level [, shown]) -> v checked: a tensor, or a
+  -- list of tensors; the helpers below it take either.  name is "x" or
+  -- "y"; shown, what the messages call v (validation_data[1], ...).
+  local function data(self, v, who, kind, level, shown)
+    local n = self:_arity(kind == "x" and "x" or "y")
     if n == nil then return v end                     -- a sequential model: one tensor
     if is_tensor(v) and n == 1 then return v end
-    self._check_count(v, who, name, n, level + 1)
+    self._check_count(v, who, kind, n, level + 1, shown)
+    local name = shown or kind
     local rows
     for k = 1, n do
       local t = v[k]
@@ -476,10 +478,11 @@ return function (Model, util)
       local graph = self:_arity("x") ~= nil       -- (a graph model: lists allowed)
       if type(v) ~= "table" or not (is_tensor(v[1]) or graph and type(v[1]) == "table")
          or not (is_tensor(v[2]) or graph and type(v[2]) == "table") then
-        fail(2, "model:train: validation_data must be {x_val, y_val}, two tensors, got %s", check.show(v))
+        fail(2, "model:train: validation_data must be {x_val, y_val}, %s, got %s",
+             graph and "each a tensor or a list of tensors" or "two tensors", check.show(v))
       end
-      x_val = data(self, v[1], who, "x", 2)
-      y_val = data(self, v[2], who, "y", 2)
+      x_val = data(self, v[1], who, "x", 2, "validation_data[1]")
+      y_val = data(self, v[2], who, "y", 2, "validation_data[2]")
       local nv = count_rows(self, x_val, who, "validation_data[1]")
       if count_rows(self, y_val, who, "validation_data[2]") ~= nv then
         fail(2, "model:train: validation_data: x_val has %d rows but y_val has %d", nv,

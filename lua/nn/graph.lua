@@ -336,10 +336,11 @@ return function (Model, util)
   -- v must be a list of n values (or, for n = 1, a tensor): else an error
   -- naming who, what ("x", "y", ...) and the model's count, at `level`
   -- above the caller (lua/nn/fit.lua checks its data with it too)
-  function Model._check_count(v, who, what, n, level)
+  -- (shown, when given, is what the message calls v: "validation_data[1]")
+  function Model._check_count(v, who, what, n, level, shown)
     if n == 1 and is_tensor(v) then return end
     if type(v) ~= "table" or is_tensor(v) or #v ~= n then
-      fail(level + 1, "%s: %s must be %s (the model has %d %s), got %s", who, what,
+      fail(level + 1, "%s: %s must be %s (the model has %d %s), got %s", who, shown or what,
            n == 1 and "a tensor or a list of 1" or ("a list of %d tensors"):format(n), n,
            what == "x" and "inputs" or "outputs",
            is_tensor(v) and "a tensor" or type(v) == "table" and ("a list of %d"):format(#v)
