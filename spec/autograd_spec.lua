@@ -137,6 +137,32 @@ describe("nn.autograd: backward", function()
                          "retain_graph = true" })
   end)
 
+  it("saves only the tensors a derivative reads: the ones between can be freed", function()
+    -- y = relu(x W^T + b): matmul keeps x and W, + keeps nothing, relu its
+    -- output; so x W^T and (x W^T + b) are garbage once the forward is done
+    -- with them (PyTorch's saved tensors), and backward is still right
+    local x = nn.tensor{ { 1, -2, 3 }, { 0.5, 1, -1 } }:requires_grad_()
+    local w = nn.tensor{ { 0.1, 0.2, 0.3 }, { -0.4, 0.5, -0.6 } }:requires_grad_()
+    local b = nn.tensor{ 0.15, -0.05 }:requires_grad_()
+    local between = setmetatable({}, { __mode = "v" })
+    local y
+    do
+      local mm = x:matmul(w, false, true)
+      local pre = mm + b
+      between[1], between[2] = mm, pre
+      y = pre:relu()
+    end
+    collectgarbage(); collectgarbage()
+    assert.is_nil(between[1], "x W^T is still held")
+    assert.is_nil(between[2], "x W^T + b is still held")
+    y:sum():backward()
+    -- pre = {{0.75, -3.25}, {0.1, 0.85}}, so the mask [pre > 0] = {{1, 0}, {1, 1}};
+    -- dL/dW = mask^T x, dL/db = the mask's column sums, dL/dx = mask W
+    H.assert_tensor(w.grad, { { 1.5, -1, 2 }, { 0.5, 1, -1 } }, 1e-6)
+    H.assert_tensor(b.grad, { 2, 1 }, 1e-6)
+    H.assert_tensor(x.grad, { { 0.1, 0.2, 0.3 }, { -0.3, 0.7, -0.3 } }, 1e-6)
+  end)
+
   it("raises PyTorch's errors: no grad required, no grad for a non-scalar, wrong shape", function()
     H.assert_error_has(function () nn.tensor.ones(2):backward() end,
                        { "element 0 of tensors does not require grad and does not have a grad_fn" })

@@ -84,14 +84,27 @@ function M.setup(autograd, env)
     return d
   end
 
-  -- a single op: inputs are the first nin arguments, all arguments saved
-  -- (s[1], s[2], ...) with the output as s.out
-  local function simple(op, nin)
+  -- a single op: inputs are the first nin arguments.  `keep` names the
+  -- tensors its derivative reads, which are saved until backward (PyTorch's
+  -- saved tensors): "in" the tensor arguments (s[1], s[2], ...), "out" the
+  -- output (s.out), "all" both, nil neither.  Other arguments (numbers,
+  -- dims) are saved always.  A tensor not saved can be freed as soon as the
+  -- forward is done with it: y = relu(x W^T + b) keeps x, W and y, not the
+  -- two tensors between.
+  local function simple(op, nin, keep)
+    local keep_in, keep_out = keep == "in" or keep == "all", keep == "out" or keep == "all"
     return function (raw, ...)
       local out = raw(...)
-      local s = { ... }
-      s.out = out
-      return record(op, out, s, s, nin)
+      local args = { ... }
+      local s = args
+      if not keep_in then
+        s = {}
+        for i = 1, select("#", ...) do
+          if not is_tensor(args[i]) then s[i] = args[i] end
+        end
+      end
+      if keep_out then s.out = out end
+      return record(op, out, s, args, nin)
     end
   end
 
@@ -154,15 +167,15 @@ function M.setup(autograd, env)
 
   def(M.methods, "add", simple("add", 2))
   def(M.methods, "sub", simple("sub", 2))
-  def(M.methods, "mul", simple("mul", 2))
-  def(M.methods, "div", simple("div", 2))
-  def(M.methods, "pow", simple("pow", 2))
+  def(M.methods, "mul", simple("mul", 2, "in"))
+  def(M.methods, "div", simple("div", 2, "all"))
+  def(M.methods, "pow", simple("pow", 2, "all"))
   def(M.methods, "neg", simple("neg", 1))
   def(M.meta, "__add", simple("add", 2))
   def(M.meta, "__sub", simple("sub", 2))
-  def(M.meta, "__mul", simple("mul", 2))
-  def(M.meta, "__div", simple("div", 2))
-  def(M.meta, "__pow", simple("pow", 2))
+  def(M.meta, "__mul", simple("mul", 2, "in"))
+  def(M.meta, "__div", simple("div", 2, "all"))
+  def(M.meta, "__pow", simple("pow", 2, "all"))
   def(M.meta, "__unm", simple("neg", 1))
   -- recorded, no derivative (PyTorch has one for remainder; nnlua does
   -- not): backward raises "backward: 'remainder' has no derivative in nnlua"
@@ -180,8 +193,8 @@ function M.setup(autograd, env)
   end
   D.maximum = function (n, g, s) return minmax(n, g, s, "gt") end
   D.minimum = function (n, g, s) return minmax(n, g, s, "lt") end
-  def(M.methods, "maximum", simple("maximum", 2))
-  def(M.methods, "minimum", simple("minimum", 2))
+  def(M.methods, "maximum", simple("maximum", 2, "in"))
+  def(M.methods, "minimum", simple("minimum", 2, "in"))
 
   -- --- element-wise functions: dL/da = g f'(a) -----------------------------------------
 
@@ -210,10 +223,14 @@ function M.setup(autograd, env)
   -- floor, round, sign: piecewise constant, gradient 0 (as PyTorch)
   local function zero_grad(n, g) return zeros_on(n.shapes[1], g.device) end
   D.floor, D.round, D.sign = zero_grad, zero_grad, zero_grad
-  for name in ("exp log sqrt rsqrt abs sin cos erf relu sigmoid tanh clamp floor round sign")
-      :gmatch("%S+") do
-    def(M.methods, name, simple(name, 1))
+  -- what each derivative above reads: the output, the input, or neither
+  for name in ("exp sqrt rsqrt relu sigmoid tanh"):gmatch("%S+") do
+    def(M.methods, name, simple(name, 1, "out"))
   end
+  for name in ("log abs sin cos erf clamp"):gmatch("%S+") do
+    def(M.methods, name, simple(name, 1, "in"))
+  end
+  for name in ("floor round sign"):gmatch("%S+") do def(M.methods, name, simple(name, 1)) end
 
   -- --- reductions ---------------------------------------------------------------------
 
@@ -229,11 +246,11 @@ function M.setup(autograd, env)
     return function (raw, a, d, keepdim)
       if d == nil then
         local out = scalar(raw(a), a.device)
-        return record(op, out, { a, n = R.numel(a) }, { a }, 1)
+        return record(op, out, { n = R.numel(a) }, { a }, 1)
       end
       local out = raw(a, d, keepdim)
-      return record(op, out, { a, d = pos_dim(d, R.dim(a)), keepdim = keepdim,
-                               n = R.size(a, d) }, { a }, 1)
+      return record(op, out, { d = pos_dim(d, R.dim(a)), keepdim = keepdim, n = R.size(a, d) },
+                    { a }, 1)
     end
   end
   D.sum = function (n, g, s) return unreduce(g, n.shapes[1], s.d, s.keepdim) end
@@ -248,10 +265,10 @@ function M.setup(autograd, env)
     return function (raw, a, d, keepdim)
       if d == nil then
         local out = scalar(raw(a), a.device)
-        return record(op, out, { a, flat = R[argop](a) }, { a }, 1)
+        return record(op, out, { flat = R[argop](a) }, { a }, 1)
       end
       local v, idx = raw(a, d, keepdim)
-      record(op, v, { a, d = pos_dim(d, R.dim(a)), keepdim = keepdim, idx = idx }, { a }, 1)
+      record(op, v, { d = pos_dim(d, R.dim(a)), keepdim = keepdim, idx = idx }, { a }, 1)
       return v, idx
     end
   end
@@ -278,7 +295,7 @@ function M.setup(autograd, env)
     return function (raw, a, ...)
       local v, idx = raw(a, ...)
       local d = select(dim_arg - 1, ...) or -1
-      record(op, v, { a, d = pos_dim(d, R.dim(a)), keepdim = true, idx = idx }, { a }, 1)
+      record(op, v, { d = pos_dim(d, R.dim(a)), keepdim = true, idx = idx }, { a }, 1)
       return v, idx
     end
   end
@@ -373,7 +390,7 @@ function M.setup(autograd, env)
   local function softmax_rec(op)
     return function (raw, a, d)
       local out = raw(a, d)
-      return record(op, out, { a, d = pos_dim(d, R.dim(a)), out = out }, { a }, 1)
+      return record(op, out, { d = pos_dim(d, R.dim(a)), out = out }, { a }, 1)
     end
   end
   local function softmax_d(act)
@@ -396,7 +413,7 @@ function M.setup(autograd, env)
   -- the reversed cumulative sum = total - cumsum(g) + g
   M.methods.cumsum = { rec = function (raw, a, d)
     local out = raw(a, d)
-    return record("cumsum", out, { a, d = pos_dim(d, R.dim(a)) }, { a }, 1)
+    return record("cumsum", out, { d = pos_dim(d, R.dim(a)) }, { a }, 1)
   end }
   D.cumsum = function (_, g, s)
     return R.add(R.sub(R.sum(g, s.d, true), R.cumsum(g, s.d)), g)
@@ -432,13 +449,13 @@ function M.setup(autograd, env)
     return ga, gb
   end
   D.matmul, D.bmm = matmul_d, matmul_d
-  def(M.methods, "matmul", simple("matmul", 2))
-  def(M.methods, "bmm", simple("bmm", 2))
+  def(M.methods, "matmul", simple("matmul", 2, "in"))
+  def(M.methods, "bmm", simple("bmm", 2, "in"))
   -- outer(a, b) = a b^T: dL/da = G b, dL/db = G^T a
   D.outer = function (n, g, s)
     return n.next[1] and R.matmul(g, s[2]), n.next[2] and R.matmul(s[1], g)
   end
-  def(M.methods, "outer", simple("outer", 2))
+  def(M.methods, "outer", simple("outer", 2, "in"))
 
   -- --- shapes: moves of elements, so the gradient moves them back -------------------------
 
@@ -447,7 +464,7 @@ function M.setup(autograd, env)
   for name in ("view reshape flatten squeeze unsqueeze"):gmatch("%S+") do
     def(M.methods, name, function (raw, a, ...)
       local out = raw(a, ...)
-      return record("view", out, { a }, { a }, 1)
+      return record("view", out, {}, { a }, 1)
     end)
   end
   -- expand, broadcast_to: a stretched => its gradient summed back
@@ -460,8 +477,10 @@ function M.setup(autograd, env)
   D.clone = function (_, g) return g end
   def(M.methods, "clone", simple("clone", 1))
   -- to(device), cuda(), cpu(): the gradient goes back to a's device
-  D.to = function (_, g, s) return R.to(g, s[1].device) end
-  def(M.methods, "to cuda cpu", simple("to", 1))
+  D.to = function (_, g, s) return R.to(g, s.device) end
+  def(M.methods, "to cuda cpu", function (raw, a, ...)
+    return record("to", raw(a, ...), { device = a.device }, { a }, 1)
+  end)
   -- t(), transpose(d1, d2): the same transpose of g
   D.t = function (n, g) if #n.shapes[1] < 2 then return g end return R.t(g) end
   def(M.methods, "t", simple("t", 1))
@@ -473,7 +492,7 @@ function M.setup(autograd, env)
     local p = type(...) == "table" and (...) or { ... }
     local nd, inv = #p, {}
     for i = 1, nd do inv[pos_dim(p[i], nd)] = i end
-    return record("permute", out, { a, inv = inv }, { a }, 1)
+    return record("permute", out, { inv = inv }, { a }, 1)
   end }
   D.permute = function (_, g, s) return R.permute(g, s.inv) end
   -- tril(k), triu(k): the same mask on g
@@ -735,7 +754,7 @@ function M.setup(autograd, env)
     return RF.batch_norm_backward(g, s[1], s.sm, s.si, s.weight, s.training)
   end
   -- add(a, b), concat(list, d): the Add and Concat layers' pairs
-  M.F.add = { rec = simple("F.add", 2) }
+  M.F.add = { rec = simple("F.add", 2, "in") }
   D["F.add"] = function (_, g, s) return RF.add_backward(g, s[1], s[2]) end
   M.F.concat = { rec = function (raw, list, d)
     local out = raw(list, d)
