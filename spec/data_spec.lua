@@ -426,6 +426,52 @@ describe("nn.data.DataLoader", function ()
                        {"DataLoader: x must be a tensor with at least 1 dim, got nil"})
   end)
 
+  it("takes lists of tensors: each batch is a list, the same rows of each, in one order", function ()
+    -- the inputs and targets of a graph model of two inputs and two outputs
+    local n = 10
+    local x = { ids(n), ids(n) * 10 }
+    local y = { ids(n):view(n) + 100, ids(n) * 2 }
+    nn.manual_seed(3)
+    local loader = nn.data.DataLoader(x, y, {batch_size = 4})
+    assert.are.equal(3, #loader)
+    local seen = {}
+    for xb, yb in loader:iter() do
+      assert.are.equal("table", type(xb)); assert.are.equal("table", type(yb))
+      for r = 1, xb[1]:size(1) do
+        local id = xb[1][r][1]
+        assert.are.equal(10 * id, xb[2][r][1])
+        assert.are.equal(100 + id, yb[1][r])
+        assert.are.equal(2 * id, yb[2][r][1])
+        seen[#seen + 1] = id
+      end
+    end
+    table.sort(seen)
+    assert.are.same({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, seen)
+    -- the order is the one a single tensor gets from the same seed
+    nn.manual_seed(3)
+    local one, first = nn.data.DataLoader(ids(n), nil, {batch_size = 4}), {}
+    for xb in one:iter() do first[#first + 1] = xb[1][1] end
+    nn.manual_seed(3)
+    local k = 0
+    for xb in loader:iter() do k = k + 1; assert.are.equal(first[k], xb[1][1][1]) end
+  end)
+
+  it("rejects lists it cannot batch, naming the entry", function ()
+    H.assert_error_has(function () nn.data.DataLoader({ids(10), ids(9)}, ids(10)) end,
+                       {"DataLoader: x has 10 rows but x[2] has 9"})
+    H.assert_error_has(function () nn.data.DataLoader(ids(10), {ids(10), ids(8)}) end,
+                       {"DataLoader: x has 10 rows but y[2] has 8"})
+    H.assert_error_has(function () nn.data.DataLoader({ids(10), "a"}) end,
+                       {"DataLoader: x must be a tensor with at least 1 dim, got table",
+                        "x[2] is string"})
+    H.assert_error_has(function () nn.data.DataLoader({}) end,
+                       {"DataLoader: x must be a tensor with at least 1 dim, got table",
+                        "or a list of such tensors"})
+    H.assert_error_has(function ()
+      nn.data.DataLoader({ids(10), ids(10)}, nil, {transforms = {function (t) return t end}})
+    end, {"DataLoader: transforms take the batches of one input tensor: x is a list of 2"})
+  end)
+
   it("rejects a batch_size that is not a positive integer", function ()
     for _, bs in ipairs{0, -1, 2.5, "32", true} do
       H.assert_error_has(function () nn.data.DataLoader(ids(10), nil, {batch_size = bs}) end,

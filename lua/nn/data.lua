@@ -405,9 +405,31 @@ function DataLoader.__tostring (self)
             #ts > 0 and "; " .. table.concat(ts, ", ") or "")
 end
 
+-- x or y of a DataLoader as a list: { v } and true for one tensor, v and
+-- false for a non-empty list of tensors.  `what` is what one tensor must
+-- be, for the message (the caller's caller is blamed).
+local function as_list (v, name, what)
+  if is_tensor(v) and v:dim() >= 1 then return { v }, true end
+  local bad = type(v) ~= "table" or is_tensor(v) or #v == 0
+  if not bad then
+    for i = 1, #v do
+      if not is_tensor(v[i]) or v[i]:dim() < 1 then
+        error(("DataLoader: %s must be %s, got table (a list must hold tensors with rows: "
+               .. "%s[%d] is %s)"):format(name, what, name, i, describe(v[i])), 3)
+      end
+    end
+    return v, false
+  end
+  error(("DataLoader: %s must be %s, got %s (or a list of such tensors, one per input of a "
+         .. "model of several)"):format(name, what, describe(v)), 3)
+end
+
 --- nn.data.DataLoader(x, y, {batch_size = 32, shuffle = true, drop_last = false, transforms})
 -- Batches of the rows of x (and y), for
 --   for xb, yb in loader:iter() do ... end
+-- x and y may each be a list of tensors with the same rows (the inputs or
+-- targets of a graph model of several, nn.Model{inputs, outputs}): xb and
+-- yb are then lists of their batches, the same rows of each.
 -- xb and yb are the SAME two tensors every batch (loader.xb, loader.yb):
 -- each batch's rows are gathered into them, and the short last batch only
 -- resizes them (the storage stays), so a loop allocates nothing.  Keep a
@@ -430,30 +452,34 @@ end
 -- Fields: loader.n (samples), loader.batch_size, #loader (batches per epoch),
 -- loader.x, loader.y.  x may have any shape with rows first: (N, 784),
 -- (N, 1, 28, 28), ...; y may be nil (yb is then nil).
--- Errors: x not a tensor with rows; y's rows differ from x's, or y on
--- another device; batch_size not a positive integer; shuffle or drop_last
--- not booleans; transforms not a list, an entry that is neither a
--- transform nor a function, or one that does not fit x's shape (x not
--- (N, C, H, W), a crop too large, a mean of another C); an unknown option.
+-- Errors: x not a tensor with rows (nor a list of them); y's rows differ
+-- from x's, or y on another device; batch_size not a positive integer;
+-- shuffle or drop_last not booleans; transforms not a list, an entry that
+-- is neither a transform nor a function, or one that does not fit x's
+-- shape (x not (N, C, H, W), a crop too large, a mean of another C), or
+-- transforms with x a list; an unknown option.
 function data.DataLoader (x, y, opts)
   check_options(opts, "DataLoader", {"batch_size", "shuffle", "drop_last", "transforms"}, 2)
   opts = opts or {}
-  if not is_tensor(x) or x:dim() < 1 then
-    error(("DataLoader: x must be a tensor with at least 1 dim, got %s"):format(describe(x)), 2)
+  local xs, x_one = as_list(x, "x", "a tensor with at least 1 dim")
+  local ys, y_one = nil, true
+  if y ~= nil then ys, y_one = as_list(y, "y", "nil or a tensor") end
+  local n, device = #xs[1], xs[1].device
+  -- every tensor's rows and device against x's (x[1]'s)
+  local function same_rows (list, one, name)
+    for i = 1, list and #list or 0 do
+      local t, what = list[i], one and name or ("%s[%d]"):format(name, i)
+      if #t ~= n then
+        error(("DataLoader: x has %d rows but %s has %d (x %s, %s %s)")
+              :format(n, what, #t, tostring(xs[1]), what, tostring(t)), 3)
+      end
+      if t.device ~= device then
+        error(("DataLoader: x is on %s but %s is on %s"):format(device, what, t.device), 3)
+      end
+    end
   end
-  local n = #x
-  if y ~= nil then
-    if not is_tensor(y) or y:dim() < 1 then
-      error(("DataLoader: y must be nil or a tensor, got %s"):format(describe(y)), 2)
-    end
-    if #y ~= n then
-      error(("DataLoader: x has %d rows but y has %d (x %s, y %s)")
-            :format(n, #y, tostring(x), tostring(y)), 2)
-    end
-    if y.device ~= x.device then
-      error(("DataLoader: x is on %s but y is on %s"):format(x.device, y.device), 2)
-    end
-  end
+  same_rows(xs, x_one, "x")
+  same_rows(ys, y_one, "y")
   local bs = opts.batch_size == nil and 32 or opts.batch_size
   if type(bs) ~= "number" or math.tointeger(bs) == nil or bs < 1 then
     error(("DataLoader: batch_size must be a positive integer, got %s"):format(tostring(bs)), 2)
@@ -464,24 +490,35 @@ function data.DataLoader (x, y, opts)
       error(("DataLoader: option '%s' must be a boolean, got %s"):format(key, type(opts[key])), 2)
     end
   end
-  local batch_shape = x.shape
+  if opts.transforms ~= nil and not x_one then
+    error(("DataLoader: transforms take the batches of one input tensor: x is a list of %d "
+           .. "(transform the data first)"):format(#xs), 2)
+  end
+  local batch_shape = xs[1].shape
   batch_shape[1] = math.min(bs, n)
   local transforms = check_transforms(opts.transforms, batch_shape, 2)
   local self = setmetatable({
     x = x, y = y, n = n, batch_size = bs,
     shuffle = opts.shuffle ~= false, drop_last = opts.drop_last == true,
-    transforms = transforms,
+    transforms = transforms, xs = xs, ys = ys or {}, x_one = x_one, y_one = y_one,
   }, DataLoader)
   -- n // bs, plus one for a partial batch: (n + bs - 1) // bs overflows for a huge bs
   self.num_batches = n // bs + ((not self.drop_last and n % bs > 0) and 1 or 0)
-  -- the reused batch buffers, on x's device, with room for a full batch
+  -- the reused batch buffers, on x's device, with room for a full batch:
+  -- loader.xb is x's (a list for a list), loader.yb y's
   local rows = math.min(bs, n)
-  self.xb = x:narrow(1, 1, rows):clone()
-  self.yb = y and y:narrow(1, 1, rows):clone()
+  local function buffers (list)
+    local b = {}
+    for i = 1, #list do b[i] = list[i]:narrow(1, 1, rows):clone() end
+    return b
+  end
+  self.xbs, self.ybs = buffers(xs), buffers(self.ys)
+  self.xb = x_one and self.xbs[1] or self.xbs
+  self.yb = y ~= nil and (y_one and self.ybs[1] or self.ybs) or nil
   -- the permutation, refilled in place by each iter()
   if self.shuffle then
     self.perm = core.tensor.zeros(n)      -- filled by iter(): making a loader draws nothing
-    if x.device ~= "cpu" then self.perm = self.perm:to(x.device) end
+    if device ~= "cpu" then self.perm = self.perm:to(device) end
   end
   return self
 end
@@ -492,7 +529,8 @@ end
 function DataLoader:iter ()
   local perm = nil
   if self.shuffle then perm = core.randperm(self.n, self.perm) end
-  local x, y, xb, yb, bs, n = self.x, self.y, self.xb, self.yb, self.batch_size, self.n
+  local xs, ys, xbs, ybs, bs, n = self.xs, self.ys, self.xbs, self.ybs, self.batch_size, self.n
+  local xb, yb = self.xb, self.yb
   local ts = self.transforms
   local gather = cdata.gather
   local k, last = 0, self.num_batches
@@ -501,8 +539,9 @@ function DataLoader:iter ()
     local first = k * bs + 1
     local count = math.min(bs, n - first + 1)
     k = k + 1
-    gather(xb, x, perm, first, count)
-    if y then gather(yb, y, perm, first, count) end
+    for i = 1, #xs do gather(xbs[i], xs[i], perm, first, count) end
+    for i = 1, #ys do gather(ybs[i], ys[i], perm, first, count) end
+    if not self.x_one then return xb, yb end      -- a list: no transforms
     local out = xb
     for i = 1, ts and #ts or 0 do
       local t = ts[i]

@@ -80,40 +80,6 @@ return function (Model, util)
   -- the metric reads the first output against its targets
   local function first(v) return is_tensor(v) and v or v[1] end
 
-  -- Batches of lists of tensors: the DataLoader of the first input and
-  -- output draws the order (the same draws as for one tensor), and each
-  -- other tensor's rows are gathered in that order into a buffer of its own.
-  local function list_loader(x, y, opts)
-    if opts.transforms ~= nil then
-      error("transforms take the batches of one input tensor: a model of several inputs or "
-            .. "outputs takes none (transform the data first)", 0)
-    end
-    local xs, ys = is_tensor(x) and { x } or x, is_tensor(y) and { y } or y
-    local main = nn.data.DataLoader(xs[1], ys[1], { batch_size = opts.batch_size,
-                                    shuffle = opts.shuffle, drop_last = opts.drop_last })
-    local gather = require("nn.core").data.gather
-    local rows = math.min(main.batch_size, main.n)
-    local xbufs, ybufs = {}, {}
-    for k = 2, #xs do xbufs[k] = xs[k]:narrow(1, 1, rows):clone() end
-    for k = 2, #ys do ybufs[k] = ys[k]:narrow(1, 1, rows):clone() end
-    local loader = setmetatable({}, { __len = function () return #main end })
-    function loader.iter()
-      local next_batch, k = main:iter(), 0
-      local perm = main.shuffle and main.perm or nil
-      return function ()
-        local xb, yb = next_batch()
-        if xb == nil then return nil end
-        local first_row, count = k * main.batch_size + 1, xb:size(1)
-        k = k + 1
-        local xl, yl = { xb }, { yb }
-        for i = 2, #xs do gather(xbufs[i], xs[i], perm, first_row, count); xl[i] = xbufs[i] end
-        for i = 2, #ys do gather(ybufs[i], ys[i], perm, first_row, count); yl[i] = ybufs[i] end
-        return is_tensor(x) and xb or xl, is_tensor(y) and yb or yl
-      end
-    end
-    return loader
-  end
-
   --- model:evaluate(x, y [, {batch_size = 256}]) -> loss, accuracy: the mean
   -- loss over all samples (or the sum, for a loss with reduction 'sum'),
   -- computed as a training step computes it (on the logits, where the model
@@ -537,9 +503,9 @@ return function (Model, util)
     x, y = to_device(x, device), to_device(y, device)
     -- (the DataLoader checks the transforms against x's shape; its message
     -- is given again at the caller's line)
-    local made, loader = pcall(is_tensor(x) and is_tensor(y) and nn.data.DataLoader or list_loader,
-                               x, y, { batch_size = bs, shuffle = shuffle, drop_last = drop_last,
-                                       transforms = opts.transforms })
+    -- (lists of tensors for a graph model of several inputs or outputs)
+    local made, loader = pcall(nn.data.DataLoader, x, y, { batch_size = bs, shuffle = shuffle,
+                               drop_last = drop_last, transforms = opts.transforms })
     if not made then fail(2, "model:train: %s", (tostring(loader):gsub("^[^:]+:%d+: ", ""))) end
     local history = setmetatable({ epoch = {}, loss = {}, accuracy = {}, val_loss = {},
                                    val_accuracy = {}, lr = {}, seconds = {} }, History)
