@@ -427,18 +427,17 @@ return function (Model, util)
     if losses == nil then return end
     local outputs_at = {}
     for _, p in ipairs(self.out_pos) do outputs_at[p] = (outputs_at[p] or 0) + 1 end
+    -- the sequential model's plan (model.lua), for an output no other node
+    -- reads and no other output repeats; a layer skipped (a Softmax layer
+    -- whose input is the logits) must have one input
     for k, p in ipairs(self.out_pos) do
-      local layer, loss = self.nodes[p].layer, losses[k]
-      if layer ~= nil and is_module(layer) and getmetatable(loss) == nn.Criterion
-         and self.readers[p] == 0 and outputs_at[p] == 1
-         and layer.gives ~= "values" and layer.gives == loss.takes then
-        local fused = layer:config().activation ~= nil
-        if fused or #self.args[p] == 1 then
-          self.plans[k] = { loss = nn.CrossEntropyLoss{ reduction = loss.reduction }, fused = fused }
-          if fused then
-            self.flags = self.flags or {}
-            self.flags[p] = NO_ACTIVATION
-          end
+      local plan = self.readers[p] == 0 and outputs_at[p] == 1
+                   and nn.Model._loss_plan(self.nodes[p].layer, losses[k])
+      if plan and (plan.fused or #self.args[p] == 1) then
+        self.plans[k] = plan
+        if plan.fused then
+          self.flags = self.flags or {}
+          self.flags[p] = NO_ACTIVATION
         end
       end
     end
@@ -591,12 +590,6 @@ return function (Model, util)
   end
 
   -- a loss as model:set resolves it (a name, or a loss object), set alone
-  local function resolve_loss(model, loss)
-    local ok, err = pcall(seq_set, model, { loss = loss })
-    if not ok then error((tostring(err):gsub("^[^:]*:%d+: ", "")), 0) end
-    return model.loss
-  end
-
   -- a loss object used by one output only: a second use gets a new one of
   -- the same config (a loss keeps its gradient in its own buffer)
   local function fresh(loss, seen)
@@ -631,18 +624,17 @@ return function (Model, util)
       else
         for k = 1, n do given[k] = loss end
       end
-      local old, list, seen = model.loss, {}, {}
+      local list, seen = {}, {}
       for k = 1, n do
-        local made, l = pcall(resolve_loss, model, given[k])
+        local made, l = pcall(Model._resolve_loss, given[k], 1)
         if not made then
-          model.loss = old
-          error(n > 1 and (tostring(l):gsub("^model:set: ", "model:set: loss[" .. k .. "]: ")) or l, 0)
+          l = tostring(l):gsub("^[^:]*:%d+: ", "")
+          error(n > 1 and (l:gsub("^model:set: ", "model:set: loss[" .. k .. "]: ")) or l, 0)
         end
         list[k] = fresh(l, seen)
       end
       for k = 2, n do
         if list[k].reduction ~= list[1].reduction then
-          model.loss = old
           error(("model:set: the losses must share one reduction: loss[1] has '%s', loss[%d] '%s'")
                 :format(tostring(list[1].reduction), k, tostring(list[k].reduction)), 0)
         end

@@ -215,6 +215,28 @@ local losses = {
 local optimizers = { sgd = "SGD", adagrad = "Adagrad", rmsprop = "RMSprop", adam = "Adam",
                      adamw = "AdamW" }
 
+-- model:set's loss as a loss object: one given (a C loss, or one written in
+-- Lua: nn.LambdaLoss, nn.FocalLoss, a table with forward(out, y) -> number,
+-- backward(out, y) -> dL/dout, and reduction, as a criterion's), or made
+-- from its Keras name.  Raises at `level` (as error's) otherwise.  A graph
+-- model (graph.lua) resolves each output's loss with it.
+function Model._resolve_loss(loss, level)
+  if type(loss) == "string" then
+    local make = losses[loss]
+    if not make then
+      fail(level + 1, "model:set: unknown loss '%s' (known: %s)", loss, sorted_names(losses))
+    end
+    return make()
+  end
+  if getmetatable(loss) ~= nn.Criterion
+     and not (type(loss) == "table" and type(loss.forward) == "function"
+              and type(loss.backward) == "function") then
+    fail(level + 1, "model:set: loss must be a loss (nn.CategoricalCrossentropy(), ...) or its "
+         .. "name, got %s", type(loss))
+  end
+  return loss
+end
+
 --- model:set{loss = ..., optimizer = ..., accuracy = ...} -> model (alias
 -- compile).  Any part may be left out and set later; a part given again
 -- replaces the old one.
@@ -236,21 +258,7 @@ function Model:set(opts)
       fail(2, "model:set: unknown option '%s' (options: loss, optimizer, accuracy, metrics)", tostring(k))
     end
   end
-  if opts.loss ~= nil then
-    local loss = opts.loss
-    if type(loss) == "string" then
-      local make = losses[loss]
-      if not make then fail(2, "model:set: unknown loss '%s' (known: %s)", loss, sorted_names(losses)) end
-      loss = make()
-    elseif getmetatable(loss) ~= nn.Criterion
-           -- a loss written in Lua (nn.LambdaLoss, nn.FocalLoss): forward(out, y) -> number,
-           -- backward(out, y) -> dL/dout, and reduction, as a criterion's
-           and not (type(loss) == "table" and type(loss.forward) == "function"
-                    and type(loss.backward) == "function") then
-      fail(2, "model:set: loss must be a loss (nn.CategoricalCrossentropy(), ...) or its name, got %s", type(loss))
-    end
-    self.loss = loss
-  end
+  if opts.loss ~= nil then self.loss = Model._resolve_loss(opts.loss, 2) end
   if opts.optimizer ~= nil then
     local opt = opts.optimizer
     if type(opt) == "string" then
@@ -276,18 +284,22 @@ function Model:set(opts)
 end
 Model.compile = Model.set
 
--- The plan of the step's loss (the top of this file): self._plan is nil,
--- or {loss = nn.CrossEntropyLoss{...}, fused = true when the softmax is the
--- last layer's fused activation}.  Read from the descriptions alone: what
--- the last layer gives (layer.gives) and what the loss takes (loss.takes).
+-- The plan for `loss` read on what `layer` gives (the top of this file):
+-- nil, or {loss = nn.CrossEntropyLoss{...}, fused = true when the softmax
+-- is the layer's fused activation}.  Read from the descriptions alone: what
+-- the layer gives (layer.gives) and what the loss takes (loss.takes).  A
+-- graph model (graph.lua) asks it for each output.
+function Model._loss_plan(layer, loss)
+  if layer == nil or loss == nil or not is_module(layer) then return nil end
+  if layer.gives == "values" or layer.gives ~= loss.takes then return nil end
+  return { loss = nn.CrossEntropyLoss{ reduction = loss.reduction },
+           fused = layer:config().activation ~= nil }    -- the softmax is its activation
+end
+
+-- The plan of the step's loss: self._plan, the last layer's plan
 function Model:_plan_loss()
   if self.graph then return self.graph:_plan_loss(self) end     -- one plan per output
-  self._plan = nil
-  local last, loss = self.layers[#self.layers], self.loss
-  if last == nil or loss == nil or not is_module(last) then return end
-  if last.gives == "values" or last.gives ~= loss.takes then return end
-  local fused = last:config().activation ~= nil     -- the softmax is its activation
-  self._plan = { loss = nn.CrossEntropyLoss{ reduction = loss.reduction }, fused = fused }
+  self._plan = Model._loss_plan(self.layers[#self.layers], self.loss)
 end
 
 function Model:_check_ready(who)
