@@ -554,6 +554,32 @@ describe("nn.onnx.load", function()
                          "graph:predict: input 2 %('b'%) is missing")
   end)
 
+  it("a graph drops each intermediate after the last node that reads it", function()
+    nn.onnx.write(tmp("live.onnx"), {
+      opset_import = { { version = 13 } },
+      graph = { node = {
+          { op_type = "Relu", input = { "x" }, output = { "h" } },
+          { op_type = "Neg", input = { "h" }, output = { "n" } },              -- h read last here
+          { op_type = "Abs", input = { "n" }, output = { "y" } },
+        }, input = { { name = "x" } }, output = { { name = "y" } } } })
+    local g = nn.onnx.load(tmp("live.onnx"))
+    assert.are.equal(nn.onnx.Graph, getmetatable(g))
+    local seen = setmetatable({}, { __mode = "v" })
+    local relu, abs = nn.onnx.ops.Relu, nn.onnx.ops.Abs
+    local h_alive
+    nn.onnx.ops.Relu = function (...) local outs = relu(...); seen.h = outs[1]; return outs end
+    nn.onnx.ops.Abs = function (...)
+      collectgarbage(); collectgarbage()
+      h_alive = seen.h ~= nil
+      return abs(...)
+    end
+    local ok, y = pcall(g.predict, g, nn.tensor{ -1, 2 })
+    nn.onnx.ops.Relu, nn.onnx.ops.Abs = relu, abs
+    assert.is_true(ok, tostring(y))
+    assert.are.same({ 0, 2 }, y:totable())
+    assert.is_false(h_alive, "Relu's output is still held when Abs runs")
+  end)
+
   it("names an unsupported operator, its node, and lists the supported", function()
     nn.onnx.write(tmp("foo.onnx"), { opset_import = { { version = 13 } }, graph = {
       node = { { op_type = "Relu", name = "r", input = { "x" }, output = { "h" } },

@@ -1066,6 +1066,20 @@ function Graph.new(proto, what)
     if self.consts[v.name] == nil then self.inputs[#self.inputs + 1] = v.name end
   end
   for _, v in ipairs(proto.graph.output) do self.outputs[#self.outputs + 1] = v.name end
+  -- the values each node is the last to need: predict drops them after it
+  -- (an intermediate is garbage once read for the last time; a value no
+  -- node reads, once made), all but the graph's outputs
+  local last = {}
+  for i, node in ipairs(proto.graph.node) do
+    for _, name in ipairs(node.output) do last[name] = i end
+    for _, name in ipairs(node.input) do last[name] = i end
+  end
+  for _, name in ipairs(self.outputs) do last[name] = nil end
+  self.drop = {}
+  for i = 1, #proto.graph.node do self.drop[i] = {} end
+  for name, i in pairs(last) do
+    if name ~= "" then table.insert(self.drop[i], name) end
+  end
   return self
 end
 
@@ -1077,7 +1091,7 @@ function Graph:predict(...)
     if v == nil then fail(2, "graph:predict: input %d ('%s') is missing", i, name) end
     env[name] = v
   end
-  for _, node in ipairs(self.proto.graph.node) do
+  for i, node in ipairs(self.proto.graph.node) do
     local args = {}
     for k, name in ipairs(node.input) do
       if name ~= "" then
@@ -1099,6 +1113,7 @@ function Graph:predict(...)
     for k, name in ipairs(node.output) do
       if name ~= "" then env[name] = outs[k] end
     end
+    for _, name in ipairs(self.drop[i]) do env[name] = nil end
   end
   local res = {}
   for i, name in ipairs(self.outputs) do res[i] = env[name] end
