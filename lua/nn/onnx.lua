@@ -480,7 +480,7 @@ local function variadic(f)
   return function (node, args)
     local acc = float_arg(node, args, 1)
     for k = 2, #node.input do acc = f(acc, float_arg(node, args, k)) end
-    return { acc:clone() }
+    return { #node.input == 1 and acc:clone() or acc }     -- a copy, not the input itself
   end
 end
 
@@ -637,11 +637,12 @@ M.ops = {
   PRelu = binary(function (x, slope) return nn.where(x:lt(0), x:mul(slope), x) end),
   -- Clip: min and max optional scalar inputs (opset 11+) or attributes (6 .. 10)
   Clip = function (node, args, a)
-    local x = float_arg(node, args, 1)
+    local x0 = float_arg(node, args, 1)
+    local x = x0
     if a.min ~= nil or a.max ~= nil then x = nn.clamp(x, a.min or -math.huge, a.max or math.huge) end
     if args[2] ~= nil then x = nn.maximum(x, float_arg(node, args, 2)) end
     if args[3] ~= nil then x = nn.minimum(x, float_arg(node, args, 3)) end
-    return { x:clone() }
+    return { rawequal(x, x0) and x:clone() or x }              -- a copy, not the input itself
   end,
   Add = binary(function (a, b) return a:add(b) end),
   Sub = binary(function (a, b) return a:sub(b) end),
@@ -795,8 +796,9 @@ M.ops = {
     local mean, var = float_arg(node, args, 4), float_arg(node, args, 5)
     local eps = a.epsilon or 1e-5
     if (a.training_mode or 0) == 0 then
-      return { (nn.F.batch_norm(x, mean:clone(), var:clone(), { weight = scale, bias = bias,
-                                                                training = false, eps = eps })) }
+      -- (training = false reads the statistics and writes nothing back)
+      return { (nn.F.batch_norm(x, mean, var, { weight = scale, bias = bias, training = false,
+                                                eps = eps })) }
     end
     local C = x:size()[2]
     local perm = { 2, 1 }
@@ -805,8 +807,8 @@ M.ops = {
     local bmean = rows:mean(2)
     local bvar = rows:sub(bmean:reshape(C, 1)):pow(2):mean(2)     -- biased
     local m = a.momentum or 0.9
-    local y = nn.F.batch_norm(x, bmean:clone(), bvar:clone(), { weight = scale, bias = bias,
-                                                                training = false, eps = eps })
+    local y = nn.F.batch_norm(x, bmean, bvar, { weight = scale, bias = bias, training = false,
+                                                eps = eps })
     return { y, mean:mul(m):add(bmean:mul(1 - m)), var:mul(m):add(bvar:mul(1 - m)) }
   end,
   Conv = function (node, args, a)
