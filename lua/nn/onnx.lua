@@ -1302,6 +1302,38 @@ local function split_constants(graph, g)
   return consts, nodes
 end
 
+-- `layer` (imported from `node`) and the node `nxt` after it, which alone
+-- reads node's output, as one Linear; nil when they are not such a pair:
+--   a MatMul by a weight (in, out) and an Add of a bias (out): TensorFlow's
+--     converters and older PyTorch exports write a Linear so
+--   a Gemm and the activation export_onnx wrote for one Dense (their node
+--     names share the prefix "layers.<i>."); rank: the Gemm's output's
+local function fuse_pair(node, layer, nxt, consts, rank)
+  if nxt == nil or nxt.input[1] ~= node.output[1] then return nil end
+  local w = layer.weight
+  if node.op_type == "MatMul" and nxt.op_type == "Add" then
+    local b = const_tensor(consts, nxt.input[2])
+    if b and b:numel() == w:size()[1] and (b:dim() == 1 or (b:dim() == 2 and b:size()[1] == 1)) then
+      local fused = nn.Linear(w:size()[2], w:size()[1])
+      fused.weight:copy_(w)
+      copy_into(fused.bias, b)
+      return fused
+    end
+    return nil
+  end
+  local prefix = node.name:match("^(.+)%.[^.]+$")
+  if node.op_type == "Gemm" and fusable[nxt.op_type] and prefix
+     and nxt.name:match("^(.+)%.[^.]+$") == prefix and importers[nxt.op_type](nxt, consts, rank) then
+    local b = layer:parameters()[2]
+    local fused = nn.Linear(w:size()[2], w:size()[1], { bias = b ~= nil,
+                                                        activation = fusable[nxt.op_type] })
+    fused.weight:copy_(w)
+    if b then fused.bias:copy_(b) end
+    return fused
+  end
+  return nil
+end
+
 -- the layers of a graph that is a chain of importable nodes, or nil
 local function as_chain(proto, graph)
   local g = proto.graph
@@ -1328,31 +1360,8 @@ local function as_chain(proto, graph)
     if layer == nil then return nil end
     current, rank = node.output[1], r
     local nxt = g.node[i + 1]
-    -- MatMul by a weight (in, out) and an Add of a bias (out) right after
-    -- it (TensorFlow's converters, older PyTorch exports): one Linear
-    if node.op_type == "MatMul" and nxt and nxt.op_type == "Add" and nxt.input[1] == current then
-      local b = const_tensor(graph.consts, nxt.input[2])
-      local w = layer.weight
-      if b and b:numel() == w:size()[1] and (b:dim() == 1 or (b:dim() == 2 and b:size()[1] == 1)) then
-        local fused = nn.Linear(w:size()[2], w:size()[1])
-        fused.weight:copy_(w)
-        copy_into(fused.bias, b)
-        layer, current, i = fused, nxt.output[1], i + 1
-      end
-    end
-    local prefix = node.name:match("^(.+)%.[^.]+$")
-    if node.op_type == "Gemm" and nxt and fusable[nxt.op_type] and nxt.input[1] == current
-       and prefix and nxt.name:match("^(.+)%.[^.]+$") == prefix then
-      local probe = importers[nxt.op_type](nxt, graph.consts, rank)
-      if probe then
-        local w, b = layer.weight, layer:parameters()[2]
-        local fused = nn.Linear(w:size()[2], w:size()[1], { bias = b ~= nil,
-                                                            activation = fusable[nxt.op_type] })
-        fused.weight:copy_(w)
-        if b then fused.bias:copy_(b) end
-        layer, current, i = fused, nxt.output[1], i + 1
-      end
-    end
+    local fused = fuse_pair(node, layer, nxt, graph.consts, rank)
+    if fused then layer, current, i = fused, nxt.output[1], i + 1 end
     layers[#layers + 1] = layer
     i = i + 1
   end
@@ -1436,27 +1445,8 @@ local function as_graph(proto, graph)
         layer = importers[op](node, consts, #args[1].shape + 1)
         if layer == nil then return nil end
         local nxt = only_reader(out)
-        local j = nxt and reader_of[out]
-        if op == "MatMul" and nxt and nxt.op_type == "Add" and nxt.input[1] == out then
-          local b, w = const_tensor(consts, nxt.input[2]), layer.weight
-          if b and b:numel() == w:size()[1] and (b:dim() == 1 or (b:dim() == 2 and b:size()[1] == 1)) then
-            local fused = nn.Linear(w:size()[2], w:size()[1])
-            fused.weight:copy_(w)
-            copy_into(fused.bias, b)
-            layer, out, done[j] = fused, nxt.output[1], true
-          end
-        end
-        local prefix = node.name:match("^(.+)%.[^.]+$")
-        if op == "Gemm" and nxt and fusable[nxt.op_type] and nxt.input[1] == out and prefix
-           and nxt.name:match("^(.+)%.[^.]+$") == prefix
-           and importers[nxt.op_type](nxt, consts, #args[1].shape + 1) then
-          local w, b = layer.weight, layer:parameters()[2]
-          local fused = nn.Linear(w:size()[2], w:size()[1], { bias = b ~= nil,
-                                                              activation = fusable[nxt.op_type] })
-          fused.weight:copy_(w)
-          if b then fused.bias:copy_(b) end
-          layer, out, done[j] = fused, nxt.output[1], true
-        end
+        local fused = fuse_pair(node, layer, nxt, consts, #args[1].shape + 1)
+        if fused then layer, out, done[reader_of[out]] = fused, nxt.output[1], true end
       end
       local ok, y = pcall(nn.call, layer, table.unpack(args))
       if not ok then return nil end
