@@ -505,22 +505,39 @@ static int t_narrow (lua_State *L) {
 ** its bounds: negatives count from the end, and the range is clipped to the
 ** rows there are, so x:slice(k, k + batch_size - 1) gives the short last
 ** batch, and an empty range gives 0 rows. */
-static int t_slice (lua_State *L) {
-  nn_tensor *t = checktensor_any(L, 1);
-  luaL_argcheck(L, t->ndim >= 1, 1, "cannot slice a 0-dim tensor");
-  int64_t rows = t->shape[0];
-  lua_Integer i = luaL_checkinteger(L, 2);
-  lua_Integer j = luaL_optinteger(L, 3, -1);
+/* The rows slice(i, j) takes of `rows`: its first, 1-based (1 when none),
+** and how many.  One rule for t_slice and the autograd's record of it. */
+static void slice_range (int64_t rows, lua_Integer i, lua_Integer j, int64_t *first,
+                         int64_t *length) {
   if (i < 0) i = i < -rows ? 1 : i + rows + 1;
   else if (i == 0) i = 1;
   if (j < 0) j += rows + 1;
   else if (j > rows) j = rows;
-  int64_t length = j >= i ? j - i + 1 : 0;
-  if (length == 0) i = 1;
+  *length = j >= i ? j - i + 1 : 0;
+  *first = *length == 0 ? 1 : i;
+}
+
+static int t_slice (lua_State *L) {
+  nn_tensor *t = checktensor_any(L, 1);
+  luaL_argcheck(L, t->ndim >= 1, 1, "cannot slice a 0-dim tensor");
+  int64_t first, length;
+  slice_range(t->shape[0], luaL_checkinteger(L, 2), luaL_optinteger(L, 3, -1), &first, &length);
   TensorBox *box = newbox(L);
-  int rc = tensor_narrow(&box->t, t, i - 1, length);
+  int rc = tensor_narrow(&box->t, t, first - 1, length);
   if (rc != NN_OK) nn_raise(L, 2, rc);
   return 1;
+}
+
+/* nn._slice_range(rows, i [, j]) -> first, length: the rows t:slice(i,
+** j) takes of a tensor of `rows` rows (the autograd records slice as the
+** narrow it is) */
+static int t_slice_range (lua_State *L) {
+  int64_t first, length;
+  slice_range(luaL_checkinteger(L, 1), luaL_checkinteger(L, 2), luaL_optinteger(L, 3, -1),
+              &first, &length);
+  lua_pushinteger(L, first);
+  lua_pushinteger(L, length);
+  return 2;
 }
 
 static int t_clone (lua_State *L) {
@@ -1170,7 +1187,7 @@ static const luaL_Reg device_meth[] = {
 /* in nn.core only: the autograd dispatch (lua/nn/autograd.lua) */
 static const luaL_Reg autograd_fn[] = {
   {"_autograd_wrap", t_autograd_wrap}, {"_autograd_set_enabled", t_autograd_set_enabled},
-  {"_autograd_release", t_autograd_release},
+  {"_autograd_release", t_autograd_release}, {"_slice_range", t_slice_range},
   {NULL, NULL}
 };
 

@@ -513,14 +513,8 @@ function M.setup(autograd, env)
   end }
   M.methods.slice = { rec = function (raw, a, i, j)
     local out = raw(a, i, j)
-    local rows = R.size(a, 1)
-    -- the rows slice took, by its own rule (vm/l_tensor.c t_slice)
-    j = j or -1
-    if i < 0 then i = i < -rows and 1 or i + rows + 1 elseif i == 0 then i = 1 end
-    if j < 0 then j = j + rows + 1 elseif j > rows then j = rows end
-    local len = j >= i and j - i + 1 or 0
-    if len == 0 then i = 1 end
-    return record("narrow", out, { d = 1, start = i, len = len }, { a }, 1)
+    local start, len = nn._slice_range(R.size(a, 1), i, j)    -- the rows slice took
+    return record("narrow", out, { d = 1, start = start, len = len }, { a }, 1)
   end }
   M.methods.select = { rec = function (raw, a, d, i)
     local out = raw(a, d, i)
