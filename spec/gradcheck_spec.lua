@@ -79,6 +79,14 @@ describe("nn.gradcheck on a function of tensors (the autograd engine's gradients
     assert.truthy(r.where_abs:find("^input [12]%[%d%]%[%d%]$"), r.where_abs)
   end)
 
+  it("runs fn once for the engine's gradient and twice per entry for the differences", function()
+    local x = nn.tensor{ 0.5, -1, 2 }:requires_grad_()
+    local calls = 0
+    local ok = nn.gradcheck(function (a) calls = calls + 1; return a:exp() end, { x })
+    assert.is_true(ok)
+    assert.are.equal(1 + 2 * 3, calls)
+  end)
+
   it("fails a formula whose recorded op has a wrong derivative, naming the input", function()
     nn.manual_seed(7)
     local D = nn.autograd.derivatives
