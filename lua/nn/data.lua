@@ -405,9 +405,10 @@ function DataLoader.__tostring (self)
             #ts > 0 and "; " .. table.concat(ts, ", ") or "")
 end
 
--- x or y of a DataLoader as a list: { v } and true for one tensor, v and
--- false for a non-empty list of tensors.  `what` is what one tensor must
--- be, for the message (the caller's caller is blamed).
+-- x or y of a DataLoader as a list: { v } and true for one tensor, a copy
+-- of v and false for a non-empty list of tensors (a later change to the
+-- caller's list does not reach the loader).  `what` is what one tensor
+-- must be, for the message (the caller's caller is blamed).
 local function as_list (v, name, what)
   if is_tensor(v) and v:dim() >= 1 then return { v }, true end
   local bad = type(v) ~= "table" or is_tensor(v) or #v == 0
@@ -418,7 +419,7 @@ local function as_list (v, name, what)
                .. "%s[%d] is %s)"):format(name, what, name, i, describe(v[i])), 3)
       end
     end
-    return v, false
+    return { table.unpack(v, 1, #v) }, false
   end
   error(("DataLoader: %s must be %s, got %s (or a list of such tensors, one per input of a "
          .. "model of several)"):format(name, what, describe(v)), 3)

@@ -589,7 +589,6 @@ return function (Model, util)
     return "nn.Losses(" .. table.concat(names, " + ") .. ")"
   end
 
-  -- a loss as model:set resolves it (a name, or a loss object), set alone
   -- a loss object used by one output only: a second use gets a new one of
   -- the same config (a loss keeps its gradient in its own buffer)
   local function fresh(loss, seen)
