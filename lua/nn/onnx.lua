@@ -1310,9 +1310,8 @@ end
 --     names share the prefix "layers.<i>."); rank: the Gemm's output's
 local function fuse_pair(node, layer, nxt, consts, rank)
   if nxt == nil or nxt.input[1] ~= node.output[1] then return nil end
-  local w = layer.weight
   if node.op_type == "MatMul" and nxt.op_type == "Add" then
-    local b = const_tensor(consts, nxt.input[2])
+    local w, b = layer.weight, const_tensor(consts, nxt.input[2])
     if b and b:numel() == w:size()[1] and (b:dim() == 1 or (b:dim() == 2 and b:size()[1] == 1)) then
       local fused = nn.Linear(w:size()[2], w:size()[1])
       fused.weight:copy_(w)
@@ -1324,7 +1323,7 @@ local function fuse_pair(node, layer, nxt, consts, rank)
   local prefix = node.name:match("^(.+)%.[^.]+$")
   if node.op_type == "Gemm" and fusable[nxt.op_type] and prefix
      and nxt.name:match("^(.+)%.[^.]+$") == prefix and importers[nxt.op_type](nxt, consts, rank) then
-    local b = layer:parameters()[2]
+    local w, b = layer.weight, layer:parameters()[2]
     local fused = nn.Linear(w:size()[2], w:size()[1], { bias = b ~= nil,
                                                         activation = fusable[nxt.op_type] })
     fused.weight:copy_(w)
