@@ -530,11 +530,13 @@ static int t_slice (lua_State *L) {
 
 /* nn._slice_range(rows, i [, j]) -> first, length: the rows t:slice(i,
 ** j) takes of a tensor of `rows` rows (the autograd records slice as the
-** narrow it is) */
+** narrow it is; autograd.lua takes the function off nn at load).  rows is
+** a tensor's size: 0 <= rows, so -rows and j + rows + 1 cannot overflow. */
 static int t_slice_range (lua_State *L) {
+  lua_Integer rows = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, rows >= 0 && rows <= (lua_Integer)INT64_MAX / 2, 1, "rows must be a size");
   int64_t first, length;
-  slice_range(luaL_checkinteger(L, 1), luaL_checkinteger(L, 2), luaL_optinteger(L, 3, -1),
-              &first, &length);
+  slice_range(rows, luaL_checkinteger(L, 2), luaL_optinteger(L, 3, -1), &first, &length);
   lua_pushinteger(L, first);
   lua_pushinteger(L, length);
   return 2;

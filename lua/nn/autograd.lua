@@ -57,7 +57,9 @@ local autograd = {}
 -- the dispatcher and the recording switch of vm/l_tensor.c (see wrap below)
 local core_wrap, core_set_enabled = nn._autograd_wrap, nn._autograd_set_enabled
 local release = nn._autograd_release                  -- frees a gradient nothing else holds
+local slice_range = nn._slice_range                   -- the rows t:slice(i, j) takes
 nn._autograd_wrap, nn._autograd_set_enabled, nn._autograd_release = nil, nil, nil
+nn._slice_range = nil
 
 -- the raw C functions, before any wrapping (the derivatives call these:
 -- nothing is recorded during backward)
@@ -577,7 +579,7 @@ end
 local ops = require "nn.autograd_ops"
 ops.setup(autograd, { R = R, RF = RF, NODE = NODE, GRAD = GRAD, D = D, record = record,
                       is_tensor = is_tensor, same_shape = same_shape, state = backward_state,
-                      release = release })
+                      release = release, slice_range = slice_range })
 for _, op in ipairs(ops.fresh) do FRESH[op] = true end
 
 local active = false

@@ -44,6 +44,7 @@ function M.setup(autograd, env)
   local GRAD = env.GRAD
   local is_tensor = env.is_tensor
   local release = env.release        -- gives back a tensor only this code can reach
+  local slice_range = env.slice_range
 
   -- --- helpers -------------------------------------------------------------------------
 
@@ -513,7 +514,7 @@ function M.setup(autograd, env)
   end }
   M.methods.slice = { rec = function (raw, a, i, j)
     local out = raw(a, i, j)
-    local start, len = nn._slice_range(R.size(a, 1), i, j)    -- the rows slice took
+    local start, len = slice_range(R.size(a, 1), i, j)    -- the rows slice took
     return record("narrow", out, { d = 1, start = start, len = len }, { a }, 1)
   end }
   M.methods.select = { rec = function (raw, a, d, i)
