@@ -447,6 +447,11 @@ describe("nn.data.DataLoader", function ()
     end
     table.sort(seen)
     assert.are.same({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, seen)
+    -- the loader's x and y are its own copies of the lists: a later change
+    -- to the caller's list reaches neither the fields nor the batches
+    x[2] = ids(3)
+    assert.are.equal(2, #loader.x); assert.are.equal(10, loader.x[2]:size(1))
+    assert.are_not.equal(x, loader.x); assert.are.equal(loader.x[1], x[1])
     -- the order is the one a single tensor gets from the same seed
     nn.manual_seed(3)
     local one, first = nn.data.DataLoader(ids(n), nil, {batch_size = 4}), {}
@@ -458,9 +463,12 @@ describe("nn.data.DataLoader", function ()
 
   it("rejects lists it cannot batch, naming the entry", function ()
     H.assert_error_has(function () nn.data.DataLoader({ids(10), ids(9)}, ids(10)) end,
-                       {"DataLoader: x has 10 rows but x[2] has 9"})
+                       {"DataLoader: x[1] has 10 rows but x[2] has 9"})
     H.assert_error_has(function () nn.data.DataLoader(ids(10), {ids(10), ids(8)}) end,
                        {"DataLoader: x has 10 rows but y[2] has 8"})
+    H.assert_error_has(function () nn.data.DataLoader(ids(10), 3) end,
+                       {"DataLoader: y must be nil or a tensor, got number",
+                        "one per output of a model of several"})
     H.assert_error_has(function () nn.data.DataLoader({ids(10), "a"}) end,
                        {"DataLoader: x must be a tensor with at least 1 dim, got table",
                         "x[2] is string"})

@@ -408,8 +408,9 @@ end
 -- x or y of a DataLoader as a list: { v } and true for one tensor, a copy
 -- of v and false for a non-empty list of tensors (a later change to the
 -- caller's list does not reach the loader).  `what` is what one tensor
--- must be, for the message (the caller's caller is blamed).
-local function as_list (v, name, what)
+-- must be, `role` what an entry of a list is, for the message (the
+-- caller's caller is blamed).
+local function as_list (v, name, what, role)
   if is_tensor(v) and v:dim() >= 1 then return { v }, true end
   local bad = type(v) ~= "table" or is_tensor(v) or #v == 0
   if not bad then
@@ -421,8 +422,8 @@ local function as_list (v, name, what)
     end
     return { table.unpack(v, 1, #v) }, false
   end
-  error(("DataLoader: %s must be %s, got %s (or a list of such tensors, one per input of a "
-         .. "model of several)"):format(name, what, describe(v)), 3)
+  error(("DataLoader: %s must be %s, got %s (or a list of such tensors, one per %s of a "
+         .. "model of several)"):format(name, what, describe(v), role), 3)
 end
 
 --- nn.data.DataLoader(x, y, {batch_size = 32, shuffle = true, drop_last = false, transforms})
@@ -430,7 +431,8 @@ end
 --   for xb, yb in loader:iter() do ... end
 -- x and y may each be a list of tensors with the same rows (the inputs or
 -- targets of a graph model of several, nn.Model{inputs, outputs}): xb and
--- yb are then lists of their batches, the same rows of each.
+-- yb are then lists of their batches, the same rows of each.  Transforms
+-- take x as one tensor (y may be a list: they touch x only).
 -- xb and yb are the SAME two tensors every batch (loader.xb, loader.yb):
 -- each batch's rows are gathered into them, and the short last batch only
 -- resizes them (the storage stays), so a loop allocates nothing.  Keep a
@@ -462,20 +464,21 @@ end
 function data.DataLoader (x, y, opts)
   check_options(opts, "DataLoader", {"batch_size", "shuffle", "drop_last", "transforms"}, 2)
   opts = opts or {}
-  local xs, x_one = as_list(x, "x", "a tensor with at least 1 dim")
+  local xs, x_one = as_list(x, "x", "a tensor with at least 1 dim", "input")
   local ys, y_one = nil, true
-  if y ~= nil then ys, y_one = as_list(y, "y", "nil or a tensor") end
+  if y ~= nil then ys, y_one = as_list(y, "y", "nil or a tensor", "output") end
   local n, device = #xs[1], xs[1].device
   -- every tensor's rows and device against x's (x[1]'s)
+  local ref = x_one and "x" or "x[1]"
   local function same_rows (list, one, name)
     for i = 1, list and #list or 0 do
       local t, what = list[i], one and name or ("%s[%d]"):format(name, i)
       if #t ~= n then
-        error(("DataLoader: x has %d rows but %s has %d (x %s, %s %s)")
-              :format(n, what, #t, tostring(xs[1]), what, tostring(t)), 3)
+        error(("DataLoader: %s has %d rows but %s has %d (%s %s, %s %s)")
+              :format(ref, n, what, #t, ref, tostring(xs[1]), what, tostring(t)), 3)
       end
       if t.device ~= device then
-        error(("DataLoader: x is on %s but %s is on %s"):format(device, what, t.device), 3)
+        error(("DataLoader: %s is on %s but %s is on %s"):format(ref, device, what, t.device), 3)
       end
     end
   end
@@ -499,7 +502,7 @@ function data.DataLoader (x, y, opts)
   batch_shape[1] = math.min(bs, n)
   local transforms = check_transforms(opts.transforms, batch_shape, 2)
   local self = setmetatable({
-    x = x, y = y, n = n, batch_size = bs,
+    x = x_one and x or xs, y = (y == nil or y_one) and y or ys, n = n, batch_size = bs,
     shuffle = opts.shuffle ~= false, drop_last = opts.drop_last == true,
     transforms = transforms, xs = xs, ys = ys or {}, x_one = x_one, y_one = y_one,
   }, DataLoader)
