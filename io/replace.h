@@ -1,6 +1,6 @@
-/* io/replace.h -- writing a file so that it is whole or not there: the one
-** way nnlua's writers (safetensors checkpoints, PNG images, ONNX models)
-** replace a file. */
+/* io/replace.h -- writing a file so that it is whole or not there: how
+** nnlua's writers of safetensors checkpoints, PNG images and ONNX models
+** replace a file (image.save_pgm still writes in place). */
 #ifndef NN_IO_REPLACE_H
 #define NN_IO_REPLACE_H
 

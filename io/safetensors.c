@@ -12,12 +12,7 @@
 ** then the tensors by name), pads it with spaces to a multiple of 8, and
 ** writes header and data to a temporary file that is renamed into place.
 */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -528,7 +528,7 @@ static int t_slice (lua_State *L) {
   return 1;
 }
 
-/* nn._slice_range(rows, i [, j]) -> first, length: the rows t:slice(i,
+/* nn.core._slice_range(rows, i [, j]) -> first, length: the rows t:slice(i,
 ** j) takes of a tensor of `rows` rows (the autograd records slice as the
 ** narrow it is; autograd.lua takes the function off nn at load).  rows is
 ** a tensor's size: 0 <= rows, so -rows and j + rows + 1 cannot overflow. */
