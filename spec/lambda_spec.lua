@@ -302,3 +302,26 @@ describe("nn.LambdaLoss", function()
                        { "Vec: forward must return one number (a one-element tensor), got [3]" })
   end)
 end)
+
+describe("a loss written in Lua is the one a step uses", function()
+  it("even when it says it takes the probabilities the last layer gives (no fused plan)", function()
+    -- model.lua plans a fused softmax + cross-entropy only for nnlua's own
+    -- losses; a Lua loss that declares takes = "probabilities" is still called
+    local calls = 0
+    local inner = nn.MSELoss()
+    local loss = { reduction = "mean", takes = "probabilities" }
+    function loss:forward(out, y) calls = calls + 1; return inner:forward(out, y) end
+    function loss:backward(out, y) return inner:backward(out, y) end
+    for _, m in ipairs{ nn.Sequential{ nn.Dense(3, 2, { activation = "softmax" }) },
+                        (function ()
+                          local x = nn.Input{ 3 }
+                          return nn.Model{ inputs = x,
+                                           outputs = nn.Dense(3, 2, { activation = "softmax" })(x) }
+                        end)() } do
+      calls = 0
+      m:set{ loss = loss, optimizer = "sgd" }
+      m:step(nn.tensor.randn(4, 3), nn.tensor.rand(4, 2))
+      assert.are.equal(1, calls)
+    end
+  end)
+end)

@@ -290,7 +290,8 @@ Model.compile = Model.set
 -- the layer gives (layer.gives) and what the loss takes (loss.takes).  A
 -- graph model (graph.lua) asks it for each output.
 function Model._loss_plan(layer, loss)
-  if layer == nil or loss == nil or not is_module(layer) then return nil end
+  -- (a C layer and a C loss: a loss written in Lua is never replaced)
+  if layer == nil or not is_module(layer) or getmetatable(loss) ~= nn.Criterion then return nil end
   if layer.gives == "values" or layer.gives ~= loss.takes then return nil end
   return { loss = nn.CrossEntropyLoss{ reduction = loss.reduction },
            fused = layer:config().activation ~= nil }    -- the softmax is its activation
