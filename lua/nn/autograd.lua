@@ -487,8 +487,9 @@ local backward_keys = { retain_graph = true, hook = true, accumulate = true, _sk
 -- dL/dv for every leaf v that y depends on, added (+=) to v.grad, or with
 -- accumulate = false written over an existing v.grad (a training step's
 -- zero_grad fused in, as layer:backward(g, {accumulate = false}); a leaf
--- without a .grad gets one either way; the same numbers as
--- `v.grad:zero_()` before a plain backward).  grad = dL/dy: optional
+-- without a .grad gets one either way; for the leaves y depends on, the
+-- same numbers as `v.grad:zero_()` before a plain backward; a leaf y does
+-- not reach keeps its .grad).  grad = dL/dy: optional
 -- when y has one element (then 1), else a tensor of y's shape.  The graph's
 -- saved tensors are freed afterwards unless retain_graph.  hook(node, g) is
 -- called for every node with its incoming gradient g before it runs (watch
@@ -664,10 +665,10 @@ local function node_label(n, names)
 end
 
 -- opts.names {name = tensor, ...} as tensor -> name; raises for another type
-local function names_of(opts, who, deeper)
+local function names_of(opts, who)
   if opts.names == nil then return nil end
   if type(opts.names) ~= "table" then
-    fail(3 + (deeper or 0), "%s: names must be a table {name = tensor, ...}, got %s", who, type(opts.names))
+    fail(4, "%s: names must be a table {name = tensor, ...}, got %s", who, type(opts.names))
   end
   local by = {}
   for k, v in pairs(opts.names) do if is_tensor(v) then by[v] = tostring(k) end end
@@ -692,7 +693,7 @@ end
 local function tape_of(y, opts, who, also)
   opts = opts or {}
   if type(opts) ~= "table" then fail(3, "%s: opts must be a table, got %s", who, type(opts)) end
-  local names = names_of(opts, who, 1)
+  local names = names_of(opts, who)
   local root = NODE[y]
   if not is_tensor(y) or root == nil then
     fail(3, "%s: expected a tensor made by recorded ops%s, got %s", who, also,
