@@ -166,24 +166,17 @@ function M.setup(autograd, env)
   -- y = -a:  dL/da = -g
   D.neg = function (_, g) return R.neg(g) end
 
-  def(M.methods, "add", simple("add", 2))
-  def(M.methods, "sub", simple("sub", 2))
-  def(M.methods, "mul", simple("mul", 2, "in"))
-  def(M.methods, "div", simple("div", 2, "all"))
-  def(M.methods, "pow", simple("pow", 2, "all"))
-  def(M.methods, "neg", simple("neg", 1))
-  def(M.meta, "__add", simple("add", 2))
-  def(M.meta, "__sub", simple("sub", 2))
-  def(M.meta, "__mul", simple("mul", 2, "in"))
-  def(M.meta, "__div", simple("div", 2, "all"))
-  def(M.meta, "__pow", simple("pow", 2, "all"))
-  def(M.meta, "__unm", simple("neg", 1))
-  -- recorded, no derivative (PyTorch has one for remainder; nnlua does
+  -- each as a method (a:add(b)) and an operator (a + b): op, metamethod,
+  -- inputs, what its derivative reads.  floor_divide and remainder are
+  -- recorded with no derivative (PyTorch has one for remainder; nnlua does
   -- not): backward raises "backward: 'remainder' has no derivative in nnlua"
-  def(M.methods, "floor_divide", simple("floor_divide", 2))
-  def(M.methods, "remainder", simple("remainder", 2))
-  def(M.meta, "__idiv", simple("floor_divide", 2))
-  def(M.meta, "__mod", simple("remainder", 2))
+  for _, o in ipairs{ { "add", "__add", 2 }, { "sub", "__sub", 2 }, { "mul", "__mul", 2, "in" },
+                      { "div", "__div", 2, "all" }, { "pow", "__pow", 2, "all" },
+                      { "neg", "__unm", 1 }, { "floor_divide", "__idiv", 2 },
+                      { "remainder", "__mod", 2 } } do
+    def(M.methods, o[1], simple(o[1], o[3], o[4]))
+    def(M.meta, o[2], simple(o[1], o[3], o[4]))
+  end
 
   -- maximum(a, b): dL/da = g [a > b] + g/2 [a = b] (ties split, as PyTorch)
   local function minmax(n, g, s, cmp)
