@@ -280,6 +280,20 @@ int image_load (nn_tensor **out, const char *path) {
 
 /* --- saving ----------------------------------------------------------------------- */
 
+/* io_replace_file's writer of a PGM: the P5 header, then h rows of w bytes */
+typedef struct pgm_bytes { const unsigned char *bytes; int64_t w, h; } pgm_bytes;
+
+static int write_pgm_file (FILE *fp, void *ctx, int *err) {
+  const pgm_bytes *p = ctx;
+  size_t n = (size_t)(p->w * p->h);
+  if (fprintf(fp, "P5\n%lld %lld\n255\n", (long long)p->w, (long long)p->h) < 0
+      || fwrite(p->bytes, 1, n, fp) != n) {
+    *err = errno;
+    return NN_EIO;
+  }
+  return NN_OK;
+}
+
 int image_save_pgm (const char *path, const nn_tensor *img) {
   if (img->ndim != 2 || img->numel == 0 || img->shape[0] > IMAGE_MAX_SIDE
       || img->shape[1] > IMAGE_MAX_SIDE)
@@ -301,15 +315,8 @@ int image_save_pgm (const char *path, const nn_tensor *img) {
     bytes[i] = !(v > 0.0f) ? 0 : v >= 1.0f ? 255 : (unsigned char)(v * 255.0f + 0.5f);
   }
   tensor_release(host);
-  FILE *fp = fopen(path, "wb");
-  if (fp == NULL) rc = nn_seterr(NN_EIO, "%s: %s", path, strerror(errno));
-  else {
-    int bad = fprintf(fp, "P5\n%lld %lld\n255\n", (long long)img->shape[1],
-                      (long long)img->shape[0]) < 0 || fwrite(bytes, 1, n, fp) != n;
-    int err = errno;
-    if (fclose(fp) != 0 && !bad) { bad = 1; err = errno; }
-    if (bad) rc = nn_seterr(NN_EIO, "%s: cannot write: %s", path, strerror(err));
-  }
+  pgm_bytes pgm = { bytes, img->shape[1], img->shape[0] };
+  rc = io_replace_file(path, write_pgm_file, &pgm);
   free(bytes);
   return rc;
 }

@@ -45,8 +45,11 @@ int image_load_mem (nn_tensor **out, const unsigned char *buf, size_t len, const
 
 /* Write img, a 2-D tensor (H, W) on any device with H, W >= 1, as an 8-bit
 ** binary PGM (P5, maxval 255): each value clamped to [0, 1] (NaN as 0),
-** times 255, rounded to nearest.  Errors: NN_ESHAPE (not 2-D, or empty),
-** NN_EIO, NN_ENOMEM, NN_ECUDA. */
+** times 255, rounded to nearest.  Replaced atomically as image_save_png
+** (io/replace.h): `path` holds the old file or the whole new one, and a
+** directory, FIFO or device there is refused before anything is written.
+** Errors: NN_ESHAPE (not 2-D, or empty), NN_EIO (with the path and the
+** reason), NN_ENOMEM, NN_ECUDA. */
 int image_save_pgm (const char *path, const nn_tensor *img);
 
 /* Write img, a 2-D tensor (H, W) on any device with sides 1 to

@@ -2,9 +2,8 @@
 ** io/replace.c -- replacing a file so that it is whole or not there
 ** (io/replace.h): a temporary file beside the target, written, fsynced and
 ** renamed over it.  The writers of files a run keeps go through
-** io_replace_file: safetensors checkpoints (io/safetensors.c), PNG images
-** (io/image.c), ONNX models (io/onnx.c).  image.save_pgm, a debugging
-** dump, still writes in place (fopen "wb").
+** io_replace_file: safetensors checkpoints (io/safetensors.c), PGM and PNG
+** images (io/image.c), ONNX models (io/onnx.c).
 */
 #include <ctype.h>
 #include <dirent.h>

@@ -1,6 +1,7 @@
 /* io/replace.h -- writing a file so that it is whole or not there: how
 ** nnlua's writers of safetensors checkpoints, PNG images and ONNX models
-** replace a file (image.save_pgm still writes in place). */
+** replace a file: safetensors checkpoints, PGM and PNG images, ONNX
+** models. */
 #ifndef NN_IO_REPLACE_H
 #define NN_IO_REPLACE_H
 

@@ -301,9 +301,28 @@ describe("nn.image.save_pgm", function()
     H.assert_error_has(function() image.save_pgm(path, nn.tensor.zeros(0, 3)) end, {"bad argument #2", "got [0x3]"})
     H.assert_error_has(function() image.save_pgm(path, "x") end, {"bad argument #2", "nn.Tensor expected"})
     H.assert_error_has(function() image.save_pgm(dir .. "/no/x.pgm", nn.tensor{{1}}) end,
-                       {"image.save_pgm: " .. dir .. "/no/x.pgm: No such file or directory"})
+                       {"image.save_pgm: " .. dir .. "/no/x.pgm: ", "No such file or directory"})
     H.assert_error_has(function() image.save_pgm(dir .. "/x.pgm\0.bak", nn.tensor{{1}}) end,
                        {"bad argument #1", "the path holds a NUL byte at byte " .. #dir + 7})
     assert.is_nil(io.open(dir .. "/x.pgm"), "a file was written at the path cut short")
+  end)
+
+  it("replaces a file whole, through a temporary file it does not leave behind", function()
+    image.save_pgm(path, nn.tensor.zeros(4, 4))
+    image.save_pgm(path, nn.tensor{{1}})
+    assert.are.equal("P5\n1 1\n255\n\255", read_file(path))
+    local p = io.popen("ls -A " .. shell_quote(dir))
+    local listing = p:read("a")
+    p:close()
+    assert.are.equal("out.pgm\n", listing)
+  end)
+
+  it("refuses a FIFO or a directory at the path before writing (it used to block on the FIFO)", function()
+    local fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo " .. shell_quote(fifo)))
+    H.assert_error_has(function() image.save_pgm(fifo, nn.tensor{{1}}) end,
+                       {"image.save_pgm: " .. fifo, "not a regular file"})
+    H.assert_error_has(function() image.save_pgm(dir, nn.tensor{{1}}) end,
+                       {"image.save_pgm: " .. dir, "is a directory"})
   end)
 end)

@@ -436,7 +436,8 @@ static int l_image_load (lua_State *L) {
 }
 
 /* nn.image.save_pgm(path, t): t a 2-D tensor (H, W), values clamped to
-** [0, 1] (NaN as 0), written as an 8-bit binary PGM.
+** [0, 1] (NaN as 0), written as an 8-bit binary PGM.  The file is replaced
+** atomically (a directory, FIFO or device at path is refused).
 ** Errors: bad argument #2 unless t is 2-D and non-empty; "image.save_pgm:
 ** <path>: <reason>" when the file cannot be written. */
 static int l_image_save_pgm (lua_State *L) {
