@@ -134,33 +134,45 @@ static void valid_cols (const nn_conv_geom *g, int64_t kj, int64_t *lo, int64_t 
   if (*lo > *hi) *lo = *hi;
 }
 
-/* (2) cols (C KK, B L) from x: one task per (row, image), each a run of L
-** floats of cols, written in order. */
+/* The tasks of im2col: row r of cols for a block of `per` images (a run
+** of per L floats of cols), rows in order, the images of a row split into
+** `blocks` blocks so that a layer of few rows (one input channel) still
+** gives every thread work.  A task's (r, image block) is found by one
+** division; within it, images and output rows advance by increments.  One
+** task per (row, image), divided out each time, spent a third of im2col's
+** time in integer divisions (perf, the reference CNN). */
+#define CONV_MIN_TASKS 32
+
 static void im2col_cpu (float *cols, const float *x, const nn_conv_geom *g) {
-  int64_t KK = g->kh * g->kw, L = g->Ho * g->Wo, BL = g->B * L, tasks = g->C * KK * g->B;
-  int64_t sw = g->sw, Wo = g->Wo;
-  #pragma omp parallel for schedule(static) if (tasks * L > CONV_PARALLEL_MIN)
-  for (int64_t t = 0; t < tasks; t++) {
-    int64_t r = t / g->B, b = t % g->B;
-    int64_t c = r / KK, ki = (r / g->kw) % g->kh, kj = r % g->kw;
-    const float *xp = x + (b * g->C + c) * g->H * g->W;
-    float *dst = cols + r * BL + b * L;
+  int64_t KK = g->kh * g->kw, L = g->Ho * g->Wo, BL = g->B * L, rows = g->C * KK;
+  int64_t blocks = rows >= CONV_MIN_TASKS ? 1 : (CONV_MIN_TASKS + rows - 1) / rows;
+  if (blocks > g->B) blocks = g->B;
+  int64_t per = (g->B + blocks - 1) / blocks, sw = g->sw, Wo = g->Wo;
+  blocks = (g->B + per - 1) / per;                    /* none of them empty */
+  #pragma omp parallel for schedule(static) if (rows * BL > CONV_PARALLEL_MIN)
+  for (int64_t t = 0; t < rows * blocks; t++) {
+    int64_t r = t / blocks, b0 = t % blocks * per, b1 = b0 + per < g->B ? b0 + per : g->B;
+    int64_t c = r / KK, ki = r % KK / g->kw, kj = r % g->kw;
     int64_t lo, hi;
     valid_cols(g, kj, &lo, &hi);
     int64_t off = kj * g->dw - g->pw;                /* iw = ow sw + off */
-    for (int64_t oh = 0; oh < g->Ho; oh++, dst += Wo) {
-      int64_t ih = nn_conv_in_coord(oh, ki, g->sh, g->ph, g->dh, g->H);
-      if (ih < 0) {                                   /* a row of padding */
-        for (int64_t ow = 0; ow < Wo; ow++) dst[ow] = 0.0f;
-        continue;
+    float *dst = cols + r * BL + b0 * L;
+    for (int64_t b = b0; b < b1; b++) {
+      const float *xp = x + (b * g->C + c) * g->H * g->W;
+      for (int64_t oh = 0; oh < g->Ho; oh++, dst += Wo) {
+        int64_t ih = nn_conv_in_coord(oh, ki, g->sh, g->ph, g->dh, g->H);
+        if (ih < 0) {                                 /* a row of padding */
+          for (int64_t ow = 0; ow < Wo; ow++) dst[ow] = 0.0f;
+          continue;
+        }
+        const float *xrow = xp + ih * g->W;
+        for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
+        if (sw == 1)
+          for (int64_t ow = lo; ow < hi; ow++) dst[ow] = xrow[ow + off];
+        else
+          for (int64_t ow = lo; ow < hi; ow++) dst[ow] = xrow[ow * sw + off];
+        for (int64_t ow = hi; ow < Wo; ow++) dst[ow] = 0.0f;
       }
-      const float *xrow = xp + ih * g->W;
-      for (int64_t ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
-      if (sw == 1)
-        for (int64_t ow = lo; ow < hi; ow++) dst[ow] = xrow[ow + off];
-      else
-        for (int64_t ow = lo; ow < hi; ow++) dst[ow] = xrow[ow * sw + off];
-      for (int64_t ow = hi; ow < Wo; ow++) dst[ow] = 0.0f;
     }
   }
 }
@@ -169,13 +181,16 @@ static void im2col_cpu (float *cols, const float *x, const nn_conv_geom *g) {
 ** rows (c, ., .) of dcols write, so no two threads touch one pixel.  The
 ** plane starts at 0 and each entry is added to the pixel it was read from,
 ** taps (ki, kj) in order: per pixel the order of nn_col2im_pixel, the
-** CUDA gather. */
+** CUDA gather.  The planes go channel by channel, images inside: plane
+** (b, c) reads a run of L floats from each of the KK rows of channel c, and
+** plane (b + 1, c) the runs right after them, so each row is read front to
+** back (images outside, the runs jumped between rows and missed the cache). */
 static void col2im_cpu (float *dx, const float *dcols, const nn_conv_geom *g) {
   int64_t L = g->Ho * g->Wo, BL = g->B * L, HW = g->H * g->W, planes = g->B * g->C;
   #pragma omp parallel for schedule(static) if (planes * HW > CONV_PARALLEL_MIN)
   for (int64_t t = 0; t < planes; t++) {
-    int64_t b = t / g->C, c = t % g->C;
-    float *xp = dx + t * HW;
+    int64_t c = t / g->B, b = t % g->B;
+    float *xp = dx + (b * g->C + c) * HW;
     for (int64_t i = 0; i < HW; i++) xp[i] = 0.0f;
     for (int64_t ki = 0; ki < g->kh; ki++)
       for (int64_t kj = 0; kj < g->kw; kj++) {
