@@ -12,6 +12,7 @@
 
 #include "nn.h"
 #include "conv.h"
+#include "batchnorm.h"   /* NN_BN_SUM4: the four-partial sum of a channel */
 #include "backend.h"   /* cpu_matmul, cuda_matmul: the project's GEMM on raw pointers */
 
 /* Below this many floats moved, a loop runs on the calling thread: waking
@@ -240,18 +241,19 @@ static void pack_cpu (float *mat, const float *gy, const nn_conv_geom *g) {
   }
 }
 
-/* (7) db = beta db + sum over b, l of grad_y (B, Cout, L), in double, one
-** channel per task */
+/* (6) db = beta db + sum over b, l of grad_y (B, Cout, L), in double, one
+** channel per task, in BatchNorm's four interleaved partial sums
+** (NN_BN_SUM4, batchnorm.h): one running sum was a chain of dependent
+** double adds, four cycles each, and the chain, not the memory, set the
+** pace.  The order depends on the shape alone. */
 static void bias_grad_cpu (float *db, const float *gy, const nn_conv_geom *g, float beta) {
-  int64_t L = g->Ho * g->Wo;
-  #pragma omp parallel for schedule(static) if (g->B * g->Cout * L > CONV_PARALLEL_MIN)
-  for (int64_t o = 0; o < g->Cout; o++) {
-    double s = 0.0;
-    for (int64_t b = 0; b < g->B; b++) {
-      const float *src = gy + (b * g->Cout + o) * L;
-      for (int64_t l = 0; l < L; l++) s += src[l];
-    }
-    db[o] = nn_conv_bias_grad(db[o], s, beta);
+  int64_t B = g->B, L = g->Ho * g->Wo, C = g->Cout;        /* NN_BN_SUM4's names */
+  #pragma omp parallel for schedule(static) if (B * C * L > CONV_PARALLEL_MIN)
+  for (int64_t o = 0; o < C; o++) {
+    double s[4] = { 0.0, 0.0, 0.0, 0.0 };
+    const float *src;
+    NN_BN_SUM4(s, src = gy + (b * C + o) * L, (double)src[l]);
+    db[o] = nn_conv_bias_grad(db[o], NN_BN_TOTAL(s), beta);
   }
 }
 
