@@ -49,7 +49,8 @@ local function padded (plane, ph, pw, fill)
 end
 
 -- max pooling of one plane: y and the 1-based positions of the first max of
--- each window (a strict >, so the first of equals), over the -inf-padded plane
+-- each window (a strict >, so the first of equals; a nan wins, the last of
+-- several), over the -inf-padded plane
 local function ref_max_plane (plane, g)
   local Hh, W = #plane, #plane[1]
   local Ho = out_size(Hh, g.kh, g.sh, g.ph, g.dh, g.ceil)
@@ -67,7 +68,7 @@ local function ref_max_plane (plane, g)
           local v = P[r] and P[r][c]
           local ih, iw = r - g.ph, c - g.pw            -- in the input, 1-based
           if v ~= nil and ih >= 1 and ih <= Hh and iw >= 1 and iw <= W then
-            if best == nil or v > best then best, at = v, (ih - 1) * W + iw end
+            if best == nil or v > best or v ~= v then best, at = v, (ih - 1) * W + iw end
           end
         end
       end
@@ -153,6 +154,9 @@ local max_cases = {
   { "non-square {2, 3}, stride {1, 2}", {2, 2, 5, 7}, {2, 3}, { stride = {1, 2} } },
   { "non-square padding {1, 0}", {1, 1, 6, 6}, {3, 2}, { padding = {1, 0} } },
   { "batch 1, one channel", {1, 1, 4, 4}, 2, {} },
+  { "k2 on wide planes (four windows at a time, then the rest one by one)", {2, 2, 6, 28}, 2, {} },
+  { "k2 on wide odd planes, ceil_mode (a last row and column of one tap)", {1, 3, 7, 21}, 2,
+    { ceil_mode = true } },
   { "a window larger than the stride, ceil_mode and dilation",
     {1, 1, 10, 11}, {3, 2}, { stride = {2, 3}, padding = 1, dilation = {2, 1}, ceil_mode = true } },
 }
@@ -220,6 +224,27 @@ describe("nn.MaxPool2d", function()
                                     {9, 1, -3, nan}}}})
     H.assert_tensor(y, {{{{nan, 5}, {9, nan}}}}, H.EXACT)
     H.assert_tensor(m.indices, {{{{5, 3}, {10, 16}}}}, H.EXACT)
+  end)
+
+  it("the same tie and nan rules where four windows are taken at a time (planes 8+ wide)", function()
+    -- every window of the 2x2 pool: ties in every pattern, a nan at each tap,
+    -- two nans, -inf alone and beside a number, across rows 8 to 29 wide
+    local pattern = { 1, 1, 0 / 0, 2, -math.huge, 3, 3, 0 / 0, 0 / 0, -1, -math.huge, -math.huge, 5 }
+    for _, W in ipairs{ 8, 13, 16, 29 } do
+      local rows, k = {}, 0
+      for i = 1, 6 do
+        rows[i] = {}
+        for j = 1, W do
+          k = k + 1
+          rows[i][j] = pattern[(k * 7 + i) % #pattern + 1]
+        end
+      end
+      local m = nn.MaxPool2d(2)
+      local y = m:forward(nn.tensor{{rows}})
+      local want, idx = ref_max_plane(rows, geometry(2, {}))
+      H.assert_tensor(y, {{want}}, H.EXACT, "W = " .. W)
+      H.assert_tensor(m.indices, {{idx}}, H.EXACT, "W = " .. W .. " indices")
+    end
   end)
 
   it("overlapping windows (s < k) add their gradients at a shared max", function()
