@@ -14,6 +14,9 @@
 #include "conv.h"
 #include "batchnorm.h"   /* NN_BN_SUM4: the four-partial sum of a channel */
 #include "backend.h"   /* cpu_matmul, cuda_matmul: the project's GEMM on raw pointers */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Below this many floats moved, a loop runs on the calling thread: waking
 ** the OpenMP team costs more than the copy. */
@@ -279,28 +282,10 @@ static int gemm (nn_device dev, float *out, const float *a, const float *b, int6
                     1.0f, beta);
 }
 
-static int im2col (nn_device dev, float *cols, const float *x, const nn_conv_geom *g) {
-  if (dev == NN_CUDA) return nncuda_im2col(cols, x, g);
-  im2col_cpu(cols, x, g);
-  return NN_OK;
-}
-
-static int col2im (nn_device dev, float *dx, const float *dcols, const nn_conv_geom *g) {
-  if (dev == NN_CUDA) return nncuda_col2im(dx, dcols, g);
-  col2im_cpu(dx, dcols, g);
-  return NN_OK;
-}
-
 static int unpack (nn_device dev, float *y, const float *mat, const float *bias,
                    const nn_conv_geom *g) {
   if (dev == NN_CUDA) return nncuda_conv2d_unpack(y, mat, bias, g);
   unpack_cpu(y, mat, bias, g);
-  return NN_OK;
-}
-
-static int pack (nn_device dev, float *mat, const float *gy, const nn_conv_geom *g) {
-  if (dev == NN_CUDA) return nncuda_conv2d_pack(mat, gy, g);
-  pack_cpu(mat, gy, g);
   return NN_OK;
 }
 
@@ -320,6 +305,150 @@ static int scratch (nn_tensor *t, int64_t rows, int64_t n, const nn_tensor *x, c
   int64_t shape[2] = { rows, n };
   if (rc == NN_OK) rc = tensor_resize(t, 2, shape);
   return rc;
+}
+
+/* --- the CPU: the batch in groups of images ------------------------------------------- */
+
+/* On the CPU the products run on a few images at a time, not on the whole
+** batch: a group's columns matrix (C kh kw, n L) stays in the core's cache
+** between the im2col that writes it and the GEMMs that read it, where the
+** whole batch's is megabytes (14.5 MB for 14x14x32 -> 64 at batch 64) that
+** went out to memory and back, once for each pass (im2col, forward GEMM, dW,
+** the zeroing and writing of dcols, col2im).  The groups are spread over the
+** threads, each with its own slabs of the scratch tensors; inside, the
+** GEMMs run on one thread (cpu_gemm inside a parallel region).
+**   - A group holds at most the images whose columns fit CONV_GROUP_BYTES
+**     (at least one), and there are at least CONV_MIN_GROUPS groups when
+**     the batch has that many images, of sizes as even as they go.
+**   - dW sums over the groups in `slots` partial sums (at most CONV_SLOTS,
+**     and at most CONV_SLOT_FLOATS floats of them): slot s takes groups s,
+**     s + slots, ... in order, and the slots are added in order at the end.
+**     With one slot the groups run in turn, each product on all threads.
+** Every count depends on the shapes alone, never on the thread count, so a
+** seed gives the same bits on any number of threads. */
+#define CONV_GROUP_BYTES (512 * 1024)
+#define CONV_MIN_GROUPS 8
+#define CONV_SLOTS 8
+#define CONV_SLOT_FLOATS (INT64_C(1) << 22)
+
+typedef struct conv_groups {
+  int64_t per, count;     /* images per group (the last may have fewer), groups */
+  int64_t slots;          /* dW's partial sums */
+  int threads;            /* the threads that take groups, each with its slabs */
+} conv_groups;
+
+static conv_groups groups_of (const nn_conv_geom *g) {
+  double image = (double)g->C * g->kh * g->kw * g->Ho * g->Wo * sizeof(float);
+  int64_t fit = image >= CONV_GROUP_BYTES ? 1 : (int64_t)(CONV_GROUP_BYTES / image);
+  conv_groups q;
+  q.count = (g->B + fit - 1) / fit;
+  if (q.count < CONV_MIN_GROUPS) q.count = g->B < CONV_MIN_GROUPS ? g->B : CONV_MIN_GROUPS;
+  q.per = (g->B + q.count - 1) / q.count;
+  q.count = (g->B + q.per - 1) / q.per;                  /* none of them empty */
+  int64_t wnumel = g->Cout * (g->C / g->groups) * g->kh * g->kw;
+  q.slots = q.count < CONV_SLOTS ? q.count : CONV_SLOTS;
+  while (q.slots > 1 && q.slots * wnumel > CONV_SLOT_FLOATS) q.slots--;
+#ifdef _OPENMP
+  q.threads = omp_get_max_threads();
+#else
+  q.threads = 1;
+#endif
+  if (q.threads > q.count) q.threads = (int)q.count;
+  return q;
+}
+
+static int thread_id (void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+/* The geometry of images [b0, b0 + n) of g, and their offsets */
+static nn_conv_geom group_geom (const nn_conv_geom *g, int64_t n) {
+  nn_conv_geom sub = *g;
+  sub.B = n;
+  return sub;
+}
+
+/* (2), (3) on the CPU, a group at a time: cols (threads, C kh kw n L) and
+** mat (threads, Cout n L) are the threads' slabs */
+static int conv2d_forward_cpu (float *yp, nn_tensor *cols, nn_tensor *mat, const float *xp,
+                               const float *wp, const float *bp, const nn_conv_geom *g,
+                               const nn_tensor *x) {
+  conv_groups q = groups_of(g);
+  int64_t G = g->groups, Cg = g->C / G, Cog = g->Cout / G, L = g->Ho * g->Wo;
+  int64_t CKKg = Cg * g->kh * g->kw, nL = q.per * L;
+  int rc = scratch(cols, q.threads, g->C * g->kh * g->kw * nL, x, "cols");
+  if (rc == NN_OK) rc = scratch(mat, q.threads, g->Cout * nL, x, "mat");
+  if (rc != NN_OK) return rc;
+  float *cbase = tensor_data(cols), *mbase = tensor_data(mat);
+  #pragma omp parallel for schedule(dynamic, 1) num_threads(q.threads) if (q.threads > 1)
+  for (int64_t k = 0; k < q.count; k++) {
+    int64_t b0 = k * q.per, n = g->B - b0 < q.per ? g->B - b0 : q.per;
+    nn_conv_geom sub = group_geom(g, n);
+    int t = thread_id();
+    float *cp = cbase + t * g->C * g->kh * g->kw * nL, *mp = mbase + t * g->Cout * nL;
+    im2col_cpu(cp, xp + b0 * g->C * g->H * g->W, &sub);                          /* (2) */
+    for (int64_t j = 0; j < G; j++)                                                /* (3) */
+      cpu_matmul(mp + j * Cog * n * L, wp + j * Cog * CKKg, cp + j * CKKg * n * L, (int)Cog,
+                 (int)(n * L), (int)CKKg, 0, 0, (int)CKKg, (int)(n * L), 1.0f, 0.0f);
+    unpack_cpu(yp + b0 * g->Cout * L, mp, bp, &sub);                               /* (3) */
+  }
+  return NN_OK;
+}
+
+/* (2), (4), (5), (7), (8) on the CPU, a group at a time: cols and grad_cols
+** (threads, C kh kw n L) and the first part of mat (threads, Cout n L) are
+** the threads' slabs, its second part the CONV_SLOTS partial sums of dW
+** (slots, Cout C/G kh kw).  dx NULL: no (7), (8). */
+static int conv2d_backward_cpu (float *dxp, float *dwp, nn_tensor *cols, nn_tensor *mat,
+                                nn_tensor *grad_cols, const float *gp, const float *xp,
+                                const float *wp, const nn_conv_geom *g, float beta,
+                                const nn_tensor *x) {
+  conv_groups q = groups_of(g);
+  int64_t G = g->groups, Cg = g->C / G, Cog = g->Cout / G, L = g->Ho * g->Wo;
+  int64_t CKK = g->C * g->kh * g->kw, CKKg = Cg * g->kh * g->kw, nL = q.per * L;
+  int64_t wnumel = g->Cout * CKKg;
+  int rc = scratch(cols, q.threads, CKK * nL, x, "cols");
+  if (rc == NN_OK) rc = scratch(mat, 1, q.threads * g->Cout * nL + q.slots * wnumel, x, "mat");
+  if (rc == NN_OK && dxp != NULL) rc = scratch(grad_cols, q.threads, CKK * nL, x, "grad_cols");
+  if (rc != NN_OK) return rc;
+  float *cbase = tensor_data(cols), *mbase = tensor_data(mat);
+  float *dcbase = dxp != NULL ? tensor_data(grad_cols) : NULL;
+  float *part = mbase + q.threads * g->Cout * nL;
+  int team = q.slots < q.threads ? (int)q.slots : q.threads;
+  #pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
+  for (int64_t s = 0; s < q.slots; s++) {
+    int t = thread_id();
+    float *cp = cbase + t * CKK * nL, *mp = mbase + t * g->Cout * nL;
+    float *dcp = dcbase != NULL ? dcbase + t * CKK * nL : NULL;
+    for (int64_t k = s; k < q.count; k += q.slots) {
+      int64_t b0 = k * q.per, n = g->B - b0 < q.per ? g->B - b0 : q.per;
+      nn_conv_geom sub = group_geom(g, n);
+      im2col_cpu(cp, xp + b0 * g->C * g->H * g->W, &sub);                        /* (2) */
+      pack_cpu(mp, gp + b0 * g->Cout * L, &sub);                                   /* (4) */
+      for (int64_t j = 0; j < G; j++)   /* (5) the slot's dW += G_g cols_g^T, the first sets */
+        cpu_matmul(part + s * wnumel + j * Cog * CKKg, mp + j * Cog * n * L,
+                   cp + j * CKKg * n * L, (int)Cog, (int)CKKg, (int)(n * L), 0, 1,
+                   (int)(n * L), (int)(n * L), 1.0f, k == s ? 0.0f : 1.0f);
+      if (dcp == NULL) continue;
+      for (int64_t j = 0; j < G; j++)                                              /* (7) */
+        cpu_matmul(dcp + j * CKKg * n * L, wp + j * Cog * CKKg, mp + j * Cog * n * L,
+                   (int)CKKg, (int)(n * L), (int)Cog, 1, 0, (int)CKKg, (int)(n * L), 1.0f,
+                   0.0f);
+      col2im_cpu(dxp + b0 * g->C * g->H * g->W, dcp, &sub);                       /* (8), (9) */
+    }
+  }
+  /* (5) dW = beta dW + the slots' sums, in slot order */
+  #pragma omp parallel for schedule(static) if (wnumel * q.slots > CONV_PARALLEL_MIN)
+  for (int64_t i = 0; i < wnumel; i++) {
+    float v = part[i];
+    for (int64_t s = 1; s < q.slots; s++) v += part[s * wnumel + i];
+    dwp[i] = beta == 0.0f ? v : beta * dwp[i] + v;
+  }
+  return NN_OK;
 }
 
 /*
@@ -393,12 +522,19 @@ static int scratch (nn_tensor *t, int64_t rows, int64_t n, const nn_tensor *x, c
 ** and y directly (Y_{g,b} = W_g x_{g,b} lands in y's rows; dW sums over
 ** the images; dx_b = W_g^T g_b), with no im2col, no col2im and no moves.
 **
+** On the CPU the products above run on groups of a few images at a time
+** (B L becomes n L, the group's columns; see "the batch in groups of
+** images"), the same math, with the moves (3), (4) and col2im per group.
+**
 ** The scratch tensors: cols (C kh kw, B L), mat (Cout, B L): Y in the
 ** forward, G in the backward, grad_cols (C kh kw, B L); each resized here
 ** on x's device (its storage kept when large enough) and unused (may be
-** NULL) on the 1x1 path; grad_cols also when grad_x is NULL.  The backward
-** needs (2) of x: cols_ready = 1 says cols still holds it from the forward
-** (the layer knows; nothing here checks), 0 computes it again.
+** NULL) on the 1x1 path; grad_cols also when grad_x is NULL.  On the CPU
+** they hold each thread's slabs of a group's matrices instead, and mat
+** dW's partial sums too.  The GPU's backward needs (2) of x: cols_ready =
+** 1 says cols still holds it from the forward (the layer knows; nothing
+** here checks), 0 computes it again; the CPU computes each group's again
+** (in the cache, cheaper than keeping the batch's).
 ** Sums: each GEMM's order is fixed by its shape (cpu_gemm.c), (6) runs in
 ** double per channel, (9) adds a pixel's taps in (ki, kj) order on both
 ** devices: the same bits on any thread count.
@@ -447,17 +583,19 @@ int conv2d_forward (nn_tensor *y, nn_tensor *cols, nn_tensor *mat, const nn_tens
     if (rc == NN_OK) rc = unpack(dev, yp, NULL, bp, &g);                            /* (3) */
     return rc;
   }
+  if (dev == NN_CPU) return conv2d_forward_cpu(yp, cols, mat, xp, wp, bp, &g, x);
+  /* the GPU: the whole batch in each product */
   rc = scratch(cols, g.C * g.kh * g.kw, BL, x, "cols");
   if (rc == NN_OK) rc = scratch(mat, g.Cout, BL, x, "mat");
   if (rc != NN_OK) return rc;
   float *cp = tensor_data(cols), *mp = tensor_data(mat);
-  rc = im2col(dev, cp, xp, &g);                                                     /* (2) */
+  rc = nncuda_im2col(cp, xp, &g);                                                   /* (2) */
   /* (3) Y_g = W_g cols_g: one GEMM per group over the whole batch */
   for (int64_t k = 0; rc == NN_OK && k < G; k++)
     rc = gemm(dev, mp + k * Cog * BL, wp + k * Cog * CKKg, cp + k * CKKg * BL, Cog, BL, CKKg,
               0, 0, CKKg, BL, 0.0f);                                                /* (3) */
   /* (3) y = Y in NCHW, + b */
-  if (rc == NN_OK) rc = unpack(dev, yp, mp, bp, &g);                                /* (3) */
+  if (rc == NN_OK) rc = nncuda_conv2d_unpack(yp, mp, bp, &g);                       /* (3) */
   return rc;
 }
 
@@ -511,14 +649,18 @@ int conv2d_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_
     }
     return rc;
   }
+  if (dev == NN_CPU)
+    return conv2d_backward_cpu(grad_x != NULL ? tensor_data(grad_x) : NULL, dwp, cols, mat,
+                               grad_cols, gp, xp, wp, &g, beta, x);
+  /* the GPU: the whole batch in each product */
   rc = scratch(cols, g.C * g.kh * g.kw, BL, x, "cols");
   if (rc == NN_OK) rc = scratch(mat, g.Cout, BL, x, "mat");
   if (rc == NN_OK && grad_x != NULL) rc = scratch(grad_cols, g.C * g.kh * g.kw, BL, x,
                                                   "grad_cols");
   if (rc != NN_OK) return rc;
   float *cp = tensor_data(cols), *mp = tensor_data(mat);
-  if (!cols_ready) rc = im2col(dev, cp, xp, &g);                                    /* (2) */
-  if (rc == NN_OK) rc = pack(dev, mp, gp, &g);                                      /* (4) */
+  if (!cols_ready) rc = nncuda_im2col(cp, xp, &g);                                  /* (2) */
+  if (rc == NN_OK) rc = nncuda_conv2d_pack(mp, gp, &g);                             /* (4) */
   /* (5) dW_g = G_g cols_g^T + beta dW_g, one GEMM per group over the batch */
   for (int64_t k = 0; rc == NN_OK && k < G; k++)
     rc = gemm(dev, dwp + k * Cog * CKKg, mp + k * Cog * BL, cp + k * CKKg * BL, Cog, CKKg, BL,
@@ -529,7 +671,7 @@ int conv2d_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_
   for (int64_t k = 0; rc == NN_OK && k < G; k++)
     rc = gemm(dev, dcp + k * CKKg * BL, wp + k * Cog * CKKg, mp + k * Cog * BL, CKKg, BL, Cog,
               1, 0, CKKg, BL, 0.0f);                                                /* (7) */
-  if (rc == NN_OK) rc = col2im(dev, tensor_data(grad_x), dcp, &g);                  /* (8), (9) */
+  if (rc == NN_OK) rc = nncuda_col2im(tensor_data(grad_x), dcp, &g);                /* (8), (9) */
   return rc;
 }
 
@@ -538,13 +680,14 @@ int conv2d_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_
 
 enum { WEIGHT, BIAS };                               /* m->param[] */
 /* m->buffer[]: the scratch of the pair, not state (a checkpoint skips
-** them): cols (C kh kw, B L), the GEMM's output or G (Cout, B L), dcols.
-** They keep their storage while a batch fits it. */
+** them): cols (C kh kw, B L), the GEMM's output or G (Cout, B L), dcols
+** (on the CPU, the threads' slabs of them for a group of images).  They
+** keep their storage while a batch fits it. */
 enum { COLUMNS, MATRIX, GRAD_COLUMNS };
 enum { IN_CHANNELS, OUT_CHANNELS, KERNEL_H, KERNEL_W, STRIDE_H, STRIDE_W, PADDING_H,
        PADDING_W, DILATION_H, DILATION_W, GROUPS, HAS_BIAS };   /* m->opt[] */
 /* m->state: 1 when COLUMNS holds (2) of the kept input (the last forward
-** succeeded off the 1x1 path), so backward skips the im2col */
+** succeeded off the 1x1 path), so backward on the GPU skips the im2col */
 
 static nn_conv2d_params params_of (const nn_module *m) {
   nn_conv2d_params p = {

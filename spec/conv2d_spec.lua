@@ -211,6 +211,36 @@ describe("nn.Conv2d backward", function()
     H.assert_tensor(l1.grad_weight, l2.grad_weight:totable(), H.EXACT)
   end)
 
+  it("a batch in many groups of images (more than dW's 8 partial sums, a short last group) "
+     .. "gives each image's y and dx as that image alone, and dW, db their sums", function()
+    -- 35 images of 16 x 16 x 16: on the CPU 12 groups of 3 (the last of 2),
+    -- so 4 of the 8 partial sums of dW take two groups; with groups = 2
+    nn.manual_seed(71)
+    local l = nn.Conv2d(16, 4, 3, {padding = 1, groups = 2})
+    local x, g = nn.tensor.randn(35, 16, 16, 16), nn.tensor.randn(35, 4, 16, 16)
+    local y = l:forward(x):clone()
+    local dx = l:backward(g, {accumulate = false}):clone()
+    local dw, db = l.grad_weight:clone(), l.grad_bias:clone()
+    local one = nn.Conv2d(16, 4, 3, {padding = 1, groups = 2})
+    one.weight:copy(l.weight)
+    one.bias:copy(l.bias)
+    local sum_w, sum_b = nn.tensor.zeros(4, 8, 3, 3), nn.tensor.zeros(4)
+    for b = 1, 35 do
+      local xb, gb = x:narrow(1, b, 1):clone(), g:narrow(1, b, 1):clone()
+      H.assert_tensor(y:narrow(1, b, 1), one:forward(xb):totable(), H.EXACT, "y of image " .. b)
+      H.assert_tensor(dx:narrow(1, b, 1), one:backward(gb, {accumulate = false}):totable(),
+                      H.EXACT, "dx of image " .. b)
+      sum_w:add_(one.grad_weight)
+      sum_b:add_(one.bias_grad or one.grad_bias)
+    end
+    -- sums of 35 x 256 products of size ~1 in two orders: ~1e-4 apart at most
+    H.assert_tensor(dw, sum_w:totable(), 1e-3, "dW")
+    H.assert_tensor(db, sum_b:totable(), 1e-3, "db")
+    -- accumulate: a second backward adds the same again
+    l:backward(g)
+    H.assert_tensor(l.grad_weight, (dw * 2):totable(), 1e-5, "dW accumulated")
+  end)
+
   it("gives the same bits on 1 and 2 threads (im2col and 1x1 paths)", function()
     local function run (threads, make, shape)
       local saved = nn.get_num_threads()

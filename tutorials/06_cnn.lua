@@ -50,7 +50,9 @@ print("y = by_hand (3x3):"); print(by_hand)
 -- whole convolution is one matrix product: (1 x 9) kernel row times
 -- (9 x 9) cols = (1 x 9) outputs.  With C input channels a patch is C*9
 -- long; with K kernels the weight is (K, C*9): still one product, and for
--- a batch of B images the columns of all of them sit side by side.
+-- a batch of B images the columns of all of them sit side by side.  (On the
+-- CPU nnlua multiplies a few images' columns at a time, so that they stay
+-- in the processor's cache: the same product, cut into pieces.)
 section("im2col + GEMM")
 cols = nn.tensor.zeros(9, 9)
 for i = 1, 3 do
