@@ -317,15 +317,17 @@ static int scratch (nn_tensor *t, int64_t rows, int64_t n, const nn_tensor *x, c
 ** the zeroing and writing of dcols, col2im).  The groups are spread over the
 ** threads, each with its own slabs of the scratch tensors; inside, the
 ** GEMMs run on one thread (cpu_gemm inside a parallel region).
-**   - A group holds at most the images whose columns fit CONV_GROUP_BYTES
-**     (at least one), and there are at least CONV_MIN_GROUPS groups when
-**     the batch has that many images, of sizes as even as they go.
+**   - A group holds the images whose columns fit CONV_GROUP_BYTES (at
+**     least one), and at most B / CONV_MIN_GROUPS of them when the batch
+**     has CONV_MIN_GROUPS images or more; the last group may have fewer.
 **   - dW sums over the groups in `slots` partial sums (at most CONV_SLOTS,
 **     and at most CONV_SLOT_FLOATS floats of them): slot s takes groups s,
 **     s + slots, ... in order, and the slots are added in order at the end.
-**     With one slot the groups run in turn, each product on all threads.
-** Every count depends on the shapes alone, never on the thread count, so a
-** seed gives the same bits on any number of threads. */
+** Every count above depends on the shapes alone, never on the thread
+** count, so a seed gives the same bits on any number of threads.  Who runs
+** a group is the only thing the thread count decides: with fewer groups
+** (or slots) than threads, the groups run in turn, each product on all the
+** threads (a tile of cpu_gemm gives the same bits on any thread). */
 #define CONV_GROUP_BYTES (512 * 1024)
 #define CONV_MIN_GROUPS 8
 #define CONV_SLOTS 8
@@ -334,27 +336,32 @@ static int scratch (nn_tensor *t, int64_t rows, int64_t n, const nn_tensor *x, c
 typedef struct conv_groups {
   int64_t per, count;     /* images per group (the last may have fewer), groups */
   int64_t slots;          /* dW's partial sums */
-  int threads;            /* the threads that take groups, each with its slabs */
 } conv_groups;
 
 static conv_groups groups_of (const nn_conv_geom *g) {
   double image = (double)g->C * g->kh * g->kw * g->Ho * g->Wo * sizeof(float);
-  int64_t fit = image >= CONV_GROUP_BYTES ? 1 : (int64_t)(CONV_GROUP_BYTES / image);
   conv_groups q;
-  q.count = (g->B + fit - 1) / fit;
-  if (q.count < CONV_MIN_GROUPS) q.count = g->B < CONV_MIN_GROUPS ? g->B : CONV_MIN_GROUPS;
-  q.per = (g->B + q.count - 1) / q.count;
-  q.count = (g->B + q.per - 1) / q.per;                  /* none of them empty */
+  q.per = image >= CONV_GROUP_BYTES ? 1 : (int64_t)(CONV_GROUP_BYTES / image);
+  if (g->B >= CONV_MIN_GROUPS && q.per > g->B / CONV_MIN_GROUPS) q.per = g->B / CONV_MIN_GROUPS;
+  if (q.per > g->B) q.per = g->B;
+  q.count = (g->B + q.per - 1) / q.per;
   int64_t wnumel = g->Cout * (g->C / g->groups) * g->kh * g->kw;
   q.slots = q.count < CONV_SLOTS ? q.count : CONV_SLOTS;
   while (q.slots > 1 && q.slots * wnumel > CONV_SLOT_FLOATS) q.slots--;
-#ifdef _OPENMP
-  q.threads = omp_get_max_threads();
-#else
-  q.threads = 1;
-#endif
-  if (q.threads > q.count) q.threads = (int)q.count;
   return q;
+}
+
+/* The threads that take `tasks` groups (or slots) at once, each with its
+** own slabs: all of them, or 1 (the tasks in turn) when there are fewer
+** tasks than threads */
+static int team_for (int64_t tasks) {
+#ifdef _OPENMP
+  int threads = omp_get_max_threads();
+  return tasks >= threads ? threads : 1;
+#else
+  (void)tasks;
+  return 1;
+#endif
 }
 
 static int thread_id (void) {
@@ -365,26 +372,27 @@ static int thread_id (void) {
 #endif
 }
 
-/* The geometry of images [b0, b0 + n) of g, and their offsets */
+/* g with its batch cut to the n images of a group */
 static nn_conv_geom group_geom (const nn_conv_geom *g, int64_t n) {
   nn_conv_geom sub = *g;
   sub.B = n;
   return sub;
 }
 
-/* (2), (3) on the CPU, a group at a time: cols (threads, C kh kw n L) and
-** mat (threads, Cout n L) are the threads' slabs */
+/* (2), (3) on the CPU, a group at a time: cols (team, C kh kw n L) and mat
+** (team, Cout n L) are the slabs of the team's threads */
 static int conv2d_forward_cpu (float *yp, nn_tensor *cols, nn_tensor *mat, const float *xp,
                                const float *wp, const float *bp, const nn_conv_geom *g,
                                const nn_tensor *x) {
   conv_groups q = groups_of(g);
   int64_t G = g->groups, Cg = g->C / G, Cog = g->Cout / G, L = g->Ho * g->Wo;
   int64_t CKKg = Cg * g->kh * g->kw, nL = q.per * L;
-  int rc = scratch(cols, q.threads, g->C * g->kh * g->kw * nL, x, "cols");
-  if (rc == NN_OK) rc = scratch(mat, q.threads, g->Cout * nL, x, "mat");
+  int team = team_for(q.count);
+  int rc = scratch(cols, team, g->C * g->kh * g->kw * nL, x, "cols");
+  if (rc == NN_OK) rc = scratch(mat, team, g->Cout * nL, x, "mat");
   if (rc != NN_OK) return rc;
   float *cbase = tensor_data(cols), *mbase = tensor_data(mat);
-  #pragma omp parallel for schedule(dynamic, 1) num_threads(q.threads) if (q.threads > 1)
+  #pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
   for (int64_t k = 0; k < q.count; k++) {
     int64_t b0 = k * q.per, n = g->B - b0 < q.per ? g->B - b0 : q.per;
     nn_conv_geom sub = group_geom(g, n);
@@ -400,9 +408,9 @@ static int conv2d_forward_cpu (float *yp, nn_tensor *cols, nn_tensor *mat, const
 }
 
 /* (2), (4), (5), (7), (8) on the CPU, a group at a time: cols and grad_cols
-** (threads, C kh kw n L) and the first part of mat (threads, Cout n L) are
-** the threads' slabs, its second part the CONV_SLOTS partial sums of dW
-** (slots, Cout C/G kh kw).  dx NULL: no (7), (8). */
+** (team, C kh kw n L) and the first part of mat (team, Cout n L) are the
+** slabs of the team's threads, its second part the slots' partial sums of
+** dW (slots, Cout C/G kh kw).  dx NULL: no (7), (8). */
 static int conv2d_backward_cpu (float *dxp, float *dwp, nn_tensor *cols, nn_tensor *mat,
                                 nn_tensor *grad_cols, const float *gp, const float *xp,
                                 const float *wp, const nn_conv_geom *g, float beta,
@@ -411,14 +419,14 @@ static int conv2d_backward_cpu (float *dxp, float *dwp, nn_tensor *cols, nn_tens
   int64_t G = g->groups, Cg = g->C / G, Cog = g->Cout / G, L = g->Ho * g->Wo;
   int64_t CKK = g->C * g->kh * g->kw, CKKg = Cg * g->kh * g->kw, nL = q.per * L;
   int64_t wnumel = g->Cout * CKKg;
-  int rc = scratch(cols, q.threads, CKK * nL, x, "cols");
-  if (rc == NN_OK) rc = scratch(mat, 1, q.threads * g->Cout * nL + q.slots * wnumel, x, "mat");
-  if (rc == NN_OK && dxp != NULL) rc = scratch(grad_cols, q.threads, CKK * nL, x, "grad_cols");
+  int team = team_for(q.slots);
+  int rc = scratch(cols, team, CKK * nL, x, "cols");
+  if (rc == NN_OK) rc = scratch(mat, 1, team * g->Cout * nL + q.slots * wnumel, x, "mat");
+  if (rc == NN_OK && dxp != NULL) rc = scratch(grad_cols, team, CKK * nL, x, "grad_cols");
   if (rc != NN_OK) return rc;
   float *cbase = tensor_data(cols), *mbase = tensor_data(mat);
   float *dcbase = dxp != NULL ? tensor_data(grad_cols) : NULL;
-  float *part = mbase + q.threads * g->Cout * nL;
-  int team = q.slots < q.threads ? (int)q.slots : q.threads;
+  float *part = mbase + team * g->Cout * nL;
   #pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
   for (int64_t s = 0; s < q.slots; s++) {
     int t = thread_id();

@@ -297,7 +297,9 @@ int concat_backward (nn_tensor *const *grad_x, int n, const nn_tensor *grad_y, i
 ** the pair resizes on x's device (unused on the 1x1 path; the layer keeps
 ** them as buffers).  backward: grad_x (B, C, H, W) or NULL (not needed);
 ** grad_weight (Cout, C/groups, kh, kw); grad_bias (Cout) or NULL;
-** cols_ready 1: cols still holds the forward's im2col of this x. */
+** cols_ready 1: cols still holds the forward's im2col of this x (the GPU
+** only: the CPU computes a few images' columns at a time, again in the
+** backward). */
 typedef struct nn_conv2d_params {
   int64_t stride[2], padding[2], dilation[2];   /* (h, w) each */
   int64_t groups;

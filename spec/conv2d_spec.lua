@@ -80,6 +80,8 @@ local configs = {
     {1, 3, 5, 5} },
   { "non-square kernel {2, 3}, stride {2, 1}, padding {1, 0}", function ()
       return nn.Conv2d(2, 3, {2, 3}, {stride = {2, 1}, padding = {1, 0}}) end, {2, 2, 7, 6} },
+  { "batch 20, stride 2 (on the CPU: groups of 2 images, im2col's rows split between them)",
+    function () return nn.Conv2d(2, 3, 3, {stride = 2}) end, {20, 2, 9, 8} },
   { "1x1 (the path without im2col)", function () return nn.Conv2d(4, 6, 1) end, {3, 4, 5, 4} },
   { "1x1 with groups 2", function () return nn.Conv2d(4, 6, 1, {groups = 2}) end, {2, 4, 3, 3} },
   { "1x1 with stride 2 (through im2col)", function () return nn.Conv2d(3, 2, 1, {stride = 2}) end,
@@ -241,7 +243,7 @@ describe("nn.Conv2d backward", function()
     H.assert_tensor(l.grad_weight, (dw * 2):totable(), 1e-5, "dW accumulated")
   end)
 
-  it("gives the same bits on 1 and 2 threads (im2col and 1x1 paths)", function()
+  it("gives the same bits on 1, 2 and 3 threads (im2col, groups of images, 1x1 paths)", function()
     local function run (threads, make, shape)
       local saved = nn.get_num_threads()
       nn.set_num_threads(threads)
@@ -253,10 +255,20 @@ describe("nn.Conv2d backward", function()
       nn.set_num_threads(saved)
       return { y, dx, l.grad_weight:clone(), l.grad_bias:clone() }
     end
+    -- the second and third: more groups of images than dW's 8 partial sums,
+    -- groups of 2 and 3 images with a short last one, slots taken in turn
     for _, c in ipairs{ { function () return nn.Conv2d(8, 16, 3, {padding = 1}) end, {6, 8, 12, 11} },
+                        { function () return nn.Conv2d(2, 3, 3, {stride = 2}) end, {21, 2, 9, 8} },
+                        { function () return nn.Conv2d(16, 4, 3, {padding = 1, groups = 2}) end,
+                          {35, 16, 16, 16} },
                         { function () return nn.Conv2d(16, 8, 1, {groups = 2}) end, {6, 16, 9, 9} } } do
-      local one, two = run(1, c[1], c[2]), run(2, c[1], c[2])
-      for i = 1, #one do H.assert_tensor(two[i], one[i]:totable(), H.EXACT, "result " .. i) end
+      local one = run(1, c[1], c[2])
+      for _, threads in ipairs{ 2, 3 } do
+        local other = run(threads, c[1], c[2])
+        for i = 1, #one do
+          H.assert_tensor(other[i], one[i]:totable(), H.EXACT, threads .. " threads, result " .. i)
+        end
+      end
     end
   end)
 
