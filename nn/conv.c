@@ -142,9 +142,10 @@ static void valid_cols (const nn_conv_geom *g, int64_t kj, int64_t *lo, int64_t 
 ** of per L floats of cols), rows in order, the images of a row split into
 ** `blocks` blocks so that a layer of few rows (one input channel) still
 ** gives every thread work.  A task's (r, image block) is found by one
-** division; within it, images and output rows advance by increments.  One
-** task per (row, image), divided out each time, spent a third of im2col's
-** time in integer divisions (perf, the reference CNN). */
+** division; within it, images and output rows advance by increments.  With
+** one task per (row, image) and five divisions each, a quarter of im2col's
+** samples sat on the instructions after those divisions (perf annotate, the
+** reference CNN's epoch). */
 #define CONV_MIN_TASKS 32
 
 static void im2col_cpu (float *cols, const float *x, const nn_conv_geom *g) {
@@ -313,8 +314,8 @@ static int scratch (nn_tensor *t, int64_t rows, int64_t n, const nn_tensor *x, c
 ** batch: a group's columns matrix (C kh kw, n L) stays in the core's cache
 ** between the im2col that writes it and the GEMMs that read it, where the
 ** whole batch's is megabytes (14.5 MB for 14x14x32 -> 64 at batch 64) that
-** went out to memory and back, once for each pass (im2col, forward GEMM, dW,
-** the zeroing and writing of dcols, col2im).  The groups are spread over the
+** left the core's cache and came back once for each pass (im2col, forward
+** GEMM, dW, the zeroing and writing of dcols, col2im).  The groups are spread over the
 ** threads, each with its own slabs of the scratch tensors; inside, the
 ** GEMMs run on one thread (cpu_gemm inside a parallel region).
 **   - A group holds the images whose columns fit CONV_GROUP_BYTES (at
