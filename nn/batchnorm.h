@@ -46,6 +46,28 @@
     }                                                                          \
   } while (0)
 #define NN_BN_TOTAL(P) (((P)[0] + (P)[1]) + ((P)[2] + (P)[3]))
+/* Two such sums in one pass over the channel: TERM into P[4] and TERM2 into
+** Q[4], each in the order NN_BN_SUM4 gives it (the same bits as two passes) */
+#define NN_BN_SUM4X2(P, Q, ROWS, TERM, TERM2)                                  \
+  do {                                                                         \
+    int64_t i_ = 0;                                                            \
+    for (int64_t b = 0; b < B; b++) {                                          \
+      ROWS;                                                                    \
+      int64_t l = 0;                                                           \
+      for (; l < L && (i_ & 3); l++, i_++) {                                   \
+        P[i_ & 3] += (TERM); Q[i_ & 3] += (TERM2);                             \
+      }                                                                        \
+      for (; l + 4 <= L; i_ += 4) {                                            \
+        P[0] += (TERM); Q[0] += (TERM2); l++;                                  \
+        P[1] += (TERM); Q[1] += (TERM2); l++;                                  \
+        P[2] += (TERM); Q[2] += (TERM2); l++;                                  \
+        P[3] += (TERM); Q[3] += (TERM2); l++;                                  \
+      }                                                                        \
+      for (; l < L; l++, i_++) {                                               \
+        P[i_ & 3] += (TERM); Q[i_ & 3] += (TERM2);                             \
+      }                                                                        \
+    }                                                                          \
+  } while (0)
 
 /* Forward of channel c of x (B, C, L), n = B L >= 1 (n >= 2 when batch).
 ** batch: 1 normalises with this batch's mean and biased variance and moves
@@ -106,9 +128,8 @@ NN_HD void nn_batchnorm_backward_channel (float *dx, float *dgamma, float *dbeta
   ** dgamma, and (7)'s two sums */
   double psg[4] = { 0.0, 0.0, 0.0, 0.0 }, psgx[4] = { 0.0, 0.0, 0.0, 0.0 };
   const float *xr, *gr;                    /* the rows of channel c */
-  NN_BN_SUM4(psg, gr = g + (b * C + c) * L, (double)gr[l]);
-  NN_BN_SUM4(psgx, (xr = x + (b * C + c) * L, gr = g + (b * C + c) * L),
-             (double)gr[l] * (xr[l] - mean) * invstd);
+  NN_BN_SUM4X2(psg, psgx, (xr = x + (b * C + c) * L, gr = g + (b * C + c) * L),
+               (double)gr[l], (double)gr[l] * (xr[l] - mean) * invstd);
   double sg = NN_BN_TOTAL(psg), sgx = NN_BN_TOTAL(psgx);
   if (dgamma) dgamma[c] += (float)sgx;
   if (dbeta) dbeta[c] += (float)sg;
