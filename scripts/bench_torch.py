@@ -116,12 +116,14 @@ elif mode == "ttacc":
     mean, std = x.mean(), x.std()
     x, xt = (x - mean) / std, (xt - mean) / std
 
-    def block(i, o):
+    def conv(i, o):
         return [torch.nn.Conv2d(i, o, 3, padding=1, bias=False), torch.nn.BatchNorm2d(o),
-                torch.nn.ReLU(), torch.nn.MaxPool2d(2)]
-    w = 32
-    m = torch.nn.Sequential(*block(1, w), *block(w, 2 * w), *block(2 * w, 4 * w), torch.nn.Flatten(),
-                            torch.nn.Dropout(0.3), torch.nn.Linear(36 * w, 10))
+                torch.nn.ReLU()]
+    w, pool = 32, torch.nn.MaxPool2d(2)
+    m = torch.nn.Sequential(*conv(1, w), pool, *conv(w, 2 * w), *conv(2 * w, 2 * w), pool,
+                            *conv(2 * w, 4 * w), pool, torch.nn.Flatten(), torch.nn.Dropout(0.2),
+                            torch.nn.Linear(36 * w, 256), torch.nn.ReLU(), torch.nn.Dropout(0.3),
+                            torch.nn.Linear(256, 10))
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     every = 60000 // 64 // 4

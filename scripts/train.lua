@@ -55,7 +55,7 @@ local presets = {
   },
   cnn = {
     ["fashion-mnist"] = { epochs = "30", ["batch-size"] = "64", optimizer = "sgd", lr = "0.05",
-                          momentum = "0.9", ["lr-decay"] = "0.9", augment = "crop+flip",
+                          momentum = "0.9", ["lr-decay"] = "0.87", augment = "crop+flip",
                           nesterov = "yes", ["weight-decay"] = "5e-4" },
     mnist = { epochs = "20", ["batch-size"] = "64", optimizer = "sgd", lr = "0.05",
               momentum = "0.9", ["lr-decay"] = "0.85", augment = "crop",
