@@ -380,31 +380,88 @@ static nn_conv_geom group_geom (const nn_conv_geom *g, int64_t n) {
   return sub;
 }
 
+/* One job of the CPU path: the pointers and sizes every group's work
+** reads, its slabs at cbase (cols), mbase (mat), dcbase (grad_cols) and the
+** slots' partial sums of dW at part (backward) */
+typedef struct conv_job {
+  const nn_conv_geom *g;
+  conv_groups q;
+  int64_t nL;                                 /* the columns of a full group */
+  float *cbase, *mbase, *dcbase, *part, *yp, *dxp;
+  const float *xp, *wp, *bp, *gp;
+} conv_job;
+
+/* (2), (3) for group k on the calling thread's slabs */
+static void forward_group (const conv_job *j, int64_t k) {
+  const nn_conv_geom *g = j->g;
+  int64_t G = g->groups, Cog = g->Cout / G, CKKg = g->C / G * g->kh * g->kw, L = g->Ho * g->Wo;
+  int64_t b0 = k * j->q.per, n = g->B - b0 < j->q.per ? g->B - b0 : j->q.per;
+  nn_conv_geom sub = group_geom(g, n);
+  int t = thread_id();
+  float *cp = j->cbase + t * g->C * g->kh * g->kw * j->nL, *mp = j->mbase + t * g->Cout * j->nL;
+  im2col_cpu(cp, j->xp + b0 * g->C * g->H * g->W, &sub);                           /* (2) */
+  for (int64_t i = 0; i < G; i++)                                                   /* (3) */
+    cpu_matmul(mp + i * Cog * n * L, j->wp + i * Cog * CKKg, cp + i * CKKg * n * L, (int)Cog,
+               (int)(n * L), (int)CKKg, 0, 0, (int)CKKg, (int)(n * L), 1.0f, 0.0f);
+  unpack_cpu(j->yp + b0 * g->Cout * L, mp, j->bp, &sub);                            /* (3) */
+}
+
+/* (2), (4), (5), (7), (8) for the groups of slot s, in order, on the calling
+** thread's slabs; the slot's dW goes to its partial sum */
+static void backward_slot (const conv_job *j, int64_t s) {
+  const nn_conv_geom *g = j->g;
+  int64_t G = g->groups, Cog = g->Cout / G, CKKg = g->C / G * g->kh * g->kw, L = g->Ho * g->Wo;
+  int64_t CKK = g->C * g->kh * g->kw, wnumel = g->Cout * CKKg;
+  int t = thread_id();
+  float *cp = j->cbase + t * CKK * j->nL, *mp = j->mbase + t * g->Cout * j->nL;
+  float *dcp = j->dcbase != NULL ? j->dcbase + t * CKK * j->nL : NULL;
+  for (int64_t k = s; k < j->q.count; k += j->q.slots) {
+    int64_t b0 = k * j->q.per, n = g->B - b0 < j->q.per ? g->B - b0 : j->q.per;
+    nn_conv_geom sub = group_geom(g, n);
+    im2col_cpu(cp, j->xp + b0 * g->C * g->H * g->W, &sub);                          /* (2) */
+    pack_cpu(mp, j->gp + b0 * g->Cout * L, &sub);                                    /* (4) */
+    for (int64_t i = 0; i < G; i++)     /* (5) the slot's dW += G_g cols_g^T, the first sets */
+      cpu_matmul(j->part + s * wnumel + i * Cog * CKKg, mp + i * Cog * n * L,
+                 cp + i * CKKg * n * L, (int)Cog, (int)CKKg, (int)(n * L), 0, 1, (int)(n * L),
+                 (int)(n * L), 1.0f, k == s ? 0.0f : 1.0f);
+    if (dcp == NULL) continue;
+    for (int64_t i = 0; i < G; i++)                                                  /* (7) */
+      cpu_matmul(dcp + i * CKKg * n * L, j->wp + i * Cog * CKKg, mp + i * Cog * n * L,
+                 (int)CKKg, (int)(n * L), (int)Cog, 1, 0, (int)CKKg, (int)(n * L), 1.0f, 0.0f);
+    col2im_cpu(j->dxp + b0 * g->C * g->H * g->W, dcp, &sub);                         /* (8), (9) */
+  }
+}
+
+/* The tasks 0 .. n-1 of job j, fn(j, task): over a team of `team` threads,
+** or in turn on this thread outside any parallel region when team is 1, so
+** that the OpenMP regions inside (im2col's, cpu_gemm's tiles) are not
+** nested: libgomp starts new threads for every nested region, and a region
+** with if(0) still counts (one image through the reference CNN took 897 to
+** 1564 us that way, 428 to 597 us without: bench_nnlua.lua cnninfer). */
+static void run_tasks (const conv_job *j, int64_t n, int team,
+                       void (*fn) (const conv_job *, int64_t)) {
+  if (team <= 1) {
+    for (int64_t k = 0; k < n; k++) fn(j, k);
+    return;
+  }
+  #pragma omp parallel for schedule(dynamic, 1) num_threads(team)
+  for (int64_t k = 0; k < n; k++) fn(j, k);
+}
+
 /* (2), (3) on the CPU, a group at a time: cols (team, C kh kw n L) and mat
 ** (team, Cout n L) are the slabs of the team's threads */
 static int conv2d_forward_cpu (float *yp, nn_tensor *cols, nn_tensor *mat, const float *xp,
                                const float *wp, const float *bp, const nn_conv_geom *g,
                                const nn_tensor *x) {
-  conv_groups q = groups_of(g);
-  int64_t G = g->groups, Cg = g->C / G, Cog = g->Cout / G, L = g->Ho * g->Wo;
-  int64_t CKKg = Cg * g->kh * g->kw, nL = q.per * L;
-  int team = team_for(q.count);
-  int rc = scratch(cols, team, g->C * g->kh * g->kw * nL, x, "cols");
-  if (rc == NN_OK) rc = scratch(mat, team, g->Cout * nL, x, "mat");
+  conv_job j = { .g = g, .q = groups_of(g), .yp = yp, .xp = xp, .wp = wp, .bp = bp };
+  j.nL = j.q.per * g->Ho * g->Wo;
+  int team = team_for(j.q.count);
+  int rc = scratch(cols, team, g->C * g->kh * g->kw * j.nL, x, "cols");
+  if (rc == NN_OK) rc = scratch(mat, team, g->Cout * j.nL, x, "mat");
   if (rc != NN_OK) return rc;
-  float *cbase = tensor_data(cols), *mbase = tensor_data(mat);
-  #pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
-  for (int64_t k = 0; k < q.count; k++) {
-    int64_t b0 = k * q.per, n = g->B - b0 < q.per ? g->B - b0 : q.per;
-    nn_conv_geom sub = group_geom(g, n);
-    int t = thread_id();
-    float *cp = cbase + t * g->C * g->kh * g->kw * nL, *mp = mbase + t * g->Cout * nL;
-    im2col_cpu(cp, xp + b0 * g->C * g->H * g->W, &sub);                          /* (2) */
-    for (int64_t j = 0; j < G; j++)                                                /* (3) */
-      cpu_matmul(mp + j * Cog * n * L, wp + j * Cog * CKKg, cp + j * CKKg * n * L, (int)Cog,
-                 (int)(n * L), (int)CKKg, 0, 0, (int)CKKg, (int)(n * L), 1.0f, 0.0f);
-    unpack_cpu(yp + b0 * g->Cout * L, mp, bp, &sub);                               /* (3) */
-  }
+  j.cbase = tensor_data(cols);
+  j.mbase = tensor_data(mat);
+  run_tasks(&j, j.q.count, team, forward_group);
   return NN_OK;
 }
 
@@ -416,45 +473,26 @@ static int conv2d_backward_cpu (float *dxp, float *dwp, nn_tensor *cols, nn_tens
                                 nn_tensor *grad_cols, const float *gp, const float *xp,
                                 const float *wp, const nn_conv_geom *g, float beta,
                                 const nn_tensor *x) {
-  conv_groups q = groups_of(g);
-  int64_t G = g->groups, Cg = g->C / G, Cog = g->Cout / G, L = g->Ho * g->Wo;
-  int64_t CKK = g->C * g->kh * g->kw, CKKg = Cg * g->kh * g->kw, nL = q.per * L;
-  int64_t wnumel = g->Cout * CKKg;
-  int team = team_for(q.slots);
-  int rc = scratch(cols, team, CKK * nL, x, "cols");
-  if (rc == NN_OK) rc = scratch(mat, 1, team * g->Cout * nL + q.slots * wnumel, x, "mat");
-  if (rc == NN_OK && dxp != NULL) rc = scratch(grad_cols, team, CKK * nL, x, "grad_cols");
+  conv_job j = { .g = g, .q = groups_of(g), .dxp = dxp, .xp = xp, .wp = wp, .gp = gp };
+  j.nL = j.q.per * g->Ho * g->Wo;
+  int64_t CKK = g->C * g->kh * g->kw, wnumel = g->Cout * (g->C / g->groups) * g->kh * g->kw;
+  int team = team_for(j.q.slots);
+  int rc = scratch(cols, team, CKK * j.nL, x, "cols");
+  if (rc == NN_OK) rc = scratch(mat, 1, team * g->Cout * j.nL + j.q.slots * wnumel, x, "mat");
+  if (rc == NN_OK && dxp != NULL) rc = scratch(grad_cols, team, CKK * j.nL, x, "grad_cols");
   if (rc != NN_OK) return rc;
-  float *cbase = tensor_data(cols), *mbase = tensor_data(mat);
-  float *dcbase = dxp != NULL ? tensor_data(grad_cols) : NULL;
-  float *part = mbase + team * g->Cout * nL;
-  #pragma omp parallel for schedule(dynamic, 1) num_threads(team) if (team > 1)
-  for (int64_t s = 0; s < q.slots; s++) {
-    int t = thread_id();
-    float *cp = cbase + t * CKK * nL, *mp = mbase + t * g->Cout * nL;
-    float *dcp = dcbase != NULL ? dcbase + t * CKK * nL : NULL;
-    for (int64_t k = s; k < q.count; k += q.slots) {
-      int64_t b0 = k * q.per, n = g->B - b0 < q.per ? g->B - b0 : q.per;
-      nn_conv_geom sub = group_geom(g, n);
-      im2col_cpu(cp, xp + b0 * g->C * g->H * g->W, &sub);                        /* (2) */
-      pack_cpu(mp, gp + b0 * g->Cout * L, &sub);                                   /* (4) */
-      for (int64_t j = 0; j < G; j++)   /* (5) the slot's dW += G_g cols_g^T, the first sets */
-        cpu_matmul(part + s * wnumel + j * Cog * CKKg, mp + j * Cog * n * L,
-                   cp + j * CKKg * n * L, (int)Cog, (int)CKKg, (int)(n * L), 0, 1,
-                   (int)(n * L), (int)(n * L), 1.0f, k == s ? 0.0f : 1.0f);
-      if (dcp == NULL) continue;
-      for (int64_t j = 0; j < G; j++)                                              /* (7) */
-        cpu_matmul(dcp + j * CKKg * n * L, wp + j * Cog * CKKg, mp + j * Cog * n * L,
-                   (int)CKKg, (int)(n * L), (int)Cog, 1, 0, (int)CKKg, (int)(n * L), 1.0f,
-                   0.0f);
-      col2im_cpu(dxp + b0 * g->C * g->H * g->W, dcp, &sub);                       /* (8), (9) */
-    }
-  }
+  j.cbase = tensor_data(cols);
+  j.mbase = tensor_data(mat);
+  j.dcbase = dxp != NULL ? tensor_data(grad_cols) : NULL;
+  j.part = j.mbase + team * g->Cout * j.nL;
+  run_tasks(&j, j.q.slots, team, backward_slot);
   /* (5) dW = beta dW + the slots' sums, in slot order */
-  #pragma omp parallel for schedule(static) if (wnumel * q.slots > CONV_PARALLEL_MIN)
+  float *part = j.part;
+  int64_t slots = j.q.slots;
+  #pragma omp parallel for schedule(static) if (wnumel * slots > CONV_PARALLEL_MIN)
   for (int64_t i = 0; i < wnumel; i++) {
     float v = part[i];
-    for (int64_t s = 1; s < q.slots; s++) v += part[s * wnumel + i];
+    for (int64_t s = 1; s < slots; s++) v += part[s * wnumel + i];
     dwp[i] = beta == 0.0f ? v : beta * dwp[i] + v;
   }
   return NN_OK;
