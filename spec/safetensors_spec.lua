@@ -581,15 +581,31 @@ end
 ]]):format(N))
     st.save(path, {w = nn.tensor.zeros(N)}, {version = "0"})
     local killed_mid_save, replaced, last = false, false, 0
-    local delays = {0.15, 0.3, 0.45, 0.6, 0.8, 1.0, 1.2}
-    for k, delay in ipairs(delays) do
+    -- each round starts a writer and kills it with SIGKILL once its temporary
+    -- file is there, that is in the middle of a save (after the rounds' first
+    -- kills, whatever the machine's speed: a fixed delay missed every save
+    -- under ASan on a slow day); the round lets it finish k - 1 saves first
+    local function temp_exists()
+      for _, name in ipairs(list_dir(dir)) do
+        if name:find("^%.ckpt%.safetensors%.tmp%.") then return true end
+      end
+      return false
+    end
+    for k = 1, 7 do
       local start = 1000 * k
-      -- the inner sh reports "Killed" on its stderr: hidden
-      local cmd = ("timeout -s KILL %s %s %s %s %d"):format(
-        delay, shell_quote(H.NNLUA), shell_quote(script), shell_quote(path), start)
-      local ok, how, code = os.execute("sh -c " .. shell_quote(cmd) .. " 2>/dev/null")
-      assert.is_falsy(ok)
-      assert.are.same({"exit", 137}, {how, code}, "the writer was killed, not stopped by an error")
+      local p = assert(io.popen(("sh -c '%s %s %s %d >/dev/null 2>&1 & echo $!'"):format(
+        H.NNLUA, shell_quote(script), shell_quote(path), start)))
+      local pid = tonumber(p:read("l"))
+      p:close()
+      local deadline, seen = os.time() + 60, 0
+      while os.time() < deadline do                -- poll until the k-th save is under way
+        if temp_exists() then
+          seen = seen + 1
+          if seen >= k then break end
+          repeat until not temp_exists() or os.time() >= deadline
+        end
+      end
+      os.execute(("kill -KILL %d; while kill -0 %d 2>/dev/null && ! grep -q '^State:.*Z' /proc/%d/status 2>/dev/null; do sleep 0.01; done"):format(pid, pid, pid))
       local t, m = st.load(path)
       local v = tonumber(m.version)
       assert.are.equal(N, t.w:numel())
