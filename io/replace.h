@@ -1,7 +1,6 @@
 /* io/replace.h -- writing a file so that it is whole or not there: how
-** nnlua's writers of safetensors checkpoints, PNG images and ONNX models
-** replace a file: safetensors checkpoints, PGM and PNG images, ONNX
-** models. */
+** nnlua's writers replace a file (safetensors checkpoints, PGM and PNG
+** images, ONNX models). */
 #ifndef NN_IO_REPLACE_H
 #define NN_IO_REPLACE_H
 
