@@ -8,6 +8,7 @@
 */
 #include <limits.h>
 #include <math.h>
+#include <string.h>
 #include <stdio.h>
 
 #include "nn.h"
@@ -148,11 +149,44 @@ static void valid_cols (const nn_conv_geom *g, int64_t kj, int64_t *lo, int64_t 
 ** reference CNN's epoch). */
 #define CONV_MIN_TASKS 32
 
+/* Row r = (c, ki, kj) of one image's columns (Ho Wo floats at dst) from
+** its plane xp (H, W), when both strides are 1 and the output rows are as
+** wide as the input's (Wo = W: a "same" convolution, 2 pw = (kw - 1) dw).
+** Entry (oh, ow) reads pixel (oh - top, ow + off), top = ph - ki dh, off =
+** kj dw - pw: the same distance, -top W + off, from every entry, so the
+** entries of the output rows [oh0, oh1) whose tap is inside the image are
+** one contiguous copy from the first valid one, (oh0, lo), to the last,
+** (oh1 - 1, hi - 1), both inside the plane.  That copy also fills the
+** columns [0, lo) and [hi, Wo) of the rows between with pixels of the
+** neighbouring rows; they are padding, and are set to zero after it, as
+** are the rows of padding above and below.  One copy of up to H W floats
+** in place of Ho copies of Wo floats (14 or 7 at the small CNN's 14x14 and
+** 7x7 layers), each with its loop's set-up and tail: the same values. */
+static void im2col_plane_same (float *dst, const float *xp, const nn_conv_geom *g,
+                               int64_t ki, int64_t off, int64_t lo, int64_t hi) {
+  int64_t Wd = g->Wo, Ho = g->Ho, top = g->ph - ki * g->dh;
+  int64_t oh0 = top < 0 ? 0 : top > Ho ? Ho : top;
+  int64_t oh1 = g->H + top < oh0 ? oh0 : g->H + top > Ho ? Ho : g->H + top;
+  if (lo >= hi) oh1 = oh0;                            /* no column reads the image */
+  memset(dst, 0, (size_t)(oh0 * Wd) * sizeof(float));
+  if (oh1 > oh0) {
+    int64_t a = oh0 * Wd + lo, e = (oh1 - 1) * Wd + hi;
+    memcpy(dst + a, xp + (oh0 - top) * Wd + lo + off, (size_t)(e - a) * sizeof(float));
+    for (int64_t oh = oh0; oh < oh1; oh++) {
+      float *row = dst + oh * Wd;
+      for (int64_t ow = 0; ow < lo; ow++) row[ow] = 0.0f;
+      for (int64_t ow = hi; ow < Wd; ow++) row[ow] = 0.0f;
+    }
+  }
+  memset(dst + oh1 * Wd, 0, (size_t)((Ho - oh1) * Wd) * sizeof(float));
+}
+
 static void im2col_cpu (float *cols, const float *x, const nn_conv_geom *g) {
   int64_t KK = g->kh * g->kw, L = g->Ho * g->Wo, BL = g->B * L, rows = g->C * KK;
   int64_t blocks = rows >= CONV_MIN_TASKS ? 1 : (CONV_MIN_TASKS + rows - 1) / rows;
   if (blocks > g->B) blocks = g->B;
   int64_t per = (g->B + blocks - 1) / blocks, sw = g->sw, Wo = g->Wo;
+  int same = g->sh == 1 && sw == 1 && Wo == g->W;
   blocks = (g->B + per - 1) / per;                    /* none of them empty */
   #pragma omp parallel for schedule(static) if (rows * BL > CONV_PARALLEL_MIN)
   for (int64_t t = 0; t < rows * blocks; t++) {
@@ -164,6 +198,7 @@ static void im2col_cpu (float *cols, const float *x, const nn_conv_geom *g) {
     float *dst = cols + r * BL + b0 * L;
     for (int64_t b = b0; b < b1; b++) {
       const float *xp = x + (b * g->C + c) * g->H * g->W;
+      if (same) { im2col_plane_same(dst, xp, g, ki, off, lo, hi); dst += L; continue; }
       for (int64_t oh = 0; oh < g->Ho; oh++, dst += Wo) {
         int64_t ih = nn_conv_in_coord(oh, ki, g->sh, g->ph, g->dh, g->H);
         if (ih < 0) {                                 /* a row of padding */

@@ -86,6 +86,13 @@ local configs = {
   { "1x1 with groups 2", function () return nn.Conv2d(4, 6, 1, {groups = 2}) end, {2, 4, 3, 3} },
   { "1x1 with stride 2 (through im2col)", function () return nn.Conv2d(3, 2, 1, {stride = 2}) end,
     {2, 3, 5, 5} },
+  -- stride 1 and Wo = W: im2col copies each row of cols as one block (conv.c,
+  -- im2col_plane_same); the second has taps that read no pixel at all
+  { "output as wide as the input: padding {1, 2}, dilation 2", function ()
+      return nn.Conv2d(3, 2, 3, {padding = {1, 2}, dilation = 2}) end, {2, 3, 6, 7} },
+  { "output as wide as the input, taps off the image: kernel 5, dilation {2, 3}, padding {5, 6}",
+    function () return nn.Conv2d(2, 3, 5, {dilation = {2, 3}, padding = {5, 6}}) end,
+    {2, 2, 3, 4} },
   { "no bias, dilation {2, 1}, groups 3", function ()
       return nn.Conv2d(3, 6, 2, {bias = false, dilation = {2, 1}, groups = 3}) end, {2, 3, 6, 5} },
 }
