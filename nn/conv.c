@@ -298,13 +298,6 @@ static void bias_grad_cpu (float *db, const float *gy, const nn_conv_geom *g, fl
 
 /* --- dispatch by device ---------------------------------------------------------------- */
 
-/* PER_IMAGE_PARALLEL.  The 1x1 path's forward and dx are one product per
-** image and group, each writing its own rows: on the CPU the threads take
-** whole products, as cpu_matmul_batched does for small matrices (inside
-** the region cpu_gemm runs single-threaded).  A product's bits do not
-** depend on the thread that computes it (cpu_gemm.c), and whether the
-** loop is parallel depends on B alone, not on the thread count.  dW sums
-** over the images, in image order, serially. */
 
 /* out (M, N) = op(a) op(b) + beta out, row-major, out contiguous; the
 ** sizes fit int (conv_geometry checked them) */
@@ -316,6 +309,51 @@ static int gemm (nn_device dev, float *out, const float *a, const float *b, int6
                        (int)ldb, 1.0f, beta);
   return cpu_matmul(out, a, b, (int)M, (int)N, (int)K, trans_a, trans_b, (int)lda, (int)ldb,
                     1.0f, beta);
+}
+
+/* The threads that take `tasks` groups (or slots) at once, each with its
+** own slabs: all of them, or 1 (the tasks in turn) when there are fewer
+** tasks than threads */
+static int team_for (int64_t tasks) {
+#ifdef _OPENMP
+  int threads = omp_get_max_threads();
+  return tasks >= threads ? threads : 1;
+#else
+  (void)tasks;
+  return 1;
+#endif
+}
+
+/* PER_IMAGE_PARALLEL.  The 1x1 path's forward and dx are one product per
+** image and group, each writing its own rows: y_{g,b} = W_g x_{g,b} (dx 0:
+** out y, in x) or dx_{g,b} = W_g^T g_{g,b} (dx 1: out dx, in g).  On the CPU,
+** with at least as many products as threads, the threads take whole
+** products, as cpu_matmul_batched does for small matrices (inside the
+** region cpu_gemm runs single-threaded); with fewer (one image) they run in
+** turn outside any parallel region, each on every thread: an inactive
+** region around them would nest cpu_gemm's (see run_tasks).  A product's
+** bits do not depend on the thread that computes it, nor on how many
+** threads cpu_gemm's tiles go to (cpu_gemm.c).  dW sums over the images,
+** in image order, serially. */
+static int pointwise_product (nn_device dev, const nn_conv_geom *g, float *out, const float *w,
+                              const float *in, int dx, int64_t t) {
+  int64_t G = g->groups, Cg = g->C / G, Cog = g->Cout / G, L = g->Ho * g->Wo;
+  int64_t b = t / G, k = t % G, rows_out = dx ? Cg : Cog, rows_in = dx ? Cog : Cg;
+  return gemm(dev, out + (b * G + k) * rows_out * L, w + k * Cog * Cg,
+              in + (b * G + k) * rows_in * L, rows_out, L, rows_in, dx, 0, Cg, L, 0.0f);
+}
+
+static int pointwise_products (nn_device dev, const nn_conv_geom *g, float *out, const float *w,
+                               const float *in, int dx) {
+  int64_t n = g->B * g->groups;
+  if (dev == NN_CPU && team_for(n) > 1) {
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t t = 0; t < n; t++) pointwise_product(dev, g, out, w, in, dx, t);  /* NN_OK */
+    return NN_OK;
+  }
+  int rc = NN_OK;
+  for (int64_t t = 0; rc == NN_OK && t < n; t++) rc = pointwise_product(dev, g, out, w, in, dx, t);
+  return rc;
 }
 
 static int unpack (nn_device dev, float *y, const float *mat, const float *bias,
@@ -385,19 +423,6 @@ static conv_groups groups_of (const nn_conv_geom *g) {
   q.slots = q.count < CONV_SLOTS ? q.count : CONV_SLOTS;
   while (q.slots > 1 && q.slots * wnumel > CONV_SLOT_FLOATS) q.slots--;
   return q;
-}
-
-/* The threads that take `tasks` groups (or slots) at once, each with its
-** own slabs: all of them, or 1 (the tasks in turn) when there are fewer
-** tasks than threads */
-static int team_for (int64_t tasks) {
-#ifdef _OPENMP
-  int threads = omp_get_max_threads();
-  return tasks >= threads ? threads : 1;
-#else
-  (void)tasks;
-  return 1;
-#endif
 }
 
 static int thread_id (void) {
@@ -655,13 +680,7 @@ int conv2d_forward (nn_tensor *y, nn_tensor *cols, nn_tensor *mat, const nn_tens
   if (is_pointwise(&g)) {
     /* (3) with cols = x: Y_{g,b} = W_g x_{g,b} straight into y's rows, then + b;
        on the CPU the images are spread over the threads (PER_IMAGE_PARALLEL) */
-    #pragma omp parallel for schedule(dynamic, 1) if (dev == NN_CPU && g.B > 1)
-    for (int64_t t = 0; t < g.B * G; t++) {
-      int64_t b = t / G, k = t % G;
-      int r = gemm(dev, yp + (b * g.Cout + k * Cog) * L, wp + k * Cog * Cg,
-                   xp + (b * g.C + k * Cg) * L, Cog, L, Cg, 0, 0, Cg, L, 0.0f);     /* (3) */
-      if (r != NN_OK) rc = r;              /* CUDA only, where the loop is serial */
-    }
+    rc = pointwise_products(dev, &g, yp, wp, xp, 0);                                /* (3) */
     if (rc == NN_OK) rc = unpack(dev, yp, NULL, bp, &g);                            /* (3) */
     return rc;
   }
@@ -720,15 +739,8 @@ int conv2d_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_
                   xp + (b * g.C + k * Cg) * L, Cog, Cg, L, 0, 1, L, L,
                   b == 0 ? beta : 1.0f);                                            /* (5) */
     /* (7), (8) with col2im = identity: dx_{g,b} = W_g^T g_{g,b} */
-    float *dxp = grad_x != NULL ? tensor_data(grad_x) : NULL;
-    int64_t products = dxp != NULL && rc == NN_OK ? g.B * G : 0;
-    #pragma omp parallel for schedule(dynamic, 1) if (dev == NN_CPU && g.B > 1)
-    for (int64_t t = 0; t < products; t++) {
-      int64_t b = t / G, k = t % G;
-      int r = gemm(dev, dxp + (b * g.C + k * Cg) * L, wp + k * Cog * Cg,
-                   gp + (b * g.Cout + k * Cog) * L, Cg, L, Cog, 1, 0, Cg, L, 0.0f); /* (7) */
-      if (r != NN_OK) rc = r;              /* CUDA only, where the loop is serial */
-    }
+    if (rc == NN_OK && grad_x != NULL)
+      rc = pointwise_products(dev, &g, tensor_data(grad_x), wp, gp, 1);              /* (7) */
     return rc;
   }
   if (dev == NN_CPU)

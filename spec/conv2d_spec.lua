@@ -268,7 +268,11 @@ describe("nn.Conv2d backward", function()
                         { function () return nn.Conv2d(2, 3, 3, {stride = 2}) end, {21, 2, 9, 8} },
                         { function () return nn.Conv2d(16, 4, 3, {padding = 1, groups = 2}) end,
                           {35, 16, 16, 16} },
-                        { function () return nn.Conv2d(16, 8, 1, {groups = 2}) end, {6, 16, 9, 9} } } do
+                        { function () return nn.Conv2d(16, 8, 1, {groups = 2}) end, {6, 16, 9, 9} },
+                        -- 1x1, two images: the threads take whole products on 2
+                        -- threads, and on 1 and 3 the products run in turn, their
+                        -- tiles shared among the threads (cpu_gemm)
+                        { function () return nn.Conv2d(64, 32, 1) end, {2, 64, 24, 24} } } do
       local one = run(1, c[1], c[2])
       for _, threads in ipairs{ 2, 3 } do
         local other = run(threads, c[1], c[2])
