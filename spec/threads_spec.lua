@@ -89,6 +89,31 @@ describe("the number of threads", function()
     end
   end)
 
+  it("gives large one-input element-wise ops and their backwards the same values, "
+     .. "sliced over the threads (tensor/cpu.c, above 2^18 elements)", function()
+    nn.manual_seed(7)
+    local n = 2 ^ 18 + 37                           -- a short last slice
+    local x, g = nn.tensor.randn(n), nn.tensor.randn(n)
+    local function all ()
+      local out = {}
+      for _, name in ipairs{ "ReLU", "Tanh", "Sigmoid" } do
+        local l = nn[name]()
+        out[#out + 1] = l:forward(x):clone()
+        out[#out + 1] = l:backward(g):clone()
+      end
+      out[#out + 1] = x:exp()
+      return out
+    end
+    local runs = under_each(all)
+    for i = 2, #runs do
+      for k, t in ipairs(runs[i]) do
+        local differ = t:ne(runs[1][k]):sum()
+        assert(differ == 0, ("result %d on %d threads: %d of %d elements differ from 1 thread's")
+                            :format(k, THREADS[i], differ, n))
+      end
+    end
+  end)
+
   it("gives a training run the same weights", function()
     local function run ()
       nn.manual_seed(3)

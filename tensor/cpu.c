@@ -106,6 +106,20 @@ static void binary_serial (float *out, const float *a, const float *b, size_t n,
   }
 }
 
+/* The calling thread's slice [*lo, *hi) of n elements taken in units of
+** `unit` (inside a parallel region; the whole of it outside one). */
+static void thread_slice (size_t n, size_t unit, size_t *lo, size_t *hi) {
+#ifdef _OPENMP
+  size_t t = (size_t)omp_get_thread_num(), k = (size_t)omp_get_num_threads();
+#else
+  size_t t = 0, k = 1;
+#endif
+  size_t units = (n + unit - 1) / unit;
+  *lo = units * t / k * unit;
+  *hi = units * (t + 1) / k * unit;
+  if (*hi > n) *hi = n;
+}
+
 /* Large ops: each thread its slice, whole rows of bn (or, for one shape,
 ** 16-float pieces: no two threads write one cache line). */
 int cpu_binary (float *out, const float *a, const float *b, size_t n, size_t bn, nn_binop op) {
@@ -114,16 +128,10 @@ int cpu_binary (float *out, const float *a, const float *b, size_t n, size_t bn,
     binary_serial(out, a, b, n, bn, op);
     return NN_OK;
   }
-  size_t unit = bn == n ? 16 : bn, units = (n + unit - 1) / unit;
   #pragma omp parallel
   {
-#ifdef _OPENMP
-    size_t t = (size_t)omp_get_thread_num(), k = (size_t)omp_get_num_threads();
-#else
-    size_t t = 0, k = 1;
-#endif
-    size_t lo = units * t / k * unit, hi = units * (t + 1) / k * unit;
-    if (hi > n) hi = n;
+    size_t lo, hi;
+    thread_slice(n, bn == n ? 16 : bn, &lo, &hi);
     if (lo < hi) {
       if (bn == n) binary_serial(out + lo, a + lo, b + lo, hi - lo, hi - lo, op);
       else binary_serial(out + lo, a + lo, b, hi - lo, bn, op);
@@ -296,7 +304,7 @@ int cpu_sum_to (float *out, const float *a, const nn_bcast *p, size_t n_out) {
   return NN_OK;
 }
 
-int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q) {
+static int unary_serial (float *out, const float *a, size_t n, nn_unop op, float p, float q) {
   switch (op) {
     case NN_NEG:     for (size_t i = 0; i < n; i++) out[i] = nn_neg(a[i]); break;
     case NN_EXP:     for (size_t i = 0; i < n; i++) out[i] = nn_exp(a[i]); break;
@@ -324,8 +332,8 @@ int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float 
   return NN_OK;
 }
 
-int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
-                        nn_unop op, float p) {
+static int unary_backward_serial (float *grad_in, const float *grad_out, const float *s,
+                                  size_t n, nn_unop op, float p) {
   const float *g = grad_out;
   switch (op) {
     case NN_RELU:    for (size_t i = 0; i < n; i++) grad_in[i] = nn_relu_backward(g[i], s[i]); break;
@@ -335,6 +343,36 @@ int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, s
     case NN_SIGMOID: for (size_t i = 0; i < n; i++) grad_in[i] = nn_sigmoid_backward(g[i], s[i]); break;
     case NN_TANH:    for (size_t i = 0; i < n; i++) grad_in[i] = nn_tanh_backward(g[i], s[i]); break;
     default: return nn_seterr(NN_EARG, "unary op %d has no backward", (int)op);
+  }
+  return NN_OK;
+}
+
+/* The element-wise ops of one input, in 16-float slices over the team
+** above PARALLEL_MIN elements, as cpu_binary.  The serial loop on no
+** elements first: an op it does not know fails there, on this thread,
+** before any other starts. */
+int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q) {
+  int rc = unary_serial(out, a, 0, op, p, q);
+  if (rc != NN_OK || n < PARALLEL_MIN) return rc == NN_OK ? unary_serial(out, a, n, op, p, q) : rc;
+  #pragma omp parallel
+  {
+    size_t lo, hi;
+    thread_slice(n, 16, &lo, &hi);
+    if (lo < hi) unary_serial(out + lo, a + lo, hi - lo, op, p, q);
+  }
+  return NN_OK;
+}
+
+int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
+                        nn_unop op, float p) {
+  int rc = unary_backward_serial(grad_in, grad_out, s, 0, op, p);
+  if (rc != NN_OK || n < PARALLEL_MIN)
+    return rc == NN_OK ? unary_backward_serial(grad_in, grad_out, s, n, op, p) : rc;
+  #pragma omp parallel
+  {
+    size_t lo, hi;
+    thread_slice(n, 16, &lo, &hi);
+    if (lo < hi) unary_backward_serial(grad_in + lo, grad_out + lo, s + lo, hi - lo, op, p);
   }
   return NN_OK;
 }
