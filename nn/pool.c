@@ -230,42 +230,56 @@ static inline int tap_wins (float v, float *best) {
 }
 
 /* MaxPool2d(2), the CNNs' pool (kernel 2, stride 2, no padding, dilation 1):
-** outputs [0, returned) of one output row from the two input rows at x (row
-** 0 at flat position `at0` of its plane), four at a time.  Two loads of 4
-** floats per input row, split into the even and the odd columns, are the
-** four taps of four windows; each window takes its taps in nn_maxpool2d_
-** window's order with tap_wins' rule (strictly greater, or nan), as masks,
-** so the values and indices are those of the scalar loop, bit for bit.  A
-** window's 4 taps were 4 calls of tap_wins and a bounds computation: this
-** pool took 5% of models/cnn.lua's step (perf). */
+** four windows of one output row, ow .. ow + 3, from the two input rows at
+** x (row 0 at flat position `at0` of its plane).  Two loads of 4 floats per
+** input row, split into the even and the odd columns, are the four taps of
+** the four windows; each window takes its taps in nn_maxpool2d_window's
+** order with tap_wins' rule (strictly greater, or nan), as masks, so the
+** values and indices are those of the scalar loop, bit for bit.  A window's
+** 4 taps were 4 calls of tap_wins and a bounds computation: this pool took
+** 5% of models/cnn.lua's step (perf). */
+#if defined(__SSE2__)
+static void max_pool_2x2_four (float *y, int32_t *idx, const float *x, int64_t at0, int64_t W,
+                               int64_t ow) {
+  const float *r0 = x + 2 * ow, *r1 = r0 + W;
+  __m128 a0 = _mm_loadu_ps(r0), b0 = _mm_loadu_ps(r0 + 4);
+  __m128 a1 = _mm_loadu_ps(r1), b1 = _mm_loadu_ps(r1 + 4);
+  __m128 taps[4] = { _mm_shuffle_ps(a0, b0, _MM_SHUFFLE(2, 0, 2, 0)),    /* (0, 0) */
+                     _mm_shuffle_ps(a0, b0, _MM_SHUFFLE(3, 1, 3, 1)),    /* (0, 1) */
+                     _mm_shuffle_ps(a1, b1, _MM_SHUFFLE(2, 0, 2, 0)),    /* (1, 0) */
+                     _mm_shuffle_ps(a1, b1, _MM_SHUFFLE(3, 1, 3, 1)) };  /* (1, 1) */
+  /* the 1-based flat position of each window's first tap, and the others' offsets */
+  __m128i first = _mm_add_epi32(_mm_set1_epi32((int32_t)(at0 + 2 * ow + 1)),
+                                _mm_set_epi32(6, 4, 2, 0));
+  const int32_t offset[4] = { 0, 1, (int32_t)W, (int32_t)W + 1 };
+  __m128 best = _mm_set1_ps(-INFINITY);
+  __m128i at = first;
+  for (int k = 0; k < 4; k++) {
+    __m128 v = taps[k];
+    __m128 m = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
+    __m128i mi = _mm_castps_si128(m);
+    __m128i pos = _mm_add_epi32(first, _mm_set1_epi32(offset[k]));
+    best = _mm_or_ps(_mm_and_ps(m, v), _mm_andnot_ps(m, best));
+    at = _mm_or_si128(_mm_and_si128(mi, pos), _mm_andnot_si128(mi, at));
+  }
+  _mm_storeu_ps(y + ow, best);
+  _mm_storeu_si128((__m128i *)(idx + ow), at);
+}
+#endif
+
+/* Outputs [0, returned) of one output row, four windows at a time.  When
+** the row's last windows are fewer than four and the four ending at Wo - 1
+** still read inside the input row (2 Wo <= W: floor mode), those four are
+** done again, the overlap written twice with the same values: a 7-wide
+** row (a 14x14 map) is two groups, not one and three scalar windows. */
 static int64_t max_pool_2x2_row (float *y, int32_t *idx, const float *x, int64_t at0,
                                  int64_t W, int64_t Wo) {
   int64_t ow = 0;
 #if defined(__SSE2__)
-  for (; 2 * (ow + 4) <= W && ow + 4 <= Wo; ow += 4) {
-    const float *r0 = x + 2 * ow, *r1 = r0 + W;
-    __m128 a0 = _mm_loadu_ps(r0), b0 = _mm_loadu_ps(r0 + 4);
-    __m128 a1 = _mm_loadu_ps(r1), b1 = _mm_loadu_ps(r1 + 4);
-    __m128 taps[4] = { _mm_shuffle_ps(a0, b0, _MM_SHUFFLE(2, 0, 2, 0)),    /* (0, 0) */
-                       _mm_shuffle_ps(a0, b0, _MM_SHUFFLE(3, 1, 3, 1)),    /* (0, 1) */
-                       _mm_shuffle_ps(a1, b1, _MM_SHUFFLE(2, 0, 2, 0)),    /* (1, 0) */
-                       _mm_shuffle_ps(a1, b1, _MM_SHUFFLE(3, 1, 3, 1)) };  /* (1, 1) */
-    /* the 1-based flat position of each window's first tap, and the others' offsets */
-    __m128i first = _mm_add_epi32(_mm_set1_epi32((int32_t)(at0 + 2 * ow + 1)),
-                                  _mm_set_epi32(6, 4, 2, 0));
-    const int32_t offset[4] = { 0, 1, (int32_t)W, (int32_t)W + 1 };
-    __m128 best = _mm_set1_ps(-INFINITY);
-    __m128i at = first;
-    for (int k = 0; k < 4; k++) {
-      __m128 v = taps[k];
-      __m128 m = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_cmpunord_ps(v, v));
-      __m128i mi = _mm_castps_si128(m);
-      __m128i pos = _mm_add_epi32(first, _mm_set1_epi32(offset[k]));
-      best = _mm_or_ps(_mm_and_ps(m, v), _mm_andnot_ps(m, best));
-      at = _mm_or_si128(_mm_and_si128(mi, pos), _mm_andnot_si128(mi, at));
-    }
-    _mm_storeu_ps(y + ow, best);
-    _mm_storeu_si128((__m128i *)(idx + ow), at);
+  for (; 2 * (ow + 4) <= W && ow + 4 <= Wo; ow += 4) max_pool_2x2_four(y, idx, x, at0, W, ow);
+  if (ow < Wo && Wo >= 4 && 2 * Wo <= W) {
+    max_pool_2x2_four(y, idx, x, at0, W, Wo - 4);
+    ow = Wo;
   }
 #else
   (void)y; (void)idx; (void)x; (void)at0; (void)W; (void)Wo;
