@@ -114,6 +114,14 @@ describe("nn.Conv2d forward", function()
     end)
   end
 
+  -- the configurations above are small: a strided layer's im2col takes its
+  -- taps from a table (conv.c, tap_table); a larger plane takes the row loops
+  it("matches the naive convolution on planes too large for im2col's tap table", function()
+    nn.manual_seed(43)
+    check_forward(nn.Conv2d(2, 3, 3, {stride = {1, 2}, padding = 1}), nn.tensor.randn(2, 2, 47, 61))
+    check_forward(nn.Conv2d(1, 2, 5, {dilation = 2}), nn.tensor.randn(1, 1, 70, 66))
+  end)
+
   it("has PyTorch's output size: floor((H + 2p - d (k - 1) - 1) / s) + 1", function()
     local l = nn.Conv2d(1, 2, {3, 2}, {stride = {2, 3}, padding = {1, 2}, dilation = {2, 1}})
     local y = l:forward(nn.tensor.randn(1, 1, 10, 11))
