@@ -339,7 +339,6 @@ static void bias_grad_cpu (float *db, const float *gy, const nn_conv_geom *g, fl
 
 /* --- dispatch by device ---------------------------------------------------------------- */
 
-
 /* out (M, N) = op(a) op(b) + beta out, row-major, out contiguous; the
 ** sizes fit int (conv_geometry checked them) */
 static int gemm (nn_device dev, float *out, const float *a, const float *b, int64_t M,

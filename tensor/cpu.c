@@ -352,8 +352,9 @@ static int unary_backward_serial (float *grad_in, const float *grad_out, const f
 ** elements first: an op it does not know fails there, on this thread,
 ** before any other starts. */
 int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float q) {
-  int rc = unary_serial(out, a, 0, op, p, q);
-  if (rc != NN_OK || n < PARALLEL_MIN) return rc == NN_OK ? unary_serial(out, a, n, op, p, q) : rc;
+  int rc = unary_serial(out, a, 0, op, p, q);                /* an unknown op fails here */
+  if (rc != NN_OK) return rc;
+  if (n < PARALLEL_MIN) return unary_serial(out, a, n, op, p, q);
   #pragma omp parallel
   {
     size_t lo, hi;
@@ -365,9 +366,9 @@ int cpu_unary (float *out, const float *a, size_t n, nn_unop op, float p, float 
 
 int cpu_unary_backward (float *grad_in, const float *grad_out, const float *s, size_t n,
                         nn_unop op, float p) {
-  int rc = unary_backward_serial(grad_in, grad_out, s, 0, op, p);
-  if (rc != NN_OK || n < PARALLEL_MIN)
-    return rc == NN_OK ? unary_backward_serial(grad_in, grad_out, s, n, op, p) : rc;
+  int rc = unary_backward_serial(grad_in, grad_out, s, 0, op, p);   /* no backward: fails */
+  if (rc != NN_OK) return rc;
+  if (n < PARALLEL_MIN) return unary_backward_serial(grad_in, grad_out, s, n, op, p);
   #pragma omp parallel
   {
     size_t lo, hi;
