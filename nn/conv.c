@@ -351,9 +351,9 @@ static int gemm (nn_device dev, float *out, const float *a, const float *b, int6
                     1.0f, beta);
 }
 
-/* The threads that take `tasks` groups (or slots) at once, each with its
-** own slabs: all of them, or 1 (the tasks in turn) when there are fewer
-** tasks than threads */
+/* The threads that take `tasks` tasks of run_tasks at once (groups, slots
+** or 1x1 products): all of them, or 1 (the tasks in turn) when there are
+** fewer tasks than threads */
 static int team_for (int64_t tasks) {
 #ifdef _OPENMP
   int threads = omp_get_max_threads();
@@ -362,38 +362,6 @@ static int team_for (int64_t tasks) {
   (void)tasks;
   return 1;
 #endif
-}
-
-/* PER_IMAGE_PARALLEL.  The 1x1 path's forward and dx are one product per
-** image and group, each writing its own rows: y_{g,b} = W_g x_{g,b} (dx 0:
-** out y, in x) or dx_{g,b} = W_g^T g_{g,b} (dx 1: out dx, in g).  On the CPU,
-** with at least as many products as threads, the threads take whole
-** products, as cpu_matmul_batched does for small matrices (inside the
-** region cpu_gemm runs single-threaded); with fewer (one image) they run in
-** turn outside any parallel region, each on every thread: an inactive
-** region around them would nest cpu_gemm's (see run_tasks).  A product's
-** bits do not depend on the thread that computes it, nor on how many
-** threads cpu_gemm's tiles go to (cpu_gemm.c).  dW sums over the images,
-** in image order, serially. */
-static int pointwise_product (nn_device dev, const nn_conv_geom *g, float *out, const float *w,
-                              const float *in, int dx, int64_t t) {
-  int64_t G = g->groups, Cg = g->C / G, Cog = g->Cout / G, L = g->Ho * g->Wo;
-  int64_t b = t / G, k = t % G, rows_out = dx ? Cg : Cog, rows_in = dx ? Cog : Cg;
-  return gemm(dev, out + (b * G + k) * rows_out * L, w + k * Cog * Cg,
-              in + (b * G + k) * rows_in * L, rows_out, L, rows_in, dx, 0, Cg, L, 0.0f);
-}
-
-static int pointwise_products (nn_device dev, const nn_conv_geom *g, float *out, const float *w,
-                               const float *in, int dx) {
-  int64_t n = g->B * g->groups;
-  if (dev == NN_CPU && team_for(n) > 1) {
-    #pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t t = 0; t < n; t++) pointwise_product(dev, g, out, w, in, dx, t);  /* NN_OK */
-    return NN_OK;
-  }
-  int rc = NN_OK;
-  for (int64_t t = 0; rc == NN_OK && t < n; t++) rc = pointwise_product(dev, g, out, w, in, dx, t);
-  return rc;
 }
 
 static int unpack (nn_device dev, float *y, const float *mat, const float *bias,
@@ -480,11 +448,13 @@ static nn_conv_geom group_geom (const nn_conv_geom *g, int64_t n) {
   return sub;
 }
 
-/* One job of the CPU path: the pointers and sizes every group's work
-** reads, its slabs at cbase (cols), mbase (mat), dcbase (grad_cols) and the
-** slots' partial sums of dW at part (backward) */
+/* One job of tasks (run_tasks): the pointers and sizes every task reads.
+** The grouped CPU path's also has its slabs at cbase (cols), mbase (mat),
+** dcbase (grad_cols) and the slots' partial sums of dW at part (backward);
+** the 1x1 path's runs on either device, dev. */
 typedef struct conv_job {
   const nn_conv_geom *g;
+  nn_device dev;
   conv_groups q;
   int64_t nL;                                 /* the columns of a full group */
   float *cbase, *mbase, *dcbase, *part, *yp, *dxp;
@@ -492,7 +462,7 @@ typedef struct conv_job {
 } conv_job;
 
 /* (2), (3) for group k on the calling thread's slabs */
-static void forward_group (const conv_job *j, int64_t k) {
+static int forward_group (const conv_job *j, int64_t k) {
   const nn_conv_geom *g = j->g;
   int64_t G = g->groups, Cog = g->Cout / G, CKKg = g->C / G * g->kh * g->kw, L = g->Ho * g->Wo;
   int64_t b0 = k * j->q.per, n = g->B - b0 < j->q.per ? g->B - b0 : j->q.per;
@@ -504,11 +474,12 @@ static void forward_group (const conv_job *j, int64_t k) {
     cpu_matmul(mp + i * Cog * n * L, j->wp + i * Cog * CKKg, cp + i * CKKg * n * L, (int)Cog,
                (int)(n * L), (int)CKKg, 0, 0, (int)CKKg, (int)(n * L), 1.0f, 0.0f);
   unpack_cpu(j->yp + b0 * g->Cout * L, mp, j->bp, &sub);                            /* (3) */
+  return NN_OK;
 }
 
 /* (2), (4), (5), (7), (8) for the groups of slot s, in order, on the calling
 ** thread's slabs; the slot's dW goes to its partial sum */
-static void backward_slot (const conv_job *j, int64_t s) {
+static int backward_slot (const conv_job *j, int64_t s) {
   const nn_conv_geom *g = j->g;
   int64_t G = g->groups, Cog = g->Cout / G, CKKg = g->C / G * g->kh * g->kw, L = g->Ho * g->Wo;
   int64_t CKK = g->C * g->kh * g->kw, wnumel = g->Cout * CKKg;
@@ -530,6 +501,7 @@ static void backward_slot (const conv_job *j, int64_t s) {
                  (int)CKKg, (int)(n * L), (int)Cog, 1, 0, (int)CKKg, (int)(n * L), 1.0f, 0.0f);
     col2im_cpu(j->dxp + b0 * g->C * g->H * g->W, dcp, &sub);                         /* (8), (9) */
   }
+  return NN_OK;
 }
 
 /* The tasks 0 .. n-1 of job j, fn(j, task): over a team of `team` threads,
@@ -537,15 +509,47 @@ static void backward_slot (const conv_job *j, int64_t s) {
 ** that the OpenMP regions inside (im2col's, cpu_gemm's tiles) are not
 ** nested: libgomp starts new threads for every nested region, and a region
 ** with if(0) still counts (one image through the reference CNN took 897 to
-** 1564 us that way, 428 to 597 us without: bench_nnlua.lua cnninfer). */
-static void run_tasks (const conv_job *j, int64_t n, int team,
-                       void (*fn) (const conv_job *, int64_t)) {
+** 1564 us that way, 428 to 597 us without: bench_nnlua.lua cnninfer).
+** Returns the first task's error in turn; a team runs CPU tasks, which
+** cannot fail.  The CUDA tasks (the 1x1 path's) always run in turn. */
+static int run_tasks (const conv_job *j, int64_t n, int team,
+                      int (*fn) (const conv_job *, int64_t)) {
+  int rc = NN_OK;
   if (team <= 1) {
-    for (int64_t k = 0; k < n; k++) fn(j, k);
-    return;
+    for (int64_t k = 0; rc == NN_OK && k < n; k++) rc = fn(j, k);
+    return rc;
   }
   #pragma omp parallel for schedule(dynamic, 1) num_threads(team)
   for (int64_t k = 0; k < n; k++) fn(j, k);
+  return NN_OK;
+}
+
+/* PER_IMAGE_PARALLEL.  The 1x1 path's forward and dx are one product per
+** image and group, task t = (b, g), each writing its own rows.  On the CPU
+** they are run_tasks' tasks: with at least as many as threads the threads
+** take whole products, as cpu_matmul_batched does for small matrices
+** (inside the region cpu_gemm runs single-threaded); with fewer (one image)
+** they run in turn, each on every thread.  A product's bits do not depend
+** on the thread that computes it, nor on how many threads cpu_gemm's tiles
+** go to (cpu_gemm.c).  dW sums over the images, in image order, serially. */
+static int pointwise_team (nn_device dev, const nn_conv_geom *g) {
+  return dev == NN_CPU ? team_for(g->B * g->groups) : 1;
+}
+
+/* (3) with cols = x: Y_{g,b} = W_g x_{g,b}, straight into y's rows */
+static int pointwise_forward (const conv_job *j, int64_t t) {
+  const nn_conv_geom *g = j->g;
+  int64_t Cg = g->C / g->groups, Cog = g->Cout / g->groups, L = g->Ho * g->Wo, k = t % g->groups;
+  return gemm(j->dev, j->yp + t * Cog * L, j->wp + k * Cog * Cg, j->xp + t * Cg * L, Cog, L, Cg,
+              0, 0, Cg, L, 0.0f);
+}
+
+/* (7), (8) with col2im = identity: dx_{g,b} = W_g^T g_{g,b} */
+static int pointwise_dx (const conv_job *j, int64_t t) {
+  const nn_conv_geom *g = j->g;
+  int64_t Cg = g->C / g->groups, Cog = g->Cout / g->groups, L = g->Ho * g->Wo, k = t % g->groups;
+  return gemm(j->dev, j->dxp + t * Cg * L, j->wp + k * Cog * Cg, j->gp + t * Cog * L, Cg, L, Cog,
+              1, 0, Cg, L, 0.0f);
 }
 
 /* (2), (3) on the CPU, a group at a time: cols (team, C kh kw n L) and mat
@@ -561,8 +565,7 @@ static int conv2d_forward_cpu (float *yp, nn_tensor *cols, nn_tensor *mat, const
   if (rc != NN_OK) return rc;
   j.cbase = tensor_data(cols);
   j.mbase = tensor_data(mat);
-  run_tasks(&j, j.q.count, team, forward_group);
-  return NN_OK;
+  return run_tasks(&j, j.q.count, team, forward_group);
 }
 
 /* (2), (4), (5), (7), (8) on the CPU, a group at a time: cols and grad_cols
@@ -720,7 +723,8 @@ int conv2d_forward (nn_tensor *y, nn_tensor *cols, nn_tensor *mat, const nn_tens
   if (is_pointwise(&g)) {
     /* (3) with cols = x: Y_{g,b} = W_g x_{g,b} straight into y's rows, then + b;
        on the CPU the images are spread over the threads (PER_IMAGE_PARALLEL) */
-    rc = pointwise_products(dev, &g, yp, wp, xp, 0);                                /* (3) */
+    conv_job j = { .g = &g, .dev = dev, .yp = yp, .xp = xp, .wp = wp };
+    rc = run_tasks(&j, g.B * G, pointwise_team(dev, &g), pointwise_forward);        /* (3) */
     if (rc == NN_OK) rc = unpack(dev, yp, NULL, bp, &g);                            /* (3) */
     return rc;
   }
@@ -779,8 +783,10 @@ int conv2d_backward (nn_tensor *grad_x, nn_tensor *grad_weight, nn_tensor *grad_
                   xp + (b * g.C + k * Cg) * L, Cog, Cg, L, 0, 1, L, L,
                   b == 0 ? beta : 1.0f);                                            /* (5) */
     /* (7), (8) with col2im = identity: dx_{g,b} = W_g^T g_{g,b} */
+    conv_job j = { .g = &g, .dev = dev, .dxp = grad_x ? tensor_data(grad_x) : NULL, .wp = wp,
+                   .gp = gp };
     if (rc == NN_OK && grad_x != NULL)
-      rc = pointwise_products(dev, &g, tensor_data(grad_x), wp, gp, 1);              /* (7) */
+      rc = run_tasks(&j, g.B * G, pointwise_team(dev, &g), pointwise_dx);            /* (7) */
     return rc;
   }
   if (dev == NN_CPU)
